@@ -1,0 +1,211 @@
+/**
+ * The errors flexidb raises. Each is a `Data.TaggedError`, so Effect code can `catchTag` them, and an `Error`
+ * with a stable `code`, so Promise code can `instanceof`- or `code`-check them. None carries a connection string.
+ *
+ * @since 0.1.0
+ */
+import { Data, Predicate } from "effect"
+import { errorSummary } from "./internal/redact.js"
+
+/** @since 0.1.0 */
+export const TypeId: unique symbol = Symbol.for("flexidb/FlexiDBError")
+/** @since 0.1.0 */
+export type TypeId = typeof TypeId
+
+const formatNames = (names: ReadonlyArray<string>) =>
+  names.length === 0 ? "none are registered" : `registered: ${names.map((n) => `'${n}'`).join(", ")}`
+
+/**
+ * Thrown by `get()`, `batch()`, `unregister()` and `group()` for a name that is not registered.
+ * `registered` lists the names that are.
+ *
+ * @since 0.1.0
+ */
+export class UnknownDatabaseError extends Data.TaggedError("UnknownDatabaseError")<{
+  readonly database: string
+  readonly registered: ReadonlyArray<string>
+}> {
+  readonly [TypeId]: TypeId = TypeId
+  readonly code = "FLEXIDB_UNKNOWN_DATABASE"
+  override get message() {
+    return `Unknown database '${this.database}' (${formatNames(this.registered)}). Register it first with register().`
+  }
+}
+
+/**
+ * Thrown by `healthGroup()` and `group(name)` for a group that was never defined.
+ *
+ * @since 0.1.0
+ */
+export class UnknownGroupError extends Data.TaggedError("UnknownGroupError")<{
+  readonly group: string
+  readonly defined: ReadonlyArray<string>
+}> {
+  readonly [TypeId]: TypeId = TypeId
+  readonly code = "FLEXIDB_UNKNOWN_GROUP"
+  override get message() {
+    const defined = this.defined.length === 0 ? "none are defined" : `defined: ${this.defined.join(", ")}`
+    return `Unknown group '${this.group}' (${defined}). Define it first with group(name, databases).`
+  }
+}
+
+/**
+ * Thrown by `register()` for a name that is already registered. Nothing is changed.
+ *
+ * @since 0.1.0
+ */
+export class DuplicateDatabaseError extends Data.TaggedError("DuplicateDatabaseError")<{
+  readonly database: string
+}> {
+  readonly [TypeId]: TypeId = TypeId
+  readonly code = "FLEXIDB_DUPLICATE_DATABASE"
+  override get message() {
+    return `Database '${this.database}' is already registered. Call unregister('${this.database}') first to replace it.`
+  }
+}
+
+/**
+ * Thrown synchronously for invalid options, names or clients. `path` names the offending option
+ * (such as `retry.attempts`). Nothing is changed.
+ *
+ * @since 0.1.0
+ */
+export class InvalidArgumentError extends Data.TaggedError("InvalidArgumentError")<{
+  readonly path: string
+  readonly reason: string
+}> {
+  readonly [TypeId]: TypeId = TypeId
+  readonly code = "FLEXIDB_INVALID_ARGUMENT"
+  override get message() {
+    return `Invalid ${this.path}: ${this.reason}`
+  }
+}
+
+/**
+ * A query was refused without running because the database's circuit breaker is open: it failed
+ * `threshold` times in a row with errors that mean the database is unreachable. `retryAfterMs` says when a
+ * trial query will be let through.
+ *
+ * @since 0.1.0
+ */
+export class CircuitOpenError extends Data.TaggedError("CircuitOpenError")<{
+  readonly database: string
+  readonly operation: string
+  readonly retryAfterMs: number
+}> {
+  readonly [TypeId]: TypeId = TypeId
+  readonly code = "FLEXIDB_CIRCUIT_OPEN"
+  override get message() {
+    return `Circuit open for database '${this.database}': ${this.operation} was not run. ` +
+      `The database failed repeatedly; a trial query is allowed in ${Math.max(0, Math.ceil(this.retryAfterMs))} ms.`
+  }
+}
+
+/**
+ * A database could not be connected after every retry. `cause` is the last error from Prisma or the driver;
+ * `reason` is its message with credentials removed.
+ *
+ * @since 0.1.0
+ */
+export class ConnectionError extends Data.TaggedError("ConnectionError")<{
+  readonly database: string
+  readonly attempts: number
+  readonly reason: string
+  readonly cause: unknown
+}> {
+  readonly [TypeId]: TypeId = TypeId
+  readonly code = "FLEXIDB_CONNECTION_FAILED"
+  override get message() {
+    const tries = this.attempts === 1 ? "1 attempt" : `${this.attempts} attempts`
+    return `Could not connect to database '${this.database}' after ${tries}: ${this.reason}. ` +
+      `Check that the server is running and its URL is right.`
+  }
+}
+
+/**
+ * An operation did not finish within the `operationTimeout` the app set. The database may still complete it.
+ *
+ * @since 0.1.0
+ */
+export class OperationTimeoutError extends Data.TaggedError("OperationTimeoutError")<{
+  readonly database: string
+  readonly operation: string
+  readonly timeoutMs: number
+}> {
+  readonly [TypeId]: TypeId = TypeId
+  readonly code = "FLEXIDB_OPERATION_TIMEOUT"
+  override get message() {
+    return `${this.operation} on database '${this.database}' did not finish within ${this.timeoutMs} ms.`
+  }
+}
+
+/**
+ * A query run through `Database.query` failed. `cause` is Prisma's error, untouched (a unique violation, a missing
+ * record, a lost connection…); the message is its reason with credentials removed.
+ *
+ * @since 0.1.0
+ */
+export class QueryError extends Data.TaggedError("QueryError")<{
+  readonly database: string
+  readonly cause: unknown
+}> {
+  readonly [TypeId]: TypeId = TypeId
+  readonly code = "FLEXIDB_QUERY_FAILED"
+  override get message() {
+    return `Query on database '${this.database}' failed: ${describe(this.cause)}`
+  }
+}
+
+/**
+ * `batch()` rejects with this when one or more operations failed; every operation ran to completion first.
+ * `failures` maps each failed database to its original error; `results` holds the ones that succeeded.
+ *
+ * @since 0.1.0
+ */
+export class BatchError extends Data.TaggedError("BatchError")<{
+  readonly failures: Readonly<Record<string, unknown>>
+  readonly results: Readonly<Record<string, unknown>>
+}> {
+  readonly [TypeId]: TypeId = TypeId
+  readonly code = "FLEXIDB_BATCH_FAILED"
+  override get message() {
+    const names = Object.keys(this.failures)
+    return `batch() failed on ${names.length} database${names.length === 1 ? "" : "s"}: ` +
+      names.map((n) => `'${n}' (${describe(this.failures[n])})`).join(", ")
+  }
+}
+
+/**
+ * Thrown when the instance is used after `disconnect()`.
+ *
+ * @since 0.1.0
+ */
+export class ClosedError extends Data.TaggedError("ClosedError")<{ readonly operation: string }> {
+  readonly [TypeId]: TypeId = TypeId
+  readonly code = "FLEXIDB_CLOSED"
+  override get message() {
+    return `Cannot ${this.operation}: this flexidb instance was disconnected. Create a new one with createFlexiDB().`
+  }
+}
+
+/** @since 0.1.0 */
+export type FlexiDBError =
+  | UnknownDatabaseError
+  | UnknownGroupError
+  | DuplicateDatabaseError
+  | InvalidArgumentError
+  | CircuitOpenError
+  | ConnectionError
+  | OperationTimeoutError
+  | BatchError
+  | ClosedError
+  | QueryError
+
+/**
+ * Whether `u` is one of flexidb's own errors.
+ *
+ * @since 0.1.0
+ */
+export const isFlexiDBError = (u: unknown): u is FlexiDBError => Predicate.hasProperty(u, TypeId)
+
+const describe = (error: unknown): string => errorSummary(error)

@@ -1,0 +1,244 @@
+/**
+ * Options for `createFlexiDB`, `FlexiDB.layer` and `Database.layer`, their defaults, and their validation.
+ *
+ * @since 0.1.0
+ */
+import { Duration, Schedule } from "effect"
+import { InvalidArgumentError } from "./Errors.js"
+
+/**
+ * How a database's connection is retried: `attempts` retries after the first failure, waiting `delay` ms before
+ * the first retry, then doubling (`exponential`) or not (`fixed`).
+ *
+ * @since 0.1.0
+ */
+export interface RetryConfig {
+  /** Retries after the first failed attempt. Default 3; 0 disables retrying. */
+  readonly attempts?: number
+  /** Milliseconds before the first retry. Default 1000. */
+  readonly delay?: number
+  /** Default `'exponential'`. */
+  readonly backoff?: "exponential" | "fixed"
+  /** Largest wait between attempts, in milliseconds. Default 30000. */
+  readonly maxDelay?: number
+}
+
+/**
+ * @since 0.1.0
+ */
+export interface CircuitBreakerConfig {
+  /** Consecutive failures that signal an unhealthy database before the circuit opens. Default 5. */
+  readonly threshold?: number
+  /** Milliseconds the circuit stays open before one trial operation runs. Default 30000. */
+  readonly resetTimeout?: number
+}
+
+/**
+ * Periodic `SELECT 1` on every database. Polling is on when this option is given.
+ *
+ * @since 0.1.0
+ */
+export interface HealthCheckConfig {
+  /** Milliseconds between checks. Default 30000. */
+  readonly interval?: number
+  /** Milliseconds a check (and `health()`) waits for an answer. Default 5000. */
+  readonly timeout?: number
+  /** Called once each time a database's status changes. */
+  readonly onStatusChange?: (name: string, healthy: boolean) => void
+}
+
+/**
+ * Background reconnection of a database found down (at start-up, by a health check or by its circuit opening).
+ *
+ * @since 0.1.0
+ */
+export interface ReconnectConfig {
+  /** Default true. */
+  readonly enabled?: boolean
+  /** Milliseconds between reconnect attempts. Default 5000. */
+  readonly interval?: number
+  /** Attempts before giving up until the database is next found down. Default 10. */
+  readonly maxAttempts?: number
+}
+
+/**
+ * Lifecycle hooks. A hook that throws or rejects is ignored: it never breaks flexidb.
+ *
+ * @since 0.1.0
+ */
+export interface FlexiDBHooks {
+  /** A database connected (at start-up, after register(), or after a reconnect). */
+  readonly onConnect?: (name: string) => void
+  /** A database was disconnected by unregister() or disconnect(). */
+  readonly onDisconnect?: (name: string) => void
+  /** A database failed to connect, or was found down. `error` carries no credentials in its message. */
+  readonly onError?: (name: string, error: Error) => void
+  /** A connection attempt failed and attempt number `attempt` (from 1) is about to start. */
+  readonly onRetry?: (name: string, attempt: number) => void
+}
+
+/**
+ * @since 0.1.0
+ */
+export interface FlexiDBOptions {
+  readonly retry?: RetryConfig
+  readonly circuitBreaker?: CircuitBreakerConfig
+  readonly healthCheck?: HealthCheckConfig
+  readonly reconnect?: ReconnectConfig
+  readonly hooks?: FlexiDBHooks
+  /**
+   * Milliseconds after which an operation through `get()` or `batch()` rejects with `OperationTimeoutError`
+   * (the database may still finish it). Default: no limit.
+   */
+  readonly operationTimeout?: number
+  /**
+   * Count queries in `stats()`, pass them through the breaker and middleware. Default true; false makes `get()`
+   * return the bare client.
+   */
+  readonly intercept?: boolean
+  /** Disconnect everything on SIGINT and SIGTERM. Default true. */
+  readonly gracefulShutdown?: boolean
+  /** Milliseconds `$disconnect` may take per client before it is abandoned. Default 5000. */
+  readonly disconnectTimeout?: number
+}
+
+/** Options with every default filled in. */
+export interface ResolvedOptions {
+  readonly retry: Required<RetryConfig>
+  readonly circuitBreaker: Required<CircuitBreakerConfig>
+  readonly healthCheck: { readonly interval: number; readonly timeout: number; readonly enabled: boolean }
+  readonly reconnect: Required<ReconnectConfig>
+  readonly hooks: FlexiDBHooks & { readonly onStatusChange?: (name: string, healthy: boolean) => void }
+  readonly operationTimeout: number | undefined
+  readonly intercept: boolean
+  readonly gracefulShutdown: boolean
+  readonly disconnectTimeout: number
+}
+
+const fail = (path: string, reason: string): never => {
+  throw new InvalidArgumentError({ path, reason })
+}
+
+const isObject = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)
+
+const section = (options: Record<string, unknown>, key: string, known: ReadonlyArray<string>) => {
+  const value = options[key]
+  if (value === undefined) return {}
+  if (!isObject(value)) return fail(key, `expected an object, got ${typeof value}`)
+  for (const k of Object.keys(value)) {
+    if (!known.includes(k)) fail(`${key}.${k}`, `unknown option (known: ${known.join(", ")})`)
+  }
+  return value
+}
+
+const number = (
+  obj: Record<string, unknown>,
+  path: string,
+  key: string,
+  fallback: number,
+  rule: { readonly min: number; readonly integer?: boolean }
+): number => {
+  const value = obj[key]
+  if (value === undefined) return fallback
+  if (typeof value !== "number" || !Number.isFinite(value)) {
+    return fail(`${path}.${key}`, `expected a finite number, got ${JSON.stringify(value) ?? typeof value}`)
+  }
+  if (rule.integer === true && !Number.isInteger(value)) fail(`${path}.${key}`, `expected a whole number, got ${value}`)
+  if (value < rule.min) fail(`${path}.${key}`, `must be at least ${rule.min}, got ${value}`)
+  return value
+}
+
+const callback = <F>(obj: Record<string, unknown>, path: string, key: string): F | undefined => {
+  const value = obj[key]
+  if (value === undefined) return undefined
+  if (typeof value !== "function") return fail(`${path}.${key}`, `expected a function, got ${typeof value}`)
+  return value as F
+}
+
+const boolean = (obj: Record<string, unknown>, path: string, key: string, fallback: boolean): boolean => {
+  const value = obj[key]
+  if (value === undefined) return fallback
+  if (typeof value !== "boolean") return fail(`${path}.${key}`, `expected true or false, got ${JSON.stringify(value)}`)
+  return value
+}
+
+const topLevel = [
+  "retry",
+  "circuitBreaker",
+  "healthCheck",
+  "reconnect",
+  "hooks",
+  "operationTimeout",
+  "intercept",
+  "gracefulShutdown",
+  "disconnectTimeout"
+]
+
+/**
+ * Fills in defaults and checks every value; throws `InvalidArgumentError` naming the option and what to use.
+ *
+ * @since 0.1.0
+ */
+export const resolveOptions = (input: FlexiDBOptions | undefined = {}): ResolvedOptions => {
+  if (!isObject(input)) return fail("options", `expected an object, got ${input === null ? "null" : typeof input}`)
+  for (const k of Object.keys(input)) if (!topLevel.includes(k)) fail(k, `unknown option (known: ${topLevel.join(", ")})`)
+  const r = section(input, "retry", ["attempts", "delay", "backoff", "maxDelay"])
+  const backoff = r.backoff ?? "exponential"
+  if (backoff !== "exponential" && backoff !== "fixed") {
+    fail("retry.backoff", `expected 'exponential' or 'fixed', got ${JSON.stringify(backoff)}`)
+  }
+  const cb = section(input, "circuitBreaker", ["threshold", "resetTimeout"])
+  const hc = section(input, "healthCheck", ["interval", "timeout", "onStatusChange"])
+  const rc = section(input, "reconnect", ["enabled", "interval", "maxAttempts"])
+  const hooks = section(input, "hooks", ["onConnect", "onDisconnect", "onError", "onRetry"])
+  const onStatusChange = callback<(name: string, healthy: boolean) => void>(hc, "healthCheck", "onStatusChange")
+  return {
+    retry: {
+      attempts: number(r, "retry", "attempts", 3, { min: 0, integer: true }),
+      delay: number(r, "retry", "delay", 1000, { min: 0 }),
+      backoff: backoff as "exponential" | "fixed",
+      maxDelay: number(r, "retry", "maxDelay", 30_000, { min: 0 })
+    },
+    circuitBreaker: {
+      threshold: number(cb, "circuitBreaker", "threshold", 5, { min: 1, integer: true }),
+      resetTimeout: number(cb, "circuitBreaker", "resetTimeout", 30_000, { min: 1 })
+    },
+    healthCheck: {
+      enabled: input.healthCheck !== undefined,
+      interval: number(hc, "healthCheck", "interval", 30_000, { min: 1 }),
+      timeout: number(hc, "healthCheck", "timeout", 5000, { min: 1 })
+    },
+    reconnect: {
+      enabled: boolean(rc, "reconnect", "enabled", true),
+      interval: number(rc, "reconnect", "interval", 5000, { min: 1 }),
+      maxAttempts: number(rc, "reconnect", "maxAttempts", 10, { min: 1, integer: true })
+    },
+    hooks: {
+      ...(onStatusChange && { onStatusChange }),
+      onConnect: callback(hooks, "hooks", "onConnect"),
+      onDisconnect: callback(hooks, "hooks", "onDisconnect"),
+      onError: callback(hooks, "hooks", "onError"),
+      onRetry: callback(hooks, "hooks", "onRetry")
+    },
+    operationTimeout: input.operationTimeout === undefined
+      ? undefined
+      : number(input as Record<string, unknown>, "options", "operationTimeout", 0, { min: 1 }),
+    intercept: boolean(input as Record<string, unknown>, "options", "intercept", true),
+    gracefulShutdown: boolean(input as Record<string, unknown>, "options", "gracefulShutdown", true),
+    disconnectTimeout: number(input as Record<string, unknown>, "options", "disconnectTimeout", 5000, { min: 1 })
+  }
+}
+
+/**
+ * The retry policy as a `Schedule`: `attempts` recurrences, `delay` then doubling (capped at `maxDelay`) or fixed.
+ * Its output is the retry number, from 1.
+ *
+ * @since 0.1.0
+ */
+export const retrySchedule = (retry: Required<RetryConfig>): Schedule.Schedule<number, unknown> => {
+  const cap = Duration.millis(retry.maxDelay)
+  const delays: Schedule.Schedule<unknown> = retry.backoff === "exponential"
+    ? Schedule.exponential(Duration.millis(retry.delay)).pipe(Schedule.modifyDelay((_, d) => Duration.min(d, cap)))
+    : Schedule.spaced(Duration.min(Duration.millis(retry.delay), cap))
+  return Schedule.intersect(delays, Schedule.recurs(retry.attempts)).pipe(Schedule.map(([, n]) => n + 1))
+}

@@ -1,0 +1,46 @@
+/**
+ * flexidb: many independent Prisma databases in one Node.js process.
+ *
+ * @since 0.1.0
+ */
+export { createFlexiDB } from "./createFlexiDB.js"
+export type { BatchOperations, BatchResults, BatchSettledResults, FlexiDB } from "./createFlexiDB.js"
+export type {
+  ClientEntry,
+  ClientOf,
+  DBStats,
+  MiddlewareFn,
+  PrismaClientLike,
+  ReadWriteClient,
+  Role
+} from "./Client.js"
+export type {
+  CircuitBreakerConfig,
+  FlexiDBHooks,
+  FlexiDBOptions,
+  HealthCheckConfig,
+  ReconnectConfig,
+  RetryConfig
+} from "./Options.js"
+export type { Settled } from "./internal/registry.js"
+export {
+  BatchError,
+  CircuitOpenError,
+  ClosedError,
+  ConnectionError,
+  DuplicateDatabaseError,
+  InvalidArgumentError,
+  isFlexiDBError,
+  OperationTimeoutError,
+  QueryError,
+  UnknownDatabaseError,
+  UnknownGroupError
+} from "./Errors.js"
+export type { FlexiDBError } from "./Errors.js"
+
+/** The circuit breaker's states and pure transitions. @since 0.1.0 */
+export * as CircuitBreaker from "./CircuitBreaker.js"
+/** One database as an Effect service and Layer. @since 0.1.0 */
+export * as Database from "./Database.js"
+/** The registry as an Effect service and Layer. @since 0.1.0 */
+export * as FlexiDBService from "./FlexiDB.js"

@@ -1,0 +1,63 @@
+/**
+ * Which errors say a database is unhealthy (and so count toward the circuit breaker), as opposed to errors
+ * about the query itself (a unique violation, a missing record), which prove the database answered.
+ */
+
+/** Prisma error codes for an unreachable, timed-out, closed or exhausted database. */
+const unhealthyCodes = new Set([
+  "P1001", // can't reach database server
+  "P1002", // database server timed out
+  "P1008", // operations timed out
+  "P1011", // error opening a TLS connection
+  "P1017", // server has closed the connection
+  "P2024", // timed out fetching a new connection from the pool
+  "P2037", // too many database connections opened
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ETIMEDOUT",
+  "EPIPE",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "PROTOCOL_CONNECTION_LOST",
+  "ER_GET_CONNECTION_TIMEOUT",
+  "57P01", // postgres admin_shutdown
+  "57P03", // postgres cannot_connect_now
+  "08006", // postgres connection_failure
+  "08001", // postgres sqlclient_unable_to_establish_sqlconnection
+  "FLEXIDB_OPERATION_TIMEOUT"
+])
+
+/** Driver adapter error kinds (`meta.driverAdapterError.cause.kind`) with the same meaning. */
+const unhealthyKinds = new Set([
+  "DatabaseNotReachable",
+  "ConnectionClosed",
+  "SocketTimeout",
+  "TooManyConnections",
+  "TlsConnectionError"
+])
+
+/**
+ * Raw queries wrap driver failures in P2010 with the driver's message, so the message is the only signal left.
+ * `Code: \`N/A\`` marks a failure before the server answered.
+ */
+const unhealthyMessage =
+  /can't reach database server|connection (?:terminated|refused|reset|closed|lost)|pool timeout|timed out|ECONNREFUSED|ECONNRESET|ETIMEDOUT|socket hang up|server has closed the connection|Connection ended|connect ETIMEDOUT|too many connections/i
+
+const initializationErrors = new Set(["PrismaClientInitializationError", "PrismaClientRustPanicError"])
+
+const field = (u: unknown, key: string): unknown =>
+  typeof u === "object" && u !== null ? (u as Record<string, unknown>)[key] : undefined
+
+export const isUnhealthy = (error: unknown): boolean => {
+  if (typeof error !== "object" || error === null) return false
+  const name = field(error, "name")
+  if (typeof name === "string" && initializationErrors.has(name)) return true
+  const code = field(error, "code") ?? field(error, "errorCode")
+  if (typeof code === "string" && unhealthyCodes.has(code)) return true
+  const kind = field(field(field(field(error, "meta"), "driverAdapterError"), "cause"), "kind")
+  if (typeof kind === "string") return unhealthyKinds.has(kind)
+  const message = field(error, "message")
+  if (typeof message === "string" && unhealthyMessage.test(message)) return true
+  const cause = field(error, "cause")
+  return cause !== undefined && cause !== error && isUnhealthy(cause)
+}

@@ -1,0 +1,239 @@
+/**
+ * The registry of one flexidb instance: a plain Map read synchronously by `get()`, one child Scope per database.
+ * Both the Effect service (FlexiDB.ts) and the Promise facade (createFlexiDB.ts) are thin shells over this.
+ */
+import { Deferred, Effect, ExecutionStrategy, Exit, Runtime, Scope } from "effect"
+import type { ClientEntry, DBStats, MiddlewareFn, PrismaClientLike, Role } from "../Client.js"
+import {
+  BatchError,
+  ClosedError,
+  DuplicateDatabaseError,
+  InvalidArgumentError,
+  UnknownDatabaseError,
+  UnknownGroupError
+} from "../Errors.js"
+import type { ResolvedOptions } from "../Options.js"
+import type { DatabaseState, Env } from "./database.js"
+import { clientFor, makeDatabase, runOperation, snapshot, splitEntry, validateName } from "./database.js"
+import { check, markDown, release, supervise } from "./lifecycle.js"
+
+interface Entry {
+  readonly db: DatabaseState
+  readonly scope: Scope.CloseableScope
+  readonly connected: Deferred.Deferred<boolean>
+}
+
+/** The outcome of one database's operation in `batchSettled()`. */
+export type Settled<A> =
+  | { readonly status: "fulfilled"; readonly value: A }
+  | { readonly status: "rejected"; readonly reason: unknown }
+
+/** Builds a record without ever touching Object.prototype, whatever the keys (`__proto__` included). */
+export const record = <A>(entries: Iterable<readonly [string, A]>): Record<string, A> => {
+  const out: Record<string, A> = {}
+  for (const [k, v] of entries) Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true })
+  return out
+}
+
+const ownKeys = (ops: object, path: string): ReadonlyArray<string> => {
+  if (typeof ops !== "object" || ops === null || Array.isArray(ops)) {
+    throw new InvalidArgumentError({ path, reason: "expected an object mapping database names to functions" })
+  }
+  return Object.keys(ops)
+}
+
+export interface Registry {
+  readonly env: Env
+  readonly unsafeGet: (name: string, role?: Role) => PrismaClientLike
+  readonly unsafeRegister: (name: string, entry: ClientEntry) => void
+  readonly unregister: (name: string) => Effect.Effect<void, UnknownDatabaseError | ClosedError>
+  readonly unsafeUse: (middleware: MiddlewareFn) => () => void
+  readonly batch: (ops: Record<string, (client: any) => PromiseLike<unknown>>) => Promise<Record<string, unknown>>
+  readonly batchSettled: (
+    ops: Record<string, (client: any) => PromiseLike<unknown>>
+  ) => Promise<Record<string, Settled<unknown>>>
+  readonly unsafeDefineGroup: (name: string, members: ReadonlyArray<string>) => ReadonlyArray<string>
+  readonly unsafeGroupMembers: (name: string) => ReadonlyArray<string>
+  readonly list: () => Array<string>
+  readonly health: (names?: ReadonlyArray<string>) => Effect.Effect<Record<string, boolean>>
+  readonly stats: () => Record<string, DBStats>
+  readonly ready: Effect.Effect<Record<string, boolean>>
+  readonly close: Effect.Effect<void>
+  readonly isClosed: () => boolean
+}
+
+/**
+ * Builds a registry whose databases live in `parent`. Every name and entry is checked before any database is
+ * registered, so invalid input changes nothing.
+ */
+export const makeRegistry = (
+  clients: Readonly<Record<string, ClientEntry>>,
+  options: ResolvedOptions
+): Effect.Effect<Registry, InvalidArgumentError, Scope.Scope> =>
+  Effect.gen(function*() {
+    if (typeof clients !== "object" || clients === null || Array.isArray(clients)) {
+      return yield* new InvalidArgumentError({
+        path: "clients",
+        reason: "expected an object mapping database names to Prisma clients or { read, write } pairs"
+      })
+    }
+    const initial = Object.entries(clients)
+    yield* Effect.try({
+      try: () => initial.forEach(([name, entry]) => splitEntry(validateName(name), entry)),
+      catch: (e) => e as InvalidArgumentError
+    })
+
+    const root = yield* Effect.scope
+    const runtime = yield* Effect.runtime<never>()
+    const runFork = Runtime.runFork(runtime)
+    const entries = new Map<string, Entry>()
+    const groups = new Map<string, ReadonlyArray<string>>()
+    let closed = false
+
+    const env: Env = {
+      options,
+      clock: yield* Effect.clock,
+      runtime,
+      middleware: [],
+      onFoundDown: (db, error) => {
+        runFork(markDown(db, env, error))
+      }
+    }
+
+    const names = () => [...entries.keys()]
+    const ensureOpen = (operation: string) => {
+      if (closed) throw new ClosedError({ operation })
+    }
+    const lookup = (name: string): Entry => {
+      const entry = entries.get(name)
+      if (entry === undefined) throw new UnknownDatabaseError({ database: String(name), registered: names() })
+      return entry
+    }
+
+    const unsafeRegister = (name: string, entry: ClientEntry) => {
+      ensureOpen(`register('${name}')`)
+      validateName(name)
+      if (entries.has(name)) throw new DuplicateDatabaseError({ database: name })
+      const db = makeDatabase(name, entry, env)
+      const scope = Effect.runSync(Scope.fork(root, ExecutionStrategy.sequential))
+      const connected = Effect.runSync(Deferred.make<boolean>())
+      Effect.runSync(Scope.addFinalizer(scope, release(db, env)))
+      entries.set(name, { db, scope, connected })
+      runFork(Effect.forkIn(supervise(db, env, scope, connected), scope))
+    }
+
+    const unregister = (name: string): Effect.Effect<void, UnknownDatabaseError | ClosedError> =>
+      Effect.suspend((): Effect.Effect<void, UnknownDatabaseError | ClosedError> => {
+        if (closed) return Effect.fail(new ClosedError({ operation: `unregister('${name}')` }))
+        const entry = entries.get(name)
+        if (entry === undefined) return Effect.fail(new UnknownDatabaseError({ database: name, registered: names() }))
+        // Gone from get() at once; its fibers end and its clients disconnect as the scope closes.
+        entries.delete(name)
+        for (const [group, members] of groups) {
+          if (members.includes(name)) groups.set(group, members.filter((m) => m !== name))
+        }
+        return Effect.zipRight(Scope.close(entry.scope, Exit.void), Deferred.succeed(entry.connected, false)).pipe(
+          Effect.asVoid
+        )
+      })
+
+    const runBatch = (ops: Record<string, (client: any) => PromiseLike<unknown>>) => {
+      ensureOpen("batch()")
+      const keys = ownKeys(ops, "batch operations")
+      const targets = keys.map((name) => {
+        const entry = lookup(name)
+        const op = ops[name]
+        if (typeof op !== "function") {
+          throw new InvalidArgumentError({ path: `batch.${name}`, reason: `expected a function (client) => Promise` })
+        }
+        return [name, entry.db, op] as const
+      })
+      // Inside a batch the bare client is used: the batch operation is counted once, its queries not again.
+      return Promise.allSettled(
+        targets.map(([, db, op]) => runOperation(db, env, "batch", () => op(clientFor(db, "write", "bare"))))
+      ).then((outcomes) => targets.map(([name], i) => [name, outcomes[i]!] as const))
+    }
+
+    const registry: Registry = {
+      env,
+      unsafeGet: (name, role) => {
+        ensureOpen(`get('${name}')`)
+        return clientFor(lookup(name).db, role)
+      },
+      unsafeRegister,
+      unregister,
+      unsafeUse: (middleware) => {
+        if (typeof middleware !== "function") {
+          throw new InvalidArgumentError({ path: "middleware", reason: "expected a function (database, operation, next)" })
+        }
+        env.middleware = [...env.middleware, middleware]
+        return () => {
+          env.middleware = env.middleware.filter((m) => m !== middleware)
+        }
+      },
+      batch: (ops) =>
+        runBatch(ops).then((outcomes) => {
+          const failures = outcomes.filter(([, o]) => o.status === "rejected")
+          const fulfilled = outcomes.flatMap(([name, o]) => o.status === "fulfilled" ? [[name, o.value] as const] : [])
+          if (failures.length === 0) return record(fulfilled)
+          throw new BatchError({
+            failures: record(failures.map(([name, o]) => [name, (o as PromiseRejectedResult).reason])),
+            results: record(fulfilled)
+          })
+        }),
+      batchSettled: (ops) =>
+        runBatch(ops).then((outcomes) =>
+          record(outcomes.map(([name, o]) => [
+            name,
+            o.status === "fulfilled"
+              ? { status: "fulfilled" as const, value: o.value }
+              : { status: "rejected" as const, reason: o.reason }
+          ]))
+        ),
+      unsafeDefineGroup: (name, members) => {
+        ensureOpen(`group('${name}')`)
+        validateName(name)
+        if (!Array.isArray(members)) {
+          throw new InvalidArgumentError({ path: `group('${name}')`, reason: "expected an array of database names" })
+        }
+        members.forEach(lookup)
+        const list = [...new Set(members)]
+        groups.set(name, list)
+        return list
+      },
+      unsafeGroupMembers: (name) => {
+        const members = groups.get(name)
+        if (members === undefined) throw new UnknownGroupError({ group: String(name), defined: [...groups.keys()] })
+        return members
+      },
+      list: names,
+      health: (only) =>
+        Effect.suspend(() => {
+          const dbs = (only ?? names()).flatMap((n) => {
+            const e = entries.get(n)
+            return e === undefined ? [] : [e.db]
+          })
+          return Effect.forEach(dbs, (db) => Effect.map(check(db, env), (ok) => [db.name, ok] as const), {
+            concurrency: "unbounded"
+          }).pipe(Effect.map(record))
+        }),
+      stats: () => record([...entries.values()].map((e) => [e.db.name, snapshot(e.db)])),
+      ready: Effect.suspend(() =>
+        Effect.forEach([...entries.values()], (e) => Effect.map(Deferred.await(e.connected), (ok) => [e.db.name, ok] as const))
+          .pipe(Effect.map(record))
+      ),
+      close: Effect.suspend(() => {
+        if (closed) return Effect.void
+        closed = true
+        const all = [...entries.values()]
+        entries.clear()
+        groups.clear()
+        return Effect.forEach(all, (e) => Scope.close(e.scope, Exit.void), { concurrency: "unbounded", discard: true })
+      }),
+      isClosed: () => closed
+    }
+
+    yield* Effect.addFinalizer(() => registry.close)
+    for (const [name, entry] of initial) unsafeRegister(name, entry)
+    return registry
+  })
