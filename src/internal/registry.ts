@@ -138,6 +138,14 @@ export const makeRegistry = (
       })
 
     const runBatch = (ops: Record<string, (client: any) => PromiseLike<unknown>>) => {
+      try {
+        return startBatch(ops)
+      } catch (error) {
+        return Promise.reject(error)
+      }
+    }
+    /** Checks every name and operation before starting any: a bad one throws and nothing runs. */
+    const startBatch = (ops: Record<string, (client: any) => PromiseLike<unknown>>) => {
       ensureOpen("batch()")
       const keys = ownKeys(ops, "batch operations")
       const targets = keys.map((name) => {

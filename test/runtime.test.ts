@@ -1,0 +1,203 @@
+// The Promise API against real databases: Prisma 6 and 7, SQLite, PostgreSQL and MariaDB.
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { BatchError, createFlexiDB, UnknownDatabaseError } from "../src/index.js"
+import type { FlexiDB } from "../src/index.js"
+import type { TestDatabase } from "./support/databases.js"
+import { providers } from "./support/databases.js"
+import type { AnyClient } from "./support/prisma.js"
+import { generations, openDatabase } from "./support/prisma.js"
+
+const quiet = { gracefulShutdown: false, retry: { attempts: 0 } } as const
+
+describe.each(generations.flatMap((gen) => providers.map((provider) => ({ gen, provider }))))(
+  "Prisma $gen.version on $provider",
+  ({ gen, provider }) => {
+    let db: TestDatabase
+    let client: AnyClient
+    let flexi: FlexiDB<{ main: AnyClient }>
+
+    beforeAll(async () => {
+      ;({ db, client } = await openDatabase(gen, provider))
+      flexi = createFlexiDB({ main: client }, quiet)
+      expect(await flexi.ready()).toEqual({ main: true })
+    })
+    afterAll(async () => {
+      await flexi?.disconnect()
+      await db?.drop()
+    })
+
+    it("serves queries through get() and counts model, raw and transaction queries", async () => {
+      const before = flexi.stats().main.totalQueries
+      const main = flexi.get("main")
+      const user = await main.user.create({ data: { email: `a-${provider}@x.io`, name: "Ada" } })
+      expect(await main.user.findUnique({ where: { id: user.id } })).toMatchObject({ email: user.email })
+      await main.$queryRawUnsafe("SELECT 1")
+      await main.$transaction(async (tx) => {
+        await tx.user.count()
+        await tx.user.findMany()
+      })
+      await main.$transaction([main.user.count(), main.post.count()])
+      const stats = flexi.stats().main
+      expect(stats.totalQueries - before).toBe(7)
+      expect(stats.failedQueries).toBe(0)
+      expect(stats.connected).toBe(true)
+      expect(stats.lastConnectedAt).toBeInstanceOf(Date)
+      expect(stats.avgResponseTimeMs).toBeGreaterThan(0)
+    })
+
+    it("passes every operation through middleware with its name, first registered outermost", async () => {
+      const order: Array<string> = []
+      const removeA = flexi.use(async (name, op, next) => {
+        order.push(`a>${name}:${op}`)
+        const r = await next()
+        order.push(`a<${op}`)
+        return r
+      })
+      const removeB = flexi.use(async (_name, op, next) => {
+        order.push(`b>${op}`)
+        const r = await next()
+        order.push(`b<${op}`)
+        return r
+      })
+      try {
+        await flexi.get("main").user.findMany()
+        await flexi.get("main").$queryRawUnsafe("SELECT 1")
+        await flexi.batch({ main: (c) => c.user.count() })
+      } finally {
+        removeA()
+        removeB()
+      }
+      expect(order).toEqual([
+        "a>main:User.findMany", "b>User.findMany", "b<User.findMany", "a<User.findMany",
+        "a>main:$queryRawUnsafe", "b>$queryRawUnsafe", "b<$queryRawUnsafe", "a<$queryRawUnsafe",
+        "a>main:batch", "b>batch", "b<batch", "a<batch"
+      ])
+    })
+
+    it("does not count a unique violation toward the circuit breaker", async () => {
+      const email = `dup-${provider}@x.io`
+      await flexi.get("main").user.create({ data: { email } })
+      for (let i = 0; i < 7; i++) {
+        await expect(flexi.get("main").user.create({ data: { email } })).rejects.toMatchObject({ code: "P2002" })
+      }
+      const stats = flexi.stats().main
+      expect(stats.circuitState).toBe("closed")
+      expect(stats.failedQueries).toBeGreaterThanOrEqual(7)
+      expect(await flexi.get("main").user.count()).toBeGreaterThan(0)
+    })
+
+    it("answers health() with SELECT 1", async () => {
+      expect(await flexi.health()).toEqual({ main: true })
+    })
+  }
+)
+
+describe("several databases at once", () => {
+  const [gen6, gen7] = generations
+  const opened: Array<TestDatabase> = []
+  let flexi: FlexiDB<{ users: AnyClient; orders: AnyClient; legacy: AnyClient }>
+
+  beforeAll(async () => {
+    const users = await openDatabase(gen7, "postgresql")
+    const orders = await openDatabase(gen7, "mysql")
+    const legacy = await openDatabase(gen6, "sqlite")
+    opened.push(users.db, orders.db, legacy.db)
+    flexi = createFlexiDB({ users: users.client, orders: orders.client, legacy: legacy.client }, quiet)
+    await flexi.ready()
+  })
+  afterAll(async () => {
+    await flexi?.disconnect()
+    await Promise.all(opened.map((d) => d.drop()))
+  })
+
+  it("keeps each database's data apart", async () => {
+    await flexi.get("users").user.create({ data: { email: "only-in-users@x.io" } })
+    expect(await flexi.get("users").user.count({ where: { email: "only-in-users@x.io" } })).toBe(1)
+    expect(await flexi.get("orders").user.count({ where: { email: "only-in-users@x.io" } })).toBe(0)
+    expect(await flexi.get("legacy").user.count({ where: { email: "only-in-users@x.io" } })).toBe(0)
+  })
+
+  it("batch() runs in parallel, resolves per name, and counts each operation once", async () => {
+    const before = flexi.stats()
+    const result = await flexi.batch({
+      users: (c) => c.user.findMany().then(() => "u" as const),
+      orders: async (c) => {
+        await c.user.count()
+        await c.user.findMany()
+        return 42
+      }
+    })
+    expect(result).toEqual({ users: "u", orders: 42 })
+    const after = flexi.stats()
+    expect(after.users.totalQueries - before.users.totalQueries).toBe(1)
+    expect(after.orders.totalQueries - before.orders.totalQueries).toBe(1)
+    expect(after.legacy.totalQueries - before.legacy.totalQueries).toBe(0)
+  })
+
+  it("batch() rejects an unknown name before anything runs", async () => {
+    let ran = false
+    const ops = {
+      users: async () => {
+        ran = true
+      },
+      nope: async () => 1
+    }
+    await expect(flexi.batch(ops as never)).rejects.toBeInstanceOf(UnknownDatabaseError)
+    expect(ran).toBe(false)
+  })
+
+  it("batch() runs every operation to completion and names each failed database", async () => {
+    let slowFinished = false
+    const failure = flexi.batch({
+      users: (c) => c.user.create({ data: { email: "only-in-users@x.io" } }),
+      orders: () => Promise.reject(new Error("boom")),
+      legacy: async (c) => {
+        await new Promise((r) => setTimeout(r, 50))
+        slowFinished = true
+        return c.user.count()
+      }
+    })
+    const error = await failure.then(() => undefined, (e: unknown) => e)
+    expect(error).toBeInstanceOf(BatchError)
+    const batchError = error as BatchError
+    expect(Object.keys(batchError.failures).sort()).toEqual(["orders", "users"])
+    expect((batchError.failures.users as { code?: string }).code).toBe("P2002")
+    expect((batchError.failures.orders as Error).message).toBe("boom")
+    expect(batchError.results).toEqual({ legacy: 0 })
+    expect(batchError.message).toContain("'users'")
+    expect(batchError.message).toContain("'orders'")
+    expect(slowFinished).toBe(true)
+  })
+
+  it("batchSettled() never rejects and reports each outcome", async () => {
+    const settled = await flexi.batchSettled({
+      users: (c) => c.user.count(),
+      orders: () => Promise.reject(new Error("nope"))
+    })
+    expect(settled.users).toEqual({ status: "fulfilled", value: 1 })
+    expect(settled.orders.status).toBe("rejected")
+  })
+
+  it("groups return only their databases, and health per group", async () => {
+    const g = flexi.group("sql", ["users", "orders"])
+    expect(Object.keys(g).sort()).toEqual(["orders", "users"])
+    expect(await g.users.user.count()).toBe(1)
+    expect(Object.keys(flexi.group("sql")).sort()).toEqual(["orders", "users"])
+    expect(await flexi.healthGroup("sql")).toEqual({ users: true, orders: true })
+    expect(() => flexi.group("bad", ["users", "ghost" as "users"])).toThrow(/Unknown database 'ghost'/)
+    expect(() => flexi.group("bad")).toThrow(/Unknown group 'bad'/)
+    await expect(flexi.healthGroup("missing")).rejects.toThrow(/Unknown group 'missing'.*defined: sql/)
+  })
+
+  it("get() throws for unknown names, listing the registered ones, whatever the name", () => {
+    for (const name of ["nope", "__proto__", "constructor", "toString", "hasOwnProperty", ""]) {
+      expect(() => flexi.get(name as "users")).toThrow(UnknownDatabaseError)
+    }
+    expect(() => flexi.get("nope" as "users")).toThrow("Unknown database 'nope' (registered: 'users', 'orders', 'legacy')")
+  })
+
+  it("list() and health() cover every database", async () => {
+    expect(flexi.list()).toEqual(["users", "orders", "legacy"])
+    expect(await flexi.health()).toEqual({ users: true, orders: true, legacy: true })
+  })
+})

@@ -1,0 +1,26 @@
+// The Prisma generations under test, and a helper that opens a fresh database of a provider with a client.
+import * as prisma6 from "../fixtures/prisma6/clients.js"
+import * as prisma7 from "../fixtures/prisma7/clients.ts"
+import type { Provider, TestDatabase } from "./databases.js"
+import { createDatabase } from "./databases.js"
+
+export const generations = [prisma6, prisma7] as const
+export type Generation = (typeof generations)[number]
+
+/** The calls the tests make: identical across generations and providers (the fixture schemas are the same). */
+export type AnyClient = ReturnType<typeof prisma7.sqlite>
+
+export const clientFor = (gen: Generation, db: TestDatabase): AnyClient =>
+  gen[db.provider](db.url) as unknown as AnyClient
+
+export const openDatabase = async (gen: Generation, provider: Provider) => {
+  const db = await createDatabase(provider)
+  return { db, client: clientFor(gen, db) }
+}
+
+/** Unreachable servers with a password in the URL: nothing listens on port 1. */
+export const SECRET = "hunter2-s3cret-pw"
+export const downClient = (gen: Generation, provider: Exclude<Provider, "sqlite">): AnyClient =>
+  (provider === "postgresql"
+    ? gen.postgresql(`postgresql://postgres:${SECRET}@127.0.0.1:1/flexidb_down`)
+    : gen.mysql(`mysql://root:${SECRET}@127.0.0.1:1/flexidb_down`)) as unknown as AnyClient
