@@ -24,6 +24,9 @@ const unhealthyCodes = new Set([
   "57P03", // postgres cannot_connect_now
   "08006", // postgres connection_failure
   "08001", // postgres sqlclient_unable_to_establish_sqlconnection
+  "45028", // mariadb: pool timeout, no connection could be had
+  "45009", // mariadb: socket closed
+  "45012", // mariadb: connection timeout
   "FLEXIDB_OPERATION_TIMEOUT"
 ])
 
@@ -43,6 +46,9 @@ const unhealthyKinds = new Set([
 const unhealthyMessage =
   /can't reach database server|connection (?:terminated|refused|reset|closed|lost)|pool timeout|timed out|ECONNREFUSED|ECONNRESET|ETIMEDOUT|socket hang up|server has closed the connection|Connection ended|connect ETIMEDOUT|too many connections/i
 
+/** Kinds that only name the driver: the reason is in the driver's own code and message. */
+const genericKinds = new Set(["postgres", "mysql", "sqlite", "mssql", "GenericJs"])
+
 const initializationErrors = new Set(["PrismaClientInitializationError", "PrismaClientRustPanicError"])
 
 const field = (u: unknown, key: string): unknown =>
@@ -54,8 +60,16 @@ export const isUnhealthy = (error: unknown): boolean => {
   if (typeof name === "string" && initializationErrors.has(name)) return true
   const code = field(error, "code") ?? field(error, "errorCode")
   if (typeof code === "string" && unhealthyCodes.has(code)) return true
-  const kind = field(field(field(field(error, "meta"), "driverAdapterError"), "cause"), "kind")
-  if (typeof kind === "string") return unhealthyKinds.has(kind)
+  const adapterCause = field(field(field(error, "meta"), "driverAdapterError"), "cause")
+  const kind = field(adapterCause, "kind")
+  if (typeof kind === "string") {
+    if (unhealthyKinds.has(kind)) return true
+    if (!genericKinds.has(kind)) return false
+    return [field(adapterCause, "originalCode"), field(adapterCause, "code")].some((c) => unhealthyCodes.has(String(c))) ||
+      [field(adapterCause, "originalMessage"), field(adapterCause, "cause")].some(
+        (m) => typeof m === "string" && unhealthyMessage.test(m)
+      )
+  }
   const message = field(error, "message")
   if (typeof message === "string" && unhealthyMessage.test(message)) return true
   const cause = field(error, "cause")

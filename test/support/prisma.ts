@@ -23,4 +23,4 @@ export const SECRET = "hunter2-s3cret-pw"
 export const downClient = (gen: Generation, provider: Exclude<Provider, "sqlite">): AnyClient =>
   (provider === "postgresql"
     ? gen.postgresql(`postgresql://postgres:${SECRET}@127.0.0.1:1/flexidb_down`)
-    : gen.mysql(`mysql://root:${SECRET}@127.0.0.1:1/flexidb_down`)) as unknown as AnyClient
+    : gen.mysql(`mysql://root:${SECRET}@127.0.0.1:1/flexidb_down?connectTimeout=300&acquireTimeout=600`)) as unknown as AnyClient

@@ -1,0 +1,199 @@
+// Runtime registration, lifecycle hooks, read/write pairs and databases that are down, against real databases.
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest"
+import {
+  CircuitOpenError,
+  ClosedError,
+  createFlexiDB,
+  DuplicateDatabaseError,
+  InvalidArgumentError,
+  UnknownDatabaseError
+} from "../src/index.js"
+import type { TestDatabase } from "./support/databases.js"
+import { generations, downClient, openDatabase, SECRET } from "./support/prisma.js"
+
+const [gen6, gen7] = generations
+const opened: Array<TestDatabase> = []
+const open = async (gen: (typeof generations)[number], provider: "sqlite" | "postgresql" | "mysql") => {
+  const r = await openDatabase(gen, provider)
+  opened.push(r.db)
+  return r.client
+}
+afterAll(() => Promise.all(opened.map((d) => d.drop())))
+
+const unhandled: Array<unknown> = []
+const onUnhandled = (e: unknown) => unhandled.push(e)
+beforeAll(() => {
+  process.on("unhandledRejection", onUnhandled)
+})
+afterAll(() => {
+  process.off("unhandledRejection", onUnhandled)
+})
+afterEach(() => {
+  expect(unhandled).toEqual([])
+})
+
+const base = { gracefulShutdown: false } as const
+
+describe("register() and unregister()", () => {
+  it("registers at run time, usable at once, and connects in the background", async () => {
+    const events: Array<string> = []
+    const flexi = createFlexiDB({}, { ...base, hooks: { onConnect: (n) => events.push(`connect:${n}`) } })
+    const typed = flexi.register("tenant_a", await open(gen7, "sqlite"))
+    const count = await typed.get("tenant_a").user.count()
+    expect(count).toBe(0)
+    expect(await typed.ready()).toEqual({ tenant_a: true })
+    expect(events).toEqual(["connect:tenant_a"])
+    expect(typed.stats().tenant_a.connected).toBe(true)
+    await flexi.disconnect()
+  })
+
+  it("refuses a registered name, an invalid name or a non-client, and changes nothing", async () => {
+    const client = await open(gen7, "sqlite")
+    const flexi = createFlexiDB({ a: client }, base)
+    expect(() => flexi.register("a", client)).toThrow(DuplicateDatabaseError)
+    expect(() => flexi.register("", client)).toThrow(InvalidArgumentError)
+    expect(() => flexi.register("x".repeat(129), client)).toThrow(/at most 128 characters/)
+    expect(() => flexi.register("b", {} as never)).toThrow(/expected a Prisma client/)
+    expect(() => flexi.register("b", { read: client } as never)).toThrow(/expected a Prisma client/)
+    expect(flexi.list()).toEqual(["a"])
+    await flexi.disconnect()
+  })
+
+  it("unregister() stops serving the name, disconnects it and fires onDisconnect", async () => {
+    const disconnected: Array<string> = []
+    const flexi = createFlexiDB(
+      { a: await open(gen6, "postgresql"), b: await open(gen7, "mysql") },
+      { ...base, hooks: { onDisconnect: (n) => disconnected.push(n) } }
+    )
+    await flexi.ready()
+    const a = flexi.get("a")
+    await flexi.unregister("a")
+    expect(disconnected).toEqual(["a"])
+    expect(() => flexi.get("a")).toThrow("Unknown database 'a' (registered: 'b')")
+    expect(flexi.list()).toEqual(["b"])
+    await expect(flexi.unregister("a")).rejects.toBeInstanceOf(UnknownDatabaseError)
+    // The name is free again.
+    flexi.register("a", await open(gen7, "sqlite"))
+    expect(await flexi.get("a").user.count()).toBe(0)
+    expect(a).not.toBe(flexi.get("a"))
+    await flexi.disconnect()
+  })
+})
+
+describe("disconnect()", () => {
+  it("disconnects every client, fires onDisconnect for each, and is idempotent", async () => {
+    const disconnected: Array<string> = []
+    const flexi = createFlexiDB(
+      { a: await open(gen7, "postgresql"), b: { read: await open(gen7, "sqlite"), write: await open(gen7, "sqlite") } },
+      { ...base, healthCheck: { interval: 50 }, hooks: { onDisconnect: (n) => disconnected.push(n) } }
+    )
+    await flexi.ready()
+    await Promise.all([flexi.disconnect(), flexi.disconnect()])
+    await flexi.disconnect()
+    expect(disconnected.sort()).toEqual(["a", "b"])
+    expect(() => flexi.get("a")).toThrow(ClosedError)
+    expect(() => flexi.register("c", {} as never)).toThrow(ClosedError)
+  })
+})
+
+describe("read/write pairs", () => {
+  it("'read' picks the replica, 'write' and the default the primary; stats are per database", async () => {
+    const write = await open(gen7, "postgresql")
+    const read = await open(gen7, "postgresql")
+    const flexi = createFlexiDB({ main: { read, write } }, base)
+    await flexi.get("main").user.create({ data: { email: "w@x.io" } })
+    expect(await flexi.get("main", "write").user.count()).toBe(1)
+    expect(await flexi.get("main", "read").user.count()).toBe(0)
+    expect(flexi.stats().main.totalQueries).toBe(3)
+    expect(await flexi.health()).toEqual({ main: true })
+    await flexi.disconnect()
+  })
+
+  it("round-robins over several read clients; a single client serves both roles", async () => {
+    const [r1, r2, w] = [await open(gen7, "sqlite"), await open(gen7, "sqlite"), await open(gen7, "sqlite")]
+    await r2.user.create({ data: { email: "only-r2@x.io" } })
+    const flexi = createFlexiDB({ pair: { read: [r1, r2], write: w }, single: w }, base)
+    const counts = [
+      await flexi.get("pair", "read").user.count(),
+      await flexi.get("pair", "read").user.count(),
+      await flexi.get("pair", "read").user.count()
+    ]
+    expect(counts).toEqual([0, 1, 0])
+    expect(flexi.get("single", "read")).toBe(flexi.get("single", "write"))
+    await flexi.disconnect()
+  })
+})
+
+describe("a database that is down", () => {
+  it.each(["postgresql", "mysql"] as const)(
+    "on %s never crashes start-up, reports itself down, and keeps credentials out of everything",
+    async (provider) => {
+      const seen: Array<unknown> = []
+      const good = await open(gen7, "sqlite")
+      const flexi = createFlexiDB({ good, down: downClient(gen7, provider) }, {
+        ...base,
+        retry: { attempts: 1, delay: 10 },
+        reconnect: { enabled: false },
+        circuitBreaker: { threshold: 2, resetTimeout: 60_000 },
+        hooks: {
+          onError: (...args) => seen.push(args),
+          onRetry: (...args) => seen.push(args)
+        },
+        healthCheck: { timeout: 3000, onStatusChange: (...args) => seen.push(args) }
+      })
+      expect(await flexi.ready()).toEqual({ good: true, down: false })
+      expect(await flexi.health()).toEqual({ good: true, down: false })
+      const stats = flexi.stats()
+      expect(stats.down.connected).toBe(false)
+      expect(stats.down.lastError).toBeTruthy()
+      expect(stats.good.connected).toBe(true)
+
+      // Queries fail with the driver's error until the breaker opens, then fail fast without running.
+      const errors: Array<unknown> = []
+      for (let i = 0; i < 3; i++) errors.push(await flexi.get("down").user.count().catch((e) => e))
+      expect(errors[2]).toBeInstanceOf(CircuitOpenError)
+      expect(flexi.stats().down.circuitState).toBe("open")
+      expect(flexi.stats().down.rejectedQueries).toBe(1)
+      expect(await flexi.get("good").user.count()).toBe(0)
+
+      const everything = JSON.stringify([flexi.stats(), await flexi.health(), seen.map(String), seen, errors.map(String)],
+        (_k, v) => v instanceof Error ? { message: v.message, stack: v.stack, cause: String(v.cause) } : v)
+      expect(everything).not.toContain(SECRET)
+      expect(seen.some((e) => Array.isArray(e) && e[0] === "down" && e[1] === false)).toBe(true)
+      await flexi.disconnect()
+    }
+  )
+})
+
+describe("options", () => {
+  it("intercept: false returns the bare client and counts nothing", async () => {
+    const client = await open(gen7, "sqlite")
+    const flexi = createFlexiDB({ a: client }, { ...base, intercept: false })
+    expect(flexi.get("a")).toBe(client)
+    await flexi.get("a").user.count()
+    expect(flexi.stats().a.totalQueries).toBe(0)
+    await flexi.disconnect()
+  })
+
+  it.each([
+    [{ retry: { attempts: -1 } }, "retry.attempts: must be at least 0"],
+    [{ retry: { backoff: "linear" } }, "retry.backoff: expected 'exponential' or 'fixed'"],
+    [{ healthCheck: { interval: 0 } }, "healthCheck.interval: must be at least 1"],
+    [{ reconnect: { interval: 0 } }, "reconnect.interval: must be at least 1"],
+    [{ circuitBreaker: { threshold: 1.5 } }, "circuitBreaker.threshold: expected a whole number"],
+    [{ retry: { delay: Number.NaN } }, "retry.delay: expected a finite number"],
+    [{ hooks: { onConnect: "yes" } }, "hooks.onConnect: expected a function"],
+    [{ retyr: {} }, "retyr: unknown option"],
+    [{ healthCheck: { intervall: 5 } }, "healthCheck.intervall: unknown option"]
+  ])("rejects %j with a clear error and starts nothing", async (options, message) => {
+    const client = await open(gen7, "sqlite")
+    let connects = 0
+    const spy = new Proxy(client, {
+      get: (t, k, r) => k === "$connect" ? () => (connects++, t.$connect()) : Reflect.get(t, k, r)
+    })
+    expect(() => createFlexiDB({ a: spy }, options as never)).toThrow(InvalidArgumentError)
+    expect(() => createFlexiDB({ a: spy }, options as never)).toThrow(message)
+    await new Promise((r) => setTimeout(r, 20))
+    expect(connects).toBe(0)
+  })
+})
