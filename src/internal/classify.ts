@@ -24,6 +24,7 @@ const unhealthyCodes = new Set([
   "57P03", // postgres cannot_connect_now
   "08006", // postgres connection_failure
   "08001", // postgres sqlclient_unable_to_establish_sqlconnection
+  "3D000", // postgres: the database does not exist (dropped under us)
   "45028", // mariadb: pool timeout, no connection could be had
   "45009", // mariadb: socket closed
   "45012", // mariadb: connection timeout
@@ -33,6 +34,7 @@ const unhealthyCodes = new Set([
 /** Driver adapter error kinds (`meta.driverAdapterError.cause.kind`) with the same meaning. */
 const unhealthyKinds = new Set([
   "DatabaseNotReachable",
+  "DatabaseDoesNotExist",
   "ConnectionClosed",
   "SocketTimeout",
   "TooManyConnections",

@@ -67,7 +67,10 @@ export const connectWithRetry = (db: DatabaseState, env: Env): Effect.Effect<voi
   Effect.suspend(() => {
     let attempts = 0
     const schedule = retrySchedule(env.options.retry).pipe(
-      Schedule.tapOutput((retry) => callHook(env.options.hooks.onRetry, db.name, retry))
+      // The schedule also emits on the step that ends it: only real retries reach the hook.
+      Schedule.tapOutput((retry) =>
+        retry <= env.options.retry.attempts ? callHook(env.options.hooks.onRetry, db.name, retry) : Effect.void
+      )
     )
     return Effect.suspend(() => {
       attempts++

@@ -1,0 +1,16 @@
+import { Effect } from "effect"
+
+/**
+ * Lets real I/O started by a fiber finish while TestClock holds time still: yields to the event loop until
+ * `done()` holds, for at most `bound` turns. This waits for sockets, never for timers under test.
+ */
+export const until = (done: () => boolean, bound = 500) =>
+  Effect.gen(function*() {
+    for (let i = 0; i < bound && !done(); i++) {
+      yield* Effect.promise(() => new Promise<void>((r) => setTimeout(r, 5)))
+    }
+    if (!done()) return yield* Effect.die(new Error("condition not reached while waiting for I/O"))
+  })
+
+/** Drains pending promise callbacks and fiber steps without advancing any clock. */
+export const flush = Effect.promise(() => new Promise<void>((r) => setImmediate(r))).pipe(Effect.repeatN(5))
