@@ -187,11 +187,13 @@ export const createMockFlexiDB = <const M extends Record<string, unknown>>(mocks
       add(name, client)
       return mock as never
     },
-    unregister: (name) => {
-      lookup(name)
-      dbs.delete(name)
-      return Promise.resolve()
-    },
+    unregister: (name) =>
+      new Promise<void>((resolve) => {
+        lookup(name)
+        dbs.delete(name)
+        for (const [g, members] of groups) groups.set(g, members.filter((m) => m !== name))
+        resolve()
+      }),
     disconnect: () => Promise.resolve(),
     setDown: (name) => {
       lookup(name).down = true

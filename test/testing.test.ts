@@ -1,0 +1,66 @@
+// flexidb/testing: the same interface with no database.
+import { describe, expect, it } from "vitest"
+import { BatchError, CircuitOpenError, UnknownDatabaseError } from "../src/index.js"
+import { createMockFlexiDB } from "../src/testing.js"
+
+const makeMock = () =>
+  createMockFlexiDB({
+    user: { user: { findMany: async () => [{ id: 1 }], count: async () => 1 }, $queryRawUnsafe: async () => [1] },
+    orders: { order: { count: async () => 7 } }
+  })
+
+describe("createMockFlexiDB", () => {
+  it("get() returns the mocks and unknown names throw like the real one", async () => {
+    const db = makeMock()
+    expect(await db.get("user").user.findMany()).toEqual([{ id: 1 }])
+    expect(() => db.get("nope" as "user")).toThrow(UnknownDatabaseError)
+    expect(() => db.get("__proto__" as "user")).toThrow("Unknown database '__proto__' (registered: 'user', 'orders')")
+  })
+
+  it("batch() works, health() is all true, connect/disconnect are no-ops", async () => {
+    const db = makeMock()
+    expect(await db.batch({ user: (c) => c.user.count(), orders: (c) => c.order.count() })).toEqual({ user: 1, orders: 7 })
+    expect(await db.health()).toEqual({ user: true, orders: true })
+    expect(await db.ready()).toEqual({ user: true, orders: true })
+    await db.disconnect()
+    await db.disconnect()
+  })
+
+  it("runs middleware with operation names and records calls", async () => {
+    const db = makeMock()
+    const seen: Array<string> = []
+    db.use(async (name, op, next) => {
+      seen.push(`${name}:${op}`)
+      return next()
+    })
+    await db.get("user").user.count()
+    await db.get("user").$queryRawUnsafe("SELECT 1")
+    await db.batch({ orders: (c) => c.order.count() })
+    expect(seen).toEqual(["user:User.count", "user:$queryRawUnsafe", "orders:batch"])
+    expect(db.calls).toEqual([["user", "User.count"], ["user", "$queryRawUnsafe"], ["orders", "batch"]])
+    expect(db.stats().user.totalQueries).toBe(2)
+  })
+
+  it("setDown() makes a database fail every operation and health check, setUp() restores it", async () => {
+    const db = makeMock()
+    db.setDown("orders")
+    await expect(db.get("orders").order.count()).rejects.toBeInstanceOf(CircuitOpenError)
+    await expect(db.batch({ orders: (c) => c.order.count(), user: (c) => c.user.count() })).rejects.toBeInstanceOf(BatchError)
+    expect(await db.health()).toEqual({ user: true, orders: false })
+    expect(db.stats().orders).toMatchObject({ connected: false, circuitState: "open" })
+    db.setUp("orders")
+    expect(await db.get("orders").order.count()).toBe(7)
+  })
+
+  it("register, unregister and groups behave like the real one", async () => {
+    const db = makeMock()
+    db.register("extra", { thing: { count: async () => 0 } })
+    expect(db.list()).toEqual(["user", "orders", "extra"])
+    expect(() => db.register("extra", {} as never)).toThrow(/already registered/)
+    expect(Object.keys(db.group("g", ["user", "orders"]))).toEqual(["user", "orders"])
+    expect(await db.healthGroup("g")).toEqual({ user: true, orders: true })
+    await expect(db.healthGroup("none")).rejects.toThrow(/Unknown group/)
+    await db.unregister("extra")
+    await expect(db.unregister("extra" as "user")).rejects.toBeInstanceOf(UnknownDatabaseError)
+  })
+})

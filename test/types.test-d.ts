@@ -1,0 +1,80 @@
+// Type tests: checked by tsc during `npm test` (vitest typecheck).
+import { describe, expectTypeOf, it } from "vitest"
+import { createFlexiDB } from "../src/index.js"
+import type {
+  CircuitBreakerConfig,
+  DBStats,
+  FlexiDB,
+  FlexiDBHooks,
+  FlexiDBOptions,
+  HealthCheckConfig,
+  MiddlewareFn,
+  ReadWriteClient,
+  ReconnectConfig,
+  RetryConfig
+} from "../src/index.js"
+import { createMockFlexiDB } from "../src/testing.js"
+import type { MysqlClient, SqliteClient } from "./fixtures/prisma7/clients.ts"
+
+declare const sqlite: SqliteClient
+declare const mysql: MysqlClient
+
+describe("types", () => {
+  const db = createFlexiDB({ user: sqlite, orders: { read: mysql, write: mysql } })
+
+  it("get() is typed as exactly the registered client, pairs as their client", () => {
+    expectTypeOf(db.get("user")).toEqualTypeOf<SqliteClient>()
+    expectTypeOf(db.get("orders", "read")).toEqualTypeOf<MysqlClient>()
+    // @ts-expect-error an unregistered name is a compile error
+    db.get("nope")
+    // @ts-expect-error only 'read' and 'write' are roles
+    db.get("user", "primary")
+  })
+
+  it("batch() results are typed per key, and a wrong key is a compile error", async () => {
+    const result = await db.batch({ user: (c) => c.user.count(), orders: (c) => c.user.findMany() })
+    expectTypeOf(result.user).toEqualTypeOf<number>()
+    expectTypeOf(result.orders).toMatchTypeOf<Array<{ id: number; email: string }>>()
+    // @ts-expect-error a key that is not a database
+    await db.batch({ usr: (c: SqliteClient) => c.user.count() })
+    const settled = await db.batchSettled({ user: (c) => c.user.count() })
+    if (settled.user.status === "fulfilled") expectTypeOf(settled.user.value).toEqualTypeOf<number>()
+  })
+
+  it("register() widens the instance's names; Record<string, C> allows names chosen at run time", () => {
+    const more = db.register("tenant", sqlite)
+    expectTypeOf(more.get("tenant")).toEqualTypeOf<SqliteClient>()
+    const tenants = createFlexiDB<Record<string, SqliteClient>>({})
+    expectTypeOf(tenants.get(String(Math.random()))).toEqualTypeOf<SqliteClient>()
+  })
+
+  it("stats(), health(), list() are keyed by the names", async () => {
+    expectTypeOf(db.stats().user).toEqualTypeOf<DBStats>()
+    expectTypeOf(await db.health()).toEqualTypeOf<Record<"user" | "orders", boolean>>()
+    expectTypeOf(db.list()).toEqualTypeOf<Array<"user" | "orders">>()
+    expectTypeOf(db.group("g", ["user"]).user).toEqualTypeOf<SqliteClient>()
+  })
+
+  it("exports the option and helper types", () => {
+    expectTypeOf<RetryConfig["backoff"]>().toEqualTypeOf<"exponential" | "fixed" | undefined>()
+    expectTypeOf<FlexiDBOptions["retry"]>().toEqualTypeOf<RetryConfig | undefined>()
+    expectTypeOf<FlexiDBOptions["circuitBreaker"]>().toEqualTypeOf<CircuitBreakerConfig | undefined>()
+    expectTypeOf<FlexiDBOptions["healthCheck"]>().toEqualTypeOf<HealthCheckConfig | undefined>()
+    expectTypeOf<FlexiDBOptions["reconnect"]>().toEqualTypeOf<ReconnectConfig | undefined>()
+    expectTypeOf<FlexiDBOptions["hooks"]>().toEqualTypeOf<FlexiDBHooks | undefined>()
+    expectTypeOf<MiddlewareFn>().parameters.toEqualTypeOf<[string, string, () => Promise<unknown>]>()
+    expectTypeOf<ReadWriteClient<SqliteClient>["write"]>().toEqualTypeOf<SqliteClient>()
+    const annotated: FlexiDB<{ user: SqliteClient }> = createFlexiDB({ user: sqlite })
+    expectTypeOf(annotated.get("user")).toEqualTypeOf<SqliteClient>()
+    // @ts-expect-error backoff is a closed set
+    const bad: FlexiDBOptions = { retry: { backoff: "linear" } }
+    void bad
+  })
+
+  it("the mock has the same interface and typed get()", () => {
+    const mock = createMockFlexiDB({ user: { user: { count: async () => 3 } } })
+    expectTypeOf(mock.get("user").user.count).returns.resolves.toEqualTypeOf<number>()
+    // @ts-expect-error unknown mock name
+    mock.get("nope")
+  })
+})
