@@ -1,0 +1,65 @@
+// Packaging: every `exports` entry imports (ESM) and requires (CJS) from the packed tarball, with types.
+import { execFileSync } from "node:child_process"
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { join } from "node:path"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+
+const root = join(import.meta.dirname, "..")
+// Inside the repo, so the packed package resolves effect and Prisma from the repo's node_modules, as an app's would.
+const work = join(root, "test", ".tmp", `pack-${process.pid}`)
+const installed = join(work, "node_modules", "flexidb")
+
+const node = (code: string, type: "module" | "commonjs") =>
+  execFileSync(process.execPath, [type === "module" ? "--input-type=module" : "--input-type=commonjs", "-e", code], {
+    cwd: work,
+    encoding: "utf8"
+  }).trim()
+
+beforeAll(() => {
+  mkdirSync(installed, { recursive: true })
+  // Its own package scope: otherwise Node's self-reference would resolve "flexidb" to the repo, not the tarball.
+  writeFileSync(join(work, "package.json"), JSON.stringify({ name: "flexidb-pack-test", private: true }))
+  const out = execFileSync("npm", ["pack", "--json", "--pack-destination", work], { cwd: root, encoding: "utf8" })
+  const [{ filename }] = JSON.parse(out.slice(out.indexOf("["))) as Array<{ filename: string }>
+  execFileSync("tar", ["-xzf", join(work, filename), "-C", installed, "--strip-components=1"])
+}, 120_000)
+afterAll(() => rmSync(work, { recursive: true, force: true }))
+
+describe("the packed tarball", () => {
+  it("imports every entry as ESM", () => {
+    expect(node(`import * as m from "flexidb"; console.log(typeof m.createFlexiDB, typeof m.Database.make)`, "module"))
+      .toBe("function function")
+    expect(node(`import { createMockFlexiDB } from "flexidb/testing"; console.log(typeof createMockFlexiDB)`, "module"))
+      .toBe("function")
+  })
+
+  it("requires every entry as CommonJS", () => {
+    expect(node(`const m = require("flexidb"); console.log(typeof m.createFlexiDB, typeof m.CircuitBreaker.make)`, "commonjs"))
+      .toBe("function function")
+    expect(node(`console.log(typeof require("flexidb/testing").createMockFlexiDB)`, "commonjs")).toBe("function")
+  })
+
+  it("ships type declarations for both module systems, and hides internals", () => {
+    const pkg = JSON.parse(readFileSync(join(installed, "package.json"), "utf8"))
+    for (const entry of [".", "./testing"]) {
+      for (const kind of ["import", "require"]) {
+        expect(existsSync(join(installed, pkg.exports[entry][kind].types)), `${entry} ${kind} types`).toBe(true)
+        expect(existsSync(join(installed, pkg.exports[entry][kind].default)), `${entry} ${kind} code`).toBe(true)
+      }
+    }
+    expect(node(`console.log(require.resolve("flexidb"))`, "commonjs")).toBe(join(installed, "dist", "index.cjs"))
+    expect(() => node(`require("flexidb/internal/registry")`, "commonjs")).toThrow(/ERR_PACKAGE_PATH_NOT_EXPORTED/)
+    expect(pkg.sideEffects).toBe(false)
+    expect(existsSync(join(installed, "src"))).toBe(false)
+    expect(existsSync(join(installed, "test"))).toBe(false)
+  })
+
+  it("runs the testing entry end to end from CommonJS", () => {
+    const out = node(`
+      const { createMockFlexiDB } = require("flexidb/testing")
+      const db = createMockFlexiDB({ a: { user: { count: async () => 2 } } })
+      db.batch({ a: (c) => c.user.count() }).then((r) => console.log(JSON.stringify(r)))
+    `, "commonjs")
+    expect(out).toBe(`{"a":2}`)
+  })
+})
