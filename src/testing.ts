@@ -5,22 +5,32 @@
  *
  * @since 0.1.0
  */
-import type { ClientEntry, ClientOf, DBStats, MiddlewareFn, Role } from "./Client.js"
-import type { FlexiDB } from "./createFlexiDB.js"
+import type { ClientOf, DBStats, MiddlewareFn, PrismaClientLike, Role } from "./Client.js"
+import type { BatchResults, BatchSettledResults, FlexiDB } from "./createFlexiDB.js"
 import { BatchError, CircuitOpenError, DuplicateDatabaseError, InvalidArgumentError, UnknownDatabaseError, UnknownGroupError } from "./Errors.js"
 import { record } from "./internal/registry.js"
 
+type Names<M> = keyof M & string
+type Ops<M> = { readonly [K in Names<M>]?: (client: ClientOf<M[K]>) => PromiseLike<unknown> }
+
 /**
- * A mock instance: the FlexiDB interface plus controls for tests.
+ * A mock instance: the FlexiDB interface, typed by your mocks, plus controls for tests. To hand it to code typed
+ * with the real clients, cast it: `createMockFlexiDB({ user: fake }) as unknown as FlexiDB<AppDatabases>`.
  *
  * @since 0.1.0
  */
-export interface MockFlexiDB<M extends Record<string, unknown>> extends FlexiDB<any> {
-  get<K extends keyof M & string>(name: K, role?: Role): ClientOf<M[K]>
+export interface MockFlexiDB<M extends Record<string, unknown>>
+  extends Omit<FlexiDB<Record<Names<M>, PrismaClientLike>>, "get" | "register" | "batch" | "batchSettled" | "group"> {
+  get<K extends Names<M>>(name: K, role?: Role): ClientOf<M[K]>
+  register<N extends string, E>(name: N, client: E): MockFlexiDB<M & { [K in N]: E }>
+  batch<O extends Ops<M>>(operations: O): Promise<BatchResults<O>>
+  batchSettled<O extends Ops<M>>(operations: O): Promise<BatchSettledResults<O>>
+  group<G extends Names<M>>(name: string, members: ReadonlyArray<G>): { [K in G]: ClientOf<M[K]> }
+  group(name: string): Partial<{ [K in Names<M>]: ClientOf<M[K]> }>
   /** Makes `name` fail: operations reject with CircuitOpenError, health reports false, stats say disconnected. */
-  setDown(name: keyof M & string): void
+  setDown(name: Names<M>): void
   /** Makes `name` serve again. */
-  setUp(name: keyof M & string): void
+  setUp(name: Names<M>): void
   /** Every operation that ran (or was refused): `[database, operation]`, in order. */
   readonly calls: ReadonlyArray<readonly [string, string]>
 }
@@ -124,8 +134,8 @@ export const createMockFlexiDB = <const M extends Record<string, unknown>>(mocks
     return Promise.allSettled(names.map((n) => runOp(n, "batch", () => ops[n]!(pick(lookup(n).client, "write")))))
       .then((outcomes) => names.map((n, i) => [n, outcomes[i]!] as const))
   }
-  const healthOf = (names: ReadonlyArray<string>) =>
-    Promise.resolve(record(names.map((n) => [n, !lookup(n).down] as const)))
+  const healthOf = (names: ReadonlyArray<string>): Promise<never> =>
+    Promise.resolve(record(names.map((n) => [n, !lookup(n).down] as const)) as never)
 
   const mock: MockFlexiDB<M> = {
     calls,
@@ -183,7 +193,7 @@ export const createMockFlexiDB = <const M extends Record<string, unknown>>(mocks
         circuitState: d.down ? "open" : "closed"
       } satisfies DBStats] as const)),
     ready: () => healthOf([...dbs.keys()]),
-    register: (name: string, client: ClientEntry) => {
+    register: (name: string, client: unknown) => {
       add(name, client)
       return mock as never
     },

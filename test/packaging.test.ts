@@ -20,7 +20,7 @@ beforeAll(() => {
   // Its own package scope: otherwise Node's self-reference would resolve "flexidb" to the repo, not the tarball.
   writeFileSync(join(work, "package.json"), JSON.stringify({ name: "flexidb-pack-test", private: true }))
   const out = execFileSync("npm", ["pack", "--json", "--pack-destination", work], { cwd: root, encoding: "utf8" })
-  const [{ filename }] = JSON.parse(out.slice(out.indexOf("["))) as Array<{ filename: string }>
+  const { filename } = (JSON.parse(out.slice(out.indexOf("["))) as Array<{ filename: string }>)[0]!
   execFileSync("tar", ["-xzf", join(work, filename), "-C", installed, "--strip-components=1"])
 }, 120_000)
 afterAll(() => rmSync(work, { recursive: true, force: true }))

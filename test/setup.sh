@@ -24,7 +24,7 @@ generate() { # dir, prisma binary
     out="$dir/generated/$name"
     # Regenerate only when the schema is newer than its client.
     if [ -d "$out" ] && [ "$out" -nt "$schema" ]; then continue; fi
-    "$bin" generate --schema "$schema" > /dev/null
+    "$bin" generate --schema "$schema" > /dev/null 2>&1 || "$bin" generate --schema "$schema"
     touch "$out"
   done
 }

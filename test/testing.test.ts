@@ -5,7 +5,7 @@ import { createMockFlexiDB } from "../src/testing.js"
 
 const makeMock = () =>
   createMockFlexiDB({
-    user: { user: { findMany: async () => [{ id: 1 }], count: async () => 1 }, $queryRawUnsafe: async () => [1] },
+    user: { user: { findMany: async () => [{ id: 1 }], count: async () => 1 }, $queryRawUnsafe: async (_sql: string) => [1] },
     orders: { order: { count: async () => 7 } }
   })
 
@@ -53,14 +53,13 @@ describe("createMockFlexiDB", () => {
   })
 
   it("register, unregister and groups behave like the real one", async () => {
-    const db = makeMock()
-    db.register("extra", { thing: { count: async () => 0 } })
+    const db = makeMock().register("extra", { thing: { count: async () => 0 } })
     expect(db.list()).toEqual(["user", "orders", "extra"])
     expect(() => db.register("extra", {} as never)).toThrow(/already registered/)
     expect(Object.keys(db.group("g", ["user", "orders"]))).toEqual(["user", "orders"])
     expect(await db.healthGroup("g")).toEqual({ user: true, orders: true })
     await expect(db.healthGroup("none")).rejects.toThrow(/Unknown group/)
     await db.unregister("extra")
-    await expect(db.unregister("extra" as "user")).rejects.toBeInstanceOf(UnknownDatabaseError)
+    await expect(db.unregister("extra")).rejects.toBeInstanceOf(UnknownDatabaseError)
   })
 })

@@ -1,0 +1,32 @@
+// The examples in examples/ run as documented and show what the README says they show.
+import { execFileSync } from "node:child_process"
+import { join } from "node:path"
+import { beforeAll, describe, expect, it } from "vitest"
+
+const root = join(import.meta.dirname, "..")
+const run = (file: string) =>
+  execFileSync(process.execPath, ["--import", "tsx", join(root, "examples", file)], { cwd: root, encoding: "utf8" })
+
+beforeAll(() => {
+  execFileSync("bash", [join(root, "examples", "setup.sh")], { cwd: root })
+}, 60_000)
+
+describe("examples", () => {
+  it("demo.ts shows get, batch, middleware, health and stats", () => {
+    const out = run("demo.ts")
+    expect(out).toContain("[mw] users     User.create")
+    expect(out).toContain("{ users: 1, analytics: [ { _count: 1, kind: 'signup' } ] }")
+    expect(out).toContain("Unknown database 'tenant_nope' (registered: 'users', 'analytics', 'tenant_acme')")
+    expect(out).toMatch(/"tenant_acme": true/)
+    expect(out).toMatch(/│ users\s+│ true\s+│ 3\s+│ 0/)
+    expect(out).toContain("disconnected: every client closed")
+  })
+
+  it("effect.ts composes databases as Layers with typed errors", () => {
+    const out = run("effect.ts")
+    expect(out).toContain("users: 1, events: 1")
+    expect(out).toContain("caught QueryError: P2002")
+    expect(out).toContain("healthy: true")
+    expect(out).toContain("scope closed: both clients disconnected")
+  })
+})
