@@ -80,6 +80,26 @@ describe("register() and unregister()", () => {
   })
 })
 
+describe("hooks", () => {
+  it("a hook that throws or rejects never breaks flexidb", async () => {
+    const flexi = createFlexiDB({ a: await open(gen7, "sqlite") }, {
+      ...base,
+      healthCheck: {
+        onStatusChange: () => {
+          throw new Error("hook bug")
+        }
+      },
+      hooks: { onConnect: () => Promise.reject(new Error("async hook bug")), onDisconnect: () => {
+        throw new Error("hook bug")
+      } }
+    })
+    expect(await flexi.ready()).toEqual({ a: true })
+    expect(await flexi.get("a").user.count()).toBe(0)
+    await flexi.disconnect()
+    await new Promise((r) => setTimeout(r, 20))
+  })
+})
+
 describe("disconnect()", () => {
   it("disconnects every client, fires onDisconnect for each, and is idempotent", async () => {
     const disconnected: Array<string> = []

@@ -2,7 +2,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Exit, Fiber, TestClock } from "effect"
 import pg from "pg"
-import { CircuitOpenError, ConnectionError, Database, FlexiDBService } from "../src/index.js"
+import { CircuitOpenError, ConnectionError, Database, FlexiDBService, OperationTimeoutError } from "../src/index.js"
 import { createDatabase, PG_HOST } from "./support/databases.js"
 import type { TestDatabase } from "./support/databases.js"
 import { flush, stepUntil, until } from "./support/effect.js"
@@ -66,6 +66,27 @@ describe("retry", () => {
       expect(Exit.isSuccess(exit)).toBe(true)
     }))
 
+  it.scoped("caps exponential waits at maxDelay", () =>
+    withDatabase("sqlite", (db) =>
+      Effect.gen(function*() {
+        const { client, state } = flaky(clientFor(gen7, db), 99)
+        const fiber = yield* Effect.fork(Effect.scoped(Database.make("x", client, {
+          retry: { attempts: 4, delay: 1000, maxDelay: 2500 }
+        })))
+        yield* flush
+        const calls: Array<number> = []
+        for (const step of [1000, 2000, 2500, 2500]) {
+          yield* TestClock.adjust(step - 1)
+          yield* flush
+          calls.push(state.calls)
+          yield* TestClock.adjust(1)
+          yield* flush
+          calls.push(state.calls)
+        }
+        expect(calls).toEqual([1, 2, 2, 3, 3, 4, 4, 5])
+        yield* Fiber.interrupt(fiber)
+      })))
+
   it.scoped("reports how many attempts were made", () =>
     withDatabase("sqlite", (db) =>
       Effect.gen(function*() {
@@ -121,6 +142,31 @@ describe("circuit breaker on a database that goes away", () => {
         expect(yield* count()).toBe("ok")
         expect((yield* stats()).circuitState).toBe("closed")
         expect(yield* count()).toBe("ok")
+      })))
+})
+
+describe("operationTimeout", () => {
+  it.scoped("rejects an operation that does not finish in time, and counts it as unhealthy", () =>
+    withDatabase("sqlite", (db) =>
+      Effect.gen(function*() {
+        const registry = yield* FlexiDBService.make({ a: clientFor(gen7, db) }, {
+          gracefulShutdown: false,
+          operationTimeout: 2_000,
+          circuitBreaker: { threshold: 1 },
+          reconnect: { enabled: false }
+        })
+        yield* registry.ready
+        const hang = new Promise<never>(() => {})
+        const fiber = yield* Effect.fork(Effect.flip(registry.batch({ a: () => hang })))
+        yield* TestClock.adjust(1_999)
+        yield* flush
+        expect(fiber.unsafePoll()).toBeNull()
+        yield* TestClock.adjust(1)
+        yield* until(() => fiber.unsafePoll() !== null)
+        const failure = ((yield* Fiber.join(fiber)) as unknown as { failures: Record<string, unknown> }).failures.a
+        expect(failure).toBeInstanceOf(OperationTimeoutError)
+        expect((failure as OperationTimeoutError).message).toBe("batch on database 'a' did not finish within 2000 ms.")
+        expect((yield* registry.stats).a!.circuitState).toBe("open")
       })))
 })
 
