@@ -169,6 +169,19 @@ describe("several databases at once", () => {
     expect(slowFinished).toBe(true)
   })
 
+  it("batch() settles operations that throw synchronously or return plain values like any other", async () => {
+    const settled = await flexi.batchSettled({
+      users: () => {
+        throw new Error("sync boom")
+      },
+      orders: (() => 7) as never,
+      legacy: (c) => c.user.count()
+    })
+    expect(settled.users).toMatchObject({ status: "rejected", reason: { message: "sync boom" } })
+    expect(settled.orders).toEqual({ status: "fulfilled", value: 7 })
+    expect(settled.legacy).toEqual({ status: "fulfilled", value: 0 })
+  })
+
   it("batchSettled() never rejects and reports each outcome", async () => {
     const settled = await flexi.batchSettled({
       users: (c) => c.user.count(),

@@ -182,10 +182,18 @@ export const runOperation = <A>(
   }
   const start = clock.unsafeCurrentTimeNanos()
   const middleware = env.middleware
-  let promise: PromiseLike<A> = middleware.length === 0 ? run() : chain(middleware, db.name, operation, run)
+  let promise: PromiseLike<A>
+  try {
+    promise = middleware.length === 0 ? run() : chain(middleware, db.name, operation, run)
+    // A batch operation may return a plain value; it still settles like a query.
+    if (typeof promise?.then !== "function") promise = Promise.resolve(promise)
+  } catch (error) {
+    promise = Promise.reject(error)
+  }
   const timeout = env.options.operationTimeout
   if (timeout !== undefined) promise = withTimeout(promise, env, db.name, operation, timeout)
-  return Promise.resolve(promise).then(
+  // `then` straight on Prisma's promise: wrapping it in Promise.resolve first costs an extra thenable job per query.
+  return (promise.then(
     (value) => {
       settle(db, env, start, false, undefined)
       return value
@@ -194,7 +202,7 @@ export const runOperation = <A>(
       settle(db, env, start, true, error)
       throw error
     }
-  )
+  ) as Promise<A>)
 }
 
 const settle = (db: DatabaseState, env: Env, start: bigint, failed: boolean, error: unknown) => {

@@ -83,14 +83,15 @@ export const connectWithRetry = (db: DatabaseState, env: Env): Effect.Effect<voi
     )
   })
 
-/** The database answered: record it, close its circuit, and tell the app if that is news. */
+/**
+ * The database answered. If it was not up (pending, or found down by a check or by its circuit opening), it is
+ * connected now: record when, close its circuit, and tell the app.
+ */
 export const markUp = (db: DatabaseState, env: Env): Effect.Effect<void> =>
   Effect.gen(function*() {
-    if (db.closed) return
-    const now = yield* Clock.currentTimeMillis
-    db.counters.lastConnectedAt = now
+    if (db.closed || db.status === "up") return
+    db.counters.lastConnectedAt = yield* Clock.currentTimeMillis
     yield* CircuitBreaker.reset(db.breaker)
-    if (db.status === "up") return
     db.status = "up"
     yield* callHook(env.options.hooks.onConnect, db.name)
     yield* callHook(env.options.hooks.onStatusChange, db.name, true)
