@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Prepares the test fixtures: installs the nested Prisma 6 project and generates every fixture client
-# (Prisma 7 with the top-level prisma, Prisma 6 with the fixture's own). Works offline.
+# (Prisma 7 with the top-level prisma, Prisma 6 with the fixture's own) and the examples' clients, which tsc
+# checks too. Works offline.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -30,5 +31,7 @@ generate() { # dir, prisma binary
 }
 generate "$fixtures/prisma7" "$root/node_modules/.bin/prisma" & p7=$!
 generate "$fixtures/prisma6" "$root/$fixtures/prisma6/node_modules/.bin/prisma" & p6=$!
+bash examples/setup.sh & px=$!
 wait $p7
 wait $p6
+wait $px
