@@ -19,8 +19,13 @@ beforeAll(() => {
   mkdirSync(installed, { recursive: true })
   // Its own package scope: otherwise Node's self-reference would resolve "flexidb" to the repo, not the tarball.
   writeFileSync(join(work, "package.json"), JSON.stringify({ name: "flexidb-pack-test", private: true }))
-  const out = execFileSync("npm", ["pack", "--json", "--pack-destination", work], { cwd: root, encoding: "utf8" })
-  const { filename } = (JSON.parse(out.slice(out.indexOf("["))) as Array<{ filename: string }>)[0]!
+  // Build, then pack without scripts: stdout is then only npm's JSON.
+  execFileSync("npm", ["run", "build"], { cwd: root, stdio: "ignore" })
+  const out = execFileSync("npm", ["pack", "--json", "--ignore-scripts", "--pack-destination", work], {
+    cwd: root,
+    encoding: "utf8"
+  })
+  const { filename } = (JSON.parse(out) as Array<{ filename: string }>)[0]!
   execFileSync("tar", ["-xzf", join(work, filename), "-C", installed, "--strip-components=1"])
 }, 120_000)
 afterAll(() => rmSync(work, { recursive: true, force: true }))
