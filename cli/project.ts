@@ -1,0 +1,118 @@
+/**
+ * What the CLI knows about the app it runs in: its schemas (`prisma/schemas/<name>.prisma`), each database's URL
+ * variable (`DATABASE_URL_<NAME>`, from the environment or `.env`), its migrations folder, and the installed
+ * Prisma major version.
+ */
+import { existsSync, readdirSync, readFileSync } from "node:fs"
+import { createRequire } from "node:module"
+import { join, resolve } from "node:path"
+import type { Schema } from "./schema.js"
+import { parseSchema } from "./schema.js"
+
+export class CliError extends Error {
+  constructor(message: string, readonly code = "FLEXIDB_CLI", readonly exitCode = 1) {
+    super(message)
+    this.name = "CliError"
+  }
+}
+
+export const SCHEMAS_DIR = join("prisma", "schemas")
+export const MIGRATIONS_DIR = join("prisma", "migrations")
+export const CONFIGS_DIR = join("prisma", "config")
+export const SEEDS_DIR = join("prisma", "seeds")
+
+export interface Project {
+  readonly root: string
+  /** Installed Prisma major version, 6 or 7. */
+  readonly prismaMajor: 6 | 7
+  readonly schemas: ReadonlyArray<string>
+  /** The process environment over `.env`: what each Prisma run gets. */
+  readonly env: Readonly<Record<string, string>>
+}
+
+/** `userProfile`, `user-profile` and `user_profile` all become `USER_PROFILE`. */
+export const upperSnake = (name: string) =>
+  name.replace(/([a-z0-9])([A-Z])/g, "$1_$2").replace(/[^A-Za-z0-9]+/g, "_").toUpperCase()
+
+export const urlVariable = (name: string) => `DATABASE_URL_${upperSnake(name)}`
+
+/** A minimal dotenv reader: `KEY=value`, optional `export`, quotes, `#` comments. Never expands variables. */
+export const parseDotenv = (source: string): Record<string, string> => {
+  const out: Record<string, string> = {}
+  for (const raw of source.split(/\r?\n/)) {
+    const m = /^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$/.exec(raw)
+    if (!m) continue
+    let value = m[2]!
+    const quote = value[0]
+    if ((quote === '"' || quote === "'") && value.endsWith(quote) && value.length >= 2) {
+      value = value.slice(1, -1)
+      if (quote === '"') value = value.replace(/\\n/g, "\n")
+    } else {
+      value = value.replace(/\s+#.*$/, "")
+    }
+    Object.defineProperty(out, m[1]!, { value, enumerable: true, writable: true, configurable: true })
+  }
+  return out
+}
+
+const detectPrismaMajor = (root: string): 6 | 7 => {
+  let version: string
+  try {
+    const require = createRequire(join(root, "package.json"))
+    version = JSON.parse(readFileSync(require.resolve("prisma/package.json"), "utf8")).version
+  } catch {
+    throw new CliError(`Prisma is not installed in ${root}. Install it first: npm install -D prisma @prisma/client`)
+  }
+  const major = Number(version.split(".")[0])
+  if (major !== 6 && major !== 7) {
+    throw new CliError(`flexidb supports Prisma 6 and 7; this project has prisma ${version}.`)
+  }
+  return major
+}
+
+export const loadProject = (root: string, environment: Record<string, string | undefined> = process.env): Project => {
+  const dir = join(root, SCHEMAS_DIR)
+  const schemas = existsSync(dir)
+    ? readdirSync(dir).filter((f) => f.endsWith(".prisma")).map((f) => f.slice(0, -".prisma".length)).sort()
+    : []
+  const dotenv = existsSync(join(root, ".env")) ? parseDotenv(readFileSync(join(root, ".env"), "utf8")) : {}
+  const env: Record<string, string> = { ...dotenv }
+  for (const [k, v] of Object.entries(environment)) if (v !== undefined) env[k] = v
+  return { root, prismaMajor: detectPrismaMajor(root), schemas, env }
+}
+
+const listSchemas = (project: Project) =>
+  project.schemas.length === 0
+    ? `none found in ${SCHEMAS_DIR}/ (run 'flexidb init' to create one)`
+    : `found: ${project.schemas.join(", ")}`
+
+/**
+ * The schemas a command acts on: every one, or the one `--schema` names (`user` or `user.prisma`). A value that
+ * is a path (`../x`, `/abs`, `a/b`) is refused: schemas live only in prisma/schemas.
+ */
+export const selectSchemas = (project: Project, schema: string | undefined): ReadonlyArray<string> => {
+  if (schema === undefined) {
+    if (project.schemas.length === 0) throw new CliError(`No schemas: ${listSchemas(project)}.`)
+    return project.schemas
+  }
+  const name = schema.endsWith(".prisma") ? schema.slice(0, -".prisma".length) : schema
+  if (!/^[A-Za-z0-9_-]+$/.test(name)) {
+    throw new CliError(
+      `--schema '${schema}' is refused: give a schema name from ${SCHEMAS_DIR}/ (such as 'user' or 'user.prisma'), not a path.`
+    )
+  }
+  if (!project.schemas.includes(name)) throw new CliError(`No schema named '${name}' in ${SCHEMAS_DIR}/ (${listSchemas(project)}).`)
+  return [name]
+}
+
+export const schemaPath = (project: Project, name: string) => resolve(project.root, SCHEMAS_DIR, `${name}.prisma`)
+export const migrationsPath = (project: Project, name: string) => resolve(project.root, MIGRATIONS_DIR, name)
+
+export const readSchema = (project: Project, name: string): Schema =>
+  parseSchema(readFileSync(schemaPath(project, name), "utf8"), join(SCHEMAS_DIR, `${name}.prisma`))
+
+/** A user's own Prisma config for one database, if they keep one: prisma/config/<name>.config.{ts,mts,js,mjs}. */
+export const userConfig = (project: Project, name: string): string | undefined =>
+  ["ts", "mts", "js", "mjs", "cjs"]
+    .map((ext) => resolve(project.root, CONFIGS_DIR, `${name}.config.${ext}`))
+    .find((f) => existsSync(f))
