@@ -4,14 +4,23 @@
  */
 import { spawn } from "node:child_process"
 import { existsSync, mkdirSync, writeFileSync } from "node:fs"
-import { join, resolve } from "node:path"
+import { dirname, join, resolve } from "node:path"
 import type { Project } from "./project.js"
 import { CliError, migrationsPath, readSchema, schemaPath, urlVariable, userConfig } from "./project.js"
 import { stringField } from "./schema.js"
 
+/** A binary in node_modules/.bin of the project or a folder above it, as npm would find it. */
+export const findBinary = (root: string, name: string): string | undefined => {
+  for (let dir = resolve(root); ; dir = dirname(dir)) {
+    const bin = join(dir, "node_modules", ".bin", process.platform === "win32" ? `${name}.cmd` : name)
+    if (existsSync(bin)) return bin
+    if (dirname(dir) === dir) return undefined
+  }
+}
+
 export const prismaBinary = (project: Project): string => {
-  const bin = join(project.root, "node_modules", ".bin", process.platform === "win32" ? "prisma.cmd" : "prisma")
-  if (!existsSync(bin)) throw new CliError(`The prisma CLI is not installed here (${bin}). Install it: npm install -D prisma`)
+  const bin = findBinary(project.root, "prisma")
+  if (bin === undefined) throw new CliError(`The prisma CLI is not installed in ${project.root}. Install it: npm install -D prisma`)
   return bin
 }
 

@@ -1,0 +1,232 @@
+// The flexidb CLI in-process, with a recording stand-in for prisma: what it passes for every command.
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs"
+import { join } from "node:path"
+import { afterEach, describe, expect, it } from "vitest"
+import { fakeProject } from "./support/cli.js"
+
+const projects: Array<{ remove: () => void }> = []
+const project = (...args: Parameters<typeof fakeProject>) => {
+  const p = fakeProject(...args)
+  projects.push(p)
+  return p
+}
+afterEach(() => {
+  projects.splice(0).forEach((p) => p.remove())
+})
+
+describe("schemas and per-database config", () => {
+  it("generate runs every schema with its own config: schema, migrations folder, URL variable (Prisma 7)", async () => {
+    const p = project(7, { user: "postgresql", analytics: "sqlite" })
+    const r = await p.cli(["generate"])
+    expect(r.code).toBe(0)
+    const calls = p.calls().sort((a, b) => a.database.localeCompare(b.database))
+    expect(calls.map((c) => c.database)).toEqual(["analytics", "user"])
+    for (const c of calls) {
+      expect(c.argv[0]).toBe("generate")
+      expect(c.argv[1]).toBe("--config")
+      expect(c.cwd).toBe(p.root)
+      expect(c.config).toContain(`schema: ${JSON.stringify(join(p.root, "prisma", "schemas", `${c.database}.prisma`))}`)
+      expect(c.config).toContain(`migrations: { path: ${JSON.stringify(join(p.root, "prisma", "migrations", c.database))} }`)
+      expect(c.config).toContain(`datasource: { url: process.env["DATABASE_URL_${c.database.toUpperCase()}"] }`)
+    }
+    // Nothing connects in generate: a placeholder URL of the datasource's kind stands in.
+    expect(calls[1]!.urls.DATABASE_URL_USER).toMatch(/^postgresql:\/\//)
+    expect(r.out).toMatch(/database\s+result\s+time/)
+    expect(r.out).toContain("prisma generate: 2 databases ok")
+  })
+
+  it("runs schemas in parallel for generate, one at a time for migrate dev", async () => {
+    const p = project(7, { a: "sqlite", b: "sqlite", c: "sqlite" }, "DATABASE_URL_A=file:a\nDATABASE_URL_B=file:b\nDATABASE_URL_C=file:c\n")
+    await p.cli(["generate"])
+    const parallel = p.calls()
+    const overlap = (cs: typeof parallel) => cs.some((x) => cs.some((y) => x !== y && x.start < y.end && y.start < x.end))
+    expect(overlap(parallel)).toBe(true)
+    const dev = project(7, { a: "sqlite", b: "sqlite", c: "sqlite" }, "DATABASE_URL_A=file:a\nDATABASE_URL_B=file:b\nDATABASE_URL_C=file:c\n")
+    expect((await dev.cli(["migrate", "dev"])).code).toBe(0)
+    const sequential = dev.calls()
+    expect(sequential.map((c) => c.argv.slice(0, 2))).toEqual([["migrate", "dev"], ["migrate", "dev"], ["migrate", "dev"]])
+    expect(overlap(sequential)).toBe(false)
+  })
+
+  it("takes each URL from the environment or .env; a missing one fails only that database, naming the variable", async () => {
+    const p = project(7, { user: "postgresql", orders: "mysql" }, "DATABASE_URL_USER=postgresql://u:secret@db/user\n")
+    const r = await p.cli(["migrate", "deploy"], { DATABASE_URL_ORDERS_X: "unrelated" })
+    expect(r.code).toBe(1)
+    const calls = p.calls()
+    expect(calls.map((c) => c.database)).toEqual(["user"])
+    expect(calls[0]!.urls.DATABASE_URL_USER).toBe("postgresql://u:secret@db/user")
+    expect(calls[0]!.config).not.toContain("secret")
+    expect(r.out).toContain("DATABASE_URL_ORDERS is not set")
+    expect(r.out).toContain("prisma migrate deploy failed for orders")
+    // The environment wins over .env.
+    await p.cli(["migrate", "status", "--schema", "user"], { DATABASE_URL_USER: "postgresql://from-env/user" })
+    expect(p.calls().at(-1)!.urls.DATABASE_URL_USER).toBe("postgresql://from-env/user")
+  })
+
+  it("Prisma 6: no datasource in the config; the schema's own env() variable gets this database's URL", async () => {
+    const p = project(6, { user: "postgresql" }, "DATABASE_URL_USER=postgresql://db/user\n")
+    writeFileSync(join(p.root, "prisma", "schemas", "user.prisma"),
+      readFileSync(join(p.root, "prisma", "schemas", "user.prisma"), "utf8").replace("DATABASE_URL_USER", "DATABASE_URL"))
+    expect((await p.cli(["db", "pull"])).code).toBe(0)
+    const [call] = p.calls()
+    expect(call!.config).not.toContain("datasource")
+    expect(call!.urls.DATABASE_URL).toBe("postgresql://db/user")
+    expect(call!.urls.DATABASE_URL_USER).toBe("postgresql://db/user")
+  })
+
+  it("uses a user's own prisma/config/<name>.config.ts instead of writing one", async () => {
+    const p = project(7, { user: "sqlite" })
+    mkdirSync(join(p.root, "prisma", "config"))
+    writeFileSync(join(p.root, "prisma", "config", "user.config.ts"), "export default { schema: 'mine' }\n")
+    await p.cli(["validate"])
+    expect(p.calls()[0]!.argv).toEqual(["validate", "--config", join(p.root, "prisma", "config", "user.config.ts")])
+  })
+
+  it("passes flags after -- to prisma untouched", async () => {
+    const p = project(7, { user: "sqlite" }, "DATABASE_URL_USER=file:u.db\n")
+    await p.cli(["migrate", "deploy", "--", "--skip-generate", "--x=1"])
+    expect(p.calls()[0]!.argv.slice(-2)).toEqual(["--skip-generate", "--x=1"])
+  })
+
+  it("exits non-zero naming a failed schema, and --json reports every result for CI", async () => {
+    const p = project(7, { good: "sqlite", bad: "sqlite" })
+    const r = await p.cli(["generate", "--json"], { FAKE_PRISMA_FAIL: "bad" })
+    expect(r.code).toBe(1)
+    const report = JSON.parse(r.out)
+    expect(report.ok).toBe(false)
+    const byName = Object.fromEntries(report.results.map((x: { database: string }) => [x.database, x]))
+    expect(byName.good).toMatchObject({ ok: true, code: 0 })
+    expect(byName.bad).toMatchObject({ ok: false, code: 3 })
+    expect(byName.bad.output).toContain("P1001 boom for bad")
+    const text = await p.cli(["generate"], { FAKE_PRISMA_FAIL: "bad" })
+    expect(text.out).toContain("prisma generate failed for bad")
+    expect(text.err).toContain("P1001 boom for bad")
+  })
+
+  it("studio opens one database: --schema, else the first", async () => {
+    const p = project(7, { b: "sqlite", a: "sqlite" }, "DATABASE_URL_A=file:a\nDATABASE_URL_B=file:b\n")
+    await p.cli(["studio"])
+    await p.cli(["studio", "--schema", "b"])
+    expect(p.calls().map((c) => [c.argv[0], c.database])).toEqual([["studio", "a"], ["studio", "b"]])
+  })
+})
+
+describe("--schema", () => {
+  it("accepts a name or name.prisma", async () => {
+    const p = project(7, { user: "sqlite", other: "sqlite" })
+    await p.cli(["format", "--schema", "user"])
+    await p.cli(["format", "--schema", "user.prisma"])
+    expect(p.calls().map((c) => c.database)).toEqual(["user", "user"])
+  })
+
+  it.each(["../x", "/etc/passwd", "a/b", "..", "user/../../x.prisma", "C:\\x"])("refuses the path %s and runs nothing", async (value) => {
+    const p = project(7, { user: "sqlite" })
+    const r = await p.cli(["generate", "--schema", value])
+    expect(r.code).toBe(1)
+    expect(r.err).toContain("is refused: give a schema name from prisma/schemas")
+    expect(p.calls()).toEqual([])
+  })
+
+  it("names the schemas found when the name has no schema", async () => {
+    const p = project(7, { user: "sqlite", orders: "sqlite" })
+    const r = await p.cli(["validate", "--schema", "usr"])
+    expect(r.code).toBe(1)
+    expect(r.err).toContain("No schema named 'usr' in prisma/schemas/ (found: orders, user)")
+  })
+})
+
+describe("usage", () => {
+  it("help and --help print usage; an unknown command fails with usage", async () => {
+    const p = project(7, { user: "sqlite" })
+    const help = await p.cli(["help"])
+    expect(help.code).toBe(0)
+    for (const c of ["init", "codegen", "generate", "validate", "format", "migrate", "diff", "db", "studio", "seed", "watch"]) {
+      expect(help.out).toContain(c)
+    }
+    expect((await p.cli(["migrate", "--help"])).out).toContain("Prisma Migrate for every database")
+    const bad = await p.cli(["frobnicate"])
+    expect(bad.code).toBe(2)
+    expect(bad.out + bad.err).toContain("Invalid subcommand for flexidb")
+  })
+})
+
+describe("init", () => {
+  it("scaffolds a schema for the installed Prisma and .env.example, says what to do next, never overwrites", async () => {
+    for (const major of [6, 7] as const) {
+      const p = project(major, {})
+      const r = await p.cli(["init"])
+      expect(r.code).toBe(0)
+      const schema = readFileSync(join(p.root, "prisma", "schemas", "main.prisma"), "utf8")
+      expect(schema).toContain(major === 7 ? `provider = "prisma-client"` : `provider   = "prisma-client-js"`)
+      expect(readFileSync(join(p.root, ".env.example"), "utf8")).toContain("DATABASE_URL_MAIN=")
+      expect(r.out).toContain("npx flexidb generate")
+      writeFileSync(join(p.root, ".env.example"), "mine")
+      const again = await p.cli(["init"])
+      expect(again.out).toContain("kept    .env.example (exists)")
+      expect(readFileSync(join(p.root, ".env.example"), "utf8")).toBe("mine")
+    }
+  })
+})
+
+describe("codegen", () => {
+  it("imports each client relative to the output, names adapters, and never overwrites without --force", async () => {
+    const p = project(7, { user: "postgresql", orders: "mysql", cache: "sqlite" })
+    const r = await p.cli(["codegen"])
+    expect(r.code).toBe(0)
+    const file = readFileSync(join(p.root, "src", "db.ts"), "utf8")
+    expect(file).toContain(`import { PrismaClient as UserClient } from "../generated/user/client"`)
+    expect(file).toContain(`import { PrismaPg } from "@prisma/adapter-pg"`)
+    expect(file).toContain(`import { PrismaMariaDb } from "@prisma/adapter-mariadb"`)
+    expect(file).toContain(`import { PrismaBetterSqlite3 } from "@prisma/adapter-better-sqlite3"`)
+    expect(file).toContain(`"orders": new OrdersClient({ adapter: new PrismaMariaDb(url("DATABASE_URL_ORDERS")) })`)
+    writeFileSync(join(p.root, "src", "db.ts"), "// mine")
+    const again = await p.cli(["codegen"])
+    expect(again.code).toBe(1)
+    expect(again.err).toContain("src/db.ts exists and was left untouched. Run with --force")
+    expect(readFileSync(join(p.root, "src", "db.ts"), "utf8")).toBe("// mine")
+    expect((await p.cli(["codegen", "--force", "--output", "lib/database.ts"])).code).toBe(0)
+    expect(readFileSync(join(p.root, "lib", "database.ts"), "utf8")).toContain(`from "../generated/user/client"`)
+    expect((await p.cli(["codegen", "--force"])).code).toBe(0)
+    expect(readFileSync(join(p.root, "src", "db.ts"), "utf8")).not.toBe("// mine")
+  })
+
+  it("imports prisma-client-js output from the folder itself (Prisma 6)", async () => {
+    const p = project(6, { user: "sqlite" })
+    await p.cli(["codegen"])
+    const file = readFileSync(join(p.root, "src", "db.ts"), "utf8")
+    expect(file).toContain(`from "../generated/user"`)
+    expect(file).toContain(`import { PrismaBetterSQLite3 } from "@prisma/adapter-better-sqlite3"`)
+  })
+})
+
+describe("seed", () => {
+  it("runs prisma/seeds/<name>.js with that database's URL; a schema with no seed is skipped", async () => {
+    const p = project(7, { user: "sqlite", other: "sqlite" }, "DATABASE_URL_USER=file:./user.db\n")
+    mkdirSync(join(p.root, "prisma", "seeds"))
+    writeFileSync(join(p.root, "prisma", "seeds", "user.js"), "console.log('seeding ' + process.env.DATABASE_URL_USER + ' ' + process.env.DATABASE_URL)\n")
+    const r = await p.cli(["seed"])
+    expect(r.code).toBe(0)
+    expect(r.out).toContain("seeding file:./user.db file:./user.db")
+    expect(r.out).toContain("other: no prisma/seeds/other.ts or .js, skipped")
+    expect(existsSync(join(p.root, "calls.jsonl"))).toBe(false)
+  })
+})
+
+describe("watch", () => {
+  it("regenerates only the schema that changed, debounced, and stops cleanly", async () => {
+    const p = project(7, { user: "sqlite", other: "sqlite" })
+    const stop = new AbortController()
+    const { cli } = await import("./support/cli.js")
+    const running = cli(p.root, ["watch"], { FAKE_PRISMA_LOG: join(p.root, "calls.jsonl") }, stop.signal)
+    await new Promise((r) => setTimeout(r, 200))
+    const file = join(p.root, "prisma", "schemas", "user.prisma")
+    for (let i = 0; i < 3; i++) writeFileSync(file, readFileSync(file, "utf8") + "\n")
+    for (let i = 0; i < 100 && p.calls().length === 0; i++) await new Promise((r) => setTimeout(r, 20))
+    await new Promise((r) => setTimeout(r, 300))
+    stop.abort()
+    const r = await running
+    expect(r.code).toBe(0)
+    expect(p.calls().map((c) => [c.argv[0], c.database])).toEqual([["generate", "user"]])
+    expect(r.out).toContain("watch stopped")
+  })
+})

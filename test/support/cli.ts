@@ -1,0 +1,73 @@
+// Temp projects for CLI tests, with a recording stand-in for the prisma binary.
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { run } from "../../cli/main.js"
+
+export interface Call {
+  readonly argv: ReadonlyArray<string>
+  readonly cwd: string
+  readonly database: string
+  readonly config: string
+  readonly urls: Record<string, string>
+  readonly start: number
+  readonly end: number
+}
+
+// The stand-in: records what flexidb passed, sleeps a little (to show overlap or its absence), and fails when
+// FAKE_PRISMA_FAIL names the database.
+const standIn = `#!/usr/bin/env node
+const fs = require("node:fs"), path = require("node:path")
+const argv = process.argv.slice(2)
+const i = argv.indexOf("--config")
+const configFile = i === -1 ? "" : argv[i + 1]
+const database = path.basename(configFile).replace(/\\.config\\.[a-z]+$/, "")
+const start = Date.now()
+const urls = Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith("DATABASE_URL")))
+setTimeout(() => {
+  fs.appendFileSync(process.env.FAKE_PRISMA_LOG, JSON.stringify({ argv, cwd: process.cwd(), database,
+    config: configFile ? fs.readFileSync(configFile, "utf8") : "", urls, start, end: Date.now() }) + "\\n")
+  if (process.env.FAKE_PRISMA_FAIL === database) { console.error("Error: P1001 boom for " + database); process.exit(3) }
+  console.log("prisma " + argv[0] + " ok for " + database)
+}, 80)
+`
+
+export const schemaSource = (major: 6 | 7, name: string, provider: string, urlEnv = `DATABASE_URL_${name.toUpperCase()}`) =>
+  major === 7
+    ? `generator client {\n  provider = "prisma-client"\n  output   = "../../generated/${name}"\n}\n\ndatasource db {\n  provider = "${provider}"\n}\n\nmodel User {\n  id Int @id\n}\n`
+    : `generator client {\n  provider = "prisma-client-js"\n  output   = "../../generated/${name}"\n}\n\ndatasource db {\n  provider = "${provider}"\n  url      = env("${urlEnv}")\n}\n\nmodel User {\n  id Int @id\n}\n`
+
+export const fakeProject = (major: 6 | 7, schemas: Record<string, string>, dotenv = "") => {
+  const root = mkdtempSync(join(tmpdir(), "flexidb-cli-"))
+  mkdirSync(join(root, "prisma", "schemas"), { recursive: true })
+  for (const [name, provider] of Object.entries(schemas)) {
+    writeFileSync(join(root, "prisma", "schemas", `${name}.prisma`), schemaSource(major, name, provider))
+  }
+  mkdirSync(join(root, "node_modules", ".bin"), { recursive: true })
+  mkdirSync(join(root, "node_modules", "prisma"), { recursive: true })
+  writeFileSync(join(root, "node_modules", "prisma", "package.json"), JSON.stringify({ name: "prisma", version: major === 7 ? "7.10.1" : "6.19.3" }))
+  writeFileSync(join(root, "node_modules", ".bin", "prisma"), standIn)
+  chmodSync(join(root, "node_modules", ".bin", "prisma"), 0o755)
+  if (dotenv) writeFileSync(join(root, ".env"), dotenv)
+  const log = join(root, "calls.jsonl")
+  return {
+    root,
+    calls: (): Array<Call> => existsSync(log) ? readFileSync(log, "utf8").trim().split("\n").map((l) => JSON.parse(l)) : [],
+    cli: (argv: ReadonlyArray<string>, env: Record<string, string> = {}) => cli(root, argv, { FAKE_PRISMA_LOG: log, ...env }),
+    remove: () => rmSync(root, { recursive: true, force: true })
+  }
+}
+
+/** Runs the CLI in-process in `cwd`; returns exit code and what it printed. */
+export const cli = async (cwd: string, argv: ReadonlyArray<string>, env: Record<string, string | undefined> = {}, signal?: AbortSignal) => {
+  const out: Array<string> = []
+  const err: Array<string> = []
+  const code = await run(argv, {
+    cwd,
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
+    out: (t) => out.push(t),
+    err: (t) => err.push(t),
+    ...(signal && { signal })
+  })
+  return { code, out: out.join("\n"), err: err.join("\n") }
+}
