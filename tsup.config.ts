@@ -1,11 +1,14 @@
 import { defineConfig } from "tsup"
 
-export default defineConfig({
-  entry: { index: "src/index.ts", testing: "src/testing.ts" },
-  format: ["esm", "cjs"],
-  dts: true,
-  clean: true,
+const shared = {
   sourcemap: true,
   target: "node20",
   external: [/^@prisma\//, /^effect/, /^@effect\//]
-})
+} as const
+
+export default defineConfig([
+  { ...shared, entry: { index: "src/index.ts", testing: "src/testing.ts" }, format: ["esm", "cjs"], dts: true },
+  // The executable: ESM only, with its shebang kept. `npm run build` empties dist/ first: no `clean` racing
+  // between the two builds.
+  { ...shared, entry: { cli: "cli/bin.ts" }, format: ["esm"], dts: false }
+])

@@ -59,6 +59,15 @@ describe("the packed tarball", () => {
     expect(existsSync(join(installed, "test"))).toBe(false)
   })
 
+  it("ships the flexidb executable named in bin", () => {
+    const pkg = JSON.parse(readFileSync(join(installed, "package.json"), "utf8"))
+    const bin = join(installed, pkg.bin.flexidb)
+    expect(readFileSync(bin, "utf8").startsWith("#!/usr/bin/env node")).toBe(true)
+    const help = execFileSync(process.execPath, [bin, "--help"], { cwd: work, encoding: "utf8" })
+    expect(help).toContain("Prisma's commands across every schema in prisma/schemas")
+    expect(help).toContain("codegen")
+  })
+
   it("runs the testing entry end to end from CommonJS", () => {
     const out = node(`
       const { createMockFlexiDB } = require("flexidb/testing")
