@@ -1,10 +1,10 @@
-import { defineConfig } from "tsup"
+import { defineConfig, type Options } from "tsup"
 
-const shared = {
+const shared: Options = {
   sourcemap: true,
   target: "node20",
   external: [/^@prisma\//, /^effect/, /^@effect\//]
-} as const
+}
 
 export default defineConfig([
   { ...shared, entry: { index: "src/index.ts", testing: "src/testing.ts" }, format: ["esm", "cjs"], dts: true },
