@@ -23,7 +23,8 @@ export const stepUntil = (done: () => boolean, step: number, maxSteps: number) =
   Effect.gen(function*() {
     for (let i = 1; i <= maxSteps; i++) {
       yield* TestClock.adjust(step)
-      for (let turn = 0; turn < 40 && !done(); turn++) {
+      // Up to a second of real time for I/O to settle (a pool re-establishing connections), not for timers.
+      for (let turn = 0; turn < 200 && !done(); turn++) {
         yield* Effect.promise(() => new Promise<void>((r) => setTimeout(r, 5)))
       }
       if (done()) return i
