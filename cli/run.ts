@@ -2,6 +2,7 @@
  * Runs a Prisma command for several databases: in parallel with bounded concurrency (captured output, progress
  * lines, a summary table), or one at a time with the terminal attached (interactive commands).
  */
+import { redact } from "../src/internal/redact.js"
 import type { Io } from "./io.js"
 import type { Outcome } from "./prisma.js"
 import { invocation, runPrisma } from "./prisma.js"
@@ -69,7 +70,8 @@ export const runAcross = async (
     }
     const ok = outcome.code === 0
     if (!options.json) io.out(`  ${ok ? "✔" : "✘"} ${name} (${ok ? seconds(outcome.ms) : `exit ${outcome.code}`})`)
-    return { database: name, ok, code: outcome.code, ms: outcome.ms, ...(!options.interactive && { output: outcome.output }) }
+    // Prisma can echo a connection string in an error: what flexidb prints never carries credentials.
+    return { database: name, ok, code: outcome.code, ms: outcome.ms, ...(!options.interactive && { output: redact(outcome.output) }) }
   }
   const results = options.interactive
     ? await pool(names, 1, one)

@@ -27,7 +27,10 @@ const urls = Object.fromEntries(Object.entries(process.env).filter(([k]) => k.st
 setTimeout(() => {
   fs.appendFileSync(process.env.FAKE_PRISMA_LOG, JSON.stringify({ argv, cwd: process.cwd(), database,
     config: configFile ? fs.readFileSync(configFile, "utf8") : "", urls, start, end: Date.now() }) + "\\n")
-  if (process.env.FAKE_PRISMA_FAIL === database) { console.error("Error: P1001 boom for " + database); process.exit(3) }
+  if (process.env.FAKE_PRISMA_FAIL === database) {
+    console.error("Error: P1001 boom for " + database + " at " + (urls["DATABASE_URL_" + database.toUpperCase()] || ""))
+    process.exit(3)
+  }
   console.log("prisma " + argv[0] + " ok for " + database)
 }, 80)
 `
