@@ -39,7 +39,7 @@ export type BatchSettledResults<O> = {
 }
 
 /** Rejects keys of `O` that are not database names at compile time. */
-type OnlyKnown<O, M> = O & { readonly [K in Exclude<keyof O, Names<M>>]: never }
+type OnlyKnown<O, M> = O & { readonly [K in Exclude<keyof O & string, Names<M>>]: never }
 
 /**
  * A flexidb instance. `M` maps each database name to its client (or `{ read, write }` pair); for databases named

@@ -46,6 +46,9 @@ describe("types", () => {
     expectTypeOf(more.get("tenant")).toEqualTypeOf<SqliteClient>()
     const tenants = createFlexiDB<Record<string, SqliteClient>>({})
     expectTypeOf(tenants.get(String(Math.random()))).toEqualTypeOf<SqliteClient>()
+    // Operations built at run time, keyed by tenant.
+    const ops: Record<string, (c: SqliteClient) => Promise<number>> = { a: (c) => c.user.count() }
+    expectTypeOf(tenants.batch(ops)).resolves.toEqualTypeOf<Record<string, number>>()
   })
 
   it("stats(), health(), list() are keyed by the names", async () => {

@@ -1,0 +1,162 @@
+// npm run bench: flexidb against raw Prisma, side by side in one run. Writes BENCHMARKS.md.
+// Needs PostgreSQL on 127.0.0.1:5432 (as the tests do); not part of the test run.
+import Database from "better-sqlite3"
+import { execFileSync } from "node:child_process"
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { cpus, tmpdir, totalmem } from "node:os"
+import { join } from "node:path"
+import { createFlexiDB } from "../src/index.js"
+import * as prisma7 from "../test/fixtures/prisma7/clients.ts"
+import { createDatabase } from "../test/support/databases.js"
+import type { TestDatabase } from "../test/support/databases.js"
+import { compare, ratio } from "./harness.js"
+
+const repo = join(import.meta.dirname, "..")
+const rows: Array<[string, string, string, string]> = []
+const note = (what: string, flexidb: string, baseline: string, result: string) => {
+  rows.push([what, flexidb, baseline, result])
+  console.log(`${what}: ${result}   (${flexidb} vs ${baseline})`)
+}
+const us = (x: number) => `${x.toFixed(1)} µs`
+const gc = () => (globalThis as { gc?: () => void }).gc?.()
+
+const seed = async (client: ReturnType<typeof prisma7.sqlite>) => {
+  await client.user.deleteMany()
+  await client.user.create({ data: { id: 1, email: "bench@x.io", name: "Bench" } })
+}
+
+const perQuery = async (label: string, db: TestDatabase) => {
+  // The fixture schemas are identical across providers: one client type serves both here.
+  const open = () => (db.provider === "sqlite" ? prisma7.sqlite(db.url) : prisma7.postgresql(db.url)) as ReturnType<typeof prisma7.sqlite>
+  const raw = open()
+  const managed = open()
+  await seed(raw)
+  const flexi = createFlexiDB({ main: managed }, { gracefulShutdown: false })
+  await flexi.ready()
+  await raw.$connect()
+  const query = { where: { id: 1 } }
+  const [r, g, b] = await compare([
+    { name: "raw", run: () => raw.user.findUnique(query) },
+    { name: "get", run: () => flexi.get("main").user.findUnique(query) },
+    { name: "batch", run: () => flexi.batch({ main: (c) => c.user.findUnique(query) }) }
+  ])
+  note(`${label}: findUnique through get()`, us(g!.us), us(r!.us), `${ratio(g!, r!).toFixed(3)}×`)
+  note(`${label}: batch() with one operation`, us(b!.us), us(r!.us), `${ratio(b!, r!).toFixed(3)}×`)
+  await flexi.disconnect()
+  await raw.$disconnect()
+}
+
+const batchAcross = async (k: number) => {
+  const dbs = await Promise.all(Array.from({ length: k }, () => createDatabase("postgresql")))
+  const clients = dbs.map((d) => prisma7.postgresql(d.url))
+  const flexi = createFlexiDB<Record<string, ReturnType<typeof prisma7.postgresql>>>(
+    Object.fromEntries(clients.map((c, i) => [`db${i}`, c])),
+    { gracefulShutdown: false }
+  )
+  await flexi.ready()
+  // Each database answers after a different delay; the batch should take about as long as the slowest.
+  const op = (i: number) => (c: ReturnType<typeof prisma7.postgresql>) => c.$queryRawUnsafe(`SELECT 1 AS done FROM pg_sleep(${(i + 1) * 0.002})`)
+  const ops = Object.fromEntries(clients.map((_, i) => [`db${i}`, op(i)]))
+  const slowest = k - 1
+  const [batch, alone] = await compare([
+    { name: "batch", run: () => flexi.batch(ops) },
+    { name: "slowest", run: () => op(slowest)(flexi.get(`db${slowest}`)) }
+  ], { blocks: 20, perBlock: 10 })
+  note(`batch() over ${k} PostgreSQL databases`, us(batch!.us), `${us(alone!.us)} (slowest alone)`, `${ratio(batch!, alone!).toFixed(3)}×`)
+  await flexi.disconnect()
+  await Promise.all(dbs.map((d) => d.drop()))
+}
+
+const registry = async (count: number) => {
+  const dir = mkdtempSync(join(tmpdir(), "flexidb-bench-"))
+  const template = join(dir, "template.db")
+  const t = new Database(template)
+  t.exec(`CREATE TABLE "User" (id INTEGER PRIMARY KEY, email TEXT NOT NULL UNIQUE, name TEXT)`)
+  t.close()
+  for (let i = 0; i < count; i++) cpSync(template, join(dir, `${i}.db`))
+  const clients = Array.from({ length: count }, (_, i) => prisma7.sqlite(join(dir, `${i}.db`)))
+  gc()
+  const heapBefore = process.memoryUsage().heapUsed
+  const flexi = createFlexiDB<Record<string, ReturnType<typeof prisma7.sqlite>>>({}, { gracefulShutdown: false })
+  const start = performance.now()
+  for (let i = 0; i < count; i++) flexi.register(`tenant${i}`, clients[i]!)
+  const registerMs = performance.now() - start
+  const connected = await flexi.ready()
+  gc()
+  const perDb = (process.memoryUsage().heapUsed - heapBefore) / count
+  const ok = Object.values(connected).filter(Boolean).length
+  const unStart = performance.now()
+  for (let i = 0; i < count; i++) await flexi.unregister(`tenant${i}`)
+  const unregisterMs = performance.now() - unStart
+  note(`register() ${count} SQLite databases`, `${Math.round(count / (registerMs / 1000)).toLocaleString("en")}/s`, "—", `${(registerMs / count * 1000).toFixed(1)} µs each; ${ok}/${count} connected`)
+  note(`unregister() ${count} databases (disconnects each)`, `${Math.round(count / (unregisterMs / 1000)).toLocaleString("en")}/s`, "—", `${(unregisterMs / count).toFixed(2)} ms each`)
+  note(`heap per registered, connected database`, `${(perDb / 1024).toFixed(1)} KiB`, "—", "includes the extended client, breaker, counters, scope and fibers")
+  await flexi.disconnect()
+  rmSync(dir, { recursive: true, force: true })
+}
+
+const cliGenerate = () => {
+  const root = mkdtempSync(join(repo, "test", ".tmp", "bench-cli-"))
+  try {
+    mkdirSync(join(root, "prisma", "schemas"), { recursive: true })
+    writeFileSync(join(root, "package.json"), "{}")
+    const source = readFileSync(join(repo, "test", "fixtures", "prisma7", "schemas", "sqlite.prisma"), "utf8")
+    const names = ["a", "b", "c", "d"]
+    for (const n of names) writeFileSync(join(root, "prisma", "schemas", `${n}.prisma`), source.replace(`"../generated/sqlite"`, `"../../generated/${n}"`))
+    const env = { ...process.env, PRISMA_SCHEMA_ENGINE_BINARY: join(repo, "test", "fixtures", "bin", "schema-engine"), PRISMA_HIDE_UPDATE_MESSAGE: "1" }
+    const time = (f: () => void) => {
+      const s = performance.now()
+      f()
+      return performance.now() - s
+    }
+    const prisma = join(repo, "node_modules", ".bin", "prisma")
+    const flexidb = () => execFileSync(process.execPath, ["--import", "tsx", join(repo, "cli", "bin.ts"), "generate"], { cwd: root, env, stdio: "ignore" })
+    const sequential = () => names.forEach((n) => execFileSync(prisma, ["generate", "--schema", join(root, "prisma", "schemas", `${n}.prisma`)], { cwd: root, env, stdio: "ignore" }))
+    const f: Array<number> = []
+    const s: Array<number> = []
+    for (let i = 0; i < 3; i++) {
+      f.push(time(flexidb))
+      s.push(time(sequential))
+    }
+    const med = (xs: Array<number>) => xs.sort((a, b) => a - b)[1]!
+    note("CLI generate, 4 schemas", `${(med(f) / 1000).toFixed(2)} s (parallel)`, `${(med(s) / 1000).toFixed(2)} s (one prisma run after another)`, `${(med(f) / med(s)).toFixed(2)}×`)
+  } finally {
+    rmSync(root, { recursive: true, force: true })
+  }
+}
+
+const main = async () => {
+  const sqlite = await createDatabase("sqlite")
+  await perQuery("SQLite", sqlite)
+  await sqlite.drop()
+  const pg = await createDatabase("postgresql")
+  await perQuery("PostgreSQL", pg)
+  await pg.drop()
+  await batchAcross(4)
+  await registry(1000)
+  cliGenerate()
+
+  const cpu = cpus()[0]?.model ?? "unknown CPU"
+  const table = [
+    "| measurement | flexidb | baseline | result |",
+    "| --- | --- | --- | --- |",
+    ...rows.map((r) => `| ${r.join(" | ")} |`)
+  ].join("\n")
+  const doc = `# Benchmarks
+
+Measured by \`npm run bench\` (bench/run.ts) on ${new Date().toISOString().slice(0, 10)}: ${cpus().length} × ${cpu},
+${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}, Prisma 7.10 with driver adapters, PostgreSQL and SQLite on
+the same machine. Variants run interleaved in blocks of calls and each reports the median of its block means, so
+drift hits them alike; ratios are flexidb ÷ baseline (lower is better, 1.000 is no overhead).
+
+${table}
+
+Targets (issue 4): a query through \`get()\` ≤ 1.02× raw; \`batch()\` with one operation ≤ 1.05× raw.
+
+How to reproduce: start PostgreSQL on 127.0.0.1:5432 (user postgres, trust), then \`npm ci && npm run bench\`.
+`
+  writeFileSync(join(repo, "BENCHMARKS.md"), doc)
+  console.log("\nwrote BENCHMARKS.md")
+}
+
+await main()
