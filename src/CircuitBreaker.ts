@@ -118,6 +118,8 @@ export const make = (config: Config): CircuitBreaker => ({ config, cell: Mutable
  * @since 0.1.0
  */
 export const unsafeAcquire = (breaker: CircuitBreaker, now: number): Permit => {
+  // The hot path: a closed circuit lets everything through, with nothing to allocate.
+  if (breaker.cell.current._tag === "Closed") return pass
   const [permit, next] = acquireTransition(breaker.cell.current, now, breaker.config)
   breaker.cell.current = next
   return permit

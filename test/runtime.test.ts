@@ -128,10 +128,18 @@ describe("several databases at once", () => {
       }
     })
     expect(result).toEqual({ users: "u", orders: 42 })
+    // Keyed in the order given, whichever finished first.
+    expect(Object.keys(await flexi.batch({
+      legacy: async (c) => {
+        await new Promise((r) => setTimeout(r, 30))
+        return c.user.count()
+      },
+      users: (c) => c.user.count()
+    }))).toEqual(["legacy", "users"])
     const after = flexi.stats()
-    expect(after.users.totalQueries - before.users.totalQueries).toBe(1)
+    expect(after.users.totalQueries - before.users.totalQueries).toBe(2)
     expect(after.orders.totalQueries - before.orders.totalQueries).toBe(1)
-    expect(after.legacy.totalQueries - before.legacy.totalQueries).toBe(0)
+    expect(after.legacy.totalQueries - before.legacy.totalQueries).toBe(1)
   })
 
   it("batch() rejects an unknown name before anything runs", async () => {

@@ -28,11 +28,22 @@ export type Settled<A> =
   | { readonly status: "fulfilled"; readonly value: A }
   | { readonly status: "rejected"; readonly reason: unknown }
 
-/** Builds a record without ever touching Object.prototype, whatever the keys (`__proto__` included). */
+/** Sets a key as an own property, whatever it is (`__proto__` included): never touches Object.prototype. */
+const define = <A>(target: Record<string, A>, key: string, value: A) => {
+  Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true })
+}
+
+/** Builds a record with `define`. */
 export const record = <A>(entries: Iterable<readonly [string, A]>): Record<string, A> => {
   const out: Record<string, A> = {}
-  for (const [k, v] of entries) Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true })
+  for (const [k, v] of entries) define(out, k, v)
   return out
+}
+
+interface BatchOutcome {
+  readonly results: Record<string, unknown>
+  readonly failures: Record<string, unknown>
+  failed: number
 }
 
 const ownKeys = (ops: object, path: string): ReadonlyArray<string> => {
@@ -137,35 +148,59 @@ export const makeRegistry = (
         )
       })
 
-    const runBatch = (ops: Record<string, (client: any) => PromiseLike<unknown>>) => {
-      try {
-        return startBatch(ops)
-      } catch (error) {
-        return Promise.reject(error)
-      }
-    }
-    /** Checks every name and operation before starting any: a bad one throws and nothing runs. */
-    const startBatch = (ops: Record<string, (client: any) => PromiseLike<unknown>>) => {
-      ensureOpen("batch()")
-      const keys = ownKeys(ops, "batch operations")
-      const targets = keys.map((name) => {
-        const entry = lookup(name)
-        const op = ops[name]
-        if (typeof op !== "function") {
-          throw new InvalidArgumentError({ path: `batch.${name}`, reason: `expected a function (client) => Promise` })
+    /**
+     * Checks every name and operation before starting any (a bad one rejects and nothing runs), then runs them all
+     * and settles each into `results` or `failures` as it ends. Inside a batch the bare client is used: the batch
+     * operation is counted once, its queries not again.
+     */
+    const runBatch = (ops: Record<string, (client: any) => PromiseLike<unknown>>): Promise<BatchOutcome> =>
+      new Promise((resolve) => {
+        ensureOpen("batch()")
+        const names = ownKeys(ops, "batch operations")
+        const targets = names.map((name) => {
+          const op = ops[name]
+          if (typeof op !== "function") {
+            throw new InvalidArgumentError({ path: `batch.${name}`, reason: `expected a function (client) => Promise` })
+          }
+          return lookup(name).db
+        })
+        const values: Array<unknown> = new Array(targets.length)
+        const ok: Array<boolean> = new Array(targets.length)
+        let pending = targets.length
+        // Records in the order the operations were given, whatever order they finish in.
+        const finish = () => {
+          const outcome: BatchOutcome = { results: {}, failures: {}, failed: 0 }
+          names.forEach((name, i) => {
+            if (ok[i]) define(outcome.results, name, values[i])
+            else {
+              define(outcome.failures, name, values[i])
+              outcome.failed++
+            }
+          })
+          resolve(outcome)
         }
-        return [name, entry.db, op] as const
+        if (pending === 0) return finish()
+        targets.forEach((db, i) => {
+          const op = ops[names[i]!]!
+          runOperation(db, env, "batch", () => op(clientFor(db, "write", "bare"))).then(
+            (value) => {
+              values[i] = value
+              ok[i] = true
+              if (--pending === 0) finish()
+            },
+            (error) => {
+              values[i] = error
+              ok[i] = false
+              if (--pending === 0) finish()
+            }
+          )
+        })
       })
-      // Inside a batch the bare client is used: the batch operation is counted once, its queries not again.
-      return Promise.allSettled(
-        targets.map(([, db, op]) => runOperation(db, env, "batch", () => op(clientFor(db, "write", "bare"))))
-      ).then((outcomes) => targets.map(([name], i) => [name, outcomes[i]!] as const))
-    }
 
     const registry: Registry = {
       env,
       unsafeGet: (name, role) => {
-        ensureOpen(`get('${name}')`)
+        if (closed) ensureOpen(`get('${name}')`)
         return clientFor(lookup(name).db, role)
       },
       unsafeRegister,
@@ -180,24 +215,20 @@ export const makeRegistry = (
         }
       },
       batch: (ops) =>
-        runBatch(ops).then((outcomes) => {
-          const failures = outcomes.filter(([, o]) => o.status === "rejected")
-          const fulfilled = outcomes.flatMap(([name, o]) => o.status === "fulfilled" ? [[name, o.value] as const] : [])
-          if (failures.length === 0) return record(fulfilled)
-          throw new BatchError({
-            failures: record(failures.map(([name, o]) => [name, (o as PromiseRejectedResult).reason])),
-            results: record(fulfilled)
-          })
+        runBatch(ops).then(({ failed, failures, results }) => {
+          if (failed === 0) return results
+          throw new BatchError({ failures, results })
         }),
       batchSettled: (ops) =>
-        runBatch(ops).then((outcomes) =>
-          record(outcomes.map(([name, o]) => [
-            name,
-            o.status === "fulfilled"
-              ? { status: "fulfilled" as const, value: o.value }
-              : { status: "rejected" as const, reason: o.reason }
-          ]))
-        ),
+        runBatch(ops).then(({ failures, results }) => {
+          const settled: Record<string, Settled<unknown>> = {}
+          for (const name of Object.keys(ops)) {
+            define(settled, name, Object.hasOwn(results, name)
+              ? { status: "fulfilled", value: results[name] }
+              : { status: "rejected", reason: failures[name] })
+          }
+          return settled
+        }),
       unsafeDefineGroup: (name, members) => {
         ensureOpen(`group('${name}')`)
         validateName(name)
