@@ -111,7 +111,10 @@ export interface Outcome {
   readonly ms: number
 }
 
-/** Runs one invocation. `attach` gives it the terminal (interactive commands); otherwise output is captured. */
+/**
+ * Runs one invocation (Prisma, or a seed script). `attach` gives it the terminal (interactive commands); otherwise
+ * output is captured.
+ */
 export const runPrisma = (run: Invocation, attach: boolean): Promise<Outcome> =>
   new Promise((resolvePromise) => {
     const started = performance.now()

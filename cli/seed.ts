@@ -1,9 +1,8 @@
 /** `flexidb seed`: runs prisma/seeds/<name>.ts (tsx, else ts-node) or .js (node) with that database's URL. */
-import { spawn } from "node:child_process"
 import { existsSync } from "node:fs"
 import { join } from "node:path"
 import type { Io } from "./io.js"
-import { findBinary } from "./prisma.js"
+import { findBinary, runPrisma } from "./prisma.js"
 import type { Project } from "./project.js"
 import { CliError, SEEDS_DIR, urlVariable } from "./project.js"
 
@@ -32,18 +31,13 @@ export const seed = async (project: Project, names: ReadonlyArray<string>, io: I
       continue
     }
     const [bin, args] = command(project, file)
-    const { code, output } = await new Promise<{ code: number; output: string }>((done) => {
-      const child = spawn(bin, args, {
-        cwd: project.root,
-        env: { ...project.env, [variable]: url, DATABASE_URL: url },
-        stdio: ["ignore", "pipe", "pipe"]
-      })
-      let output = ""
-      child.stdout.on("data", (d) => (output += d))
-      child.stderr.on("data", (d) => (output += d))
-      child.on("error", (e) => done({ code: 127, output: e.message }))
-      child.on("close", (c) => done({ code: c ?? 1, output }))
-    })
+    const { code, output } = await runPrisma({
+      database: name,
+      bin,
+      args,
+      cwd: project.root,
+      env: { ...project.env, [variable]: url, DATABASE_URL: url }
+    }, false)
     if (output.trim()) io.out(output.trimEnd())
     io.out(`  ${code === 0 ? "✔" : "✘"} ${name}${code === 0 ? "" : ` (exit ${code})`}`)
     if (code !== 0) failed++
