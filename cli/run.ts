@@ -81,9 +81,13 @@ export const runAcross = async (
   if (options.json) {
     io.out(JSON.stringify({ command: label, ok: failed.length === 0, results }, null, 2))
   } else {
-    for (const r of failed) {
-      const detail = r.error ?? r.output?.trim().split("\n").slice(-15).join("\n    ")
-      if (detail) io.err(`\n${r.database} failed:\n    ${detail}`)
+    // Prisma's own output, one database at a time (never interleaved): failures to stderr.
+    for (const r of results) {
+      const text = r.output?.trim()
+      if (!text) continue
+      const block = `\n── ${r.database} ${"─".repeat(Math.max(3, 40 - r.database.length))}\n${text}`
+      if (r.ok) io.out(block)
+      else io.err(block)
     }
     io.out(`\n${table([
       ["database", "result", "time"],
@@ -95,5 +99,7 @@ export const runAcross = async (
         : `\n${label} failed for ${failed.map((r) => r.database).join(", ")}`
     )
   }
+  // One database: Prisma's own exit code reaches the caller. Several: 1 if any failed.
+  if (results.length === 1) return results[0]!.code
   return failed.length === 0 ? 0 : 1
 }

@@ -100,7 +100,17 @@ describe("schemas and per-database config", () => {
     expect(byName.bad.output).toContain("P1001 boom for bad")
     const text = await p.cli(["generate"], { FAKE_PRISMA_FAIL: "bad" })
     expect(text.out).toContain("prisma generate failed for bad")
+    expect(text.err).toContain("── bad")
     expect(text.err).toContain("P1001 boom for bad")
+    // Successful runs' output reaches the user too, grouped under each database.
+    expect(text.out).toContain("── good")
+    expect(text.out).toContain("prisma generate ok for good")
+  })
+
+  it("a single database's run exits with Prisma's own exit code", async () => {
+    const p = project(7, { only: "sqlite" })
+    expect((await p.cli(["generate"], { FAKE_PRISMA_FAIL: "only" })).code).toBe(3)
+    expect((await p.cli(["generate"])).code).toBe(0)
   })
 
   it("studio opens one database: --schema, else the first", async () => {

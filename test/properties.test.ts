@@ -132,7 +132,7 @@ describe("credentials in CLI output", () => {
     try {
       for (const args of [["migrate", "deploy"], ["migrate", "status", "--json"]]) {
         const r = await p.cli(args, { FAKE_PRISMA_FAIL: "user" })
-        expect(r.code).toBe(1)
+        expect(r.code).toBe(3)
         expect(r.out + r.err).toContain("postgresql://***@db.internal:5432/user")
         expect(r.out + r.err).not.toContain("pa55-Secret")
       }
