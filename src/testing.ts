@@ -7,8 +7,9 @@
  */
 import type { ClientOf, DBStats, MiddlewareFn, PrismaClientLike, Role } from "./Client.js"
 import type { BatchResults, BatchSettledResults, FlexiDB } from "./createFlexiDB.js"
-import { BatchError, CircuitOpenError, DuplicateDatabaseError, InvalidArgumentError, UnknownDatabaseError, UnknownGroupError } from "./Errors.js"
-import { record } from "./internal/registry.js"
+import { CircuitOpenError, DuplicateDatabaseError, InvalidArgumentError, UnknownDatabaseError, UnknownGroupError } from "./Errors.js"
+import type { BatchRun } from "./internal/registry.js"
+import { batchResults, record, settledResults } from "./internal/registry.js"
 
 type Names<M> = keyof M & string
 type Ops<M> = { readonly [K in Names<M>]?: (client: ClientOf<M[K]>) => PromiseLike<unknown> }
@@ -132,7 +133,11 @@ export const createMockFlexiDB = <const M extends Record<string, unknown>>(mocks
     const names = Object.keys(ops)
     names.forEach(lookup)
     return Promise.allSettled(names.map((n) => runOp(n, "batch", () => ops[n]!(pick(lookup(n).client, "write")))))
-      .then((outcomes) => names.map((n, i) => [n, outcomes[i]!] as const))
+      .then((outcomes): BatchRun => ({
+        names,
+        ok: outcomes.map((o) => o.status === "fulfilled"),
+        values: outcomes.map((o) => (o.status === "fulfilled" ? o.value : o.reason))
+      }))
   }
   const healthOf = (names: ReadonlyArray<string>): Promise<never> =>
     Promise.resolve(record(names.map((n) => [n, !lookup(n).down] as const)) as never)
@@ -140,23 +145,8 @@ export const createMockFlexiDB = <const M extends Record<string, unknown>>(mocks
   const mock: MockFlexiDB<M> = {
     calls,
     get: (name: string, role?: Role) => instrument(name, pick(lookup(name).client, role), runOp) as never,
-    batch: (ops: any): Promise<never> =>
-      settleAll(ops).then((outcomes): never => {
-        const failed = outcomes.filter(([, o]) => o.status === "rejected")
-        const ok = outcomes.flatMap(([n, o]) => o.status === "fulfilled" ? [[n, o.value] as const] : [])
-        if (failed.length === 0) return record(ok) as never
-        throw new BatchError({
-          failures: record(failed.map(([n, o]) => [n, (o as PromiseRejectedResult).reason] as const)),
-          results: record(ok)
-        })
-      }),
-    batchSettled: (ops: any) =>
-      settleAll(ops).then((outcomes) =>
-        record(outcomes.map(([n, o]) => [
-          n,
-          o.status === "fulfilled" ? { status: "fulfilled", value: o.value } : { status: "rejected", reason: o.reason }
-        ] as const))
-      ) as never,
+    batch: (ops: any) => settleAll(ops).then(batchResults) as never,
+    batchSettled: (ops: any) => settleAll(ops).then(settledResults) as never,
     use: (fn) => {
       middleware = [...middleware, fn]
       return () => {

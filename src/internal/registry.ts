@@ -40,10 +40,37 @@ export const record = <A>(entries: Iterable<readonly [string, A]>): Record<strin
   return out
 }
 
-interface BatchOutcome {
-  readonly results: Record<string, unknown>
-  readonly failures: Record<string, unknown>
-  failed: number
+/** How each operation of a batch ended, in the order the operations were given. */
+export interface BatchRun {
+  readonly names: ReadonlyArray<string>
+  readonly ok: ReadonlyArray<boolean>
+  /** The value, or the error where `ok` is false. */
+  readonly values: ReadonlyArray<unknown>
+}
+
+/** `batch()`'s answer: `{ name: value }`, or BatchError naming each failed database. */
+export const batchResults = ({ names, ok, values }: BatchRun): Record<string, unknown> => {
+  const results: Record<string, unknown> = {}
+  const failures: Record<string, unknown> = {}
+  let failed = false
+  names.forEach((name, i) => {
+    if (ok[i]) define(results, name, values[i])
+    else {
+      define(failures, name, values[i])
+      failed = true
+    }
+  })
+  if (failed) throw new BatchError({ failures, results })
+  return results
+}
+
+/** `batchSettled()`'s answer: each database's outcome. */
+export const settledResults = ({ names, ok, values }: BatchRun): Record<string, Settled<unknown>> => {
+  const settled: Record<string, Settled<unknown>> = {}
+  names.forEach((name, i) =>
+    define(settled, name, ok[i] ? { status: "fulfilled", value: values[i] } : { status: "rejected", reason: values[i] })
+  )
+  return settled
 }
 
 const ownKeys = (ops: object, path: string): ReadonlyArray<string> => {
@@ -150,10 +177,10 @@ export const makeRegistry = (
 
     /**
      * Checks every name and operation before starting any (a bad one rejects and nothing runs), then runs them all
-     * and settles each into `results` or `failures` as it ends. Inside a batch the bare client is used: the batch
-     * operation is counted once, its queries not again.
+     * and records how each ended. Inside a batch the bare client is used: the batch operation is counted once, its
+     * queries not again.
      */
-    const runBatch = (ops: Record<string, (client: any) => PromiseLike<unknown>>): Promise<BatchOutcome> =>
+    const runBatch = (ops: Record<string, (client: any) => PromiseLike<unknown>>): Promise<BatchRun> =>
       new Promise((resolve) => {
         ensureOpen("batch()")
         const names = ownKeys(ops, "batch operations")
@@ -167,18 +194,7 @@ export const makeRegistry = (
         const values: Array<unknown> = new Array(targets.length)
         const ok: Array<boolean> = new Array(targets.length)
         let pending = targets.length
-        // Records in the order the operations were given, whatever order they finish in.
-        const finish = () => {
-          const outcome: BatchOutcome = { results: {}, failures: {}, failed: 0 }
-          names.forEach((name, i) => {
-            if (ok[i]) define(outcome.results, name, values[i])
-            else {
-              define(outcome.failures, name, values[i])
-              outcome.failed++
-            }
-          })
-          resolve(outcome)
-        }
+        const finish = () => resolve({ names, ok, values })
         if (pending === 0) return finish()
         targets.forEach((db, i) => {
           const op = ops[names[i]!]!
@@ -214,21 +230,8 @@ export const makeRegistry = (
           env.middleware = env.middleware.filter((m) => m !== middleware)
         }
       },
-      batch: (ops) =>
-        runBatch(ops).then(({ failed, failures, results }) => {
-          if (failed === 0) return results
-          throw new BatchError({ failures, results })
-        }),
-      batchSettled: (ops) =>
-        runBatch(ops).then(({ failures, results }) => {
-          const settled: Record<string, Settled<unknown>> = {}
-          for (const name of Object.keys(ops)) {
-            define(settled, name, Object.hasOwn(results, name)
-              ? { status: "fulfilled", value: results[name] }
-              : { status: "rejected", reason: failures[name] })
-          }
-          return settled
-        }),
+      batch: (ops) => runBatch(ops).then(batchResults),
+      batchSettled: (ops) => runBatch(ops).then(settledResults),
       unsafeDefineGroup: (name, members) => {
         ensureOpen(`group('${name}')`)
         validateName(name)
