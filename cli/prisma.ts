@@ -6,7 +6,7 @@ import { spawn } from "node:child_process"
 import { existsSync, mkdirSync, writeFileSync } from "node:fs"
 import { dirname, join, resolve } from "node:path"
 import type { Project } from "./project.js"
-import { CliError, migrationsPath, readSchema, schemaPath, urlVariable, userConfig } from "./project.js"
+import { CliError, databaseUrl, migrationsPath, missingUrl, readSchema, schemaPath, urlVariable, userConfig } from "./project.js"
 import { stringField } from "./schema.js"
 
 /** A binary in node_modules/.bin of the project or a folder above it, as npm would find it. */
@@ -81,17 +81,14 @@ export const invocation = (
   extra: ReadonlyArray<string>,
   needsUrl: boolean
 ): Invocation => {
-  const variable = urlVariable(name)
   const schema = readSchema(project, name)
   const datasource = schema.datasources[0]
-  let url = project.env[variable]
-  if (url === undefined || url === "") {
-    if (needsUrl) {
-      throw new CliError(`${variable} is not set: set it in the environment or in .env to the URL of database '${name}'.`)
-    }
+  let url = databaseUrl(project, name)
+  if (url === undefined) {
+    if (needsUrl) throw new CliError(missingUrl(name))
     url = placeholders[datasource === undefined ? "" : stringField(datasource, "provider") ?? ""] ?? placeholders.sqlite!
   }
-  const env: Record<string, string> = { ...project.env, [variable]: url }
+  const env: Record<string, string> = { ...project.env, [urlVariable(name)]: url }
   // Prisma 6 reads the URL from the schema's env("…"): give that variable this database's URL too.
   const schemaUrl = datasource?.fields.get("url")
   if (schemaUrl?.kind === "env") env[schemaUrl.name] = url

@@ -111,8 +111,19 @@ export const migrationsPath = (project: Project, name: string) => resolve(projec
 export const readSchema = (project: Project, name: string): Schema =>
   parseSchema(readFileSync(schemaPath(project, name), "utf8"), join(SCHEMAS_DIR, `${name}.prisma`))
 
-/** A user's own Prisma config for one database, if they keep one: prisma/config/<name>.config.{ts,mts,js,mjs}. */
+/** The first of `<dir>/<base>.{ts,mts,js,mjs,cjs}` that exists: a per-database file the user keeps. */
+export const findModule = (project: Project, dir: string, base: string): string | undefined =>
+  ["ts", "mts", "js", "mjs", "cjs"].map((ext) => resolve(project.root, dir, `${base}.${ext}`)).find((f) => existsSync(f))
+
+/** A user's own Prisma config for one database, if they keep one: prisma/config/<name>.config.{ts,mts,js,mjs,cjs}. */
 export const userConfig = (project: Project, name: string): string | undefined =>
-  ["ts", "mts", "js", "mjs", "cjs"]
-    .map((ext) => resolve(project.root, CONFIGS_DIR, `${name}.config.${ext}`))
-    .find((f) => existsSync(f))
+  findModule(project, CONFIGS_DIR, `${name}.config`)
+
+/** A database's URL from the environment or .env, or undefined when `DATABASE_URL_<NAME>` is unset or empty. */
+export const databaseUrl = (project: Project, name: string): string | undefined => {
+  const url = project.env[urlVariable(name)]
+  return url === undefined || url === "" ? undefined : url
+}
+
+export const missingUrl = (name: string) =>
+  `${urlVariable(name)} is not set: set it in the environment or in .env to the URL of database '${name}'.`

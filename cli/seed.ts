@@ -1,10 +1,8 @@
 /** `flexidb seed`: runs prisma/seeds/<name>.ts (tsx, else ts-node) or .js (node) with that database's URL. */
-import { existsSync } from "node:fs"
-import { join } from "node:path"
 import type { Io } from "./io.js"
 import { findBinary, runPrisma } from "./prisma.js"
 import type { Project } from "./project.js"
-import { CliError, SEEDS_DIR, urlVariable } from "./project.js"
+import { CliError, databaseUrl, findModule, missingUrl, SEEDS_DIR, urlVariable } from "./project.js"
 
 const command = (project: Project, file: string): [string, Array<string>] => {
   if (/\.[cm]?js$/.test(file)) return [process.execPath, [file]]
@@ -18,15 +16,14 @@ const command = (project: Project, file: string): [string, Array<string>] => {
 export const seed = async (project: Project, names: ReadonlyArray<string>, io: Io): Promise<number> => {
   let failed = 0
   for (const name of names) {
-    const file = ["ts", "mts", "js", "mjs", "cjs"].map((ext) => join(project.root, SEEDS_DIR, `${name}.${ext}`)).find(existsSync)
+    const file = findModule(project, SEEDS_DIR, name)
     if (file === undefined) {
       io.out(`  - ${name}: no ${SEEDS_DIR}/${name}.ts or .js, skipped`)
       continue
     }
-    const variable = urlVariable(name)
-    const url = project.env[variable]
-    if (url === undefined || url === "") {
-      io.err(`  ✘ ${name}: ${variable} is not set: set it in the environment or in .env.`)
+    const url = databaseUrl(project, name)
+    if (url === undefined) {
+      io.err(`  ✘ ${name}: ${missingUrl(name)}`)
       failed++
       continue
     }
@@ -36,7 +33,7 @@ export const seed = async (project: Project, names: ReadonlyArray<string>, io: I
       bin,
       args,
       cwd: project.root,
-      env: { ...project.env, [variable]: url, DATABASE_URL: url }
+      env: { ...project.env, [urlVariable(name)]: url, DATABASE_URL: url }
     }, false)
     if (output.trim()) io.out(output.trimEnd())
     io.out(`  ${code === 0 ? "✔" : "✘"} ${name}${code === 0 ? "" : ` (exit ${code})`}`)
