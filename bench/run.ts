@@ -10,6 +10,7 @@ import * as prisma7 from "../test/fixtures/prisma7/clients.ts"
 import { createDatabase } from "../test/support/databases.js"
 import type { TestDatabase } from "../test/support/databases.js"
 import { compare, ratio } from "./harness.js"
+import * as instructions from "./instructions.js"
 
 const repo = join(import.meta.dirname, "..")
 const rows: Array<[string, string, string, string]> = []
@@ -27,18 +28,17 @@ const seed = async (client: ReturnType<typeof prisma7.sqlite>) => {
 
 const perQuery = async (label: string, db: TestDatabase) => {
   // The fixture schemas are identical across providers: one client type serves both here.
-  const open = () => (db.provider === "sqlite" ? prisma7.sqlite(db.url) : prisma7.postgresql(db.url)) as ReturnType<typeof prisma7.sqlite>
-  const raw = open()
-  const managed = open()
-  await seed(raw)
-  const flexi = createFlexiDB({ main: managed }, { gracefulShutdown: false })
+  const client = (db.provider === "sqlite" ? prisma7.sqlite(db.url) : prisma7.postgresql(db.url)) as ReturnType<typeof prisma7.sqlite>
+  await seed(client)
+  // Every variant queries through the same Prisma client (and connection pool): separate instances differ by a
+  // few percent on their own. Prisma's own query extension with a hook that does nothing is the floor for any
+  // $extends-based interception.
+  const flexi = createFlexiDB({ main: client }, { gracefulShutdown: false })
   await flexi.ready()
-  await raw.$connect()
+  const extended = client.$extends({ query: { $allOperations: ({ args, query }) => query(args) } })
   const query = { where: { id: 1 } }
-  // Prisma's own query extension with a hook that does nothing: the floor for any $extends-based interception.
-  const extended = open().$extends({ query: { $allOperations: ({ args, query }) => query(args) } })
   const [r, e, g, b] = await compare([
-    { name: "raw", run: () => raw.user.findUnique(query) },
+    { name: "raw", run: () => client.user.findUnique(query) },
     { name: "extends", run: () => extended.user.findUnique(query) },
     { name: "get", run: () => flexi.get("main").user.findUnique(query) },
     { name: "batch", run: () => flexi.batch({ main: (c) => c.user.findUnique(query) }) }
@@ -56,7 +56,34 @@ const perQuery = async (label: string, db: TestDatabase) => {
     note("batch() bookkeeping alone (an operation with no I/O)", us(n!.us), `${us(p!.us)} (a bare promise)`, `+${((n!.us - p!.us) * 1000).toFixed(0)} ns per batch`)
   }
   await flexi.disconnect()
-  await raw.$disconnect()
+}
+
+/** Main-thread CPU instructions per SQLite query, under callgrind: repeatable where wall time is not. */
+const instructionsPerQuery = async () => {
+  if (!instructions.available()) {
+    console.log("valgrind not found: instruction counts skipped")
+    return
+  }
+  const db = await createDatabase("sqlite")
+  const client = prisma7.sqlite(db.url)
+  await seed(client)
+  await client.$disconnect()
+  const counted = await instructions.countAll(db.url, [
+    ["raw", "default"], ["extends", "default"], ["get", "default"], ["batch", "default"],
+    ["raw", "minimal"], ["get", "minimal"], ["batch", "minimal"]
+  ])
+  await db.drop()
+  const find = (variant: string, format: string) => counted.find((c) => c.variant === variant && c.errorFormat === format)!
+  const k = (n: number) => `${(n / 1000).toFixed(1)} k`
+  for (const format of ["default", "minimal"] as const) {
+    const raw = find("raw", format)
+    const setting = format === "default" ? "Prisma's default errorFormat" : `errorFormat: "minimal"`
+    for (const [variant, what] of [["extends", "$extends with an empty hook (no flexidb)"], ["get", "get()"], ["batch", "batch() with one operation"]] as const) {
+      const c = counted.find((x) => x.variant === variant && x.errorFormat === format)
+      if (c === undefined) continue
+      note(`SQLite instructions per findUnique, ${setting}: ${what}`, k(c.perQuery), `${k(raw.perQuery)} (raw)`, `${(c.perQuery / raw.perQuery).toFixed(3)}×`)
+    }
+  }
 }
 
 const batchAcross = async (k: number) => {
@@ -147,6 +174,7 @@ const main = async () => {
   const pg = await createDatabase("postgresql")
   await perQuery("PostgreSQL", pg)
   await pg.drop()
+  await instructionsPerQuery()
   await batchAcross(4)
   await registry(1000)
   cliGenerate()

@@ -98,7 +98,7 @@ export const make = <C extends PrismaClientLike>(
       clientFor: (role) => clientFor(db, role) as C,
       query: (f, role) =>
         Effect.tryPromise({
-          try: () => runOperation(db, env, "query", () => f(clientFor(db, role, "bare") as C)),
+          try: () => runOperation(db, env, "query", f, clientFor(db, role, "bare") as C),
           catch: passThrough(name)
         }),
       health: check(db, env),

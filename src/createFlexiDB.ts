@@ -136,8 +136,8 @@ export const createFlexiDB = <const M extends Record<string, ClientEntry> = Reco
 
   const db: FlexiDB<Record<string, PrismaClientLike>> = {
     get: (name, role) => registry.unsafeGet(name, role),
-    batch: (operations) => registry.batch(operations as never) as never,
-    batchSettled: (operations) => registry.batchSettled(operations as never) as never,
+    batch: registry.batch as never,
+    batchSettled: registry.batchSettled as never,
     use: (middleware) => registry.unsafeUse(middleware),
     group: (name: string, members?: ReadonlyArray<string>) =>
       groupClients(members === undefined ? registry.unsafeGroupMembers(name) : registry.unsafeDefineGroup(name, members)),

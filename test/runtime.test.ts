@@ -199,6 +199,28 @@ describe("several databases at once", () => {
     expect(settled.orders.status).toBe("rejected")
   })
 
+  it("batch() starts its operations from a fresh stack: Prisma's per-query stack capture walks none of the caller's frames", async () => {
+    const stacks: Array<string> = []
+    const callerOfBatch = () =>
+      flexi.batch({
+        users: (c) => {
+          stacks.push(new Error().stack ?? "")
+          return c.user.count()
+        }
+      })
+    const limit = Error.stackTraceLimit
+    Error.stackTraceLimit = 100
+    try {
+      await callerOfBatch()
+    } finally {
+      Error.stackTraceLimit = limit
+    }
+    expect(stacks).toHaveLength(1)
+    expect(stacks[0]).not.toContain("callerOfBatch")
+    // The operation itself, flexidb's runOperation and the microtask that starts the batch: nothing else.
+    expect(stacks[0]!.split("\n").filter((l) => l.trim().startsWith("at ")).length).toBeLessThanOrEqual(4)
+  })
+
   it("groups return only their databases, and health per group", async () => {
     const g = flexi.group("sql", ["users", "orders"])
     expect(Object.keys(g).sort()).toEqual(["orders", "users"])

@@ -146,7 +146,7 @@ const intercept = (client: PrismaClientLike, db: DatabaseState, env: Env): Prism
         operation: string
         args: unknown
         query: (args: unknown) => PromiseLike<unknown>
-      }) => runOperation(db, env, model === undefined ? operation : `${model}.${operation}`, () => query(args))
+      }) => runOperation(db, env, model === undefined ? operation : `${model}.${operation}`, query, args)
     }
   })
 
@@ -168,11 +168,12 @@ export const clientFor = (db: DatabaseState, role: Role | undefined, bare?: "bar
  * The hot path: breaker check, middleware, timing and counting around one operation. Synchronous bookkeeping
  * only; an Effect runs here just when a circuit opens or an operation timeout is set.
  */
-export const runOperation = <A>(
+export const runOperation = <I, A>(
   db: DatabaseState,
   env: Env,
   operation: string,
-  run: () => PromiseLike<A>
+  run: (input: I) => PromiseLike<A>,
+  input: I
 ): Promise<A> => {
   const clock = env.clock
   const permit = CircuitBreaker.unsafeAcquire(db.breaker, clock.unsafeCurrentTimeMillis())
@@ -184,7 +185,7 @@ export const runOperation = <A>(
   const middleware = env.middleware
   let promise: PromiseLike<A>
   try {
-    promise = middleware.length === 0 ? run() : chain(middleware, db.name, operation, run)
+    promise = middleware.length === 0 ? run(input) : chain(middleware, db.name, operation, () => run(input))
     // A batch operation may return a plain value; it still settles like a query.
     if (typeof promise?.then !== "function") promise = Promise.resolve(promise)
   } catch (error) {

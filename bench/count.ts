@@ -1,0 +1,34 @@
+// One benchmark variant in a process of its own, for bench/instructions.ts to run under callgrind: warms up, says
+// "ready" on stdout, waits for a line on stdin (instrumentation is switched on meanwhile), runs the measured
+// queries, says "done", and waits again before it exits.
+import { PrismaBetterSqlite3 } from "@prisma/adapter-better-sqlite3"
+import { createInterface } from "node:readline"
+import { createFlexiDB } from "../src/index.js"
+import { SqliteClient } from "../test/fixtures/prisma7/clients.ts"
+
+const [variant, file, count, warmup, errorFormat] = process.argv.slice(2) as [string, string, string, string, string]
+const adapter = new PrismaBetterSqlite3({ url: `file:${file}` })
+const client = new SqliteClient(errorFormat === "minimal" ? { adapter, errorFormat } : { adapter })
+const flexi = createFlexiDB({ main: client }, { gracefulShutdown: false })
+await flexi.ready()
+const extended = client.$extends({ query: { $allOperations: ({ args, query }) => query(args) } })
+const query = { where: { id: 1 } }
+const variants: Record<string, () => PromiseLike<unknown>> = {
+  raw: () => client.user.findUnique(query),
+  extends: () => extended.user.findUnique(query),
+  get: () => flexi.get("main").user.findUnique(query),
+  batch: () => flexi.batch({ main: (c) => c.user.findUnique(query) })
+}
+const run = variants[variant]!
+const lines = createInterface({ input: process.stdin })[Symbol.asyncIterator]()
+const handshake = async (word: string) => {
+  process.stdout.write(`${word}\n`)
+  await lines.next()
+}
+
+for (let i = 0; i < Number(warmup); i++) await run()
+await handshake("ready")
+for (let i = 0; i < Number(count); i++) await run()
+await handshake("done")
+await flexi.disconnect()
+process.exit(0)
