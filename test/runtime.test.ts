@@ -74,6 +74,49 @@ describe.each(generations.flatMap((gen) => providers.map((provider) => ({ gen, p
       ])
     })
 
+    it("keeps the whole Prisma client API: fluent relations, tagged raw queries, $extends, lazy promises", async () => {
+      const main = flexi.get("main")
+      const author = await main.user.create({ data: { email: `fluent-${provider}@x.io`, posts: { create: [{ title: "a" }] } } })
+      const before = flexi.stats().main.totalQueries
+      const posts = await main.user.findUnique({ where: { id: author.id } }).posts()
+      expect(posts?.map((p: { title: string }) => p.title)).toEqual(["a"])
+      const [row] = await main.$queryRaw<Array<{ n: number }>>`SELECT ${41} + 1 AS n`
+      expect(Number(row!.n)).toBe(42)
+      const extended = main.$extends({ model: { user: { byEmail: (email: string) => ({ email }) } } })
+      expect(extended.user.byEmail("x")).toEqual({ email: "x" })
+      expect(await extended.user.count({ where: { id: author.id } })).toBe(1)
+      // Prisma's promises run only when awaited: an operation never awaited is never sent, nor counted.
+      void main.user.count()
+      expect(flexi.stats().main.totalQueries - before).toBe(3)
+    })
+
+    it("runs an array $transaction atomically even through asynchronous middleware, counting each query", async () => {
+      const remove = flexi.use(async (_name, _op, next) => {
+        await new Promise((r) => setTimeout(r, 5))
+        return next()
+      })
+      try {
+        const main = flexi.get("main")
+        const email = `tx-${provider}@x.io`
+        const before = flexi.stats().main.totalQueries
+        const [created, count] = await main.$transaction([
+          main.user.create({ data: { email } }),
+          main.user.count({ where: { email } })
+        ])
+        expect(created.email).toBe(email)
+        expect(count).toBe(1)
+        expect(flexi.stats().main.totalQueries - before).toBe(2)
+        // A failing member rolls the whole array back.
+        await expect(main.$transaction([
+          main.user.create({ data: { email: `tx2-${provider}@x.io` } }),
+          main.user.create({ data: { email } })
+        ])).rejects.toMatchObject({ code: "P2002" })
+        expect(await main.user.count({ where: { email: `tx2-${provider}@x.io` } })).toBe(0)
+      } finally {
+        remove()
+      }
+    })
+
     it("does not count a unique violation toward the circuit breaker", async () => {
       const email = `dup-${provider}@x.io`
       await flexi.get("main").user.create({ data: { email } })
