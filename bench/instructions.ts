@@ -1,5 +1,5 @@
-// CPU instructions per query, counted by valgrind's callgrind: unlike wall time on a shared VM, the count repeats
-// run to run, so differences of a percent are real. Each variant runs in its own process (bench/count.ts); only
+// CPU instructions per query, counted by valgrind's callgrind: unlike wall time on a shared VM, what other
+// processes do does not change the count. Each variant runs in its own process (bench/count.ts); only
 // the main thread and only the measured queries are counted (after a warm-up, so the JIT has settled). Background
 // threads (garbage collection helpers, the optimizing compiler) are left out: their share varies from run to run.
 import { spawn, spawnSync } from "node:child_process"
@@ -49,15 +49,34 @@ const count = (file: string, variant: string, errorFormat: Counted["errorFormat"
     })
   })
 
-/** Counts each variant, two processes at a time (one per core). */
+export interface Summary {
+  readonly variant: string
+  readonly errorFormat: Counted["errorFormat"]
+  /** Median over the repeats, main-thread instructions per query. */
+  readonly perQuery: number
+  /** (largest − smallest) ÷ median over the repeats. */
+  readonly spread: number
+}
+
+/**
+ * Counts each variant `repeats` times, two processes at a time (one per core), the variants interleaved. A count
+ * repeats closely within one process layout, but garbage-collection and JIT decisions differ between processes by a
+ * few percent: hence the repeats, the median and the spread.
+ */
 export const countAll = async (
   file: string,
   runs: ReadonlyArray<readonly [string, Counted["errorFormat"]]>,
-  { queries = 2000, warmup = 8000 } = {}
-): Promise<Array<Counted>> => {
+  { queries = 2000, warmup = 8000, repeats = 3 } = {}
+): Promise<Array<Summary>> => {
+  const jobs = Array.from({ length: repeats }, () => runs).flat()
   const out: Array<Counted> = []
-  for (let i = 0; i < runs.length; i += 2) {
-    out.push(...await Promise.all(runs.slice(i, i + 2).map(([v, f]) => count(file, v, f, queries, warmup))))
+  for (let i = 0; i < jobs.length; i += 2) {
+    out.push(...await Promise.all(jobs.slice(i, i + 2).map(([v, f]) => count(file, v, f, queries, warmup))))
   }
-  return out
+  return runs.map(([variant, errorFormat]) => {
+    const xs = out.filter((c) => c.variant === variant && c.errorFormat === errorFormat).map((c) => c.perQuery)
+      .sort((a, b) => a - b)
+    const median = xs[xs.length >> 1]!
+    return { variant, errorFormat, perQuery: median, spread: (xs[xs.length - 1]! - xs[0]!) / median }
+  })
 }

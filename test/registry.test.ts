@@ -129,6 +129,25 @@ describe("read/write pairs", () => {
     await flexi.disconnect()
   })
 
+  it("health() checks the primary and every replica: a replica that is down makes the database unhealthy", async () => {
+    const write = await open(gen7, "postgresql")
+    const read = await open(gen7, "postgresql")
+    const down = downClient(gen7, "postgresql")
+    const changes: Array<[string, boolean]> = []
+    const flexi = createFlexiDB({ healthy: { read, write }, replicaDown: { read: [read, down], write } }, {
+      ...base,
+      retry: { attempts: 0 },
+      reconnect: { enabled: false },
+      healthCheck: { timeout: 2000, onStatusChange: (name, ok) => changes.push([name, ok]) }
+    })
+    expect(await flexi.ready()).toEqual({ healthy: true, replicaDown: false })
+    expect(await flexi.health()).toEqual({ healthy: true, replicaDown: false })
+    expect(flexi.stats().replicaDown.connected).toBe(false)
+    expect(JSON.stringify(flexi.stats())).not.toContain(SECRET)
+    expect(changes.sort()).toEqual([["healthy", true], ["replicaDown", false]])
+    await flexi.disconnect()
+  })
+
   it("round-robins over several read clients; a single client serves both roles", async () => {
     const [r1, r2, w] = [await open(gen7, "sqlite"), await open(gen7, "sqlite"), await open(gen7, "sqlite")]
     await r2.user.create({ data: { email: "only-r2@x.io" } })

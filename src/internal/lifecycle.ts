@@ -113,9 +113,15 @@ export const markDown = (db: DatabaseState, env: Env, error: unknown): Effect.Ef
     if (env.options.reconnect.enabled) yield* db.reconnect
   })
 
-/** Checks one database now, updating its status: true when it answered within the health timeout. */
+/**
+ * Checks one database now, updating its status: true when every client (the primary and each replica of a pair)
+ * answered within the health timeout, as connecting requires.
+ */
 export const check = (db: DatabaseState, env: Env): Effect.Effect<boolean> =>
-  probe(db, db.write, env.options.healthCheck.timeout).pipe(
+  Effect.forEach(db.clients, (client) => probe(db, client, env.options.healthCheck.timeout), {
+    concurrency: "unbounded",
+    discard: true
+  }).pipe(
     Effect.matchEffect({
       onSuccess: () => Effect.as(markUp(db, env), true),
       onFailure: (error) => Effect.as(markDown(db, env, error), false)
