@@ -219,8 +219,8 @@ event loop and the VM's neighbours); instruction ratios by about ±2 %. Read sma
   breaker, middleware and statistics while the client keeps its Prisma type. An extension whose hook does nothing
   measured 1.4–3.5 % more instructions than raw across runs (a deep copy of the arguments and two more Prisma
   promises per query); flexidb's own share on top of it (breaker check, two clock reads, counters, one \`then\`)
-  measured 0.4–0.8 %, within the noise. In wall time \`get()\` has measured 2–10 % above the empty hook, more than
-  its instructions account for; that gap is not explained. The 1.02× target sits at or below the floor of Prisma's
+  measured 0.1–0.8 %, within the noise. In wall time \`get()\` has measured 0–10 % above the empty hook across runs
+  this session; where it was far above, its instructions did not account for the gap, which is not explained. The 1.02× target sits at or below the floor of Prisma's
   own extension, so it is not met. With \`intercept: false\`, \`get()\` returns the bare client and costs a \`Map\`
   lookup (≈ 10 ns).
 - **Tried and dropped: a Proxy instead of \`$extends\`.** A Proxy over the client that wraps model methods, raw
