@@ -5,7 +5,7 @@
  *
  * @since 0.1.0
  */
-import type { ClientOf, DBStats, MiddlewareFn, PrismaClientLike, Role } from "./Client.js"
+import type { ClientEntry, ClientOf, DBStats, MiddlewareFn, PrismaClientLike, Role } from "./Client.js"
 import type { BatchResults, BatchSettledResults, FlexiDB } from "./createFlexiDB.js"
 import { CircuitOpenError, DuplicateDatabaseError, InvalidArgumentError, UnknownDatabaseError, UnknownGroupError } from "./Errors.js"
 import type { BatchRun } from "./internal/registry.js"
@@ -15,8 +15,8 @@ type Names<M> = keyof M & string
 type Ops<M> = { readonly [K in Names<M>]?: (client: ClientOf<M[K]>) => PromiseLike<unknown> }
 
 /**
- * A mock instance: the FlexiDB interface, typed by your mocks, plus controls for tests. To hand it to code typed
- * with the real clients, cast it: `createMockFlexiDB({ user: fake }) as unknown as FlexiDB<AppDatabases>`.
+ * A mock instance: the FlexiDB interface, typed by your mocks, plus controls for tests. For one that is typed by
+ * your real clients (and goes wherever your instance goes), use `mockFlexiDB<AppDatabases>(mocks)`.
  *
  * @since 0.1.0
  */
@@ -28,6 +28,31 @@ export interface MockFlexiDB<M extends Record<string, unknown>>
   batchSettled<O extends Ops<M>>(operations: O): Promise<BatchSettledResults<O>>
   group<G extends Names<M>>(name: string, members: ReadonlyArray<G>): { [K in G]: ClientOf<M[K]> }
   group(name: string): Partial<{ [K in Names<M>]: ClientOf<M[K]> }>
+  /** Makes `name` fail: operations reject with CircuitOpenError, health reports false, stats say disconnected. */
+  setDown(name: Names<M>): void
+  /** Makes `name` serve again. */
+  setUp(name: Names<M>): void
+  /** Every operation that ran (or was refused): `[database, operation]`, in order. */
+  readonly calls: ReadonlyArray<readonly [string, string]>
+}
+
+/**
+ * What the mock of one client may hold: any part of it, nested (`{ user: { findMany } }`). Its methods may return
+ * plain values or promises of partial rows: a mock answers only what the test asks.
+ *
+ * @since 0.1.0
+ */
+export type MockOf<C> = {
+  readonly [K in keyof C]?: C[K] extends (...args: any) => any ? (...args: any) => unknown
+    : C[K] extends object ? MockOf<C[K]>
+    : C[K]
+}
+
+/** One mock per database of `M` (what you pass to `createFlexiDB`); `{}` for a database the test never calls. */
+export type MockClients<M> = { readonly [K in Names<M>]: MockOf<ClientOf<M[K]>> }
+
+/** The controls a mock adds to the FlexiDB interface. */
+export interface MockControls<M> {
   /** Makes `name` fail: operations reject with CircuitOpenError, health reports false, stats say disconnected. */
   setDown(name: Names<M>): void
   /** Makes `name` serve again. */
@@ -204,3 +229,18 @@ export const createMockFlexiDB = <const M extends Record<string, unknown>>(mocks
   }
   return mock
 }
+
+/**
+ * A mock typed by your real databases: it is a `FlexiDB<M>`, so it goes wherever your instance goes, with no cast.
+ * Name the type of what you pass to `createFlexiDB`; each database's mock holds only what the test calls. At run
+ * time it is `createMockFlexiDB(mocks)`.
+ *
+ * @example
+ * const clients = { user: new UserClient({ adapter }) }
+ * const db = mockFlexiDB<typeof clients>({ user: { user: { findMany: async () => [{ id: 1 }] } } })
+ * await listUsers(db) // listUsers(db: FlexiDB<typeof clients>)
+ *
+ * @since 0.1.0
+ */
+export const mockFlexiDB = <M extends Record<string, ClientEntry>>(mocks: MockClients<M>): FlexiDB<M> & MockControls<M> =>
+  createMockFlexiDB(mocks as Record<string, unknown>) as unknown as FlexiDB<M> & MockControls<M>

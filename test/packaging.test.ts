@@ -34,14 +34,15 @@ describe("the packed tarball", () => {
   it("imports every entry as ESM", () => {
     expect(node(`import * as m from "flexidb"; console.log(typeof m.createFlexiDB, typeof m.Database.make)`, "module"))
       .toBe("function function")
-    expect(node(`import { createMockFlexiDB } from "flexidb/testing"; console.log(typeof createMockFlexiDB)`, "module"))
-      .toBe("function")
+    expect(node(`import { createMockFlexiDB, mockFlexiDB } from "flexidb/testing"; console.log(typeof createMockFlexiDB, typeof mockFlexiDB)`, "module"))
+      .toBe("function function")
   })
 
   it("requires every entry as CommonJS", () => {
     expect(node(`const m = require("flexidb"); console.log(typeof m.createFlexiDB, typeof m.CircuitBreaker.make)`, "commonjs"))
       .toBe("function function")
-    expect(node(`console.log(typeof require("flexidb/testing").createMockFlexiDB)`, "commonjs")).toBe("function")
+    expect(node(`const t = require("flexidb/testing"); console.log(typeof t.createMockFlexiDB, typeof t.mockFlexiDB)`, "commonjs"))
+      .toBe("function function")
   })
 
   it("ships type declarations for both module systems, and hides internals", () => {

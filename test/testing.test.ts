@@ -1,7 +1,9 @@
 // flexidb/testing: the same interface with no database.
 import { describe, expect, it } from "vitest"
 import { BatchError, CircuitOpenError, UnknownDatabaseError } from "../src/index.js"
-import { createMockFlexiDB } from "../src/testing.js"
+import type { FlexiDB } from "../src/index.js"
+import { createMockFlexiDB, mockFlexiDB } from "../src/testing.js"
+import type { SqliteClient } from "./fixtures/prisma7/clients.ts"
 
 const makeMock = () =>
   createMockFlexiDB({
@@ -61,5 +63,23 @@ describe("createMockFlexiDB", () => {
     await expect(db.healthGroup("none")).rejects.toThrow(/Unknown group/)
     await db.unregister("extra")
     await expect(db.unregister("extra")).rejects.toBeInstanceOf(UnknownDatabaseError)
+  })
+})
+
+describe("mockFlexiDB<App>()", () => {
+  // App code, typed with the real clients.
+  type App = { user: SqliteClient; audit: SqliteClient }
+  const countUsers = async (db: FlexiDB<App>) => {
+    const n = await db.get("user").user.count()
+    const all = await db.batchSettled({ user: (c) => c.user.count(), audit: (c) => c.post.count() })
+    return { n, audit: all.audit.status }
+  }
+
+  it("runs app code typed with the real clients against the mocks, and refuses what was not mocked", async () => {
+    const db = mockFlexiDB<App>({ user: { user: { count: async () => 2 } }, audit: {} })
+    expect(await countUsers(db)).toEqual({ n: 2, audit: "rejected" })
+    expect(db.calls).toEqual([["user", "User.count"], ["user", "batch"], ["audit", "batch"]])
+    db.setDown("user")
+    await expect(countUsers(db)).rejects.toBeInstanceOf(CircuitOpenError)
   })
 })

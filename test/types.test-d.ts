@@ -13,7 +13,7 @@ import type {
   ReconnectConfig,
   RetryConfig
 } from "../src/index.js"
-import { createMockFlexiDB } from "../src/testing.js"
+import { createMockFlexiDB, mockFlexiDB } from "../src/testing.js"
 import type { MysqlClient, SqliteClient } from "./fixtures/prisma7/clients.ts"
 
 declare const sqlite: SqliteClient
@@ -79,5 +79,20 @@ describe("types", () => {
     expectTypeOf(mock.get("user").user.count).returns.resolves.toEqualTypeOf<number>()
     // @ts-expect-error unknown mock name
     mock.get("nope")
+  })
+
+  it("mockFlexiDB<M>() is a FlexiDB<M>: it goes where the real instance goes, with no cast", () => {
+    type App = { user: SqliteClient; orders: { read: MysqlClient; write: MysqlClient } }
+    const mock = mockFlexiDB<App>({ user: { user: { count: async () => 3 } }, orders: {} })
+    const takesTheApp = (app: FlexiDB<App>) => app.get("user")
+    expectTypeOf(takesTheApp(mock)).toEqualTypeOf<SqliteClient>()
+    expectTypeOf(mock.get("orders", "read")).toEqualTypeOf<MysqlClient>()
+    mock.setDown("user")
+    // @ts-expect-error every database of the app needs a mock, if only {}
+    mockFlexiDB<App>({ user: {} })
+    // @ts-expect-error a mock holds only what the client has
+    mockFlexiDB<App>({ user: { usr: {} }, orders: {} })
+    // @ts-expect-error setDown takes the app's database names
+    mock.setDown("nope")
   })
 })
