@@ -1,9 +1,11 @@
 // unregister() and disconnect() while queries are in flight: they finish or fail cleanly, no client leaks.
 import { afterAll, describe, expect, it } from "vitest"
 import pg from "pg"
-import { createFlexiDB } from "../src/index.js"
+import { ClosedError, createFlexiDB, UnknownDatabaseError } from "../src/index.js"
+import type { FlexiDB } from "../src/index.js"
 import type { TestDatabase } from "./support/databases.js"
 import { PG_HOST } from "./support/databases.js"
+import type { AnyClient } from "./support/prisma.js"
 import { generations, openDatabase } from "./support/prisma.js"
 
 const gen7 = generations[1]
@@ -39,4 +41,24 @@ describe("queries in flight", () => {
     expect(await sessionsOn(db)).toBe(0)
     await flexi.disconnect()
   })
+
+  it.each([
+    ["disconnect()", "ClosedError", ClosedError, (f: FlexiDB<{ main: AnyClient }>) => f.disconnect()],
+    ["unregister()", "UnknownDatabaseError", UnknownDatabaseError, (f: FlexiDB<{ main: AnyClient }>) => f.unregister("main")]
+  ] as const)(
+    "a batch() begun just before %s finishes or fails with %s, and no connection outlives it",
+    async (_what, _name, expected, close) => {
+      const { client, db } = await openDatabase(gen7, "postgresql")
+      opened.push(db)
+      const flexi = createFlexiDB({ main: client }, { gracefulShutdown: false })
+      await flexi.ready()
+      const settled = flexi.batchSettled({ main: (c) => c.$queryRawUnsafe("SELECT 1") })
+      await close(flexi)
+      const outcome = (await settled).main
+      if (outcome.status === "rejected") expect(outcome.reason).toBeInstanceOf(expected)
+      for (let i = 0; i < 50 && (await sessionsOn(db)) > 0; i++) await new Promise((r) => setTimeout(r, 20))
+      expect(await sessionsOn(db)).toBe(0)
+      await flexi.disconnect()
+    }
+  )
 })

@@ -123,7 +123,10 @@ export const makeRegistry = (
       catch: (e) => e as InvalidArgumentError
     })
 
-    const root = yield* Effect.scope
+    // Each database's scope is a child of this one. It is forked before close() is added as a finalizer, so when
+    // the instance's scope closes, close() runs first: the instance reads as closed before any database is released,
+    // and every database is released at once rather than one after another.
+    const databases = yield* Scope.fork(yield* Effect.scope, ExecutionStrategy.parallel)
     const runtime = yield* Effect.runtime<never>()
     const runFork = Runtime.runFork(runtime)
     const entries = new Map<string, Entry>()
@@ -155,7 +158,7 @@ export const makeRegistry = (
       validateName(name)
       if (entries.has(name)) throw new DuplicateDatabaseError({ database: name })
       const db = makeDatabase(name, entry, env)
-      const scope = Effect.runSync(Scope.fork(root, ExecutionStrategy.sequential))
+      const scope = Effect.runSync(Scope.fork(databases, ExecutionStrategy.sequential))
       const connected = Effect.runSync(Deferred.make<boolean>())
       Effect.runSync(Scope.addFinalizer(scope, release(db, env)))
       entries.set(name, { db, scope, connected })
@@ -184,12 +187,12 @@ export const makeRegistry = (
      */
     const batchWith = <R>(answer: (run: BatchRun) => R) =>
     (ops: Record<string, (client: any) => PromiseLike<unknown>>): Promise<R> => {
-      let names: ReadonlyArray<string>
+      let keys: ReadonlyArray<string>
       let targets: Array<DatabaseState>
       try {
         ensureOpen("batch()")
-        names = ownKeys(ops, "batch operations")
-        targets = names.map((name) => {
+        keys = ownKeys(ops, "batch operations")
+        targets = keys.map((name) => {
           if (typeof ops[name] !== "function") {
             throw new InvalidArgumentError({ path: `batch.${name}`, reason: `expected a function (client) => Promise` })
           }
@@ -204,7 +207,7 @@ export const makeRegistry = (
         let pending = targets.length
         const finish = () => {
           try {
-            resolve(answer({ names, ok, values }))
+            resolve(answer({ names: keys, ok, values }))
           } catch (error) {
             reject(error)
           }
@@ -216,7 +219,15 @@ export const makeRegistry = (
         void Promise.resolve().then(() => {
           for (let i = 0; i < targets.length; i++) {
             const db = targets[i]!
-            runOperation(db, env, "batch", ops[names[i]!]!, clientFor(db, "write", "bare")).then(
+            // Unregistered or disconnected since batch() was called: its client is closing, so nothing is sent.
+            const started = closed || db.closed
+              ? Promise.reject(
+                closed
+                  ? new ClosedError({ operation: "batch()" })
+                  : new UnknownDatabaseError({ database: db.name, registered: names() })
+              )
+              : runOperation(db, env, "batch", ops[keys[i]!]!, clientFor(db, "write", "bare"))
+            started.then(
               (value) => {
                 values[i] = value
                 ok[i] = true
