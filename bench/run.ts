@@ -73,13 +73,13 @@ const instructionsPerQuery = async () => {
     ["raw", "minimal"], ["batch", "minimal"]
   ])
   await db.drop()
-  const find = (variant: string, format: string) => counted.find((c) => c.variant === variant && c.errorFormat === format)!
+  const find = (variant: string, format: string) => counted.find((c) => c.variant === variant && c.errorFormat === format)
   const k = (n: number) => `${(n / 1000).toFixed(1)} k`
   for (const format of ["default", "minimal"] as const) {
-    const raw = find("raw", format)
+    const raw = find("raw", format)!
     const setting = format === "default" ? "Prisma's default errorFormat" : `errorFormat: "minimal"`
     for (const [variant, what] of [["extends", "$extends with an empty hook (no flexidb)"], ["get", "get()"], ["batch", "batch() with one operation"]] as const) {
-      const c = counted.find((x) => x.variant === variant && x.errorFormat === format)
+      const c = find(variant, format)
       if (c === undefined) continue
       const spread = `spread ${(c.spread * 100).toFixed(1)} % / ${(raw.spread * 100).toFixed(1)} %`
       note(`SQLite instructions per findUnique, ${setting}: ${what}`, k(c.perQuery), `${k(raw.perQuery)} (raw)`, `${(c.perQuery / raw.perQuery).toFixed(3)}× (${spread})`)

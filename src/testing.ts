@@ -21,19 +21,16 @@ type Ops<M> = { readonly [K in Names<M>]?: (client: ClientOf<M[K]>) => PromiseLi
  * @since 0.1.0
  */
 export interface MockFlexiDB<M extends Record<string, unknown>>
-  extends Omit<FlexiDB<Record<Names<M>, PrismaClientLike>>, "get" | "register" | "batch" | "batchSettled" | "group"> {
+  extends
+    Omit<FlexiDB<Record<Names<M>, PrismaClientLike>>, "get" | "register" | "batch" | "batchSettled" | "group">,
+    MockControls<M>
+{
   get<K extends Names<M>>(name: K, role?: Role): ClientOf<M[K]>
   register<N extends string, E>(name: N, client: E): MockFlexiDB<M & { [K in N]: E }>
   batch<O extends Ops<M>>(operations: O): Promise<BatchResults<O>>
   batchSettled<O extends Ops<M>>(operations: O): Promise<BatchSettledResults<O>>
   group<G extends Names<M>>(name: string, members: ReadonlyArray<G>): { [K in G]: ClientOf<M[K]> }
   group(name: string): Partial<{ [K in Names<M>]: ClientOf<M[K]> }>
-  /** Makes `name` fail: operations reject with CircuitOpenError, health reports false, stats say disconnected. */
-  setDown(name: Names<M>): void
-  /** Makes `name` serve again. */
-  setUp(name: Names<M>): void
-  /** Every operation that ran (or was refused): `[database, operation]`, in order. */
-  readonly calls: ReadonlyArray<readonly [string, string]>
 }
 
 /**

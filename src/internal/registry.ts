@@ -147,9 +147,10 @@ export const makeRegistry = (
     const ensureOpen = (operation: string) => {
       if (closed) throw new ClosedError({ operation })
     }
+    const unknownDatabase = (name: string) => new UnknownDatabaseError({ database: String(name), registered: names() })
     const lookup = (name: string): Entry => {
       const entry = entries.get(name)
-      if (entry === undefined) throw new UnknownDatabaseError({ database: String(name), registered: names() })
+      if (entry === undefined) throw unknownDatabase(name)
       return entry
     }
 
@@ -169,7 +170,7 @@ export const makeRegistry = (
       Effect.suspend((): Effect.Effect<void, UnknownDatabaseError | ClosedError> => {
         if (closed) return Effect.fail(new ClosedError({ operation: `unregister('${name}')` }))
         const entry = entries.get(name)
-        if (entry === undefined) return Effect.fail(new UnknownDatabaseError({ database: name, registered: names() }))
+        if (entry === undefined) return Effect.fail(unknownDatabase(name))
         // Gone from get() at once; its fibers end and its clients disconnect as the scope closes.
         entries.delete(name)
         for (const [group, members] of groups) {
@@ -213,6 +214,11 @@ export const makeRegistry = (
           }
         }
         if (pending === 0) return finish()
+        const ended = (i: number, fulfilled: boolean, value: unknown) => {
+          values[i] = value
+          ok[i] = fulfilled
+          if (--pending === 0) finish()
+        }
         // The operations start on a microtask of their own, from a nearly empty stack: Prisma captures the call stack
         // of every query (for its error messages), and each frame under the query, flexidb's or the caller's, costs
         // that capture time.
@@ -220,24 +226,13 @@ export const makeRegistry = (
           for (let i = 0; i < targets.length; i++) {
             const db = targets[i]!
             // Unregistered or disconnected since batch() was called: its client is closing, so nothing is sent.
-            const started = closed || db.closed
-              ? Promise.reject(
-                closed
-                  ? new ClosedError({ operation: "batch()" })
-                  : new UnknownDatabaseError({ database: db.name, registered: names() })
-              )
-              : runOperation(db, env, "batch", ops[keys[i]!]!, clientFor(db, "write", "bare"))
-            started.then(
-              (value) => {
-                values[i] = value
-                ok[i] = true
-                if (--pending === 0) finish()
-              },
-              (error) => {
-                values[i] = error
-                ok[i] = false
-                if (--pending === 0) finish()
-              }
+            if (closed || db.closed) {
+              ended(i, false, closed ? new ClosedError({ operation: "batch()" }) : unknownDatabase(db.name))
+              continue
+            }
+            runOperation(db, env, "batch", ops[keys[i]!]!, clientFor(db, "write", "bare")).then(
+              (value) => ended(i, true, value),
+              (error) => ended(i, false, error)
             )
           }
         })
