@@ -173,6 +173,17 @@ export const reset = (breaker: CircuitBreaker): Effect.Effect<void> =>
   })
 
 /**
+ * Opens the circuit now, as if the database had just failed `threshold` times: calls are refused until
+ * `resetTimeout` has passed, then one trial runs. For maintenance windows and for `flexidb/testing`'s `setDown`.
+ *
+ * @since 0.2.0
+ */
+export const trip = (breaker: CircuitBreaker): Effect.Effect<void> =>
+  Effect.map(Clock.currentTimeMillis, (now) => {
+    breaker.cell.current = State.Open({ openedAt: now })
+  })
+
+/**
  * The current state.
  *
  * @since 0.1.0

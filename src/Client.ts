@@ -77,3 +77,12 @@ export interface DBStats {
   readonly avgResponseTimeMs: number
   readonly circuitState: "closed" | "open" | "half-open"
 }
+
+/**
+ * The outcome of one database's operation in `batchSettled()`.
+ *
+ * @since 0.1.0
+ */
+export type Settled<A> =
+  | { readonly status: "fulfilled"; readonly value: A }
+  | { readonly status: "rejected"; readonly reason: unknown }

@@ -1,20 +1,20 @@
 /**
  * One database as an Effect service: `make` connects its Prisma client (retried on a Schedule, proven with
  * `SELECT 1`) in the current Scope, watches its health in fibers of that scope, and disconnects it when the scope
- * closes. `layer` turns that into a Layer so Effect apps compose databases like any other service.
+ * closes. `layer` and `layerConfig` turn that into a Layer so Effect apps compose databases like any other service.
+ * It is the same database the registry and `createFlexiDB` hold: one implementation, waited for here.
  *
  * @since 0.1.0
  */
-import { Context, Effect, Layer, Runtime } from "effect"
-import type { Scope } from "effect"
+import { Config, Effect, Layer, Redacted } from "effect"
+import type { ConfigError, Context, Scope } from "effect"
 import type { LazyArg } from "effect/Function"
 import * as CircuitBreaker from "./CircuitBreaker.js"
 import type { DBStats, PrismaClientLike, ReadWriteClient, Role } from "./Client.js"
 import type { ConnectionError, InvalidArgumentError } from "./Errors.js"
 import { CircuitOpenError, OperationTimeoutError, QueryError } from "./Errors.js"
-import type { Env } from "./internal/database.js"
-import { clientFor, makeDatabase, runOperation, snapshot, validateName } from "./internal/database.js"
-import { check, connectWithRetry, installReconnect, markDown, markUp, pollHealth, release } from "./internal/lifecycle.js"
+import { make as makeDatabase, makeEnv, validate } from "./internal/database.js"
+import { runOperation } from "./internal/hotPath.js"
 import type { FlexiDBOptions } from "./Options.js"
 import { resolveOptions } from "./Options.js"
 
@@ -45,20 +45,21 @@ export interface Database<C extends PrismaClientLike = PrismaClientLike> {
 
 /**
  * Options for one database: those of `createFlexiDB` except process-wide ones (graceful shutdown is the Effect
- * runtime's job: `NodeRuntime.runMain` interrupts on SIGINT and the scope closes).
+ * runtime's job: `NodeRuntime.runMain` interrupts on SIGINT and the scope closes). Durations take milliseconds or
+ * any `Duration.DurationInput` (`"5 seconds"`).
  *
  * @since 0.1.0
  */
 export type DatabaseOptions = Omit<FlexiDBOptions, "gracefulShutdown">
 
-const passThrough = (database: string) => (error: unknown) =>
+const asQueryError = (database: string) => (error: unknown) =>
   error instanceof CircuitOpenError || error instanceof OperationTimeoutError
     ? error
     : new QueryError({ database, cause: error })
 
 /**
  * Connects `client` in the current scope and keeps it healthy until the scope closes. Fails with ConnectionError
- * when every attempt of the retry schedule failed, or InvalidArgumentError for invalid options.
+ * when every attempt of the retry schedule failed, or InvalidArgumentError for an invalid name, client or option.
  *
  * @since 0.1.0
  */
@@ -68,41 +69,21 @@ export const make = <C extends PrismaClientLike>(
   options?: DatabaseOptions
 ): Effect.Effect<Database<C>, ConnectionError | InvalidArgumentError, Scope.Scope> =>
   Effect.gen(function*() {
-    const resolved = yield* Effect.try({
-      try: () => resolveOptions({ ...options, gracefulShutdown: false }),
-      catch: (e) => e as InvalidArgumentError
-    })
-    const runtime = yield* Effect.runtime<never>()
-    const env: Env = {
-      options: resolved,
-      clock: yield* Effect.clock,
-      runtime,
-      middleware: [],
-      onFoundDown: (db, error) => {
-        Runtime.runFork(runtime)(markDown(db, env, error))
-      }
-    }
-    const db = yield* Effect.try({
-      try: () => makeDatabase(validateName(name), client, env),
-      catch: (e) => e as InvalidArgumentError
-    })
-    const scope = yield* Effect.scope
-    yield* Effect.addFinalizer(() => release(db, env))
-    yield* installReconnect(db, env, scope)
-    yield* connectWithRetry(db, env)
-    yield* markUp(db, env)
-    if (resolved.healthCheck.enabled) yield* Effect.forkScoped(pollHealth(db, env))
+    const resolved = yield* validate(() => resolveOptions({ ...options, gracefulShutdown: false }))
+    const db = yield* makeDatabase(name, client, yield* makeEnv(resolved))
+    yield* db.connect
+    yield* Effect.forkScoped(db.watch)
     return {
       name,
-      client: db.api.write as C,
-      clientFor: (role) => clientFor(db, role) as C,
+      client: db.clientFor("write") as C,
+      clientFor: (role) => db.clientFor(role) as C,
       query: (f, role) =>
         Effect.tryPromise({
-          try: () => runOperation(db, env, "query", f, clientFor(db, role, "bare") as C),
-          catch: passThrough(name)
+          try: () => runOperation(db, "query", f, db.bareFor(role) as C),
+          catch: asQueryError(name)
         }),
-      health: check(db, env),
-      stats: Effect.sync(() => snapshot(db)),
+      health: db.check,
+      stats: db.stats,
       circuit: CircuitBreaker.get(db.breaker)
     } satisfies Database<C>
   })
@@ -123,3 +104,39 @@ export const layer = <I, C extends PrismaClientLike>(
   options?: DatabaseOptions
 ): Layer.Layer<I, ConnectionError | InvalidArgumentError> =>
   Layer.scoped(tag, Effect.suspend(() => make(name, client(), options)))
+
+/**
+ * What `layerConfig` reads: the database's URL, kept `Redacted` so it never reaches a log, plus any options.
+ *
+ * @since 0.2.0
+ */
+export interface DatabaseConfig extends DatabaseOptions {
+  readonly url: Redacted.Redacted
+}
+
+/**
+ * A Layer for one database whose URL and options come from Effect `Config` (environment variables by default).
+ * `client` builds the Prisma client from the URL (`Redacted.value(url)` where the adapter needs the string).
+ * Fails with a ConfigError naming a missing or malformed variable, before any client is made.
+ *
+ * @example
+ * const UserDbLive = Database.layerConfig(UserDb, "user", {
+ *   url: Config.redacted("DATABASE_URL_USER"),
+ *   operationTimeout: Config.succeed("5 seconds")
+ * }, (url) => new UserClient({ adapter: new PrismaPg({ connectionString: Redacted.value(url) }) }))
+ *
+ * @since 0.2.0
+ */
+export const layerConfig = <I, C extends PrismaClientLike>(
+  tag: Context.Tag<I, Database<C>>,
+  name: string,
+  config: Config.Config.Wrap<DatabaseConfig>,
+  client: (url: Redacted.Redacted, config: DatabaseConfig) => C | ReadWriteClient<C>
+): Layer.Layer<I, ConfigError.ConfigError | ConnectionError | InvalidArgumentError> =>
+  Layer.scoped(
+    tag,
+    Effect.flatMap(Config.unwrap(config), (resolved) => {
+      const { url, ...options } = resolved
+      return make(name, client(url, resolved), options)
+    })
+  )

@@ -5,7 +5,7 @@
  * @since 0.1.0
  */
 import { Data, Predicate } from "effect"
-import { errorSummary } from "./internal/redact.js"
+import { errorSummary } from "./Redact.js"
 
 /** @since 0.1.0 */
 export const TypeId: unique symbol = Symbol.for("flexidb/FlexiDBError")
@@ -176,6 +176,26 @@ export class BatchError extends Data.TaggedError("BatchError")<{
 }
 
 /**
+ * Given to the `onError` hook when background reconnection stopped after `reconnect.maxAttempts` attempts. The
+ * database stays down until the next failed health check or query starts a new round (health checks run only with
+ * the `healthCheck` option).
+ *
+ * @since 0.2.0
+ */
+export class ReconnectFailedError extends Data.TaggedError("ReconnectFailedError")<{
+  readonly database: string
+  readonly attempts: number
+}> {
+  readonly [TypeId]: TypeId = TypeId
+  readonly code = "FLEXIDB_RECONNECT_FAILED"
+  override get message() {
+    const tries = this.attempts === 1 ? "1 attempt" : `${this.attempts} attempts`
+    return `Database '${this.database}' did not answer after ${tries} to reconnect. Reconnection starts again ` +
+      `when a health check or a query next finds it down; check that the server is running.`
+  }
+}
+
+/**
  * Thrown when the instance is used after `disconnect()`.
  *
  * @since 0.1.0
@@ -200,6 +220,7 @@ export type FlexiDBError =
   | BatchError
   | ClosedError
   | QueryError
+  | ReconnectFailedError
 
 /**
  * Whether `u` is one of flexidb's own errors.

@@ -1,65 +1,164 @@
 /**
  * flexidb as an Effect service: a registry of databases that lives as long as its Layer's scope. Every database
- * connects in the background with retry; closing the scope disconnects them all and ends every fiber.
+ * connects in the background with retry; closing the scope disconnects them all and ends every fiber. Declare
+ * your app's databases once with `Tag` and every `get` is typed by name.
  *
  * @since 0.1.0
  */
-import { Context, Effect, Layer } from "effect"
+import { Cause, Context, Effect, Exit, Layer, Option, Runtime } from "effect"
 import type { Scope } from "effect"
-import type { ClientEntry, DBStats, MiddlewareFn, PrismaClientLike, Role } from "./Client.js"
+import type { LazyArg } from "effect/Function"
+import type { ClientEntry, ClientOf, DBStats, MiddlewareFn, PrismaClientLike, Role, Settled } from "./Client.js"
 import type {
-  BatchError,
   ClosedError,
   DuplicateDatabaseError,
   InvalidArgumentError,
-  UnknownDatabaseError
+  UnknownDatabaseError,
+  UnknownGroupError
 } from "./Errors.js"
-import type { Settled } from "./internal/registry.js"
-import { makeRegistry } from "./internal/registry.js"
+import { BatchError, isFlexiDBError } from "./Errors.js"
+import { validate } from "./internal/database.js"
+import type { BatchRun, Operation, Registry } from "./internal/registry.js"
+import { batchOutcome, make as makeRegistry, record, settledResults } from "./internal/registry.js"
 import type { FlexiDBOptions } from "./Options.js"
 import { resolveOptions } from "./Options.js"
 
-export type { Settled } from "./internal/registry.js"
+type Names<M> = keyof M & string
+type Return<F> = F extends (...args: any) => infer R ? R : never
+type Value<R> = R extends Effect.Effect<infer A, any, any> ? A : Awaited<R>
 
 /**
+ * Operations for the Effect `batch`: one function per database, given its client, returning an Effect or a
+ * Promise (a Prisma query).
+ *
+ * @since 0.2.0
+ */
+export type BatchOperations<M> = {
+  readonly [K in Names<M>]?: (client: ClientOf<M[K]>) => Effect.Effect<any, any, any> | PromiseLike<any>
+}
+
+/**
+ * Each key's value: what its Effect succeeds with, or what its Promise resolves to.
+ *
+ * @since 0.2.0
+ */
+export type BatchResults<O> = { -readonly [K in keyof O]: Value<Return<O[K]>> }
+
+/**
+ * Each key's outcome.
+ *
+ * @since 0.2.0
+ */
+export type BatchSettledResults<O> = { -readonly [K in keyof O]: Settled<Value<Return<O[K]>>> }
+
+/**
+ * What the operations' Effects need from the context.
+ *
+ * @since 0.2.0
+ */
+export type BatchContext<O> = { [K in keyof O]-?: Return<O[K]> extends Effect.Effect<any, any, infer R> ? R : never }[keyof O]
+
+/** Rejects keys that are not database names at compile time. */
+type OnlyKnown<O, M> = O & { readonly [K in Exclude<keyof O & string, Names<M>>]: never }
+
+/**
+ * The registry service, typed by the map of its databases (`Record<string, ClientEntry>` when the names are only
+ * known at run time).
+ *
  * @since 0.1.0
  */
-export interface Service {
+export interface Service<M extends Record<string, ClientEntry> = Record<string, ClientEntry>> {
   /** The client for `name` (the write client of a pair unless `role` is `'read'`). */
-  readonly get: <C = PrismaClientLike>(name: string, role?: Role) => Effect.Effect<C, UnknownDatabaseError | ClosedError>
+  readonly get: <K extends Names<M>>(
+    name: K,
+    role?: Role
+  ) => Effect.Effect<ClientOf<M[K]>, UnknownDatabaseError | ClosedError | InvalidArgumentError>
   /** Registers a database; it connects in the background. */
   readonly register: (
     name: string,
     entry: ClientEntry
   ) => Effect.Effect<void, DuplicateDatabaseError | InvalidArgumentError | ClosedError>
   /** Removes a database: it stops being served, its fibers end and its clients disconnect. */
-  readonly unregister: (name: string) => Effect.Effect<void, UnknownDatabaseError | ClosedError>
+  readonly unregister: (name: Names<M>) => Effect.Effect<void, UnknownDatabaseError | ClosedError>
   /** Adds middleware; the returned effect's value removes it. */
   readonly use: (middleware: MiddlewareFn) => Effect.Effect<Effect.Effect<void>, InvalidArgumentError>
-  /** Runs one operation per database in parallel; fails with BatchError naming each failed database. */
-  readonly batch: (
-    ops: Record<string, (client: any) => PromiseLike<unknown>>
-  ) => Effect.Effect<Record<string, unknown>, BatchError | UnknownDatabaseError | InvalidArgumentError | ClosedError>
+  /**
+   * Runs one operation per database in parallel — an Effect or a Promise each — and succeeds with each value.
+   * Every operation runs to completion; if any failed, fails with BatchError naming each failed database. An
+   * operation that dies makes the batch die. Interrupting the batch interrupts the operations' Effects.
+   */
+  readonly batch: <O extends BatchOperations<M>>(
+    operations: OnlyKnown<O, M>
+  ) => Effect.Effect<
+    BatchResults<O>,
+    BatchError | UnknownDatabaseError | InvalidArgumentError | ClosedError,
+    BatchContext<O>
+  >
   /** Like batch, but succeeds with every database's outcome. */
-  readonly batchSettled: (
-    ops: Record<string, (client: any) => PromiseLike<unknown>>
-  ) => Effect.Effect<Record<string, Settled<unknown>>, UnknownDatabaseError | InvalidArgumentError | ClosedError>
+  readonly batchSettled: <O extends BatchOperations<M>>(
+    operations: OnlyKnown<O, M>
+  ) => Effect.Effect<BatchSettledResults<O>, UnknownDatabaseError | InvalidArgumentError | ClosedError, BatchContext<O>>
+  /** Defines (or redefines) a group and succeeds with its databases' clients. */
+  readonly group: <G extends Names<M>>(
+    name: string,
+    members: ReadonlyArray<G>
+  ) => Effect.Effect<{ [K in G]: ClientOf<M[K]> }, UnknownDatabaseError | InvalidArgumentError | ClosedError>
+  /** The databases of a defined group. */
+  readonly groupMembers: (name: string) => Effect.Effect<ReadonlyArray<Names<M>>, UnknownGroupError>
   /** `SELECT 1` on every database (or those named), each bounded by the health timeout. Never fails. */
-  readonly health: (names?: ReadonlyArray<string>) => Effect.Effect<Record<string, boolean>>
-  readonly stats: Effect.Effect<Record<string, DBStats>>
-  readonly list: Effect.Effect<Array<string>>
+  readonly health: (names?: ReadonlyArray<Names<M>>) => Effect.Effect<Record<Names<M>, boolean>>
+  readonly stats: Effect.Effect<Record<Names<M>, DBStats>>
+  readonly list: Effect.Effect<Array<Names<M>>>
   /** Waits until every database's first connection attempt (with its retries) has settled. */
-  readonly ready: Effect.Effect<Record<string, boolean>>
+  readonly ready: Effect.Effect<Record<Names<M>, boolean>>
 }
 
 /**
- * The registry service.
+ * The registry service with databases typed only at run time. For typed names, declare your own with `Tag`.
  *
  * @since 0.1.0
  */
 export class FlexiDB extends Context.Tag("flexidb/FlexiDB")<FlexiDB, Service>() {}
 
-const attempt = <A, E>(f: () => A): Effect.Effect<A, E> => Effect.try({ try: f, catch: (e) => e as E })
+/** An Effect operation's death travels through the Promise-based core as this, and comes out as a defect. */
+class Died {
+  constructor(readonly cause: Cause.Cause<unknown>) {}
+}
+
+/** Effect operations become Promise operations run on `runtime`, interrupted with `signal`. */
+const promised = (
+  operations: Record<string, unknown>,
+  runtime: Runtime.Runtime<any>,
+  signal: AbortSignal
+): Record<string, Operation> => {
+  const run = Runtime.runPromiseExit(runtime)
+  return record(Object.keys(operations).map((name) => {
+    const op = operations[name]
+    if (typeof op !== "function") return [name, op as Operation] as const
+    return [name, (client: unknown) => {
+      const out = op(client)
+      if (!Effect.isEffect(out)) return out
+      return run(out as Effect.Effect<unknown, unknown>, { signal }).then((exit) =>
+        Exit.isSuccess(exit)
+          ? exit.value
+          : Promise.reject(Option.getOrElse(Cause.failureOption(exit.cause), () => new Died(exit.cause)))
+      )
+    }] as const
+  }))
+}
+
+/** Runs a batch through the registry's hot path as an Effect; a death inside an operation is a defect here too. */
+const runBatch = (registry: Registry, operations: object) =>
+  Effect.flatMap(Effect.runtime<any>(), (runtime) =>
+    Effect.async<BatchRun, UnknownDatabaseError | InvalidArgumentError | ClosedError>((resume, signal) => {
+      registry.batch(promised(operations as Record<string, unknown>, runtime, signal), (run) => run).then(
+        (run) => {
+          const died = run.values.find((v) => v instanceof Died) as Died | undefined
+          resume(died === undefined ? Effect.succeed(run) : Effect.failCause(died.cause as Cause.Cause<never>))
+        },
+        (error) => resume(isFlexiDBError(error) ? Effect.fail(error as ClosedError) : Effect.die(error))
+      )
+    }))
 
 /**
  * Builds a registry in the current scope. Fails with InvalidArgumentError, before registering anything, for an
@@ -67,33 +166,85 @@ const attempt = <A, E>(f: () => A): Effect.Effect<A, E> => Effect.try({ try: f, 
  *
  * @since 0.1.0
  */
-export const make = (
-  clients: Readonly<Record<string, ClientEntry>>,
+export const make = <const M extends Record<string, ClientEntry>>(
+  clients: M,
   options?: FlexiDBOptions
-): Effect.Effect<Service, InvalidArgumentError, Scope.Scope> =>
+): Effect.Effect<Service<M>, InvalidArgumentError, Scope.Scope> =>
   Effect.gen(function*() {
-    const resolved = yield* attempt<ReturnType<typeof resolveOptions>, InvalidArgumentError>(() => resolveOptions(options))
-    const registry = yield* makeRegistry(clients, resolved)
-    return {
-      get: <C>(name: string, role?: Role) => attempt(() => registry.unsafeGet(name, role) as C),
-      register: (name, entry) => attempt(() => registry.unsafeRegister(name, entry)),
+    const registry = yield* makeRegistry(clients, yield* validate(() => resolveOptions(options)))
+    const client = (name: string, role: unknown) =>
+      Effect.suspend(() => {
+        const found = registry.client(name, role)
+        return isFlexiDBError(found) ? Effect.fail(found) : Effect.succeed(found)
+      })
+    const service: Service<Record<string, PrismaClientLike>> = {
+      get: client,
+      register: registry.register,
       unregister: registry.unregister,
-      use: (middleware) => attempt(() => Effect.sync(registry.unsafeUse(middleware))),
-      batch: (ops) => Effect.tryPromise({ try: () => registry.batch(ops), catch: (e) => e as BatchError }),
-      batchSettled: (ops) => Effect.tryPromise({ try: () => registry.batchSettled(ops), catch: (e) => e as ClosedError }),
+      use: registry.use,
+      batch: (operations) =>
+        Effect.flatMap(runBatch(registry, operations), (run) => {
+          const outcome = batchOutcome(run)
+          return outcome instanceof BatchError ? Effect.fail(outcome) : Effect.succeed(outcome)
+        }) as never,
+      batchSettled: (operations) => Effect.map(runBatch(registry, operations), settledResults) as never,
+      group: (name, members) =>
+        Effect.flatMap(
+          registry.defineGroup(name, members),
+          (list) => Effect.map(Effect.forEach(list, (m) => client(m, "write")), (cs) => record(list.map((m, i) => [m, cs[i]!])))
+        ) as never,
+      groupMembers: registry.groupMembers,
       health: registry.health,
-      stats: Effect.sync(registry.stats),
-      list: Effect.sync(registry.list),
+      stats: registry.stats,
+      list: registry.list,
       ready: registry.ready
-    } satisfies Service
+    }
+    return service as unknown as Service<M>
   })
 
 /**
  * The registry as a Layer: built when the layer is, closed (every database disconnected) when its scope closes.
+ * `clients` may be a function, called when the layer is built.
  *
  * @since 0.1.0
  */
 export const layer = (
-  clients: Readonly<Record<string, ClientEntry>>,
+  clients: Readonly<Record<string, ClientEntry>> | LazyArg<Readonly<Record<string, ClientEntry>>>,
   options?: FlexiDBOptions
-): Layer.Layer<FlexiDB, InvalidArgumentError> => Layer.scoped(FlexiDB, make(clients, options))
+): Layer.Layer<FlexiDB, InvalidArgumentError> =>
+  Layer.scoped(FlexiDB, Effect.suspend(() => make(typeof clients === "function" ? clients() : clients, options)))
+
+/**
+ * A Tag class for your app's databases, declared once, so `get("user")` is typed without a cast. Its `layer`
+ * builds the registry.
+ *
+ * @example
+ * class AppDb extends FlexiDBService.Tag("AppDb")<AppDb, { user: UserClient; audit: AuditClient }>() {}
+ * const AppDbLive = AppDb.layer(() => ({ user: new UserClient({ adapter }), audit: new AuditClient({ adapter }) }))
+ * const program = Effect.gen(function*() {
+ *   const db = yield* AppDb
+ *   const user = yield* db.get("user") // UserClient
+ * })
+ *
+ * @since 0.2.0
+ */
+export const Tag = <const Id extends string>(id: Id) =>
+<Self, M extends Record<string, ClientEntry>>(): TagClass<Self, Id, M> => {
+  const tag = Context.Tag(id)<Self, Service<M>>()
+  return Object.assign(tag, {
+    layer: (clients: M | LazyArg<M>, options?: FlexiDBOptions): Layer.Layer<Self, InvalidArgumentError> =>
+      Layer.scoped(tag, Effect.suspend(() => make(typeof clients === "function" ? clients() : clients, options)))
+  })
+}
+
+/**
+ * What `Tag` returns: a Context tag for `Service<M>` with a `layer` that builds it.
+ *
+ * @since 0.2.0
+ */
+export interface TagClass<Self, Id extends string, M extends Record<string, ClientEntry>>
+  extends Context.TagClass<Self, Id, Service<M>>
+{
+  /** The registry of `clients` (or of what the function returns, when the layer is built) as a Layer. */
+  readonly layer: (clients: M | LazyArg<M>, options?: FlexiDBOptions) => Layer.Layer<Self, InvalidArgumentError>
+}

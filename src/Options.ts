@@ -3,7 +3,7 @@
  *
  * @since 0.1.0
  */
-import { Duration, Schedule } from "effect"
+import { Duration, Option, Schedule } from "effect"
 import { InvalidArgumentError } from "./Errors.js"
 
 /**
@@ -16,11 +16,11 @@ export interface RetryConfig {
   /** Retries after the first failed attempt. Default 3; 0 disables retrying. */
   readonly attempts?: number
   /** Milliseconds before the first retry. Default 1000. */
-  readonly delay?: number
+  readonly delay?: Duration.DurationInput
   /** Default `'exponential'`. */
   readonly backoff?: "exponential" | "fixed"
   /** Largest wait between attempts, in milliseconds. Default 30000. */
-  readonly maxDelay?: number
+  readonly maxDelay?: Duration.DurationInput
 }
 
 /**
@@ -30,7 +30,7 @@ export interface CircuitBreakerConfig {
   /** Consecutive failures that signal an unhealthy database before the circuit opens. Default 5. */
   readonly threshold?: number
   /** Milliseconds the circuit stays open before one trial operation runs. Default 30000. */
-  readonly resetTimeout?: number
+  readonly resetTimeout?: Duration.DurationInput
 }
 
 /**
@@ -40,9 +40,9 @@ export interface CircuitBreakerConfig {
  */
 export interface HealthCheckConfig {
   /** Milliseconds between checks. Default 30000. */
-  readonly interval?: number
+  readonly interval?: Duration.DurationInput
   /** Milliseconds a check (and `health()`) waits for an answer. Default 5000. */
-  readonly timeout?: number
+  readonly timeout?: Duration.DurationInput
   /** Called once each time a database's status changes. */
   readonly onStatusChange?: (name: string, healthy: boolean) => void
 }
@@ -56,7 +56,7 @@ export interface ReconnectConfig {
   /** Default true. */
   readonly enabled?: boolean
   /** Milliseconds between reconnect attempts. Default 5000. */
-  readonly interval?: number
+  readonly interval?: Duration.DurationInput
   /** Attempts before giving up until the database is next found down. Default 10. */
   readonly maxAttempts?: number
 }
@@ -78,6 +78,9 @@ export interface FlexiDBHooks {
 }
 
 /**
+ * Options for `createFlexiDB` and the Effect layers. Every duration takes milliseconds (a number) or any
+ * `Duration.DurationInput` (`"5 seconds"`, `Duration.minutes(1)`).
+ *
  * @since 0.1.0
  */
 export interface FlexiDBOptions {
@@ -90,7 +93,7 @@ export interface FlexiDBOptions {
    * Milliseconds after which an operation through `get()` or `batch()` rejects with `OperationTimeoutError`
    * (the database may still finish it). Default: no limit.
    */
-  readonly operationTimeout?: number
+  readonly operationTimeout?: Duration.DurationInput
   /**
    * Count queries in `stats()`, pass them through the breaker and middleware. Default true; false makes `get()`
    * return the bare client.
@@ -99,15 +102,20 @@ export interface FlexiDBOptions {
   /** Disconnect everything on SIGINT and SIGTERM. Default true. */
   readonly gracefulShutdown?: boolean
   /** Milliseconds `$disconnect` may take per client before it is abandoned. Default 5000. */
-  readonly disconnectTimeout?: number
+  readonly disconnectTimeout?: Duration.DurationInput
 }
 
 /** Options with every default filled in. */
 export interface ResolvedOptions {
-  readonly retry: Required<RetryConfig>
-  readonly circuitBreaker: Required<CircuitBreakerConfig>
+  readonly retry: {
+    readonly attempts: number
+    readonly delay: number
+    readonly backoff: "exponential" | "fixed"
+    readonly maxDelay: number
+  }
+  readonly circuitBreaker: { readonly threshold: number; readonly resetTimeout: number }
   readonly healthCheck: { readonly interval: number; readonly timeout: number; readonly enabled: boolean }
-  readonly reconnect: Required<ReconnectConfig>
+  readonly reconnect: { readonly enabled: boolean; readonly interval: number; readonly maxAttempts: number }
   readonly hooks: FlexiDBHooks & { readonly onStatusChange?: (name: string, healthy: boolean) => void }
   readonly operationTimeout: number | undefined
   readonly intercept: boolean
@@ -146,6 +154,33 @@ const number = (
   if (rule.integer === true && !Number.isInteger(value)) fail(`${path}.${key}`, `expected a whole number, got ${value}`)
   if (value < rule.min) fail(`${path}.${key}`, `must be at least ${rule.min}, got ${value}`)
   return value
+}
+
+/** A duration option in milliseconds: a number of milliseconds, or a DurationInput such as `"5 seconds"`. */
+const duration = (
+  obj: Record<string, unknown>,
+  path: string,
+  key: string,
+  fallback: number,
+  rule: { readonly min: number }
+): number => {
+  const value = obj[key]
+  if (value === undefined) return fallback
+  if (typeof value === "number") return number(obj, path, key, fallback, rule)
+  // Duration clamps negative inputs to zero; a negative duration is a mistake to report, not to round.
+  const negative = (typeof value === "string" && value.trim().startsWith("-")) ||
+    (typeof value === "bigint" && value < 0n) ||
+    (Array.isArray(value) && value.some((n) => typeof n !== "number" || n < 0))
+  const decoded = negative ? undefined : Option.getOrUndefined(Duration.decodeUnknown(value))
+  if (decoded === undefined || !Duration.isFinite(decoded)) {
+    return fail(
+      `${path}.${key}`,
+      `expected milliseconds or a duration such as "5 seconds", got ${JSON.stringify(value) ?? typeof value}`
+    )
+  }
+  const ms = Duration.toMillis(decoded)
+  if (ms < rule.min) fail(`${path}.${key}`, `must be at least ${rule.min} ms, got ${ms} ms`)
+  return ms
 }
 
 const callback = <F>(obj: Record<string, unknown>, path: string, key: string): F | undefined => {
@@ -195,22 +230,22 @@ export const resolveOptions = (input: FlexiDBOptions | undefined = {}): Resolved
   return {
     retry: {
       attempts: number(r, "retry", "attempts", 3, { min: 0, integer: true }),
-      delay: number(r, "retry", "delay", 1000, { min: 0 }),
+      delay: duration(r, "retry", "delay", 1000, { min: 0 }),
       backoff: backoff as "exponential" | "fixed",
-      maxDelay: number(r, "retry", "maxDelay", 30_000, { min: 0 })
+      maxDelay: duration(r, "retry", "maxDelay", 30_000, { min: 0 })
     },
     circuitBreaker: {
       threshold: number(cb, "circuitBreaker", "threshold", 5, { min: 1, integer: true }),
-      resetTimeout: number(cb, "circuitBreaker", "resetTimeout", 30_000, { min: 1 })
+      resetTimeout: duration(cb, "circuitBreaker", "resetTimeout", 30_000, { min: 1 })
     },
     healthCheck: {
       enabled: input.healthCheck !== undefined,
-      interval: number(hc, "healthCheck", "interval", 30_000, { min: 1 }),
-      timeout: number(hc, "healthCheck", "timeout", 5000, { min: 1 })
+      interval: duration(hc, "healthCheck", "interval", 30_000, { min: 1 }),
+      timeout: duration(hc, "healthCheck", "timeout", 5000, { min: 1 })
     },
     reconnect: {
       enabled: boolean(rc, "reconnect", "enabled", true),
-      interval: number(rc, "reconnect", "interval", 5000, { min: 1 }),
+      interval: duration(rc, "reconnect", "interval", 5000, { min: 1 }),
       maxAttempts: number(rc, "reconnect", "maxAttempts", 10, { min: 1, integer: true })
     },
     hooks: {
@@ -222,10 +257,10 @@ export const resolveOptions = (input: FlexiDBOptions | undefined = {}): Resolved
     },
     operationTimeout: input.operationTimeout === undefined
       ? undefined
-      : number(input as Record<string, unknown>, "options", "operationTimeout", 0, { min: 1 }),
+      : duration(input as Record<string, unknown>, "options", "operationTimeout", 0, { min: 1 }),
     intercept: boolean(input as Record<string, unknown>, "options", "intercept", true),
     gracefulShutdown: boolean(input as Record<string, unknown>, "options", "gracefulShutdown", true),
-    disconnectTimeout: number(input as Record<string, unknown>, "options", "disconnectTimeout", 5000, { min: 1 })
+    disconnectTimeout: duration(input as Record<string, unknown>, "options", "disconnectTimeout", 5000, { min: 1 })
   }
 }
 
@@ -235,7 +270,7 @@ export const resolveOptions = (input: FlexiDBOptions | undefined = {}): Resolved
  *
  * @since 0.1.0
  */
-export const retrySchedule = (retry: Required<RetryConfig>): Schedule.Schedule<number, unknown> => {
+export const retrySchedule = (retry: ResolvedOptions["retry"]): Schedule.Schedule<number, unknown> => {
   const cap = Duration.millis(retry.maxDelay)
   const delays: Schedule.Schedule<unknown> = retry.backoff === "exponential"
     ? Schedule.exponential(Duration.millis(retry.delay)).pipe(Schedule.modifyDelay((_, d) => Duration.min(d, cap)))

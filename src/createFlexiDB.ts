@@ -1,13 +1,15 @@
 /**
  * The Promise facade: `createFlexiDB` for ordinary apps. A thin shell over the same registry the Effect service
- * uses, run by a `ManagedRuntime`. `get()` is a Map lookup; Effect runs only for lifecycle work.
+ * uses, run by a `ManagedRuntime`: each method converts once, here. `get()` and `batch()` call the registry's hot
+ * paths directly (a Map lookup, Prisma's promises); lifecycle work runs as Effects.
  *
  * @since 0.1.0
  */
 import { Cause, Effect, Exit, Layer, ManagedRuntime, Scope } from "effect"
-import type { ClientEntry, ClientOf, DBStats, MiddlewareFn, PrismaClientLike, Role } from "./Client.js"
-import type { Settled } from "./internal/registry.js"
-import { makeRegistry, record } from "./internal/registry.js"
+import type { ClientEntry, ClientOf, DBStats, MiddlewareFn, PrismaClientLike, Role, Settled } from "./Client.js"
+import { BatchError, ClosedError } from "./Errors.js"
+import type { Registry } from "./internal/registry.js"
+import { batchOutcome, make as makeRegistry, record, settledResults } from "./internal/registry.js"
 import { closeOnSignal } from "./internal/shutdown.js"
 import type { FlexiDBOptions } from "./Options.js"
 import { resolveOptions } from "./Options.js"
@@ -74,7 +76,7 @@ export interface FlexiDB<M extends Record<string, ClientEntry>> {
   healthGroup(name: string): Promise<Partial<Record<Names<M>, boolean>>>
   /** The registered names. */
   list(): Array<Names<M>>
-  /** `SELECT 1` on every database, each bounded by the health timeout. Never rejects; a pair checks its writer. */
+  /** `SELECT 1` on every client of every database, each bounded by the health timeout. Never rejects. */
   health(): Promise<Record<Names<M>, boolean>>
   /** A snapshot of every database's statistics. */
   stats(): Record<Names<M>, DBStats>
@@ -106,58 +108,115 @@ export interface FlexiDB<M extends Record<string, ClientEntry>> {
 export const createFlexiDB = <const M extends Record<string, ClientEntry> = Record<string, PrismaClientLike>>(
   clients: M,
   options?: FlexiDBOptions
-): FlexiDB<M> => {
+): FlexiDB<M> => build(clients, options).db as unknown as FlexiDB<M>
+
+/** An instance and its insides, for `flexidb/testing`, which drives the same registry. Not exported by the package. */
+export interface Built {
+  readonly db: FlexiDB<Record<string, PrismaClientLike>>
+  readonly registry: Registry
+  /** Runs a lifecycle effect on the instance's runtime, synchronously. */
+  readonly runSync: <A, E>(effect: Effect.Effect<A, E>) => A
+  /** Starts a lifecycle effect on the instance's runtime. */
+  readonly runFork: (effect: Effect.Effect<unknown>) => void
+}
+
+/** @internal */
+export const build = (
+  clients: Readonly<Record<string, ClientEntry>>,
+  options: FlexiDBOptions | undefined,
+  observe?: (database: string, operation: string) => void
+): Built => {
   const resolved = resolveOptions(options)
   const runtime = ManagedRuntime.make(Layer.empty)
   const scope = runtime.runSync(Scope.make())
-  const built = runtime.runSyncExit(Scope.extend(makeRegistry(clients, resolved), scope))
-  if (Exit.isFailure(built)) {
+  const made = runtime.runSyncExit(Scope.extend(makeRegistry(clients, resolved, observe), scope))
+  if (Exit.isFailure(made)) {
     runtime.runSync(Scope.close(scope, Exit.void))
     void runtime.dispose()
-    throw Cause.squash(built.cause)
+    throw Cause.squash(made.cause)
   }
-  const registry = built.value
-  const run = <A, E>(effect: Effect.Effect<A, E>): Promise<A> =>
-    runtime.runPromiseExit(effect).then((exit) => {
-      if (Exit.isSuccess(exit)) return exit.value
-      throw Cause.squash(exit.cause)
-    })
+  const registry = made.value
+  // Once disposed, the runtime runs nothing: every method answers from here, as documented.
+  let disposed = false
+  const refuse = (operation: string) => new ClosedError({ operation })
+  const runSync = <A, E>(effect: Effect.Effect<A, E>): A => {
+    const exit = runtime.runSyncExit(effect)
+    if (Exit.isSuccess(exit)) return exit.value
+    throw Cause.squash(exit.cause)
+  }
+  const sync = <A, E>(operation: string, effect: Effect.Effect<A, E>): A => {
+    if (disposed) throw refuse(operation)
+    return runSync(effect)
+  }
+  const run = <A, E>(effect: Effect.Effect<A, E>, whenClosed: () => Promise<A>): Promise<A> =>
+    disposed
+      ? whenClosed()
+      : runtime.runPromiseExit(effect).then((exit) => {
+        if (Exit.isSuccess(exit)) return exit.value
+        throw Cause.squash(exit.cause)
+      })
+  const nothing = () => Promise.resolve({})
 
   let closing: Promise<void> | undefined
   const disconnect = () =>
     closing ??= (() => {
       stopListening()
-      return run(Scope.close(scope, Exit.void)).finally(() => runtime.dispose())
+      return run(Scope.close(scope, Exit.void), () => Promise.resolve()).finally(() => {
+        disposed = true
+        return runtime.dispose()
+      })
     })()
   const stopListening = resolved.gracefulShutdown ? closeOnSignal(disconnect) : () => {}
 
-  const groupClients = (members: ReadonlyArray<string>) =>
-    record(members.map((m) => [m, registry.unsafeGet(m)] as const))
+  const get = (name: string, role?: Role) => {
+    const found = registry.find(name)
+    if (found !== undefined && (role === undefined || role === "write" || role === "read")) return found.clientFor(role)
+    throw registry.client(name, role)
+  }
+  const groupClients = (members: ReadonlyArray<string>) => record(members.map((m) => [m, get(m)] as const))
 
   const db: FlexiDB<Record<string, PrismaClientLike>> = {
-    get: (name, role) => registry.unsafeGet(name, role),
-    batch: registry.batch as never,
-    batchSettled: registry.batchSettled as never,
-    use: (middleware) => registry.unsafeUse(middleware),
+    get,
+    batch: ((operations: never) =>
+      registry.batch(operations, (outcomes) => {
+        const answer = batchOutcome(outcomes)
+        if (answer instanceof BatchError) throw answer
+        return answer
+      })) as never,
+    batchSettled: ((operations: never) => registry.batch(operations, settledResults)) as never,
+    use: (middleware) => {
+      const remove = sync("use()", registry.use(middleware))
+      return () => {
+        if (!disposed) runSync(remove)
+      }
+    },
     group: (name: string, members?: ReadonlyArray<string>) =>
-      groupClients(members === undefined ? registry.unsafeGroupMembers(name) : registry.unsafeDefineGroup(name, members)),
+      groupClients(
+        members === undefined
+          ? sync(`group('${name}')`, registry.groupMembers(name))
+          : sync(`group('${name}')`, registry.defineGroup(name, members))
+      ),
     healthGroup: (name) => {
       try {
-        return run(registry.health(registry.unsafeGroupMembers(name)))
+        const members = sync(`healthGroup('${name}')`, registry.groupMembers(name))
+        return run(registry.health(members), nothing)
       } catch (error) {
         return Promise.reject(error)
       }
     },
-    list: registry.list,
-    health: () => run(registry.health()),
-    stats: registry.stats,
-    ready: () => run(registry.ready),
+    list: () => (disposed ? [] : runSync(registry.list)),
+    health: () => run(registry.health(), nothing),
+    stats: () => (disposed ? {} : runSync(registry.stats)),
+    ready: () => run(registry.ready, nothing),
     register: (name, client) => {
-      registry.unsafeRegister(name, client)
+      sync(`register('${name}')`, registry.register(name, client))
       return db as never
     },
-    unregister: (name) => run(registry.unregister(name)),
+    unregister: (name) => run(registry.unregister(name), () => Promise.reject(refuse(`unregister('${name}')`))),
     disconnect
   }
-  return db as unknown as FlexiDB<M>
+  const runFork = (effect: Effect.Effect<unknown>) => {
+    if (!disposed) runtime.runFork(effect)
+  }
+  return { db, registry, runSync, runFork }
 }

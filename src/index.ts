@@ -22,7 +22,7 @@ export type {
   ReconnectConfig,
   RetryConfig
 } from "./Options.js"
-export type { Settled } from "./internal/registry.js"
+export type { Settled } from "./Client.js"
 export {
   BatchError,
   CircuitOpenError,
@@ -37,6 +37,7 @@ export {
   UnknownGroupError
 } from "./Errors.js"
 export type { FlexiDBError } from "./Errors.js"
+export { redact } from "./Redact.js"
 
 /** The circuit breaker's states and pure transitions. @since 0.1.0 */
 export * as CircuitBreaker from "./CircuitBreaker.js"

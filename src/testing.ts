@@ -1,15 +1,17 @@
 /**
  * `flexidb/testing`: the flexidb interface with no database, for unit tests of code that takes a `FlexiDB`.
- * `get` returns your mocks, `batch` runs against them, middleware runs, and `setDown(name)` makes a database
- * fail every operation and health check, to exercise your app's failure paths.
+ * It is the real instance — the same registry, breaker, middleware chain, round robin, validation and errors —
+ * over in-memory clients that answer from your mocks. `setDown(name)` makes a database unreachable (its circuit
+ * opens, health fails, stats say disconnected) to exercise your app's failure paths.
  *
  * @since 0.1.0
  */
-import type { ClientEntry, ClientOf, DBStats, MiddlewareFn, PrismaClientLike, Role } from "./Client.js"
+import { Effect } from "effect"
+import * as CircuitBreaker from "./CircuitBreaker.js"
+import type { ClientEntry, ClientOf, PrismaClientLike, Role } from "./Client.js"
 import type { BatchResults, BatchSettledResults, FlexiDB } from "./createFlexiDB.js"
-import { CircuitOpenError, DuplicateDatabaseError, InvalidArgumentError, UnknownDatabaseError, UnknownGroupError } from "./Errors.js"
-import type { BatchRun } from "./internal/registry.js"
-import { batchResults, record, settledResults } from "./internal/registry.js"
+import { build } from "./createFlexiDB.js"
+import type { FlexiDBOptions } from "./Options.js"
 
 type Names<M> = keyof M & string
 type Ops<M> = { readonly [K in Names<M>]?: (client: ClientOf<M[K]>) => PromiseLike<unknown> }
@@ -58,173 +60,171 @@ export interface MockControls<M> {
   readonly calls: ReadonlyArray<readonly [string, string]>
 }
 
-interface MockState {
-  client: unknown
+/** Whether a memory client's server answers. */
+interface Server {
   down: boolean
-  total: number
-  failed: number
-  rejected: number
-  readonly registeredAt: Date
 }
 
-const pick = (entry: unknown, role: Role | undefined) => {
-  if (typeof entry === "object" && entry !== null && "write" in entry && "read" in entry) {
-    const { read, write } = entry as { read: unknown; write: unknown }
-    return role === "read" ? (Array.isArray(read) ? read[0] : read) : write
-  }
-  return entry
-}
+type AllOperations = (params: {
+  model?: string
+  operation: string
+  args: ReadonlyArray<unknown>
+  query: (args: ReadonlyArray<unknown>) => PromiseLike<unknown>
+}) => PromiseLike<unknown>
 
-const proxies = new WeakMap<object, Map<string, object>>()
+const isObject = (u: unknown): u is Record<string | symbol, unknown> => typeof u === "object" && u !== null
 
-/**
- * Wraps a mock client so calls through it behave like calls through a real instance's client: `db.model.method()`
- * runs as operation `Model.method`, and `db.$method()` as `$method`, through middleware and `setDown`.
- */
-const instrument = (
-  name: string,
-  client: unknown,
-  runOp: (name: string, operation: string, run: () => PromiseLike<unknown>) => Promise<unknown>
-): unknown => {
-  if (typeof client !== "object" || client === null) return client
-  let byName = proxies.get(client)
-  if (byName === undefined) proxies.set(client, byName = new Map())
-  const cached = byName.get(name)
-  if (cached !== undefined) return cached
-  const wrapFn = (target: object, fn: Function, operation: string) => (...args: Array<unknown>) =>
-    runOp(name, operation, () => Promise.resolve(fn.apply(target, args)))
-  const proxy = new Proxy(client, {
-    get(target, key, receiver) {
-      const value = Reflect.get(target, key, receiver)
-      if (typeof key !== "string") return value
-      if (typeof value === "function") return wrapFn(target, value, key)
-      if (typeof value === "object" && value !== null && !key.startsWith("$")) {
-        const model = key.charAt(0).toUpperCase() + key.slice(1)
-        return new Proxy(value, {
-          get(inner, method, r) {
-            const v = Reflect.get(inner, method, r)
-            return typeof v === "function" && typeof method === "string" ? wrapFn(inner, v, `${model}.${method}`) : v
-          }
-        })
-      }
-      return value
-    }
+const isClient = (u: unknown) =>
+  isObject(u) && ["$connect", "$disconnect", "$queryRawUnsafe", "$extends"].every((m) => typeof u[m] === "function")
+
+/** What a real client says when its server is gone: Prisma's P1001, which the breaker counts. */
+const unreachable = (database: string) =>
+  Object.assign(new Error(`Can't reach database server: database '${database}' was set down by setDown().`), {
+    code: "P1001"
   })
-  byName.set(name, proxy)
-  return proxy
+
+const notMocked = (database: string, path: string) =>
+  new Error(
+    `flexidb/testing: the mock of database '${database}' has no ${path}(). Add it to the mocks you pass for '${database}'.`
+  )
+
+/**
+ * A client over a mock, shaped like a Prisma client: `$connect`, `$queryRawUnsafe("SELECT 1")` and
+ * `$disconnect` answer unless the server is down, and `$extends({ query: { $allOperations } })` routes every
+ * model and `$` call through the hook, as Prisma does — so the registry intercepts it like a real one.
+ */
+const memoryClient = (database: string, mock: Record<string | symbol, unknown>, server: Server): PrismaClientLike => {
+  const call = (hooks: ReadonlyArray<AllOperations>, model: string | undefined, operation: string, target: object) =>
+  (...args: ReadonlyArray<unknown>): PromiseLike<unknown> => {
+    const fn = (target as Record<string, unknown>)[operation]
+    const path = model === undefined ? operation : `${model.charAt(0).toLowerCase()}${model.slice(1)}.${operation}`
+    const query = (input: ReadonlyArray<unknown>): Promise<unknown> => {
+      if (server.down) return Promise.reject(unreachable(database))
+      if (typeof fn !== "function") return Promise.reject(notMocked(database, path))
+      try {
+        return Promise.resolve(fn.apply(target, input))
+      } catch (error) {
+        return Promise.reject(error)
+      }
+    }
+    const run = (i: number, input: ReadonlyArray<unknown>): PromiseLike<unknown> =>
+      i < 0 ? query(input) : hooks[i]!({ model, operation, args: input, query: (next) => run(i - 1, next) })
+    return run(hooks.length - 1, args)
+  }
+
+  const model = (hooks: ReadonlyArray<AllOperations>, key: string) => {
+    const inner = isObject(mock[key]) ? mock[key] : {}
+    const name = `${key.charAt(0).toUpperCase()}${key.slice(1)}`
+    return new Proxy(inner, {
+      get: (target, method) => (typeof method === "string" ? call(hooks, name, method, target) : Reflect.get(target, method))
+    })
+  }
+
+  const view = (hooks: ReadonlyArray<AllOperations>): PrismaClientLike => {
+    const self: PrismaClientLike = new Proxy(mock, {
+      get(target, key) {
+        if (typeof key !== "string" || key === "then" || key === "toJSON") return Reflect.get(target, key)
+        switch (key) {
+          case "$connect":
+            return () => (server.down ? Promise.reject(unreachable(database)) : Promise.resolve())
+          case "$disconnect":
+            return () => Promise.resolve()
+          case "$extends":
+            return (extension: { query?: { $allOperations?: AllOperations } }) => {
+              const hook = extension?.query?.$allOperations
+              return view(hook === undefined ? hooks : [...hooks, hook])
+            }
+          case "$transaction":
+            if (typeof target.$transaction === "function") return call(hooks, undefined, key, target)
+            return (input: unknown) =>
+              Array.isArray(input) ? Promise.all(input) : Promise.resolve((input as (tx: unknown) => unknown)(self))
+        }
+        // The probe of a bare client: health checks see the server, not the mock.
+        if (key === "$queryRawUnsafe" && hooks.length === 0 && typeof target[key] !== "function") {
+          return () => (server.down ? Promise.reject(unreachable(database)) : Promise.resolve([{ "?column?": 1 }]))
+        }
+        const value = target[key]
+        if (key.startsWith("$") || typeof value === "function") return call(hooks, undefined, key, target)
+        if (value !== undefined && !isObject(value)) return value
+        return model(hooks, key)
+      }
+    }) as unknown as PrismaClientLike
+    return self
+  }
+  return view([])
+}
+
+const wrap = (name: string, mock: unknown, servers: Array<Server>): unknown => {
+  if (!isObject(mock) || isClient(mock)) return mock
+  if ("write" in mock && "read" in mock) {
+    const one = (m: unknown) => wrap(name, m, servers)
+    return { write: one(mock.write), read: Array.isArray(mock.read) ? mock.read.map(one) : one(mock.read) }
+  }
+  const server: Server = { down: false }
+  servers.push(server)
+  return memoryClient(name, mock, server)
 }
 
 /**
- * Creates a mock instance from plain objects (or real clients). Unknown names throw exactly as the real one does.
+ * Creates a mock instance from plain objects (or real clients): a real flexidb instance whose clients answer
+ * from the mocks. `options` are `createFlexiDB`'s; by default nothing reconnects in the background and no signal
+ * handler is installed.
  *
  * @since 0.1.0
  */
-export const createMockFlexiDB = <const M extends Record<string, unknown>>(mocks: M): MockFlexiDB<M> => {
-  const dbs = new Map<string, MockState>()
-  const groups = new Map<string, ReadonlyArray<string>>()
-  let middleware: ReadonlyArray<MiddlewareFn> = []
+export const createMockFlexiDB = <const M extends Record<string, unknown>>(
+  mocks: M,
+  options?: FlexiDBOptions
+): MockFlexiDB<M> => {
   const calls: Array<readonly [string, string]> = []
-  const add = (name: string, client: unknown) => {
-    if (dbs.has(name)) throw new DuplicateDatabaseError({ database: name })
-    dbs.set(name, { client, down: false, total: 0, failed: 0, rejected: 0, registeredAt: new Date() })
+  const servers = new Map<string, Array<Server>>()
+  const memory = (name: string, mock: unknown) => {
+    const own: Array<Server> = []
+    const client = wrap(name, mock, own)
+    return [client, () => servers.set(name, own)] as const
   }
-  for (const [name, client] of Object.entries(mocks)) add(name, client)
-  const lookup = (name: string) => {
-    const db = dbs.get(name)
-    if (db === undefined) throw new UnknownDatabaseError({ database: String(name), registered: [...dbs.keys()] })
-    return db
-  }
-  const runOp = (name: string, operation: string, run: () => PromiseLike<unknown>) => {
-    const db = lookup(name)
-    calls.push([name, operation])
-    if (db.down) {
-      db.rejected++
-      return Promise.reject(new CircuitOpenError({ database: name, operation, retryAfterMs: 0 }))
-    }
-    const dispatch = (i: number): Promise<unknown> =>
-      i === middleware.length
-        ? Promise.resolve().then(run)
-        : Promise.resolve().then(() => middleware[i]!(name, operation, () => dispatch(i + 1)))
-    db.total++
-    return dispatch(0).catch((e) => {
-      db.failed++
-      throw e
-    })
-  }
-  const settleAll = (ops: Record<string, (c: any) => PromiseLike<unknown>>) => {
-    const names = Object.keys(ops)
-    names.forEach(lookup)
-    return Promise.allSettled(names.map((n) => runOp(n, "batch", () => ops[n]!(pick(lookup(n).client, "write")))))
-      .then((outcomes): BatchRun => ({
-        names,
-        ok: outcomes.map((o) => o.status === "fulfilled"),
-        values: outcomes.map((o) => (o.status === "fulfilled" ? o.value : o.reason))
-      }))
-  }
-  const healthOf = (names: ReadonlyArray<string>): Promise<never> =>
-    Promise.resolve(record(names.map((n) => [n, !lookup(n).down] as const)) as never)
+  const initial = Object.entries(mocks).map(([name, mock]) => [name, ...memory(name, mock)] as const)
+  const { db, registry, runFork, runSync } = build(
+    Object.fromEntries(initial.map(([name, client]) => [name, client])) as Record<string, ClientEntry>,
+    { gracefulShutdown: false, reconnect: { enabled: false }, ...options },
+    (database, operation) => calls.push([database, operation])
+  )
+  initial.forEach(([, , keep]) => keep())
 
-  const mock: MockFlexiDB<M> = {
+  const database = (name: string) => {
+    const found = registry.find(name)
+    if (found === undefined) throw registry.client(name, undefined)
+    return found
+  }
+  const setServers = (name: string, down: boolean) => {
+    for (const server of servers.get(name) ?? []) server.down = down
+  }
+  const mock = {
+    ...db,
     calls,
-    get: (name: string, role?: Role) => instrument(name, pick(lookup(name).client, role), runOp) as never,
-    batch: (ops: any) => settleAll(ops).then(batchResults) as never,
-    batchSettled: (ops: any) => settleAll(ops).then(settledResults) as never,
-    use: (fn) => {
-      middleware = [...middleware, fn]
-      return () => {
-        middleware = middleware.filter((m) => m !== fn)
-      }
-    },
-    group: ((name: string, members?: ReadonlyArray<string>) => {
-      if (members !== undefined) {
-        if (!Array.isArray(members)) throw new InvalidArgumentError({ path: `group('${name}')`, reason: "expected an array" })
-        members.forEach(lookup)
-        groups.set(name, [...new Set(members)])
-      }
-      const list = groups.get(name)
-      if (list === undefined) throw new UnknownGroupError({ group: name, defined: [...groups.keys()] })
-      return record(list.map((m) => [m, pick(lookup(m).client, "write")] as const))
-    }) as never,
-    healthGroup: (name) => {
-      const list = groups.get(name)
-      if (list === undefined) return Promise.reject(new UnknownGroupError({ group: name, defined: [...groups.keys()] }))
-      return healthOf(list)
-    },
-    list: () => [...dbs.keys()],
-    health: () => healthOf([...dbs.keys()]),
-    stats: () =>
-      record([...dbs].map(([n, d]) => [n, {
-        connected: !d.down,
-        registeredAt: d.registeredAt,
-        lastError: d.down ? "marked down by setDown()" : null,
-        lastConnectedAt: d.registeredAt,
-        totalQueries: d.total,
-        failedQueries: d.failed,
-        rejectedQueries: d.rejected,
-        avgResponseTimeMs: 0,
-        circuitState: d.down ? "open" : "closed"
-      } satisfies DBStats] as const)),
-    ready: () => healthOf([...dbs.keys()]),
     register: (name: string, client: unknown) => {
-      add(name, client)
-      return mock as never
+      const [wrapped, keep] = memory(name, client)
+      db.register(name, wrapped as ClientEntry)
+      keep()
+      return mock
     },
-    unregister: (name) =>
-      new Promise<void>((resolve) => {
-        lookup(name)
-        dbs.delete(name)
-        for (const [g, members] of groups) groups.set(g, members.filter((m) => m !== name))
-        resolve()
+    unregister: (name: string) =>
+      db.unregister(name).then(() => {
+        servers.delete(name)
       }),
-    disconnect: () => Promise.resolve(),
-    setDown: (name) => {
-      lookup(name).down = true
+    setDown: (name: string) => {
+      const found = database(name)
+      setServers(name, true)
+      runSync(Effect.zipRight(CircuitBreaker.trip(found.breaker), found.markDown(unreachable(name))))
     },
-    setUp: (name) => {
-      lookup(name).down = false
+    setUp: (name: string) => {
+      const found = database(name)
+      setServers(name, false)
+      runSync(CircuitBreaker.reset(found.breaker))
+      runFork(found.check)
     }
   }
-  return mock
+  return mock as unknown as MockFlexiDB<M>
 }
 
 /**
@@ -239,5 +239,8 @@ export const createMockFlexiDB = <const M extends Record<string, unknown>>(mocks
  *
  * @since 0.1.0
  */
-export const mockFlexiDB = <M extends Record<string, ClientEntry>>(mocks: MockClients<M>): FlexiDB<M> & MockControls<M> =>
-  createMockFlexiDB(mocks as Record<string, unknown>) as unknown as FlexiDB<M> & MockControls<M>
+export const mockFlexiDB = <M extends Record<string, ClientEntry>>(
+  mocks: MockClients<M>,
+  options?: FlexiDBOptions
+): FlexiDB<M> & MockControls<M> =>
+  createMockFlexiDB(mocks as Record<string, unknown>, options) as unknown as FlexiDB<M> & MockControls<M>

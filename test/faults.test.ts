@@ -58,8 +58,8 @@ describe.each(["postgresql", "mysql"] as const)("%s behind a faulty network", (p
         hooks: { onConnect: (n) => events.push(`connect:${n}`) }
       })
       expect(yield* registry.ready).toEqual({ main: true, other: true })
-      const main = yield* registry.get<AnyClient>("main")
-      const other = yield* registry.get<AnyClient>("other")
+      const main = (yield* registry.get("main")) as AnyClient
+      const other = (yield* registry.get("other")) as AnyClient
       const stats = () => Effect.map(registry.stats, (s) => s.main!)
       const acked: Array<string> = []
       let n = 0

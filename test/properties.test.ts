@@ -1,5 +1,5 @@
 // Bad input, generated: every invalid name, option or --schema gets a clear error and changes nothing.
-import { FastCheck as fc } from "effect"
+import { Duration, FastCheck as fc } from "effect"
 import { existsSync, readdirSync } from "node:fs"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
@@ -76,7 +76,8 @@ describe("options", () => {
     fc.string(),
     fc.constant(null),
     fc.boolean(),
-    fc.array(fc.integer(), { maxLength: 2 })
+    fc.array(fc.integer(), { maxLength: 3 }).filter((a) => a.length !== 2 || a.some((n) => n < 0)),
+    fc.constantFrom("-5 seconds", "5 fortnights", "Infinity millis")
   )
   const paths = fc.constantFrom(
     ["retry", "attempts"], ["retry", "delay"], ["retry", "maxDelay"], ["circuitBreaker", "threshold"],
@@ -96,6 +97,19 @@ describe("options", () => {
       }
     }), { numRuns: 300 })
     expect(connects).toBe(0)
+  })
+
+  it("a duration option takes milliseconds or a Duration input, and a negative one is refused", async () => {
+    const flexi = createFlexiDB({}, {
+      gracefulShutdown: false,
+      retry: { delay: "1 second", maxDelay: [2, 0] },
+      healthCheck: { timeout: Duration.seconds(3) },
+      operationTimeout: "250 millis"
+    })
+    await flexi.disconnect()
+    expect(() => createFlexiDB({}, { gracefulShutdown: false, retry: { delay: "-1 second" } })).toThrow(
+      'Invalid retry.delay: expected milliseconds or a duration such as "5 seconds", got "-1 second"'
+    )
   })
 })
 

@@ -114,7 +114,7 @@ describe("circuit breaker on a database that goes away", () => {
           circuitBreaker: { threshold: 3, resetTimeout: 10_000 }
         })
         yield* registry.ready
-        const client = yield* registry.get<ReturnType<typeof clientFor>>("pg")
+        const client = yield* registry.get("pg")
         const count = () => Effect.promise(() => client.$queryRawUnsafe("SELECT 1").then(() => "ok", (e: unknown) => e))
         expect(yield* count()).toBe("ok")
         yield* outage(db)

@@ -1,56 +1,66 @@
 /**
- * One registered database: its clients, breaker and counters, and the synchronous hot path every query takes.
- * Lifecycle work (connect, health, reconnect, shutdown) lives in lifecycle.ts and runs as Effects.
+ * The one implementation of a database: its clients, breaker and counters (the hot path's, see hotPath.ts), and
+ * its lifecycle as Effects — connect on a Schedule, status and hooks, health polling and reconnect fibers in the
+ * Scope it is made in, release when that Scope closes. `Database.make`, the registry (and through it
+ * `createFlexiDB` and `flexidb/testing`) are all built from `make` below; they differ only in whether they wait
+ * for the first connection.
  */
-import type { Clock } from "effect"
-import { Effect, Exit, Fiber, Runtime } from "effect"
+import { Cause, Clock, Duration, Effect, Exit, FiberHandle, MutableRef, Ref, Runtime, Schedule } from "effect"
+import type { Scope } from "effect"
 import * as CircuitBreaker from "../CircuitBreaker.js"
-import type { ClientEntry, DBStats, MiddlewareFn, PrismaClientLike, Role } from "../Client.js"
-import { CircuitOpenError, InvalidArgumentError, OperationTimeoutError } from "../Errors.js"
+import type { DBStats, PrismaClientLike, Role } from "../Client.js"
+import { ConnectionError, InvalidArgumentError, OperationTimeoutError, ReconnectFailedError } from "../Errors.js"
 import type { ResolvedOptions } from "../Options.js"
-import { isUnhealthy } from "./classify.js"
-import { errorSummary } from "./redact.js"
-
-/** What every database of one instance shares: options, clock, middleware, and a runtime for rare forks. */
-export interface Env {
-  readonly options: ResolvedOptions
-  readonly clock: Clock.Clock
-  readonly runtime: Runtime.Runtime<never>
-  /** Replaced (never mutated) by `use()`, so a running chain keeps the list it started with. */
-  middleware: ReadonlyArray<MiddlewareFn>
-  /** Called from the hot path when a query opens a circuit: the database was found down. */
-  readonly onFoundDown: (db: DatabaseState, error: unknown) => void
-}
+import { retrySchedule } from "../Options.js"
+import { errorSummary } from "../Redact.js"
+import type { Counters, Env, Target } from "./hotPath.js"
+import { makeCounters, makeMiddleware, runOperation } from "./hotPath.js"
 
 export type Status = "pending" | "up" | "down"
 
-export interface DatabaseState {
-  readonly name: string
-  readonly write: PrismaClientLike
-  readonly reads: ReadonlyArray<PrismaClientLike>
-  /** Each distinct client once: connect and disconnect act on these. */
+/** A database as the registry and the public modules see it. */
+export interface Db extends Target {
+  /** Each distinct client once: connect, probe and disconnect act on these. */
   readonly clients: ReadonlyArray<PrismaClientLike>
-  /** What `get()` hands out: intercepted clients, or the bare ones when interception is off. */
-  readonly api: { readonly write: PrismaClientLike; readonly reads: ReadonlyArray<PrismaClientLike> }
-  readonly breaker: CircuitBreaker.CircuitBreaker
-  readonly counters: Counters
-  status: Status
-  closed: boolean
-  nextRead: number
-  /** Starts the reconnect fiber in the database's scope unless one runs; set by supervise(). */
-  reconnect: Effect.Effect<void>
+  /** What `get()` hands out for a role: an intercepted client (or the bare one with `intercept: false`). */
+  readonly clientFor: (role: Role | undefined) => PrismaClientLike
+  /** The bare client for a role, for code that counts the whole operation itself (batch, Database.query). */
+  readonly bareFor: (role: Role | undefined) => PrismaClientLike
+  /** True from the moment release starts: nothing new is sent to a closing client. */
+  readonly isClosed: () => boolean
+  /** The first connection, retried on the schedule; the database is up when it succeeds. */
+  readonly connect: Effect.Effect<void, ConnectionError>
+  /** Records that the database did not answer and starts reconnecting. */
+  readonly markDown: (error: unknown) => Effect.Effect<void>
+  /** `SELECT 1` on every client now, within the health timeout; updates the status. Never fails. */
+  readonly check: Effect.Effect<boolean>
+  /** Health polling for as long as it runs (nothing when polling is off); fork it into the database's scope. */
+  readonly watch: Effect.Effect<void>
+  readonly stats: Effect.Effect<DBStats>
 }
 
-interface Counters {
-  readonly registeredAt: number
-  lastConnectedAt: number | null
-  lastError: string | null
-  total: number
-  failed: number
-  rejected: number
-  /** Sum of response times in nanoseconds, as a float: exact well past any process lifetime. */
-  elapsedNs: number
-}
+/** Runs `f`; an InvalidArgumentError it throws is the failure, anything else is a defect. */
+export const validate = <A>(f: () => A): Effect.Effect<A, InvalidArgumentError> =>
+  Effect.suspend(() => {
+    try {
+      return Effect.succeed(f())
+    } catch (error) {
+      return error instanceof InvalidArgumentError ? Effect.fail(error) : Effect.die(error)
+    }
+  })
+
+/** The environment of one instance, captured from the running fiber (so TestClock reaches the hot path). */
+export const makeEnv = (
+  options: ResolvedOptions,
+  observe?: (database: string, operation: string) => void
+): Effect.Effect<Env> =>
+  Effect.map(Effect.all([Effect.runtime<never>(), Effect.clock]), ([runtime, clock]) => ({
+    options,
+    clock,
+    runtime,
+    middleware: makeMiddleware(),
+    observe
+  }))
 
 const isClient = (u: unknown): u is PrismaClientLike =>
   typeof u === "object" && u !== null &&
@@ -104,40 +114,21 @@ export const splitEntry = (name: string, entry: unknown) => {
   throw clientError(`clients.${name}`, entry)
 }
 
-export const makeDatabase = (name: string, entry: ClientEntry, env: Env): DatabaseState => {
-  const { reads, write } = splitEntry(name, entry)
-  const clients = [...new Set([write, ...reads])]
-  const breaker = CircuitBreaker.make(env.options.circuitBreaker)
-  const counters: Counters = {
-    registeredAt: env.clock.unsafeCurrentTimeMillis(),
-    lastConnectedAt: null,
-    lastError: null,
-    total: 0,
-    failed: 0,
-    rejected: 0,
-    elapsedNs: 0
-  }
-  const db: DatabaseState = {
-    name,
-    write,
-    reads,
-    clients,
-    api: { write, reads },
-    breaker,
-    counters,
-    status: "pending",
-    closed: false,
-    nextRead: 0,
-    reconnect: Effect.void
-  }
-  if (env.options.intercept) {
-    const wrapped = new Map(clients.map((c) => [c, intercept(c, db, env)]))
-    ;(db as { api: DatabaseState["api"] }).api = { write: wrapped.get(write)!, reads: reads.map((r) => wrapped.get(r)!) }
-  }
-  return db
-}
+/** Calls an app hook; a hook that throws or rejects must never break flexidb. */
+export const callHook = <A extends ReadonlyArray<unknown>>(hook: ((...args: A) => unknown) | undefined, ...args: A) =>
+  Effect.sync(() => {
+    if (hook === undefined) return
+    try {
+      const result = hook(...args)
+      if (typeof (result as PromiseLike<unknown> | undefined)?.then === "function") {
+        ;(result as PromiseLike<unknown>).then(undefined, () => {})
+      }
+    } catch {
+      // ignored on purpose: see above
+    }
+  })
 
-const intercept = (client: PrismaClientLike, db: DatabaseState, env: Env): PrismaClientLike =>
+const intercept = (client: PrismaClientLike, target: Target): PrismaClientLike =>
   client.$extends({
     name: "flexidb",
     query: {
@@ -146,142 +137,174 @@ const intercept = (client: PrismaClientLike, db: DatabaseState, env: Env): Prism
         operation: string
         args: unknown
         query: (args: unknown) => PromiseLike<unknown>
-      }) => runOperation(db, env, model === undefined ? operation : `${model}.${operation}`, query, args)
+      }) => runOperation(target, model === undefined ? operation : `${model}.${operation}`, query, args)
     }
   })
 
-/**
- * The client for a role: the write client, or the next read client in turn. `bare` gives the uninstrumented
- * client, for code that already counts the whole operation (batch, Database.query).
- */
-export const clientFor = (db: DatabaseState, role: Role | undefined, bare?: "bare"): PrismaClientLike => {
-  const set = bare === undefined ? db.api : db
-  if (role === undefined || role === "write") return set.write
-  const reads = set.reads
+/** A picker over a write client and its reads: `'read'` takes the next read client in turn. */
+const picker = (write: PrismaClientLike, reads: ReadonlyArray<PrismaClientLike>, turn: { next: number }) =>
+(role: Role | undefined): PrismaClientLike => {
+  if (role !== "read") return write
   if (reads.length === 1) return reads[0]!
-  const client = reads[db.nextRead % reads.length]!
-  db.nextRead = (db.nextRead + 1) % reads.length
+  const client = reads[turn.next % reads.length]!
+  turn.next = (turn.next + 1) % reads.length
   return client
 }
 
 /**
- * The hot path: breaker check, middleware, timing and counting around one operation. Synchronous bookkeeping
- * only; an Effect runs here just when a circuit opens or an operation timeout is set.
+ * Makes a database in the current scope: validates its name and clients (InvalidArgumentError, nothing made),
+ * and disconnects its clients when the scope closes. It does not connect: run `connect`, then fork `watch`.
  */
-export const runOperation = <I, A>(
-  db: DatabaseState,
-  env: Env,
-  operation: string,
-  run: (input: I) => PromiseLike<A>,
-  input: I
-): Promise<A> => {
-  const clock = env.clock
-  const permit = CircuitBreaker.unsafeAcquire(db.breaker, clock.unsafeCurrentTimeMillis())
-  if (permit._tag === "Reject") {
-    db.counters.rejected++
-    return Promise.reject(new CircuitOpenError({ database: db.name, operation, retryAfterMs: permit.retryAfterMs }))
-  }
-  const start = clock.unsafeCurrentTimeNanos()
-  const middleware = env.middleware
-  let promise: PromiseLike<A>
-  try {
-    promise = middleware.length === 0 ? run(input) : chain(middleware, db.name, operation, () => run(input))
-    // A batch operation may return a plain value; it still settles like a query.
-    if (typeof promise?.then !== "function") promise = Promise.resolve(promise)
-  } catch (error) {
-    promise = Promise.reject(error)
-  }
-  const timeout = env.options.operationTimeout
-  if (timeout !== undefined) promise = withTimeout(promise, env, db.name, operation, timeout)
-  // `then` straight on Prisma's promise: wrapping it in Promise.resolve first costs an extra thenable job per query.
-  return (promise.then(
-    (value) => {
-      settle(db, env, start, false, undefined)
-      return value
-    },
-    (error) => {
-      settle(db, env, start, true, error)
-      throw error
-    }
-  ) as Promise<A>)
-}
+export const make = (name: string, entry: unknown, env: Env): Effect.Effect<Db, InvalidArgumentError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const { reads, write } = yield* validate(() => splitEntry(validateName(name), entry))
+    const { options } = env
+    const clients = [...new Set([write, ...reads])]
+    const status = yield* Ref.make<Status>("pending")
+    const lastConnectedAt = yield* Ref.make<number | null>(null)
+    const closed = MutableRef.make(false)
+    const counters: Counters = makeCounters(env.clock)
+    const breaker = CircuitBreaker.make(options.circuitBreaker)
+    const healthTimeout = Duration.millis(options.healthCheck.timeout)
 
-const settle = (db: DatabaseState, env: Env, start: bigint, failed: boolean, error: unknown) => {
-  const counters = db.counters
-  counters.total++
-  counters.elapsedNs += Number(env.clock.unsafeCurrentTimeNanos() - start)
-  const state = db.breaker.cell.current
-  if (!failed) {
-    // Nothing to record on a closed circuit with no failures counted: the common case costs no clock read.
-    if (state._tag !== "Closed" || state.failures > 0) {
-      CircuitBreaker.unsafeRecord(db.breaker, "Success", env.clock.unsafeCurrentTimeMillis())
-    }
-    return
-  }
-  const now = env.clock.unsafeCurrentTimeMillis()
-  counters.failed++
-  const unhealthy = isUnhealthy(error)
-  if (unhealthy) counters.lastError = errorSummary(error)
-  if (CircuitBreaker.unsafeRecord(db.breaker, unhealthy ? "Unhealthy" : "Success", now)) env.onFoundDown(db, error)
-}
+    const timeoutError = (operation: string) => () =>
+      new OperationTimeoutError({ database: name, operation, timeoutMs: options.healthCheck.timeout })
 
-const chain = <A>(
-  middleware: ReadonlyArray<MiddlewareFn>,
-  database: string,
-  operation: string,
-  run: () => PromiseLike<A>
-): Promise<A> => {
-  let called = -1
-  const dispatch = (i: number): Promise<unknown> => {
-    if (i <= called) return Promise.reject(new Error(`Middleware called next() more than once for ${operation}.`))
-    called = i
-    if (i === middleware.length) return Promise.resolve(run())
-    try {
-      return Promise.resolve(middleware[i]!(database, operation, () => dispatch(i + 1)))
-    } catch (error) {
-      return Promise.reject(error)
-    }
-  }
-  return dispatch(0) as Promise<A>
-}
+    /** `SELECT 1` on one client, within the health timeout. */
+    const probe = (client: PrismaClientLike): Effect.Effect<void, unknown> =>
+      Effect.tryPromise({ try: () => client.$queryRawUnsafe("SELECT 1"), catch: (e) => e }).pipe(
+        Effect.timeoutFail({ duration: healthTimeout, onTimeout: timeoutError("SELECT 1") }),
+        Effect.asVoid
+      )
 
-const withTimeout = <A>(
-  promise: PromiseLike<A>,
-  env: Env,
-  database: string,
-  operation: string,
-  timeoutMs: number
-): Promise<A> =>
-  new Promise<A>((resolve, reject) => {
-    // The timer is an Effect sleep on the instance's clock, so TestClock drives it in tests.
-    const timer = Runtime.runFork(env.runtime)(Effect.sleep(timeoutMs))
-    timer.addObserver((exit) => {
-      if (Exit.isSuccess(exit)) reject(new OperationTimeoutError({ database, operation, timeoutMs }))
-    })
-    const stop = () => Runtime.runFork(env.runtime)(Fiber.interrupt(timer))
-    promise.then(
-      (value) => {
-        stop()
-        resolve(value)
-      },
-      (error) => {
-        stop()
-        reject(error)
-      }
+    /**
+     * One connection attempt on every client. Prisma with a driver adapter resolves `$connect` even when the
+     * server is down, so the probe is what proves the connection.
+     */
+    const connectOnce: Effect.Effect<void, unknown> = Effect.forEach(
+      clients,
+      (client) =>
+        Effect.tryPromise({ try: () => client.$connect(), catch: (e) => e }).pipe(
+          Effect.timeoutFail({ duration: healthTimeout, onTimeout: timeoutError("$connect") }),
+          Effect.zipRight(probe(client))
+        ),
+      { concurrency: "unbounded", discard: true }
     )
-  })
 
-export const snapshot = (db: DatabaseState): DBStats => {
-  const c = db.counters
-  return {
-    connected: db.status === "up",
-    registeredAt: new Date(c.registeredAt),
-    lastError: c.lastError,
-    lastConnectedAt: c.lastConnectedAt === null ? null : new Date(c.lastConnectedAt),
-    totalQueries: c.total,
-    failedQueries: c.failed,
-    rejectedQueries: c.rejected,
-    avgResponseTimeMs: c.total === 0 ? 0 : c.elapsedNs / c.total / 1e6,
-    circuitState: CircuitBreaker.stateName(db.breaker.cell.current)
-  }
-}
+    // Finalizers run in reverse: added before the reconnect handle and the health fiber, this runs after they end.
+    yield* Effect.addFinalizer(() =>
+      Effect.gen(function*() {
+        closed.current = true
+        yield* Ref.set(status, "down")
+        yield* Effect.forEach(
+          clients,
+          (client) =>
+            Effect.tryPromise(() => client.$disconnect()).pipe(
+              Effect.timeout(Duration.millis(options.disconnectTimeout)),
+              Effect.ignore
+            ),
+          { concurrency: "unbounded", discard: true }
+        )
+        yield* callHook(options.hooks.onDisconnect, name)
+      })
+    )
+    const reconnecting = yield* FiberHandle.make<void, never>()
+
+    /** The database answered: if it was not up, it is connected now — record when, close its circuit, tell the app. */
+    const markUp = Effect.gen(function*() {
+      if (closed.current) return
+      if ((yield* Ref.getAndSet(status, "up")) === "up") return
+      yield* Ref.set(lastConnectedAt, yield* Clock.currentTimeMillis)
+      yield* CircuitBreaker.reset(breaker)
+      yield* callHook(options.hooks.onConnect, name)
+      yield* callHook(options.hooks.onStatusChange, name, true)
+    })
+
+    /** Tries `maxAttempts` times, `interval` apart; stops at the first success. */
+    const reconnect = Effect.gen(function*() {
+      const { interval, maxAttempts } = options.reconnect
+      for (let attempt = 1; attempt <= maxAttempts; attempt++) {
+        yield* Effect.sleep(Duration.millis(interval))
+        if ((yield* Ref.get(status)) === "up") return
+        const exit = yield* Effect.exit(connectOnce)
+        if (Exit.isSuccess(exit)) return yield* markUp
+        counters.lastError = errorSummary(Cause.squash(exit.cause))
+      }
+      yield* callHook(options.hooks.onError, name, new ReconnectFailedError({ database: name, attempts: maxAttempts }))
+    })
+
+    const markDown = (error: unknown): Effect.Effect<void> =>
+      Effect.gen(function*() {
+        if (closed.current) return
+        counters.lastError = errorSummary(error)
+        if ((yield* Ref.getAndSet(status, "down")) !== "down") {
+          const reported = error instanceof ConnectionError
+            ? error
+            : new Error(`Database '${name}': ${errorSummary(error)}`, { cause: error })
+          yield* callHook(options.hooks.onError, name, reported)
+          yield* callHook(options.hooks.onStatusChange, name, false)
+        }
+        // A no-op while a reconnect fiber runs.
+        if (options.reconnect.enabled) yield* FiberHandle.run(reconnecting, reconnect, { onlyIfMissing: true })
+      })
+
+    const connect = Effect.suspend(() => {
+      let attempts = 0
+      const schedule = retrySchedule(options.retry).pipe(
+        // The schedule also emits on the step that ends it: only real retries reach the hook.
+        Schedule.tapOutput((retry) =>
+          retry <= options.retry.attempts ? callHook(options.hooks.onRetry, name, retry) : Effect.void
+        )
+      )
+      return Effect.suspend(() => {
+        attempts++
+        return connectOnce
+      }).pipe(
+        Effect.retry(schedule),
+        Effect.mapError((cause) => new ConnectionError({ database: name, attempts, reason: errorSummary(cause), cause })),
+        Effect.zipRight(markUp)
+      )
+    })
+
+    // Every client of a pair must answer, as connecting requires.
+    const check = Effect.forEach(clients, probe, { concurrency: "unbounded", discard: true }).pipe(
+      Effect.matchEffect({
+        onSuccess: () => Effect.as(markUp, true),
+        onFailure: (error) => Effect.as(markDown(error), false)
+      })
+    )
+
+    const forkMarkDown = Runtime.runFork(env.runtime)
+    const target: Target = { name, env, breaker, counters, foundDown: (error) => forkMarkDown(markDown(error)) }
+    const intercepted = options.intercept ? new Map(clients.map((c) => [c, intercept(c, target)])) : undefined
+    const api = (c: PrismaClientLike) => intercepted?.get(c) ?? c
+    const turn = { next: 0 }
+
+    return {
+      ...target,
+      clients,
+      clientFor: picker(api(write), reads.map(api), turn),
+      bareFor: picker(write, reads, turn),
+      isClosed: () => closed.current,
+      connect,
+      markDown,
+      check,
+      watch: options.healthCheck.enabled
+        ? check.pipe(Effect.delay(Duration.millis(options.healthCheck.interval)), Effect.forever)
+        : Effect.void,
+      stats: Effect.gen(function*() {
+        const connectedAt = yield* Ref.get(lastConnectedAt)
+        return {
+          connected: (yield* Ref.get(status)) === "up",
+          registeredAt: new Date(counters.registeredAt),
+          lastError: counters.lastError,
+          lastConnectedAt: connectedAt === null ? null : new Date(connectedAt),
+          totalQueries: counters.total,
+          failedQueries: counters.failed,
+          rejectedQueries: counters.rejected,
+          avgResponseTimeMs: counters.total === 0 ? 0 : counters.elapsedNs / counters.total / 1e6,
+          circuitState: CircuitBreaker.stateName(breaker.cell.current)
+        } satisfies DBStats
+      })
+    }
+  })

@@ -1,9 +1,10 @@
 /**
- * The registry of one flexidb instance: a plain Map read synchronously by `get()`, one child Scope per database.
- * Both the Effect service (FlexiDB.ts) and the Promise facade (createFlexiDB.ts) are thin shells over this.
+ * The registry of one flexidb instance: databases made by `database.make`, each in a child Scope of the
+ * instance's, kept in a plain Map that `get()` reads synchronously. Everything here is an Effect except the two
+ * hot paths, `find` (a Map lookup) and `batch` (Prisma's promises), which the facades call directly.
  */
-import { Deferred, Effect, ExecutionStrategy, Exit, Runtime, Scope } from "effect"
-import type { ClientEntry, DBStats, MiddlewareFn, PrismaClientLike, Role } from "../Client.js"
+import { Deferred, Effect, ExecutionStrategy, Exit, MutableRef, Scope } from "effect"
+import type { ClientEntry, DBStats, MiddlewareFn, PrismaClientLike, Role, Settled } from "../Client.js"
 import {
   BatchError,
   ClosedError,
@@ -13,20 +14,15 @@ import {
   UnknownGroupError
 } from "../Errors.js"
 import type { ResolvedOptions } from "../Options.js"
-import type { DatabaseState, Env } from "./database.js"
-import { clientFor, makeDatabase, runOperation, snapshot, splitEntry, validateName } from "./database.js"
-import { check, markDown, release, supervise } from "./lifecycle.js"
+import type { Db } from "./database.js"
+import { make as makeDatabase, makeEnv, splitEntry, validate, validateName } from "./database.js"
+import { runOperation } from "./hotPath.js"
 
 interface Entry {
-  readonly db: DatabaseState
+  readonly db: Db
   readonly scope: Scope.CloseableScope
   readonly connected: Deferred.Deferred<boolean>
 }
-
-/** The outcome of one database's operation in `batchSettled()`. */
-export type Settled<A> =
-  | { readonly status: "fulfilled"; readonly value: A }
-  | { readonly status: "rejected"; readonly reason: unknown }
 
 /** Sets a key as an own property, whatever it is (`__proto__` included): never touches Object.prototype. */
 const define = <A>(target: Record<string, A>, key: string, value: A) => {
@@ -50,8 +46,8 @@ export interface BatchRun {
   readonly values: ReadonlyArray<unknown>
 }
 
-/** `batch()`'s answer: `{ name: value }`, or BatchError naming each failed database. */
-export const batchResults = ({ names, ok, values }: BatchRun): Record<string, unknown> => {
+/** `batch()`'s answer: `{ name: value }`, or the BatchError naming each failed database. */
+export const batchOutcome = ({ names, ok, values }: BatchRun): Record<string, unknown> | BatchError => {
   const results: Record<string, unknown> = {}
   const failures: Record<string, unknown> = {}
   let failed = false
@@ -62,8 +58,7 @@ export const batchResults = ({ names, ok, values }: BatchRun): Record<string, un
       failed = true
     }
   })
-  if (failed) throw new BatchError({ failures, results })
-  return results
+  return failed ? new BatchError({ failures, results }) : results
 }
 
 /** `batchSettled()`'s answer: each database's outcome. */
@@ -75,40 +70,45 @@ export const settledResults = ({ names, ok, values }: BatchRun): Record<string, 
   return settled
 }
 
-const ownKeys = (ops: object, path: string): ReadonlyArray<string> => {
-  if (typeof ops !== "object" || ops === null || Array.isArray(ops)) {
-    throw new InvalidArgumentError({ path, reason: "expected an object mapping database names to functions" })
-  }
-  return Object.keys(ops)
-}
+/** A batch operation as the core runs it: given the bare client, it returns a promise or a plain value. */
+export type Operation = (client: any) => unknown
+
+const validRole = (role: unknown): role is Role | undefined => role === undefined || role === "read" || role === "write"
 
 export interface Registry {
-  readonly env: Env
-  readonly unsafeGet: (name: string, role?: Role) => PrismaClientLike
-  readonly unsafeRegister: (name: string, entry: ClientEntry) => void
+  /** The hot path of `get()`: the database, or undefined (not registered, or the instance is closed). */
+  readonly find: (name: string) => Db | undefined
+  /** The client for a role, or why there is none (for the error path of `get()`; `find` is the fast path). */
+  readonly client: (name: string, role: unknown) => PrismaClientLike | UnknownDatabaseError | ClosedError | InvalidArgumentError
+  readonly register: (name: string, entry: ClientEntry) => Effect.Effect<void, DuplicateDatabaseError | InvalidArgumentError | ClosedError>
   readonly unregister: (name: string) => Effect.Effect<void, UnknownDatabaseError | ClosedError>
-  readonly unsafeUse: (middleware: MiddlewareFn) => () => void
-  readonly batch: (ops: Record<string, (client: any) => PromiseLike<unknown>>) => Promise<Record<string, unknown>>
-  readonly batchSettled: (
-    ops: Record<string, (client: any) => PromiseLike<unknown>>
-  ) => Promise<Record<string, Settled<unknown>>>
-  readonly unsafeDefineGroup: (name: string, members: ReadonlyArray<string>) => ReadonlyArray<string>
-  readonly unsafeGroupMembers: (name: string) => ReadonlyArray<string>
-  readonly list: () => Array<string>
+  /** Adds middleware; the effect it succeeds with removes it. */
+  readonly use: (middleware: MiddlewareFn) => Effect.Effect<Effect.Effect<void>, InvalidArgumentError>
+  /**
+   * The hot path of `batch()`: checks every name and operation before starting any (a bad one rejects and
+   * nothing runs), runs them all, and resolves `answer` of the outcomes once each has ended.
+   */
+  readonly batch: <R>(ops: Record<string, Operation>, answer: (run: BatchRun) => R) => Promise<R>
+  readonly defineGroup: (
+    name: string,
+    members: ReadonlyArray<string>
+  ) => Effect.Effect<ReadonlyArray<string>, UnknownDatabaseError | InvalidArgumentError | ClosedError>
+  readonly groupMembers: (name: string) => Effect.Effect<ReadonlyArray<string>, UnknownGroupError>
+  readonly list: Effect.Effect<Array<string>>
   readonly health: (names?: ReadonlyArray<string>) => Effect.Effect<Record<string, boolean>>
-  readonly stats: () => Record<string, DBStats>
+  readonly stats: Effect.Effect<Record<string, DBStats>>
   readonly ready: Effect.Effect<Record<string, boolean>>
   readonly close: Effect.Effect<void>
-  readonly isClosed: () => boolean
 }
 
 /**
- * Builds a registry whose databases live in `parent`. Every name and entry is checked before any database is
- * registered, so invalid input changes nothing.
+ * Builds a registry in the current scope, with `clients` registered. Every name and entry is checked before any
+ * database is registered, so invalid input changes nothing. `observe` sees every operation (flexidb/testing).
  */
-export const makeRegistry = (
+export const make = (
   clients: Readonly<Record<string, ClientEntry>>,
-  options: ResolvedOptions
+  options: ResolvedOptions,
+  observe?: (database: string, operation: string) => void
 ): Effect.Effect<Registry, InvalidArgumentError, Scope.Scope> =>
   Effect.gen(function*() {
     if (typeof clients !== "object" || clients === null || Array.isArray(clients)) {
@@ -118,89 +118,88 @@ export const makeRegistry = (
       })
     }
     const initial = Object.entries(clients)
-    yield* Effect.try({
-      try: () => initial.forEach(([name, entry]) => splitEntry(validateName(name), entry)),
-      catch: (e) => e as InvalidArgumentError
-    })
+    yield* validate(() => initial.forEach(([name, entry]) => splitEntry(validateName(name), entry)))
 
     // Each database's scope is a child of this one. It is forked before close() is added as a finalizer, so when
     // the instance's scope closes, close() runs first: the instance reads as closed before any database is released,
     // and every database is released at once rather than one after another.
     const databases = yield* Scope.fork(yield* Effect.scope, ExecutionStrategy.parallel)
-    const runtime = yield* Effect.runtime<never>()
-    const runFork = Runtime.runFork(runtime)
+    const env = yield* makeEnv(options, observe)
     const entries = new Map<string, Entry>()
     const groups = new Map<string, ReadonlyArray<string>>()
-    let closed = false
-
-    const env: Env = {
-      options,
-      clock: yield* Effect.clock,
-      runtime,
-      middleware: [],
-      onFoundDown: (db, error) => {
-        runFork(markDown(db, env, error))
-      }
-    }
+    const closed = MutableRef.make(false)
 
     const names = () => [...entries.keys()]
-    const ensureOpen = (operation: string) => {
-      if (closed) throw new ClosedError({ operation })
-    }
-    const unknownDatabase = (name: string) => new UnknownDatabaseError({ database: String(name), registered: names() })
-    const lookup = (name: string): Entry => {
-      const entry = entries.get(name)
-      if (entry === undefined) throw unknownDatabase(name)
-      return entry
-    }
+    const unknown = (name: string) => new UnknownDatabaseError({ database: String(name), registered: names() })
+    const refuse = (name: string, operation: string) =>
+      closed.current ? new ClosedError({ operation }) : unknown(name)
+    const ifOpen = <A, E>(operation: string, effect: Effect.Effect<A, E>): Effect.Effect<A, E | ClosedError> =>
+      Effect.suspend((): Effect.Effect<A, E | ClosedError> =>
+        closed.current ? Effect.fail(new ClosedError({ operation })) : effect
+      )
 
-    const unsafeRegister = (name: string, entry: ClientEntry) => {
-      ensureOpen(`register('${name}')`)
-      validateName(name)
-      if (entries.has(name)) throw new DuplicateDatabaseError({ database: name })
-      const db = makeDatabase(name, entry, env)
-      const scope = Effect.runSync(Scope.fork(databases, ExecutionStrategy.sequential))
-      const connected = Effect.runSync(Deferred.make<boolean>())
-      Effect.runSync(Scope.addFinalizer(scope, release(db, env)))
-      entries.set(name, { db, scope, connected })
-      runFork(Effect.forkIn(supervise(db, env, scope, connected), scope))
-    }
-
-    const unregister = (name: string): Effect.Effect<void, UnknownDatabaseError | ClosedError> =>
-      Effect.suspend((): Effect.Effect<void, UnknownDatabaseError | ClosedError> => {
-        if (closed) return Effect.fail(new ClosedError({ operation: `unregister('${name}')` }))
-        const entry = entries.get(name)
-        if (entry === undefined) return Effect.fail(unknownDatabase(name))
-        // Gone from get() at once; its fibers end and its clients disconnect as the scope closes.
-        entries.delete(name)
-        for (const [group, members] of groups) {
-          if (members.includes(name)) groups.set(group, members.filter((m) => m !== name))
-        }
-        return Effect.zipRight(Scope.close(entry.scope, Exit.void), Deferred.succeed(entry.connected, false)).pipe(
-          Effect.asVoid
-        )
-      })
-
-    /**
-     * Checks every name and operation before starting any (a bad one rejects and nothing runs), then runs them all
-     * and answers once each has ended. Inside a batch the bare client is used: the batch operation is counted once,
-     * its queries not again.
-     */
-    const batchWith = <R>(answer: (run: BatchRun) => R) =>
-    (ops: Record<string, (client: any) => PromiseLike<unknown>>): Promise<R> => {
-      let keys: ReadonlyArray<string>
-      let targets: Array<DatabaseState>
-      try {
-        ensureOpen("batch()")
-        keys = ownKeys(ops, "batch operations")
-        targets = keys.map((name) => {
-          if (typeof ops[name] !== "function") {
-            throw new InvalidArgumentError({ path: `batch.${name}`, reason: `expected a function (client) => Promise` })
+    const register = (name: string, entry: ClientEntry) =>
+      ifOpen(
+        `register('${name}')`,
+        Effect.gen(function*() {
+          yield* validate(() => validateName(name))
+          if (entries.has(name)) return yield* new DuplicateDatabaseError({ database: name })
+          const scope = yield* Scope.fork(databases, ExecutionStrategy.sequential)
+          const made = yield* Effect.exit(Scope.extend(makeDatabase(name, entry, env), scope))
+          if (Exit.isFailure(made)) {
+            yield* Scope.close(scope, Exit.void)
+            return yield* made
           }
-          return lookup(name).db
+          const db = made.value
+          const connected = yield* Deferred.make<boolean>()
+          entries.set(name, { db, scope, connected })
+          // Connects in the background: a database that is down is found down and reconnects; register never waits.
+          const run = db.connect.pipe(
+            Effect.as(true),
+            Effect.catchAll((error) => Effect.as(db.markDown(error), false)),
+            Effect.flatMap((ok) => Deferred.succeed(connected, ok)),
+            Effect.zipRight(db.watch)
+          )
+          yield* Effect.forkIn(run, scope)
         })
-      } catch (error) {
-        return Promise.reject(error)
+      )
+
+    const unregister = (name: string) =>
+      ifOpen(
+        `unregister('${name}')`,
+        Effect.suspend(() => {
+          const entry = entries.get(name)
+          if (entry === undefined) return Effect.fail(unknown(name))
+          // Gone from get() at once; its fibers end and its clients disconnect as the scope closes.
+          entries.delete(name)
+          for (const [group, members] of groups) {
+            if (members.includes(name)) groups.set(group, members.filter((m) => m !== name))
+          }
+          return Effect.zipRight(Scope.close(entry.scope, Exit.void), Deferred.succeed(entry.connected, false)).pipe(
+            Effect.asVoid
+          )
+        })
+      )
+
+    const batch = <R>(ops: Record<string, Operation>, answer: (run: BatchRun) => R): Promise<R> => {
+      if (closed.current) return Promise.reject(new ClosedError({ operation: "batch()" }))
+      if (typeof ops !== "object" || ops === null || Array.isArray(ops)) {
+        return Promise.reject(
+          new InvalidArgumentError({ path: "batch operations", reason: "expected an object mapping database names to functions" })
+        )
+      }
+      const keys = Object.keys(ops)
+      const targets: Array<Db> = new Array(keys.length)
+      for (let i = 0; i < keys.length; i++) {
+        const name = keys[i]!
+        if (typeof ops[name] !== "function") {
+          return Promise.reject(
+            new InvalidArgumentError({ path: `batch.${name}`, reason: `expected a function (client) => Promise` })
+          )
+        }
+        const entry = entries.get(name)
+        if (entry === undefined) return Promise.reject(unknown(name))
+        targets[i] = entry.db
       }
       const ok: Array<boolean> = new Array(targets.length)
       const values: Array<unknown> = new Array(targets.length)
@@ -226,11 +225,11 @@ export const makeRegistry = (
           for (let i = 0; i < targets.length; i++) {
             const db = targets[i]!
             // Unregistered or disconnected since batch() was called: its client is closing, so nothing is sent.
-            if (closed || db.closed) {
-              ended(i, false, closed ? new ClosedError({ operation: "batch()" }) : unknownDatabase(db.name))
+            if (closed.current || db.isClosed()) {
+              ended(i, false, closed.current ? new ClosedError({ operation: "batch()" }) : unknown(db.name))
               continue
             }
-            runOperation(db, env, "batch", ops[keys[i]!]!, clientFor(db, "write", "bare")).then(
+            runOperation(db, "batch", ops[keys[i]!] as (c: unknown) => PromiseLike<unknown>, db.bareFor("write")).then(
               (value) => ended(i, true, value),
               (error) => ended(i, false, error)
             )
@@ -239,69 +238,82 @@ export const makeRegistry = (
       })
     }
 
+    const close = Effect.suspend(() => {
+      if (closed.current) return Effect.void
+      closed.current = true
+      const all = [...entries.values()]
+      entries.clear()
+      groups.clear()
+      return Effect.forEach(all, (e) => Scope.close(e.scope, Exit.void), { concurrency: "unbounded", discard: true })
+    })
+
     const registry: Registry = {
-      env,
-      unsafeGet: (name, role) => {
-        if (closed) ensureOpen(`get('${name}')`)
-        return clientFor(lookup(name).db, role)
+      find: (name) => entries.get(name)?.db,
+      client: (name, role) => {
+        const entry = entries.get(name)
+        if (entry === undefined) return refuse(name, `get('${name}')`)
+        if (!validRole(role)) {
+          return new InvalidArgumentError({ path: "role", reason: `expected 'read' or 'write', got ${JSON.stringify(role) ?? typeof role}` })
+        }
+        return entry.db.clientFor(role)
       },
-      unsafeRegister,
+      register,
       unregister,
-      unsafeUse: (middleware) => {
-        if (typeof middleware !== "function") {
-          throw new InvalidArgumentError({ path: "middleware", reason: "expected a function (database, operation, next)" })
-        }
-        env.middleware = [...env.middleware, middleware]
-        return () => {
-          env.middleware = env.middleware.filter((m) => m !== middleware)
-        }
-      },
-      batch: batchWith(batchResults),
-      batchSettled: batchWith(settledResults),
-      unsafeDefineGroup: (name, members) => {
-        ensureOpen(`group('${name}')`)
-        validateName(name)
-        if (!Array.isArray(members)) {
-          throw new InvalidArgumentError({ path: `group('${name}')`, reason: "expected an array of database names" })
-        }
-        members.forEach(lookup)
-        const list = [...new Set(members)]
-        groups.set(name, list)
-        return list
-      },
-      unsafeGroupMembers: (name) => {
-        const members = groups.get(name)
-        if (members === undefined) throw new UnknownGroupError({ group: String(name), defined: [...groups.keys()] })
-        return members
-      },
-      list: names,
+      use: (middleware) =>
+        typeof middleware !== "function"
+          ? Effect.fail(new InvalidArgumentError({ path: "middleware", reason: "expected a function (database, operation, next)" }))
+          : Effect.sync(() => {
+            env.middleware.current = [...env.middleware.current, middleware]
+            return Effect.sync(() => {
+              env.middleware.current = env.middleware.current.filter((m) => m !== middleware)
+            })
+          }),
+      batch,
+      defineGroup: (name, members) =>
+        ifOpen(
+          `group('${name}')`,
+          validate(() => {
+            validateName(name)
+            if (!Array.isArray(members)) {
+              throw new InvalidArgumentError({ path: `group('${name}')`, reason: "expected an array of database names" })
+            }
+            return members
+          }).pipe(Effect.flatMap((members) => {
+            const missing = members.find((m) => !entries.has(m))
+            if (missing !== undefined) return Effect.fail(unknown(missing))
+            const list = [...new Set(members)]
+            groups.set(name, list)
+            return Effect.succeed(list)
+          }))
+        ),
+      groupMembers: (name) =>
+        Effect.suspend(() => {
+          const members = groups.get(name)
+          return members === undefined
+            ? Effect.fail(new UnknownGroupError({ group: String(name), defined: [...groups.keys()] }))
+            : Effect.succeed(members)
+        }),
+      list: Effect.sync(names),
       health: (only) =>
         Effect.suspend(() => {
           const dbs = (only ?? names()).flatMap((n) => {
             const e = entries.get(n)
             return e === undefined ? [] : [e.db]
           })
-          return Effect.forEach(dbs, (db) => Effect.map(check(db, env), (ok) => [db.name, ok] as const), {
+          return Effect.forEach(dbs, (db) => Effect.map(db.check, (ok) => [db.name, ok] as const), {
             concurrency: "unbounded"
           }).pipe(Effect.map(record))
         }),
-      stats: () => record([...entries.values()].map((e) => [e.db.name, snapshot(e.db)])),
+      stats: Effect.suspend(() =>
+        Effect.forEach([...entries.values()], (e) => Effect.map(e.db.stats, (s) => [e.db.name, s] as const))
+      ).pipe(Effect.map(record)),
       ready: Effect.suspend(() =>
         Effect.forEach([...entries.values()], (e) => Effect.map(Deferred.await(e.connected), (ok) => [e.db.name, ok] as const))
-          .pipe(Effect.map(record))
-      ),
-      close: Effect.suspend(() => {
-        if (closed) return Effect.void
-        closed = true
-        const all = [...entries.values()]
-        entries.clear()
-        groups.clear()
-        return Effect.forEach(all, (e) => Scope.close(e.scope, Exit.void), { concurrency: "unbounded", discard: true })
-      }),
-      isClosed: () => closed
+      ).pipe(Effect.map(record)),
+      close
     }
 
-    yield* Effect.addFinalizer(() => registry.close)
-    for (const [name, entry] of initial) unsafeRegister(name, entry)
+    yield* Effect.addFinalizer(() => close)
+    for (const [name, entry] of initial) yield* Effect.orDie(register(name, entry))
     return registry
   })
