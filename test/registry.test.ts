@@ -126,6 +126,8 @@ describe("read/write pairs", () => {
     expect(await flexi.get("main", "read").user.count()).toBe(0)
     expect(flexi.stats().main.totalQueries).toBe(3)
     expect(await flexi.health()).toEqual({ main: true })
+    // A role that is neither is refused, not silently served by the primary.
+    expect(() => flexi.get("main", "reader" as "read")).toThrow("Invalid role: expected 'read' or 'write', got \"reader\"")
     await flexi.disconnect()
   })
 

@@ -1,6 +1,6 @@
 // flexidb/testing: the same interface with no database.
 import { describe, expect, it } from "vitest"
-import { BatchError, CircuitOpenError, UnknownDatabaseError } from "../src/index.js"
+import { BatchError, CircuitOpenError, InvalidArgumentError, UnknownDatabaseError } from "../src/index.js"
 import type { FlexiDB } from "../src/index.js"
 import { createMockFlexiDB, mockFlexiDB } from "../src/testing.js"
 import type { SqliteClient } from "./fixtures/prisma7/clients.ts"
@@ -63,6 +63,63 @@ describe("createMockFlexiDB", () => {
     await expect(db.healthGroup("none")).rejects.toThrow(/Unknown group/)
     await db.unregister("extra")
     await expect(db.unregister("extra")).rejects.toBeInstanceOf(UnknownDatabaseError)
+  })
+})
+
+describe("the mock is the real instance over in-memory clients", () => {
+  it("guards middleware: next() called twice rejects instead of running the operation twice", async () => {
+    let runs = 0
+    const db = createMockFlexiDB({ user: { user: { count: async () => ++runs } } })
+    db.use(async (_name, _op, next) => {
+      await next()
+      return next()
+    })
+    await expect(db.get("user").user.count()).rejects.toThrow("Middleware called next() more than once for User.count.")
+    expect(runs).toBe(1)
+  })
+
+  it("round-robins reads over a pair's read mocks, and writes go to the write mock", async () => {
+    const mock = (who: string) => ({ user: { findFirst: async () => who } })
+    const db = createMockFlexiDB({ orders: { write: mock("primary"), read: [mock("r1"), mock("r2")] } })
+    const reads = []
+    for (let i = 0; i < 4; i++) reads.push(await db.get("orders", "read").user.findFirst())
+    expect(reads).toEqual(["r1", "r2", "r1", "r2"])
+    expect(await db.get("orders").user.findFirst()).toBe("primary")
+  })
+
+  it("validates like the real one: roles, batch operations, names; a bad call changes nothing", async () => {
+    const db = makeMock()
+    expect(() => db.get("user", "reader" as "read")).toThrow(InvalidArgumentError)
+    await expect(db.batch({ user: 42 } as never)).rejects.toThrow("Invalid batch.user: expected a function")
+    expect(() => db.register("", {})).toThrow(InvalidArgumentError)
+    expect(() => db.register("bad", 42)).toThrow(/expected a Prisma client/)
+    expect(db.list()).toEqual(["user", "orders"])
+    expect(db.calls).toEqual([])
+  })
+
+  it("a method the mock does not have rejects naming the database and the method", async () => {
+    const db = makeMock()
+    await expect(db.get("orders").order.findMany()).rejects.toThrow(
+      "flexidb/testing: the mock of database 'orders' has no order.findMany(). Add it to the mocks you pass for 'orders'."
+    )
+    await expect((db.get("orders") as any).invoice.count()).rejects.toThrow("has no invoice.count()")
+    expect(db.stats().orders).toMatchObject({ totalQueries: 2, failedQueries: 2, circuitState: "closed" })
+  })
+
+  it("stats and health are the real ones: counted, timed, and down after setDown()", async () => {
+    const db = makeMock()
+    await db.get("user").user.count()
+    db.setDown("user")
+    expect(db.stats().user).toMatchObject({
+      connected: false,
+      totalQueries: 1,
+      circuitState: "open",
+      lastError: "Can't reach database server: database 'user' was set down by setDown()."
+    })
+    db.setUp("user")
+    expect(await db.health()).toEqual({ user: true, orders: true })
+    expect(db.stats().user).toMatchObject({ connected: true, circuitState: "closed" })
+    await db.disconnect()
   })
 })
 

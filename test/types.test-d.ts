@@ -1,7 +1,15 @@
 // Type tests: checked by tsc during `npm test` (vitest typecheck).
 import { describe, expectTypeOf, it } from "vitest"
-import { createFlexiDB } from "../src/index.js"
+import { Context, Effect } from "effect"
+import type { Layer, Scope } from "effect"
+import { createFlexiDB, FlexiDBService } from "../src/index.js"
 import type {
+  BatchError,
+  ClosedError,
+  InvalidArgumentError,
+  PrismaClientLike,
+  Settled,
+  UnknownDatabaseError,
   CircuitBreakerConfig,
   DBStats,
   FlexiDB,
@@ -18,6 +26,7 @@ import type { MysqlClient, SqliteClient } from "./fixtures/prisma7/clients.ts"
 
 declare const sqlite: SqliteClient
 declare const mysql: MysqlClient
+declare const service: FlexiDBService.Service<{ user: SqliteClient; orders: ReadWriteClient<MysqlClient> }>
 
 describe("types", () => {
   const db = createFlexiDB({ user: sqlite, orders: { read: mysql, write: mysql } })
@@ -94,5 +103,55 @@ describe("types", () => {
     mockFlexiDB<App>({ user: { usr: {} }, orders: {} })
     // @ts-expect-error setDown takes the app's database names
     mock.setDown("nope")
+  })
+})
+
+describe("Effect API types", () => {
+  class AppDb extends FlexiDBService.Tag("types/AppDb")<AppDb, { user: SqliteClient; orders: ReadWriteClient<MysqlClient> }>() {}
+  class Tenant extends Context.Tag("types/Tenant")<Tenant, string>() {}
+
+  it("a Tag declares the databases once: get() is typed by name, without a cast", () => {
+    expectTypeOf(Effect.flatMap(AppDb, (db) => db.get("user"))).toEqualTypeOf<
+      Effect.Effect<SqliteClient, UnknownDatabaseError | ClosedError | InvalidArgumentError, AppDb>
+    >()
+    expectTypeOf(service.get("orders", "read")).toEqualTypeOf<
+      Effect.Effect<MysqlClient, UnknownDatabaseError | ClosedError | InvalidArgumentError>
+    >()
+    // @ts-expect-error an undeclared name is a compile error
+    service.get("nope")
+    expectTypeOf(AppDb.layer({ user: sqlite, orders: { read: mysql, write: mysql } })).toEqualTypeOf<
+      Layer.Layer<AppDb, InvalidArgumentError>
+    >()
+    // @ts-expect-error the layer takes exactly the declared clients
+    AppDb.layer({ user: mysql, orders: { read: mysql, write: mysql } })
+  })
+
+  it("batch takes Effects and Promises: values, errors and the Effects' context are typed", () => {
+    const batch = service.batch({
+      user: (c) => Effect.map(Tenant, (t) => `${t}:${c.$connect.name}`),
+      orders: (c) => c.user.count()
+    })
+    expectTypeOf(batch).toEqualTypeOf<
+      Effect.Effect<
+        { user: string; orders: number },
+        BatchError | UnknownDatabaseError | InvalidArgumentError | ClosedError,
+        Tenant
+      >
+    >()
+    // @ts-expect-error a key that is not a database
+    service.batch({ usr: () => Effect.void })
+    expectTypeOf(service.batchSettled({ user: () => Effect.succeed(1) })).toEqualTypeOf<
+      Effect.Effect<{ user: Settled<number> }, UnknownDatabaseError | InvalidArgumentError | ClosedError, never>
+    >()
+  })
+
+  it("the untyped service and FlexiDBService.make infer the map", () => {
+    expectTypeOf(Effect.flatMap(FlexiDBService.FlexiDB, (db) => db.get("anything"))).toEqualTypeOf<
+      Effect.Effect<PrismaClientLike, UnknownDatabaseError | ClosedError | InvalidArgumentError, FlexiDBService.FlexiDB>
+    >()
+    const made = Effect.flatMap(FlexiDBService.make({ user: sqlite }), (db) => db.get("user"))
+    expectTypeOf(made).toEqualTypeOf<
+      Effect.Effect<SqliteClient, InvalidArgumentError | UnknownDatabaseError | ClosedError, Scope.Scope>
+    >()
   })
 })
