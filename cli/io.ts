@@ -1,16 +1,41 @@
 /** Where the CLI writes and what it runs in: the real process, or a test's capture. */
+import { Context, Effect } from "effect"
+
 export interface Io {
   readonly cwd: string
   readonly env: Readonly<Record<string, string | undefined>>
   readonly out: (text: string) => void
   readonly err: (text: string) => void
-  /** Ends long-running commands (watch); the process's SIGINT does too. */
+  /** The user asks to stop (Ctrl+C in the real process): watch ends cleanly, other commands end their Prisma runs. */
   readonly signal?: AbortSignal
 }
 
-export const processIo = (): Io => ({
-  cwd: process.cwd(),
-  env: process.env,
-  out: (text) => process.stdout.write(`${text}\n`),
-  err: (text) => process.stderr.write(`${text}\n`)
-})
+/** The Io a command runs in, as a service. */
+export const Io = Context.GenericTag<Io>("flexidb/cli/Io")
+
+/** Completes when the user asks to stop; never, when the Io has no signal. */
+export const stopRequested: Effect.Effect<void, never, Io> = Effect.flatMap(Io, ({ signal }) =>
+  signal === undefined
+    ? Effect.never
+    : Effect.async<void>((resume) => {
+      const stop = () => resume(Effect.void)
+      if (signal.aborted) return stop()
+      signal.addEventListener("abort", stop, { once: true })
+      return Effect.sync(() => signal.removeEventListener("abort", stop))
+    }))
+
+export const processIo = (): Io => {
+  // @effect/platform starts Prisma in its own process group, so the terminal's Ctrl+C reaches flexidb alone: it
+  // becomes a stop request that ends those processes. `once`: a second Ctrl+C ends flexidb at once.
+  const stop = new AbortController()
+  const onSignal = () => stop.abort()
+  process.once("SIGINT", onSignal)
+  process.once("SIGTERM", onSignal)
+  return {
+    cwd: process.cwd(),
+    env: process.env,
+    out: (text) => process.stdout.write(`${text}\n`),
+    err: (text) => process.stderr.write(`${text}\n`),
+    signal: stop.signal
+  }
+}

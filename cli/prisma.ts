@@ -2,11 +2,14 @@
  * Running the app's own `prisma` for one database: its own config (URL variable and migrations folder), its
  * own environment, captured output for parallel runs or the terminal attached for interactive ones.
  */
-import { spawn } from "node:child_process"
+import { Command as PlatformCommand } from "@effect/platform"
+import type { CommandExecutor, Process } from "@effect/platform/CommandExecutor"
+import { Duration, Effect, Stream } from "effect"
 import { existsSync, mkdirSync, writeFileSync } from "node:fs"
 import { dirname, join, resolve } from "node:path"
+import { CliError } from "./error.js"
 import type { Project } from "./project.js"
-import { CliError, databaseUrl, migrationsPath, missingUrl, readSchema, schemaPath, urlVariable, userConfig } from "./project.js"
+import { databaseUrl, migrationsPath, missingUrl, readSchema, schemaPath, urlVariable, userConfig } from "./project.js"
 import { stringField } from "./schema.js"
 
 /** A binary in node_modules/.bin of the project or a folder above it, as npm would find it. */
@@ -18,11 +21,13 @@ export const findBinary = (root: string, name: string): string | undefined => {
   }
 }
 
-export const prismaBinary = (project: Project): string => {
-  const bin = findBinary(project.root, "prisma")
-  if (bin === undefined) throw new CliError(`The prisma CLI is not installed in ${project.root}. Install it: npm install -D prisma`)
-  return bin
-}
+export const prismaBinary = (project: Project): Effect.Effect<string, CliError> =>
+  Effect.suspend(() => {
+    const bin = findBinary(project.root, "prisma")
+    return bin === undefined
+      ? Effect.fail(new CliError(`The prisma CLI is not installed in ${project.root}. Install it: npm install -D prisma`))
+      : Effect.succeed(bin)
+  })
 
 /** Where flexidb writes the configs it generates: never in the app's source tree, never with a URL in it. */
 export const configDir = (project: Project) => resolve(project.root, "node_modules", ".cache", "flexidb")
@@ -32,24 +37,25 @@ export const configDir = (project: Project) => resolve(project.root, "node_modul
  * flexidb writes that points at the schema, at `prisma/migrations/<name>/`, and (Prisma 7) reads the URL from
  * `DATABASE_URL_<NAME>` at load time, so the URL itself is never written to disk.
  */
-export const configFor = (project: Project, name: string): string => {
-  const own = userConfig(project, name)
-  if (own !== undefined) return own
-  const dir = configDir(project)
-  mkdirSync(dir, { recursive: true })
-  const file = join(dir, `${name}.config.mjs`)
-  const lines = [
-    `// Written by flexidb for database '${name}' on every run; edit prisma/config/${name}.config.ts instead.`,
-    `export default {`,
-    `  schema: ${JSON.stringify(schemaPath(project, name))},`,
-    `  migrations: { path: ${JSON.stringify(migrationsPath(project, name))} },`,
-    ...(project.prismaMajor === 7 ? [`  datasource: { url: process.env[${JSON.stringify(urlVariable(name))}] },`] : []),
-    `}`,
-    ``
-  ]
-  writeFileSync(file, lines.join("\n"))
-  return file
-}
+export const configFor = (project: Project, name: string): Effect.Effect<string> =>
+  Effect.sync(() => {
+    const own = userConfig(project, name)
+    if (own !== undefined) return own
+    const dir = configDir(project)
+    mkdirSync(dir, { recursive: true })
+    const file = join(dir, `${name}.config.mjs`)
+    const lines = [
+      `// Written by flexidb for database '${name}' on every run; edit prisma/config/${name}.config.ts instead.`,
+      `export default {`,
+      `  schema: ${JSON.stringify(schemaPath(project, name))},`,
+      `  migrations: { path: ${JSON.stringify(migrationsPath(project, name))} },`,
+      ...(project.prismaMajor === 7 ? [`  datasource: { url: process.env[${JSON.stringify(urlVariable(name))}] },`] : []),
+      `}`,
+      ``
+    ]
+    writeFileSync(file, lines.join("\n"))
+    return file
+  })
 
 /** A URL of the right shape for commands that never connect (generate, validate, format). */
 const placeholders: Record<string, string> = {
@@ -80,26 +86,22 @@ export const invocation = (
   command: ReadonlyArray<string>,
   extra: ReadonlyArray<string>,
   needsUrl: boolean
-): Invocation => {
-  const schema = readSchema(project, name)
-  const datasource = schema.datasources[0]
-  let url = databaseUrl(project, name)
-  if (url === undefined) {
-    if (needsUrl) throw new CliError(missingUrl(name))
-    url = placeholders[datasource === undefined ? "" : stringField(datasource, "provider") ?? ""] ?? placeholders.sqlite!
-  }
-  const env: Record<string, string> = { ...project.env, [urlVariable(name)]: url }
-  // Prisma 6 reads the URL from the schema's env("…"): give that variable this database's URL too.
-  const schemaUrl = datasource?.fields.get("url")
-  if (schemaUrl?.kind === "env") env[schemaUrl.name] = url
-  return {
-    database: name,
-    bin: prismaBinary(project),
-    args: [...command, "--config", configFor(project, name), ...extra],
-    cwd: project.root,
-    env
-  }
-}
+): Effect.Effect<Invocation, CliError> =>
+  Effect.gen(function*() {
+    const schema = yield* readSchema(project, name)
+    const datasource = schema.datasources[0]
+    let url = databaseUrl(project, name)
+    if (url === undefined) {
+      if (needsUrl) return yield* new CliError(missingUrl(name))
+      url = placeholders[datasource === undefined ? "" : stringField(datasource, "provider") ?? ""] ?? placeholders.sqlite!
+    }
+    const env: Record<string, string> = { ...project.env, [urlVariable(name)]: url }
+    // Prisma 6 reads the URL from the schema's env("…"): give that variable this database's URL too.
+    const schemaUrl = datasource?.fields.get("url")
+    if (schemaUrl?.kind === "env") env[schemaUrl.name] = url
+    const bin = yield* prismaBinary(project)
+    return { database: name, bin, args: [...command, "--config", yield* configFor(project, name), ...extra], cwd: project.root, env }
+  })
 
 export interface Outcome {
   readonly database: string
@@ -108,26 +110,42 @@ export interface Outcome {
   readonly ms: number
 }
 
+/** Stdout and stderr as they arrive, interleaved as a terminal would show them; each decoded on its own. */
+const captured = (child: Process) =>
+  Stream.merge(Stream.decodeText(child.stdout), Stream.decodeText(child.stderr)).pipe(Stream.mkString)
+
 /**
- * Runs one invocation (Prisma, or a seed script). `attach` gives it the terminal (interactive commands); otherwise
- * output is captured.
+ * Runs one invocation (Prisma, or a seed script) and never fails: a binary that cannot be spawned is exit 127, a
+ * run ended by a signal is 128. `attach` gives it the terminal (interactive commands); otherwise output is captured.
+ * Interrupting the run ends the process (the executor's scope kills its process group).
  */
-export const runPrisma = (run: Invocation, attach: boolean): Promise<Outcome> =>
-  new Promise((resolvePromise) => {
-    const started = performance.now()
-    const child = spawn(run.bin, [...run.args], {
-      cwd: run.cwd,
-      env: { ...run.env, PRISMA_HIDE_UPDATE_MESSAGE: "1" },
-      stdio: attach ? "inherit" : ["ignore", "pipe", "pipe"]
-    })
-    let output = ""
-    child.stdout?.on("data", (d) => (output += d))
-    child.stderr?.on("data", (d) => (output += d))
-    const done = (code: number) =>
-      resolvePromise({ database: run.database, code, output, ms: Math.round(performance.now() - started) })
-    child.on("error", (e) => {
-      output += e.message
-      done(127)
-    })
-    child.on("close", (code, signal) => done(code ?? (signal ? 128 : 1)))
-  })
+export const runPrisma = (run: Invocation, attach: boolean): Effect.Effect<Outcome, never, CommandExecutor> => {
+  const command = PlatformCommand.make(run.bin, ...run.args).pipe(
+    PlatformCommand.workingDirectory(run.cwd),
+    // Exactly the environment built for this database: nothing else of flexidb's own process leaks in.
+    PlatformCommand.env({ ...run.env, PRISMA_HIDE_UPDATE_MESSAGE: "1" }, { extendEnv: false }),
+    attach
+      ? (c) => c.pipe(PlatformCommand.stdin("inherit"), PlatformCommand.stdout("inherit"), PlatformCommand.stderr("inherit"))
+      // An empty stdin, closed at once: a captured run that asks a question reads end of input, never hangs.
+      : PlatformCommand.stdin(Stream.empty)
+  )
+  const finished = PlatformCommand.start(command).pipe(
+    Effect.matchEffect({
+      // Missing or not executable: a shell's 127, with Node's own reason ("spawn … ENOENT") as the output.
+      onFailure: (error) => Effect.succeed({ code: 127, output: error.description ?? error.message }),
+      onSuccess: (child) =>
+        Effect.all({
+          code: Effect.orElseSucceed(child.exitCode, () => 128),
+          // A pipe that fails mid-read is not something the user can fix: a defect.
+          output: attach ? Effect.succeed("") : Effect.orDie(captured(child))
+        }, { concurrency: "unbounded" }) // read while it runs: a full pipe would stall the child
+    }),
+    Effect.scoped
+  )
+  return Effect.timed(finished).pipe(Effect.map(([elapsed, { code, output }]) => ({
+    database: run.database,
+    code,
+    output,
+    ms: Math.round(Duration.toMillis(elapsed))
+  })))
+}

@@ -6,15 +6,11 @@
 import { existsSync, readdirSync, readFileSync } from "node:fs"
 import { createRequire } from "node:module"
 import { join, resolve } from "node:path"
+import { Effect } from "effect"
+import { CliError } from "./error.js"
+import { Io } from "./io.js"
 import type { Schema } from "./schema.js"
-import { parseSchema } from "./schema.js"
-
-export class CliError extends Error {
-  constructor(message: string, readonly code = "FLEXIDB_CLI", readonly exitCode = 1) {
-    super(message)
-    this.name = "CliError"
-  }
-}
+import { parseSchema, SchemaParseError } from "./schema.js"
 
 export const SCHEMAS_DIR = join("prisma", "schemas")
 export const MIGRATIONS_DIR = join("prisma", "migrations")
@@ -55,31 +51,35 @@ export const parseDotenv = (source: string): Record<string, string> => {
   return out
 }
 
-const detectPrismaMajor = (root: string): 6 | 7 => {
-  let version: string
-  try {
-    const require = createRequire(join(root, "package.json"))
-    version = JSON.parse(readFileSync(require.resolve("prisma/package.json"), "utf8")).version
-  } catch {
-    throw new CliError(`Prisma is not installed in ${root}. Install it first: npm install -D prisma @prisma/client`)
-  }
-  const major = Number(version.split(".")[0])
-  if (major !== 6 && major !== 7) {
-    throw new CliError(`flexidb supports Prisma 6 and 7; this project has prisma ${version}.`)
-  }
-  return major
-}
+const detectPrismaMajor = (root: string): Effect.Effect<6 | 7, CliError> =>
+  Effect.try({
+    try: () => {
+      const require = createRequire(join(root, "package.json"))
+      return String(JSON.parse(readFileSync(require.resolve("prisma/package.json"), "utf8")).version)
+    },
+    // Whatever stops us resolving or reading prisma's package.json, there is no Prisma here to run.
+    catch: () => new CliError(`Prisma is not installed in ${root}. Install it first: npm install -D prisma @prisma/client`)
+  }).pipe(Effect.flatMap((version) => {
+    const major = Number(version.split(".")[0])
+    return major === 6 || major === 7
+      ? Effect.succeed(major)
+      : Effect.fail(new CliError(`flexidb supports Prisma 6 and 7; this project has prisma ${version}.`))
+  }))
 
-export const loadProject = (root: string, environment: Record<string, string | undefined> = process.env): Project => {
-  const dir = join(root, SCHEMAS_DIR)
-  const schemas = existsSync(dir)
-    ? readdirSync(dir).filter((f) => f.endsWith(".prisma")).map((f) => f.slice(0, -".prisma".length)).sort()
-    : []
-  const dotenv = existsSync(join(root, ".env")) ? parseDotenv(readFileSync(join(root, ".env"), "utf8")) : {}
-  const env: Record<string, string> = { ...dotenv }
-  for (const [k, v] of Object.entries(environment)) if (v !== undefined) env[k] = v
-  return { root, prismaMajor: detectPrismaMajor(root), schemas, env }
-}
+export const loadProject = (root: string, environment: Io["env"]): Effect.Effect<Project, CliError> =>
+  Effect.gen(function*() {
+    const dir = join(root, SCHEMAS_DIR)
+    const schemas = existsSync(dir)
+      ? readdirSync(dir).filter((f) => f.endsWith(".prisma")).map((f) => f.slice(0, -".prisma".length)).sort()
+      : []
+    const dotenv = existsSync(join(root, ".env")) ? parseDotenv(readFileSync(join(root, ".env"), "utf8")) : {}
+    const env: Record<string, string> = { ...dotenv }
+    for (const [k, v] of Object.entries(environment)) if (v !== undefined) env[k] = v
+    return { root, prismaMajor: yield* detectPrismaMajor(root), schemas, env }
+  })
+
+/** The project in the Io's working directory, with its environment. */
+export const currentProject: Effect.Effect<Project, CliError, Io> = Effect.flatMap(Io, (io) => loadProject(io.cwd, io.env))
 
 const listSchemas = (project: Project) =>
   project.schemas.length === 0
@@ -90,26 +90,34 @@ const listSchemas = (project: Project) =>
  * The schemas a command acts on: every one, or the one `--schema` names (`user` or `user.prisma`). A value that
  * is a path (`../x`, `/abs`, `a/b`) is refused: schemas live only in prisma/schemas.
  */
-export const selectSchemas = (project: Project, schema: string | undefined): ReadonlyArray<string> => {
+export const selectSchemas = (project: Project, schema: string | undefined): Effect.Effect<ReadonlyArray<string>, CliError> => {
   if (schema === undefined) {
-    if (project.schemas.length === 0) throw new CliError(`No schemas: ${listSchemas(project)}.`)
-    return project.schemas
+    return project.schemas.length === 0
+      ? Effect.fail(new CliError(`No schemas: ${listSchemas(project)}.`))
+      : Effect.succeed(project.schemas)
   }
   const name = schema.endsWith(".prisma") ? schema.slice(0, -".prisma".length) : schema
   if (!/^[A-Za-z0-9_-]+$/.test(name)) {
-    throw new CliError(
+    return Effect.fail(new CliError(
       `--schema '${schema}' is refused: give a schema name from ${SCHEMAS_DIR}/ (such as 'user' or 'user.prisma'), not a path.`
-    )
+    ))
   }
-  if (!project.schemas.includes(name)) throw new CliError(`No schema named '${name}' in ${SCHEMAS_DIR}/ (${listSchemas(project)}).`)
-  return [name]
+  return project.schemas.includes(name)
+    ? Effect.succeed([name])
+    : Effect.fail(new CliError(`No schema named '${name}' in ${SCHEMAS_DIR}/ (${listSchemas(project)}).`))
 }
 
 export const schemaPath = (project: Project, name: string) => resolve(project.root, SCHEMAS_DIR, `${name}.prisma`)
 export const migrationsPath = (project: Project, name: string) => resolve(project.root, MIGRATIONS_DIR, name)
 
-export const readSchema = (project: Project, name: string): Schema =>
-  parseSchema(readFileSync(schemaPath(project, name), "utf8"), join(SCHEMAS_DIR, `${name}.prisma`))
+/** A schema that does not parse is the user's to fix (a CliError); a file that cannot be read is not expected here. */
+export const readSchema = (project: Project, name: string): Effect.Effect<Schema, CliError> =>
+  Effect.try({
+    try: () => parseSchema(readFileSync(schemaPath(project, name), "utf8"), join(SCHEMAS_DIR, `${name}.prisma`)),
+    catch: (error) => error
+  }).pipe(Effect.catchAll((error) =>
+    error instanceof SchemaParseError ? Effect.fail(new CliError(error.message, { cause: error })) : Effect.die(error)
+  ))
 
 /** The first of `<dir>/<base>.{ts,mts,js,mjs,cjs}` that exists: a per-database file the user keeps. */
 export const findModule = (project: Project, dir: string, base: string): string | undefined =>

@@ -3,6 +3,7 @@
  * arrays, function calls) and returns its generator and datasource blocks and the names of its other blocks.
  * Enough of the grammar to find what the CLI needs; anything it cannot read is an error with a line number.
  */
+import { Data } from "effect"
 
 export type Value =
   | { readonly kind: "string"; readonly value: string }
@@ -24,10 +25,18 @@ export interface Schema {
   readonly blocks: ReadonlyArray<{ readonly type: string; readonly name: string }>
 }
 
-export class SchemaParseError extends Error {
-  constructor(readonly file: string, readonly line: number, reason: string) {
-    super(`${file}:${line}: ${reason}`)
-    this.name = "SchemaParseError"
+/** A schema the reader cannot read, with the file and line to look at. `parseSchema` throws it. */
+export class SchemaParseError extends Data.TaggedError("SchemaParseError")<{
+  readonly file: string
+  readonly line: number
+  readonly reason: string
+}> {
+  constructor(file: string, line: number, reason: string) {
+    super({ file, line, reason })
+  }
+
+  override get message() {
+    return `${this.file}:${this.line}: ${this.reason}`
   }
 }
 

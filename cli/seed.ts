@@ -1,43 +1,50 @@
 /** `flexidb seed`: runs prisma/seeds/<name>.ts (tsx, else ts-node) or .js (node) with that database's URL. */
-import type { Io } from "./io.js"
+import type { CommandExecutor } from "@effect/platform/CommandExecutor"
+import { Console, Effect } from "effect"
+import { CliError } from "./error.js"
 import { findBinary, runPrisma } from "./prisma.js"
 import type { Project } from "./project.js"
-import { CliError, databaseUrl, findModule, missingUrl, SEEDS_DIR, urlVariable } from "./project.js"
+import { databaseUrl, findModule, missingUrl, SEEDS_DIR, urlVariable } from "./project.js"
 
-const command = (project: Project, file: string): [string, Array<string>] => {
-  if (/\.[cm]?js$/.test(file)) return [process.execPath, [file]]
-  const tsx = findBinary(project.root, "tsx")
-  if (tsx !== undefined) return [tsx, [file]]
-  const tsNode = findBinary(project.root, "ts-node")
-  if (tsNode !== undefined) return [tsNode, [file]]
-  throw new CliError(`${file} is TypeScript: install tsx (npm install -D tsx) or ts-node to run it.`)
-}
+const command = (project: Project, file: string): Effect.Effect<readonly [string, Array<string>], CliError> =>
+  Effect.suspend(() => {
+    if (/\.[cm]?js$/.test(file)) return Effect.succeed([process.execPath, [file]] as const)
+    const runner = findBinary(project.root, "tsx") ?? findBinary(project.root, "ts-node")
+    return runner === undefined
+      ? Effect.fail(new CliError(`${file} is TypeScript: install tsx (npm install -D tsx) or ts-node to run it.`))
+      : Effect.succeed([runner, [file]] as const)
+  })
 
-export const seed = async (project: Project, names: ReadonlyArray<string>, io: Io): Promise<number> => {
-  let failed = 0
-  for (const name of names) {
+/** Seeds one database; succeeds with whether it went well (a missing seed file is not a failure). */
+const seedOne = (project: Project, name: string): Effect.Effect<boolean, CliError, CommandExecutor> =>
+  Effect.gen(function*() {
     const file = findModule(project, SEEDS_DIR, name)
     if (file === undefined) {
-      io.out(`  - ${name}: no ${SEEDS_DIR}/${name}.ts or .js, skipped`)
-      continue
+      yield* Console.log(`  - ${name}: no ${SEEDS_DIR}/${name}.ts or .js, skipped`)
+      return true
     }
     const url = databaseUrl(project, name)
     if (url === undefined) {
-      io.err(`  ✘ ${name}: ${missingUrl(name)}`)
-      failed++
-      continue
+      yield* Console.error(`  ✘ ${name}: ${missingUrl(name)}`)
+      return false
     }
-    const [bin, args] = command(project, file)
-    const { code, output } = await runPrisma({
+    const [bin, args] = yield* command(project, file)
+    const { code, output } = yield* runPrisma({
       database: name,
       bin,
       args,
       cwd: project.root,
       env: { ...project.env, [urlVariable(name)]: url, DATABASE_URL: url }
     }, false)
-    if (output.trim()) io.out(output.trimEnd())
-    io.out(`  ${code === 0 ? "✔" : "✘"} ${name}${code === 0 ? "" : ` (exit ${code})`}`)
-    if (code !== 0) failed++
-  }
-  return failed === 0 ? 0 : 1
-}
+    if (output.trim()) yield* Console.log(output.trimEnd())
+    yield* Console.log(`  ${code === 0 ? "✔" : "✘"} ${name}${code === 0 ? "" : ` (exit ${code})`}`)
+    return code === 0
+  })
+
+/** Seeds each database in turn; fails (exit 1, already reported line by line) when any seed failed. */
+export const seed = (project: Project, names: ReadonlyArray<string>): Effect.Effect<void, CliError, CommandExecutor> =>
+  Effect.gen(function*() {
+    const ok = yield* Effect.forEach(names, (name) => seedOne(project, name))
+    const failed = names.filter((_, i) => !ok[i])
+    if (failed.length > 0) return yield* new CliError(`seed failed for ${failed.join(", ")}`, { reported: true })
+  })
