@@ -4,7 +4,7 @@ import { PrismaBetterSqlite3 } from "@prisma/adapter-better-sqlite3"
 import { Console, Context, Effect, Layer } from "effect"
 import { mkdirSync, rmSync } from "node:fs"
 import { join } from "node:path"
-import { Database } from "../src/index.js"
+import { Database, FlexiDBService } from "../src/index.js"
 import { PrismaClient as AnalyticsClient } from "./generated/analytics/client.ts"
 import { PrismaClient as UsersClient } from "./generated/users/client.ts"
 
@@ -50,8 +50,28 @@ const program = Effect.gen(function*() {
   yield* Console.log(`healthy: ${yield* users.health}`)
 })
 
+// The whole registry as one typed service: declared once, `get` is typed by name and `batch` takes Effects or
+// Promises per database, all in parallel.
+class AppDb extends FlexiDBService.Tag("AppDb")<AppDb, { users: UsersClient; analytics: AnalyticsClient }>() {}
+const AppDbLive = AppDb.layer(() => ({
+  users: new UsersClient({ adapter: sqlite("users") }),
+  analytics: new AnalyticsClient({ adapter: sqlite("analytics") })
+}), { gracefulShutdown: false })
+
+const report = Effect.gen(function*() {
+  const db = yield* AppDb
+  const users = yield* db.get("users")
+  const ada = yield* Effect.promise(() => users.user.findUniqueOrThrow({ where: { email: "ada@example.com" } }))
+  const counts = yield* db.batch({
+    users: (c) => c.user.count(),
+    analytics: (c) => Effect.promise(() => c.event.count({ where: { userId: ada.id } }))
+  })
+  yield* Console.log(`batch: ${JSON.stringify(counts)}`)
+})
+
 program.pipe(
   Effect.provide(Layer.mergeAll(UsersLive, AnalyticsLive)),
+  Effect.zipRight(Effect.provide(report, AppDbLive)),
   Effect.catchTag("ConnectionError", (e) => Console.error(e.message)),
   Effect.runPromise
 ).then(() => console.log("scope closed: both clients disconnected"))

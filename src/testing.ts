@@ -14,7 +14,9 @@ import { build } from "./createFlexiDB.js"
 import type { FlexiDBOptions } from "./Options.js"
 
 type Names<M> = keyof M & string
-type Ops<M> = { readonly [K in Names<M>]?: (client: ClientOf<M[K]>) => PromiseLike<unknown> }
+/** The mock behind an entry: a pair's write mock (its read mocks have the same shape), else the mock itself. */
+type Mocked<E> = E extends { readonly write: infer W; readonly read: unknown } ? W : E
+type Ops<M> = { readonly [K in Names<M>]?: (client: Mocked<M[K]>) => PromiseLike<unknown> }
 
 /**
  * A mock instance: the FlexiDB interface, typed by your mocks, plus controls for tests. For one that is typed by
@@ -27,12 +29,12 @@ export interface MockFlexiDB<M extends Record<string, unknown>>
     Omit<FlexiDB<Record<Names<M>, PrismaClientLike>>, "get" | "register" | "batch" | "batchSettled" | "group">,
     MockControls<M>
 {
-  get<K extends Names<M>>(name: K, role?: Role): ClientOf<M[K]>
+  get<K extends Names<M>>(name: K, role?: Role): Mocked<M[K]>
   register<N extends string, E>(name: N, client: E): MockFlexiDB<M & { [K in N]: E }>
   batch<O extends Ops<M>>(operations: O): Promise<BatchResults<O>>
   batchSettled<O extends Ops<M>>(operations: O): Promise<BatchSettledResults<O>>
-  group<G extends Names<M>>(name: string, members: ReadonlyArray<G>): { [K in G]: ClientOf<M[K]> }
-  group(name: string): Partial<{ [K in Names<M>]: ClientOf<M[K]> }>
+  group<G extends Names<M>>(name: string, members: ReadonlyArray<G>): { [K in G]: Mocked<M[K]> }
+  group(name: string): Partial<{ [K in Names<M>]: Mocked<M[K]> }>
 }
 
 /**

@@ -27,6 +27,7 @@ describe("examples", () => {
     expect(out).toContain("users: 1, events: 1")
     expect(out).toContain("caught QueryError: P2002")
     expect(out).toContain("healthy: true")
+    expect(out).toContain(`batch: {"users":1,"analytics":1}`)
     expect(out).toContain("scope closed: both clients disconnected")
   })
 })

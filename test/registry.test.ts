@@ -114,6 +114,21 @@ describe("disconnect()", () => {
     expect(() => flexi.get("a")).toThrow(ClosedError)
     expect(() => flexi.register("c", {} as never)).toThrow(ClosedError)
   })
+
+  it("after disconnect() every method answers as documented: reads are empty, changes throw ClosedError", async () => {
+    const flexi = createFlexiDB({ a: await open(gen7, "sqlite") }, base)
+    flexi.group("g", ["a"])
+    await flexi.disconnect()
+    expect(await flexi.health()).toEqual({})
+    expect(await flexi.ready()).toEqual({})
+    expect(flexi.stats()).toEqual({})
+    expect(flexi.list()).toEqual([])
+    await expect(flexi.unregister("a")).rejects.toBeInstanceOf(ClosedError)
+    await expect(flexi.batch({ a: (c) => c.user.count() })).rejects.toBeInstanceOf(ClosedError)
+    await expect(flexi.healthGroup("g")).rejects.toBeInstanceOf(ClosedError)
+    expect(() => flexi.group("g")).toThrow(ClosedError)
+    expect(() => flexi.use(async (_d, _o, next) => next())).toThrow(ClosedError)
+  })
 })
 
 describe("read/write pairs", () => {

@@ -99,7 +99,7 @@ describe("the mock is the real instance over in-memory clients", () => {
 
   it("a method the mock does not have rejects naming the database and the method", async () => {
     const db = makeMock()
-    await expect(db.get("orders").order.findMany()).rejects.toThrow(
+    await expect((db.get("orders").order as { findMany?: () => Promise<unknown> }).findMany!()).rejects.toThrow(
       "flexidb/testing: the mock of database 'orders' has no order.findMany(). Add it to the mocks you pass for 'orders'."
     )
     await expect((db.get("orders") as any).invoice.count()).rejects.toThrow("has no invoice.count()")
