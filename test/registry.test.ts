@@ -219,6 +219,22 @@ describe("a database that is down", () => {
       await flexi.disconnect()
     }
   )
+
+  it("a call refused by Prisma's validation never reaches the database: it neither counts nor resets the breaker", async () => {
+    const flexi = createFlexiDB({ down: downClient(gen7, "postgresql") }, {
+      ...base,
+      retry: { attempts: 0 },
+      reconnect: { enabled: false },
+      circuitBreaker: { threshold: 2, resetTimeout: 60_000 }
+    })
+    await flexi.ready()
+    const down = flexi.get("down")
+    await expect(down.user.count()).rejects.toThrow()
+    await expect(down.user.create({ data: { email: 42 as never } })).rejects.toMatchObject({ name: "PrismaClientValidationError" })
+    await expect(down.user.count()).rejects.toThrow()
+    expect(flexi.stats().down.circuitState).toBe("open")
+    await flexi.disconnect()
+  })
 })
 
 describe("options", () => {

@@ -28,6 +28,19 @@ const unhealthyCodes = new Set([
   "45028", // mariadb: pool timeout, no connection could be had
   "45009", // mariadb: socket closed
   "45012", // mariadb: connection timeout
+  "1049", // mariadb: unknown database (dropped under us)
+  "2002", // mariadb: can't connect through the socket
+  "2003", // mariadb: can't connect to the server
+  "2006", // mariadb: server has gone away
+  "2013", // mariadb: lost connection during query
+  // The mariadb driver's own codes are names; its numbers are in `errno`.
+  "ER_BAD_DB_ERROR",
+  "ER_CONNECTION_TIMEOUT",
+  "ER_SOCKET_UNEXPECTED_CLOSE",
+  "ER_GET_CONNECTION_TIMEOUT",
+  "ER_CONNECTION_ALREADY_CLOSED",
+  "ER_CLOSING_POOL",
+  "ECONNABORTED",
   "FLEXIDB_OPERATION_TIMEOUT"
 ])
 
@@ -46,7 +59,15 @@ const unhealthyKinds = new Set([
  * `Code: \`N/A\`` marks a failure before the server answered.
  */
 const unhealthyMessage =
-  /can't reach database server|connection (?:terminated|refused|reset|closed|lost)|pool timeout|timed out|ECONNREFUSED|ECONNRESET|ETIMEDOUT|socket hang up|server has closed the connection|Connection ended|connect ETIMEDOUT|too many connections/i
+  /can't reach database server|connection (?:terminated|refused|reset|closed|lost)|pool timeout|timed out|ECONNREFUSED|ECONNRESET|ETIMEDOUT|socket hang up|server has closed the connection|Connection ended|connect ETIMEDOUT|too many connections|connection error and is not queryable|timeout expired|timeout exceeded when trying to connect|cannot open database because the directory does not exist|unable to open database file/i
+
+/**
+ * A server that answered quotes the user's values in its message (`Duplicate entry 'Connection lost'`, `Incorrect
+ * integer value: 'timed out'`): quoted text is data, never a signal.
+ */
+const unquoted = (message: string) => message.replace(/'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"/g, "''")
+
+const matchesUnhealthy = (message: unknown) => typeof message === "string" && unhealthyMessage.test(unquoted(message))
 
 /** Kinds that only name the driver: the reason is in the driver's own code and message. */
 const genericKinds = new Set(["postgres", "mysql", "sqlite", "mssql", "GenericJs"])
@@ -61,19 +82,21 @@ export const isUnhealthy = (error: unknown): boolean => {
   const name = field(error, "name")
   if (typeof name === "string" && initializationErrors.has(name)) return true
   const code = field(error, "code") ?? field(error, "errorCode")
-  if (typeof code === "string" && unhealthyCodes.has(code)) return true
+  if ((typeof code === "string" || typeof code === "number") && unhealthyCodes.has(String(code))) return true
+  const errno = field(error, "errno")
+  if (typeof errno === "number" && unhealthyCodes.has(String(errno))) return true
   const adapterCause = field(field(field(error, "meta"), "driverAdapterError"), "cause")
   const kind = field(adapterCause, "kind")
   if (typeof kind === "string") {
     if (unhealthyKinds.has(kind)) return true
     if (!genericKinds.has(kind)) return false
     return [field(adapterCause, "originalCode"), field(adapterCause, "code")].some((c) => unhealthyCodes.has(String(c))) ||
-      [field(adapterCause, "originalMessage"), field(adapterCause, "cause")].some(
-        (m) => typeof m === "string" && unhealthyMessage.test(m)
-      )
+      [field(adapterCause, "originalMessage"), field(adapterCause, "cause")].some(matchesUnhealthy)
   }
-  const message = field(error, "message")
-  if (typeof message === "string" && unhealthyMessage.test(message)) return true
+  if (matchesUnhealthy(field(error, "message"))) return true
   const cause = field(error, "cause")
   return cause !== undefined && cause !== error && isUnhealthy(cause)
 }
+
+/** Errors Prisma raises before sending anything (invalid arguments): no evidence about the database's health. */
+export const neverSent = (error: unknown): boolean => field(error, "name") === "PrismaClientValidationError"

@@ -12,7 +12,7 @@ import type { MiddlewareFn } from "../Client.js"
 import { CircuitOpenError, OperationTimeoutError } from "../Errors.js"
 import type { ResolvedOptions } from "../Options.js"
 import { errorSummary } from "../Redact.js"
-import { isUnhealthy } from "./classify.js"
+import { isUnhealthy, neverSent } from "./classify.js"
 
 /** What every database of one instance shares. */
 export interface Env {
@@ -103,6 +103,8 @@ const settle = (target: Target, start: bigint, failed: boolean, error: unknown) 
   counters.failed++
   const unhealthy = isUnhealthy(error)
   if (unhealthy) counters.lastError = errorSummary(error)
+  // Refused by Prisma before anything was sent: it says nothing about the database, either way.
+  else if (neverSent(error)) return
   if (CircuitBreaker.unsafeRecord(target.breaker, unhealthy ? "Unhealthy" : "Success", clock.unsafeCurrentTimeMillis())) {
     target.foundDown(error)
   }

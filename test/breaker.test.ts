@@ -1,0 +1,96 @@
+// The circuit breaker's transitions as tables: every (state, event) pair, with exact times. The pure functions are
+// what the hot path and the Effect API both run, so pinning them pins when a database is refused and for how long.
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, TestClock } from "effect"
+import * as CircuitBreaker from "../src/CircuitBreaker.js"
+import { State } from "../src/CircuitBreaker.js"
+import { CircuitOpenError } from "../src/Errors.js"
+
+const config: CircuitBreaker.Config = { threshold: 3, resetTimeout: 30_000 }
+
+const closed = (failures: number) => State.Closed({ failures })
+const open = (openedAt: number) => State.Open({ openedAt })
+const halfOpen = (trialAt: number) => State.HalfOpen({ trialAt })
+const pass: CircuitBreaker.Permit = { _tag: "Pass" }
+const trial: CircuitBreaker.Permit = { _tag: "Trial" }
+const reject = (retryAfterMs: number): CircuitBreaker.Permit => ({ _tag: "Reject", retryAfterMs })
+
+describe("acquireTransition (resetTimeout 30 s)", () => {
+  it.each<[string, State, number, CircuitBreaker.Permit, State]>([
+    ["Closed lets a call through", closed(0), 5, pass, closed(0)],
+    ["Closed below threshold still lets a call through", closed(2), 5, pass, closed(2)],
+    ["Open, the moment it opened: rejects for the whole resetTimeout", open(1000), 1000, reject(30_000), open(1000)],
+    ["Open, 1 ms before resetTimeout: rejects for 1 ms", open(1000), 30_999, reject(1), open(1000)],
+    ["Open, at exactly resetTimeout: one trial, HalfOpen from now", open(1000), 31_000, trial, halfOpen(31_000)],
+    ["Open, long after resetTimeout: one trial, HalfOpen from now", open(1000), 90_000, trial, halfOpen(90_000)],
+    ["HalfOpen: rejects others while the trial runs", halfOpen(5000), 5000, reject(30_000), halfOpen(5000)],
+    ["HalfOpen, 1 ms before a hung trial expires: rejects for 1 ms", halfOpen(5000), 34_999, reject(1), halfOpen(5000)],
+    ["HalfOpen, trial hung for resetTimeout: a new trial from now", halfOpen(5000), 35_000, trial, halfOpen(35_000)]
+  ])("%s", (_, state, now, permit, next) => {
+    expect(CircuitBreaker.acquireTransition(state, now, config)).toEqual([permit, next])
+  })
+})
+
+describe("recordTransition at now = 7000 (threshold 3)", () => {
+  it.each<[string, State, CircuitBreaker.Outcome, State]>([
+    ["Closed: success keeps zero failures", closed(0), "Success", closed(0)],
+    ["Closed: success resets the failure count", closed(2), "Success", closed(0)],
+    ["Closed: the first unhealthy failure counts 1", closed(0), "Unhealthy", closed(1)],
+    ["Closed: a failure below threshold counts up", closed(1), "Unhealthy", closed(2)],
+    ["Closed: the failure reaching threshold opens at now", closed(2), "Unhealthy", open(7000)],
+    ["HalfOpen: trial success closes", halfOpen(100), "Success", closed(0)],
+    ["HalfOpen: trial failure re-opens at now", halfOpen(100), "Unhealthy", open(7000)],
+    ["Open: a late failure keeps openedAt", open(1000), "Unhealthy", open(1000)]
+  ])("%s", (_, state, outcome, next) => {
+    expect(CircuitBreaker.recordTransition(state, outcome, 7000, config)).toEqual(next)
+  })
+})
+
+describe("unsafeAcquire / unsafeRecord", () => {
+  const breaker = (state: State) => {
+    const b = CircuitBreaker.make(config)
+    b.cell.current = state
+    return b
+  }
+
+  // unsafeRecord returns true only when this very call opened the circuit: the caller then starts reconnecting.
+  it.each<[string, boolean, State, CircuitBreaker.Outcome, State]>([
+    ["a failure below threshold", false, closed(1), "Unhealthy", closed(2)],
+    ["the failure reaching threshold", true, closed(2), "Unhealthy", open(7000)],
+    ["a failed half-open trial", true, halfOpen(100), "Unhealthy", open(7000)],
+    ["a late failure while already open", false, open(1000), "Unhealthy", open(1000)],
+    ["a success while closed", false, closed(2), "Success", closed(0)],
+    ["a successful half-open trial", false, halfOpen(100), "Success", closed(0)]
+  ])("unsafeRecord of %s returns %s", (_, opened, state, outcome, next) => {
+    const b = breaker(state)
+    expect(CircuitBreaker.unsafeRecord(b, outcome, 7000)).toBe(opened)
+    expect(b.cell.current).toEqual(next)
+  })
+
+  it("admits exactly one trial after resetTimeout and stores the moved state", () => {
+    const b = breaker(open(0))
+    expect(CircuitBreaker.unsafeAcquire(b, 29_000)).toEqual(reject(1000))
+    expect(CircuitBreaker.unsafeAcquire(b, 30_000)).toEqual(trial)
+    expect(CircuitBreaker.unsafeAcquire(b, 30_001)).toEqual(reject(29_999))
+    expect(b.cell.current).toEqual(halfOpen(30_000))
+  })
+})
+
+describe("acquire / record on the Clock", () => {
+  it.effect("opens at the threshold, refuses with CircuitOpenError, admits a trial once TestClock passes resetTimeout", () =>
+    Effect.gen(function*() {
+      const b = CircuitBreaker.make(config)
+      const opened = yield* Effect.forEach([1, 2, 3], () => CircuitBreaker.record(b, "Unhealthy"))
+      expect(opened).toEqual([false, false, true])
+
+      yield* TestClock.adjust(10_000)
+      const refused = yield* Effect.flip(CircuitBreaker.acquire(b, "users", "findMany"))
+      expect(refused).toBeInstanceOf(CircuitOpenError)
+      expect(refused).toMatchObject({ database: "users", operation: "findMany", retryAfterMs: 20_000 })
+
+      yield* TestClock.adjust(20_000)
+      expect(yield* CircuitBreaker.acquire(b, "users", "findMany")).toEqual(trial)
+      expect(yield* CircuitBreaker.record(b, "Success")).toBe(false)
+      expect(yield* CircuitBreaker.get(b)).toEqual(closed(0))
+    }))
+})
