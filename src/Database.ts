@@ -12,7 +12,7 @@ import type { LazyArg } from "effect/Function"
 import * as CircuitBreaker from "./CircuitBreaker.js"
 import type { DBStats, PrismaClientLike, ReadWriteClient, Role } from "./Client.js"
 import type { ConnectionError, InvalidArgumentError } from "./Errors.js"
-import { CircuitOpenError, OperationTimeoutError, QueryError } from "./Errors.js"
+import { CircuitOpenError, OperationTimeoutError, QueryError, ReplicaUnavailableError } from "./Errors.js"
 import { make as makeDatabase, makeEnv, validate } from "./internal/database.js"
 import { runOperation } from "./internal/hotPath.js"
 import type { FlexiDBOptions } from "./Options.js"
@@ -30,13 +30,14 @@ export interface Database<C extends PrismaClientLike = PrismaClientLike> {
   /** The client for a role: `'read'` picks the next read client of a pair. */
   readonly clientFor: (role: Role) => C
   /**
-   * Runs `f` with the client as one operation. Fails with CircuitOpenError (not run), OperationTimeoutError, or
-   * QueryError carrying Prisma's error.
+   * Runs `f` with the client as one operation (`'read'`: a replica's, chosen now). Fails with CircuitOpenError (not
+   * run), ReplicaUnavailableError (no healthy replica, `fallback: 'error'`), OperationTimeoutError, or QueryError
+   * carrying Prisma's error.
    */
   readonly query: <A>(
     f: (client: C) => PromiseLike<A>,
     role?: Role
-  ) => Effect.Effect<A, QueryError | CircuitOpenError | OperationTimeoutError>
+  ) => Effect.Effect<A, QueryError | CircuitOpenError | OperationTimeoutError | ReplicaUnavailableError>
   /** `SELECT 1` within the health timeout; updates the status and fires hooks on a change. Never fails. */
   readonly health: Effect.Effect<boolean>
   readonly stats: Effect.Effect<DBStats>
@@ -77,14 +78,15 @@ export const make = <C extends PrismaClientLike>(
       name,
       client: db.clientFor("write") as C,
       clientFor: (role) => db.clientFor(role) as C,
-      query: (f, role) =>
-        Effect.tryPromise({
-          try: () => runOperation(db, "query", f, db.bareFor(role) as C),
-          catch: asQueryError(name)
+      query: <A>(f: (client: C) => PromiseLike<A>, role?: Role) =>
+        Effect.suspend((): Effect.Effect<A, QueryError | CircuitOpenError | OperationTimeoutError | ReplicaUnavailableError> => {
+          const member = db.memberFor(role, "query")
+          if (member instanceof ReplicaUnavailableError) return Effect.fail(member)
+          return Effect.tryPromise({ try: () => runOperation(member, "query", f, member.bare as C), catch: asQueryError(name) })
         }),
       health: db.check,
       stats: db.stats,
-      circuit: CircuitBreaker.get(db.breaker)
+      circuit: CircuitBreaker.get(db.writer.breaker)
     } satisfies Database<C>
   })
 

@@ -196,6 +196,47 @@ export class ReconnectFailedError extends Data.TaggedError("ReconnectFailedError
 }
 
 /**
+ * A read through `get(name, 'read')` found no healthy replica and the pair's `fallback` is `'error'`. Nothing was
+ * sent.
+ *
+ * @since 0.2.0
+ */
+export class ReplicaUnavailableError extends Data.TaggedError("ReplicaUnavailableError")<{
+  readonly database: string
+  readonly operation: string
+  readonly replicas: number
+}> {
+  readonly [TypeId]: TypeId = TypeId
+  readonly code = "FLEXIDB_REPLICA_UNAVAILABLE"
+  override get message() {
+    return `No healthy replica of database '${this.database}' for ${this.operation} (${this.replicas} configured, ` +
+      `fallback: 'error'). Read from the writer with get('${this.database}'), or set fallback: 'primary'.`
+  }
+}
+
+/**
+ * A write was refused without being sent: it went through a read client (`get(name, 'read')`), or the database's
+ * writes are prevented by `preventWrites()`.
+ *
+ * @since 0.2.0
+ */
+export class ReadOnlyError extends Data.TaggedError("ReadOnlyError")<{
+  readonly database: string
+  readonly operation: string
+  readonly reason: "read-client" | "prevented"
+}> {
+  readonly [TypeId]: TypeId = TypeId
+  readonly code = "FLEXIDB_READ_ONLY"
+  override get message() {
+    return this.reason === "read-client"
+      ? `${this.operation} is a write and was not sent: get('${this.database}', 'read') is read-only. ` +
+        `Write through get('${this.database}').`
+      : `${this.operation} was not sent: writes to database '${this.database}' are prevented (preventWrites) ` +
+        `until the maintenance callback ends.`
+  }
+}
+
+/**
  * Thrown when the instance is used after `disconnect()`.
  *
  * @since 0.1.0
@@ -221,6 +262,8 @@ export type FlexiDBError =
   | ClosedError
   | QueryError
   | ReconnectFailedError
+  | ReplicaUnavailableError
+  | ReadOnlyError
 
 /**
  * Whether `u` is one of flexidb's own errors.

@@ -43,8 +43,11 @@ export interface HealthCheckConfig {
   readonly interval?: Duration.DurationInput
   /** Milliseconds a check (and `health()`) waits for an answer. Default 5000. */
   readonly timeout?: Duration.DurationInput
-  /** Called once each time a database's status changes. */
-  readonly onStatusChange?: (name: string, healthy: boolean) => void
+  /**
+   * Called once each time the status of a database's member changes: `member` says which (`{ role: 'write',
+   * index: 0 }` is the database itself; a replica's status never changes the database's).
+   */
+  readonly onStatusChange?: (name: string, healthy: boolean, member: MemberRef) => void
 }
 
 /**
@@ -62,17 +65,87 @@ export interface ReconnectConfig {
 }
 
 /**
+ * Which member of a database an event is about: its write client, or read client number `index` of a pair.
+ *
+ * @since 0.2.0
+ */
+export interface MemberRef {
+  readonly role: "write" | "read"
+  readonly index: number
+}
+
+/**
+ * What a custom balance policy is given for each healthy replica it may choose.
+ *
+ * @since 0.2.0
+ */
+export interface ReplicaInfo {
+  /** The replica's place in the pair's `read` list. */
+  readonly index: number
+  readonly weight: number
+  /** Operations running on it now. */
+  readonly inFlight: number
+  readonly totalQueries: number
+  readonly failedQueries: number
+}
+
+/**
+ * How reads are spread over healthy replicas: `'round-robin'` (weighted), `'random'` (weighted), `'least-busy'`
+ * (fewest operations in flight, ties in turn), or a function given the healthy replicas that returns one of them.
+ *
+ * @since 0.2.0
+ */
+export type BalancePolicy = "round-robin" | "random" | "least-busy" | ((replicas: ReadonlyArray<ReplicaInfo>) => ReplicaInfo)
+
+/**
+ * Reads inside `session()` after a write: to the writer for `window` (default 2000 ms), or, with `mode: 'lsn'`
+ * (PostgreSQL), to a replica only once it has replayed the writer's WAL position after that write.
+ *
+ * @since 0.2.0
+ */
+export interface ReadYourWritesConfig {
+  readonly mode?: "window" | "lsn"
+  /** How long after a write the session's reads of that database go to the writer. Default 2000 ms. */
+  readonly window?: Duration.DurationInput
+  /** LSN mode: how long a replica's replay position is reused before it is asked again. Default 10 ms. */
+  readonly lsnCacheTime?: Duration.DurationInput
+}
+
+/**
+ * How a `{ read, write }` pair serves reads. Set for every pair in `createFlexiDB`'s options, or per pair on the
+ * entry itself (`{ write, read, balance: 'least-busy' }`).
+ *
+ * @since 0.2.0
+ */
+export interface ReplicaConfig {
+  /** Default `'round-robin'`. */
+  readonly balance?: BalancePolicy
+  /** When no replica is healthy: `'primary'` (default) reads from the writer, `'error'` rejects with ReplicaUnavailableError. */
+  readonly fallback?: "primary" | "error"
+  readonly readYourWrites?: ReadYourWritesConfig
+}
+
+/** Replica settings with every default filled in. */
+export interface ResolvedReplicaConfig {
+  readonly balance: BalancePolicy
+  readonly fallback: "primary" | "error"
+  readonly readYourWrites: { readonly mode: "window" | "lsn"; readonly window: number; readonly lsnCacheTime: number }
+}
+
+/**
  * Lifecycle hooks. A hook that throws or rejects is ignored: it never breaks flexidb.
  *
  * @since 0.1.0
  */
 export interface FlexiDBHooks {
-  /** A database connected (at start-up, after register(), or after a reconnect). */
-  readonly onConnect?: (name: string) => void
+  /** A member of a database connected (at start-up, after register(), or after a reconnect). */
+  readonly onConnect?: (name: string, member: MemberRef) => void
   /** A database was disconnected by unregister() or disconnect(). */
   readonly onDisconnect?: (name: string) => void
-  /** A database failed to connect, or was found down. `error` carries no credentials in its message. */
-  readonly onError?: (name: string, error: Error) => void
+  /**
+   * A member of a database failed to connect, or was found down. `error` carries no credentials in its message.
+   */
+  readonly onError?: (name: string, error: Error, member: MemberRef) => void
   /** A connection attempt failed and attempt number `attempt` (from 1) is about to start. */
   readonly onRetry?: (name: string, attempt: number) => void
 }
@@ -89,6 +162,8 @@ export interface FlexiDBOptions {
   readonly healthCheck?: HealthCheckConfig
   readonly reconnect?: ReconnectConfig
   readonly hooks?: FlexiDBHooks
+  /** How `{ read, write }` pairs serve reads; a pair's own keys override these. */
+  readonly replicas?: ReplicaConfig
   /**
    * Milliseconds after which an operation through `get()` or `batch()` rejects with `OperationTimeoutError`
    * (the database may still finish it). Default: no limit.
@@ -116,7 +191,8 @@ export interface ResolvedOptions {
   readonly circuitBreaker: { readonly threshold: number; readonly resetTimeout: number }
   readonly healthCheck: { readonly interval: number; readonly timeout: number; readonly enabled: boolean }
   readonly reconnect: { readonly enabled: boolean; readonly interval: number; readonly maxAttempts: number }
-  readonly hooks: FlexiDBHooks & { readonly onStatusChange?: (name: string, healthy: boolean) => void }
+  readonly hooks: FlexiDBHooks & { readonly onStatusChange?: (name: string, healthy: boolean, member: MemberRef) => void }
+  readonly replicas: ResolvedReplicaConfig
   readonly operationTimeout: number | undefined
   readonly intercept: boolean
   readonly gracefulShutdown: boolean
@@ -129,12 +205,13 @@ const fail = (path: string, reason: string): never => {
 
 const isObject = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)
 
-const section = (options: Record<string, unknown>, key: string, known: ReadonlyArray<string>) => {
+const section = (options: Record<string, unknown>, key: string, known: ReadonlyArray<string>, parent?: string) => {
   const value = options[key]
+  const path = parent === undefined ? key : `${parent}.${key}`
   if (value === undefined) return {}
-  if (!isObject(value)) return fail(key, `expected an object, got ${typeof value}`)
+  if (!isObject(value)) return fail(path, `expected an object, got ${typeof value}`)
   for (const k of Object.keys(value)) {
-    if (!known.includes(k)) fail(`${key}.${k}`, `unknown option (known: ${known.join(", ")})`)
+    if (!known.includes(k)) fail(`${path}.${k}`, `unknown option (known: ${known.join(", ")})`)
   }
   return value
 }
@@ -206,8 +283,52 @@ const topLevel = [
   "operationTimeout",
   "intercept",
   "gracefulShutdown",
-  "disconnectTimeout"
+  "disconnectTimeout",
+  "replicas"
 ]
+
+const replicaKeys = ["balance", "fallback", "readYourWrites"]
+
+/**
+ * Checks replica settings found at `path` (the `replicas` option, or a pair entry), filling in from `base`; throws
+ * InvalidArgumentError naming the key.
+ */
+export const resolveReplicas = (
+  input: Record<string, unknown>,
+  path: string,
+  base: ResolvedReplicaConfig = defaultReplicaConfig
+): ResolvedReplicaConfig => {
+  const balance = input.balance ?? base.balance
+  if (typeof balance !== "function" && !["round-robin", "random", "least-busy"].includes(balance as string)) {
+    fail(`${path}.balance`, `expected 'round-robin', 'random', 'least-busy' or a function, got ${JSON.stringify(balance)}`)
+  }
+  const fallback = input.fallback ?? base.fallback
+  if (fallback !== "primary" && fallback !== "error") {
+    fail(`${path}.fallback`, `expected 'primary' or 'error', got ${JSON.stringify(fallback)}`)
+  }
+  const ryw = section(input, "readYourWrites", ["mode", "window", "lsnCacheTime"], path)
+  const mode = ryw.mode ?? base.readYourWrites.mode
+  if (mode !== "window" && mode !== "lsn") {
+    fail(`${path}.readYourWrites.mode`, `expected 'window' or 'lsn', got ${JSON.stringify(mode)}`)
+  }
+  const where = `${path}.readYourWrites`
+  return {
+    balance: balance as BalancePolicy,
+    fallback: fallback as "primary" | "error",
+    readYourWrites: {
+      mode: mode as "window" | "lsn",
+      window: duration(ryw, where, "window", base.readYourWrites.window, { min: 0 }),
+      lsnCacheTime: duration(ryw, where, "lsnCacheTime", base.readYourWrites.lsnCacheTime, { min: 0 })
+    }
+  }
+}
+
+/** Replica settings when none are given. */
+export const defaultReplicaConfig: ResolvedReplicaConfig = {
+  balance: "round-robin",
+  fallback: "primary",
+  readYourWrites: { mode: "window", window: 2000, lsnCacheTime: 10 }
+}
 
 /**
  * Fills in defaults and checks every value; throws `InvalidArgumentError` naming the option and what to use.
@@ -226,7 +347,12 @@ export const resolveOptions = (input: FlexiDBOptions | undefined = {}): Resolved
   const hc = section(input, "healthCheck", ["interval", "timeout", "onStatusChange"])
   const rc = section(input, "reconnect", ["enabled", "interval", "maxAttempts"])
   const hooks = section(input, "hooks", ["onConnect", "onDisconnect", "onError", "onRetry"])
-  const onStatusChange = callback<(name: string, healthy: boolean) => void>(hc, "healthCheck", "onStatusChange")
+  const onStatusChange = callback<(name: string, healthy: boolean, member: MemberRef) => void>(
+    hc,
+    "healthCheck",
+    "onStatusChange"
+  )
+  const replicas = resolveReplicas(section(input, "replicas", replicaKeys), "replicas")
   return {
     retry: {
       attempts: number(r, "retry", "attempts", 3, { min: 0, integer: true }),
@@ -258,6 +384,7 @@ export const resolveOptions = (input: FlexiDBOptions | undefined = {}): Resolved
     operationTimeout: input.operationTimeout === undefined
       ? undefined
       : duration(input as Record<string, unknown>, "options", "operationTimeout", 0, { min: 1 }),
+    replicas,
     intercept: boolean(input as Record<string, unknown>, "options", "intercept", true),
     gracefulShutdown: boolean(input as Record<string, unknown>, "options", "gracefulShutdown", true),
     disconnectTimeout: duration(input as Record<string, unknown>, "options", "disconnectTimeout", 5000, { min: 1 })

@@ -9,13 +9,20 @@ export type {
   ClientEntry,
   ClientOf,
   DBStats,
+  MemberStats,
   MiddlewareFn,
   PrismaClientLike,
   ReadWriteClient,
-  Role
+  Role,
+  WeightedReplica
 } from "./Client.js"
 export type {
+  BalancePolicy,
   CircuitBreakerConfig,
+  MemberRef,
+  ReadYourWritesConfig,
+  ReplicaConfig,
+  ReplicaInfo,
   FlexiDBHooks,
   FlexiDBOptions,
   HealthCheckConfig,
@@ -33,6 +40,9 @@ export {
   isFlexiDBError,
   OperationTimeoutError,
   QueryError,
+  ReadOnlyError,
+  ReconnectFailedError,
+  ReplicaUnavailableError,
   UnknownDatabaseError,
   UnknownGroupError
 } from "./Errors.js"

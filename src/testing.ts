@@ -217,12 +217,12 @@ export const createMockFlexiDB = <const M extends Record<string, unknown>>(
     setDown: (name: string) => {
       const found = database(name)
       setServers(name, true)
-      runSync(Effect.zipRight(CircuitBreaker.trip(found.breaker), found.markDown(unreachable(name))))
+      runSync(Effect.zipRight(CircuitBreaker.trip(found.writer.breaker), found.markDown(unreachable(name))))
     },
     setUp: (name: string) => {
       const found = database(name)
       setServers(name, false)
-      runSync(CircuitBreaker.reset(found.breaker))
+      runSync(CircuitBreaker.reset(found.writer.breaker))
       runFork(found.check)
     }
   }

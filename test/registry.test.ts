@@ -146,22 +146,27 @@ describe("read/write pairs", () => {
     await flexi.disconnect()
   })
 
-  it("health() checks the primary and every replica: a replica that is down makes the database unhealthy", async () => {
+  it("health() probes every replica, but a replica that is down never makes the database unhealthy", async () => {
     const write = await open(gen7, "postgresql")
     const read = await open(gen7, "postgresql")
     const down = downClient(gen7, "postgresql")
-    const changes: Array<[string, boolean]> = []
+    const changes: Array<[string, boolean, string]> = []
     const flexi = createFlexiDB({ healthy: { read, write }, replicaDown: { read: [read, down], write } }, {
       ...base,
       retry: { attempts: 0 },
       reconnect: { enabled: false },
-      healthCheck: { timeout: 2000, onStatusChange: (name, ok) => changes.push([name, ok]) }
+      healthCheck: { timeout: 2000, onStatusChange: (name, ok, m) => changes.push([name, ok, `${m.role}${m.index}`]) }
     })
-    expect(await flexi.ready()).toEqual({ healthy: true, replicaDown: false })
-    expect(await flexi.health()).toEqual({ healthy: true, replicaDown: false })
-    expect(flexi.stats().replicaDown.connected).toBe(false)
+    expect(await flexi.ready()).toEqual({ healthy: true, replicaDown: true })
+    expect(await flexi.health()).toEqual({ healthy: true, replicaDown: true })
+    const stats = flexi.stats().replicaDown
+    expect(stats.connected).toBe(true)
+    expect(stats.members.map((m) => [m.role, m.index, m.healthy])).toEqual([["write", 0, true], ["read", 0, true], ["read", 1, false]])
     expect(JSON.stringify(flexi.stats())).not.toContain(SECRET)
-    expect(changes.sort()).toEqual([["healthy", true], ["replicaDown", false]])
+    expect(changes.sort()).toEqual([
+      ["healthy", true, "read0"], ["healthy", true, "write0"],
+      ["replicaDown", false, "read1"], ["replicaDown", true, "read0"], ["replicaDown", true, "write0"]
+    ])
     await flexi.disconnect()
   })
 

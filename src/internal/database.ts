@@ -8,31 +8,47 @@
 import { Cause, Clock, Duration, Effect, Exit, FiberHandle, MutableRef, Ref, Runtime, Schedule } from "effect"
 import type { Scope } from "effect"
 import * as CircuitBreaker from "../CircuitBreaker.js"
-import type { DBStats, PrismaClientLike, Role } from "../Client.js"
-import { ConnectionError, InvalidArgumentError, OperationTimeoutError, ReconnectFailedError } from "../Errors.js"
-import type { ResolvedOptions } from "../Options.js"
-import { retrySchedule } from "../Options.js"
+import type { DBStats, MemberStats, PrismaClientLike, Role } from "../Client.js"
+import {
+  ConnectionError,
+  InvalidArgumentError,
+  OperationTimeoutError,
+  ReadOnlyError,
+  ReconnectFailedError
+} from "../Errors.js"
+import type { ReplicaUnavailableError } from "../Errors.js"
+import type { MemberRef, ResolvedOptions, ResolvedReplicaConfig } from "../Options.js"
+import { defaultReplicaConfig, resolveReplicas, retrySchedule } from "../Options.js"
 import { errorSummary } from "../Redact.js"
 import type { Counters, Env, Target } from "./hotPath.js"
 import { makeCounters, makeMiddleware, runOperation } from "./hotPath.js"
+import type { Member, Router } from "./replicas.js"
+import { isWrite, makeRouter } from "./replicas.js"
+import * as Session from "./session.js"
 
 export type Status = "pending" | "up" | "down"
 
 /** A database as the registry and the public modules see it. */
-export interface Db extends Target {
-  /** Each distinct client once: connect, probe and disconnect act on these. */
-  readonly clients: ReadonlyArray<PrismaClientLike>
-  /** What `get()` hands out for a role: an intercepted client (or the bare one with `intercept: false`). */
+export interface Db {
+  readonly name: string
+  readonly env: Env
+  /** The write client's member: its breaker is the database's, its health the database's. */
+  readonly writer: Member
+  /** A pair's replicas, in the order given (empty for a single client). */
+  readonly readers: ReadonlyArray<Member>
+  /** What `get()` hands out for a role: the writer's client, or a pair's routing read client. */
   readonly clientFor: (role: Role | undefined) => PrismaClientLike
-  /** The bare client for a role, for code that counts the whole operation itself (batch, Database.query). */
-  readonly bareFor: (role: Role | undefined) => PrismaClientLike
+  /** The member an operation of `role` made now runs on (the writer for writes). */
+  readonly memberFor: (role: Role | undefined, operation: string) => Member | ReplicaUnavailableError
+  /** Writes are refused while above zero (`preventWrites`). */
+  readonly prevented: MutableRef.MutableRef<number>
   /** True from the moment release starts: nothing new is sent to a closing client. */
   readonly isClosed: () => boolean
-  /** The first connection, retried on the schedule; the database is up when it succeeds. */
+  /** The first connection: the writer's, retried on the schedule (ConnectionError); each replica's once. */
   readonly connect: Effect.Effect<void, ConnectionError>
-  /** Records that the database did not answer and starts reconnecting. */
+  /** Records that the writer did not answer and starts reconnecting it. */
   readonly markDown: (error: unknown) => Effect.Effect<void>
-  /** `SELECT 1` on every client now, within the health timeout; updates the status. Never fails. */
+  /** `SELECT 1` on every member now, within the health timeout; true when the writer answered. Never fails. */
   readonly check: Effect.Effect<boolean>
   /** Health polling for as long as it runs (nothing when polling is off); fork it into the database's scope. */
   readonly watch: Effect.Effect<void>
@@ -96,20 +112,44 @@ export const validateName = (name: unknown): string => {
   return name
 }
 
-/** Splits an entry into its clients; throws InvalidArgumentError for anything that is not a client or pair. */
-export const splitEntry = (name: string, entry: unknown) => {
-  if (isClient(entry)) return { write: entry, reads: [entry] as ReadonlyArray<PrismaClientLike> }
+/** A replica as given: a client, or `{ client, weight }`. */
+const replica = (name: string, value: unknown, path: string) => {
+  if (isClient(value)) return { client: value, weight: 1 }
+  if (typeof value === "object" && value !== null && "client" in value) {
+    const { client, weight = 1 } = value as { client: unknown; weight?: unknown }
+    if (!isClient(client)) throw clientError(`${path}.client`, client)
+    if (typeof weight !== "number" || !Number.isFinite(weight) || weight <= 0) {
+      throw new InvalidArgumentError({ path: `${path}.weight`, reason: `expected a number above 0, got ${JSON.stringify(weight)}` })
+    }
+    return { client, weight }
+  }
+  throw clientError(path, value)
+}
+
+/**
+ * Splits an entry into its clients and a pair's own replica settings; throws InvalidArgumentError for anything that
+ * is not a client or pair, or for invalid settings.
+ */
+export const splitEntry = (name: string, entry: unknown, replicas: ResolvedReplicaConfig = defaultReplicaConfig) => {
+  if (isClient(entry)) return { write: entry, reads: [], replicas }
   if (typeof entry === "object" && entry !== null && "write" in entry && "read" in entry) {
-    const { read, write } = entry as { read: unknown; write: unknown }
+    const { read, write, ...rest } = entry as { read: unknown; write: unknown }
     if (!isClient(write)) throw clientError(`clients.${name}.write`, write)
-    const reads = Array.isArray(read) ? read : [read]
-    if (reads.length === 0) {
+    const list = Array.isArray(read) ? read : [read]
+    if (list.length === 0) {
       throw new InvalidArgumentError({ path: `clients.${name}.read`, reason: "needs at least one client" })
     }
-    reads.forEach((r, i) => {
-      if (!isClient(r)) throw clientError(`clients.${name}.read${Array.isArray(read) ? `[${i}]` : ""}`, r)
-    })
-    return { write, reads: reads as ReadonlyArray<PrismaClientLike> }
+    const reads = list.map((r, i) => replica(name, r, `clients.${name}.read${Array.isArray(read) ? `[${i}]` : ""}`))
+      // The writer listed among the reads is the writer: one client, one member.
+      .filter((r) => r.client !== write)
+    const unknown = Object.keys(rest).find((k) => !["balance", "fallback", "readYourWrites"].includes(k))
+    if (unknown !== undefined) {
+      throw new InvalidArgumentError({
+        path: `clients.${name}.${unknown}`,
+        reason: "unknown key (a pair takes read, write, balance, fallback, readYourWrites)"
+      })
+    }
+    return { write, reads, replicas: resolveReplicas(rest, `clients.${name}`, replicas) }
   }
   throw clientError(`clients.${name}`, entry)
 }
@@ -128,96 +168,107 @@ export const callHook = <A extends ReadonlyArray<unknown>>(hook: ((...args: A) =
     }
   })
 
-const intercept = (client: PrismaClientLike, target: Target): PrismaClientLike =>
+const label = (model: string | undefined, operation: string) => (model === undefined ? operation : `${model}.${operation}`)
+
+interface Hook {
+  readonly model?: string
+  readonly operation: string
+  readonly args: unknown
+  readonly query: (args: unknown) => PromiseLike<unknown>
+}
+
+/** A replica's client: every query counted on that replica. */
+const interceptReader = (client: PrismaClientLike, target: Target): PrismaClientLike =>
+  client.$extends({
+    name: "flexidb",
+    query: { $allOperations: ({ args, model, operation, query }: Hook) => runOperation(target, label(model, operation), query, args) }
+  })
+
+/**
+ * The writer's client: every query counted; writes refused while prevented; inside a session, a pair remembers
+ * the write so the session reads its own writes.
+ */
+const interceptWriter = (
+  client: PrismaClientLike,
+  target: Target,
+  prevented: MutableRef.MutableRef<number>,
+  router: () => Router | undefined
+): PrismaClientLike =>
   client.$extends({
     name: "flexidb",
     query: {
-      $allOperations: ({ args, model, operation, query }: {
-        model?: string
-        operation: string
-        args: unknown
-        query: (args: unknown) => PromiseLike<unknown>
-      }) => runOperation(target, model === undefined ? operation : `${model}.${operation}`, query, args)
+      $allOperations: ({ args, model, operation, query }: Hook) => {
+        if (prevented.current > 0 && isWrite(operation)) {
+          return Promise.reject(new ReadOnlyError({ database: target.name, operation: label(model, operation), reason: "prevented" }))
+        }
+        const result = runOperation(target, label(model, operation), query, args)
+        const pair = router()
+        if (pair === undefined) return result
+        const session = Session.current()
+        if (session === undefined || !isWrite(operation)) return result
+        return result.then((value) => pair.wrote(session).then(() => value))
+      }
     }
   })
 
-/** A picker over a write client and its reads: `'read'` takes the next read client in turn. */
-const picker = (write: PrismaClientLike, reads: ReadonlyArray<PrismaClientLike>, turn: { next: number }) =>
-(role: Role | undefined): PrismaClientLike => {
-  if (role !== "read") return write
-  if (reads.length === 1) return reads[0]!
-  const client = reads[turn.next % reads.length]!
-  turn.next = (turn.next + 1) % reads.length
-  return client
+/** A member's lifecycle: what the database composes. */
+interface Life {
+  readonly member: Member
+  readonly status: Ref.Ref<Status>
+  readonly lastConnectedAt: Ref.Ref<number | null>
+  readonly connectOnce: Effect.Effect<void, unknown>
+  readonly markUp: Effect.Effect<void>
+  readonly markDown: (error: unknown) => Effect.Effect<void>
+  readonly check: Effect.Effect<boolean>
 }
 
-/**
- * Makes a database in the current scope: validates its name and clients (InvalidArgumentError, nothing made),
- * and disconnects its clients when the scope closes. It does not connect: run `connect`, then fork `watch`.
- */
-export const make = (name: string, entry: unknown, env: Env): Effect.Effect<Db, InvalidArgumentError, Scope.Scope> =>
+/** Makes one member in the current scope: its breaker, counters, status, and reconnect fiber slot. */
+const makeMember = (
+  name: string,
+  ref: MemberRef,
+  bare: PrismaClientLike,
+  weight: number,
+  env: Env,
+  closed: MutableRef.MutableRef<boolean>,
+  api: (target: Target) => PrismaClientLike
+): Effect.Effect<Life, never, Scope.Scope> =>
   Effect.gen(function*() {
-    const { reads, write } = yield* validate(() => splitEntry(validateName(name), entry))
     const { options } = env
-    const clients = [...new Set([write, ...reads])]
+    const hooks = options.hooks
     const status = yield* Ref.make<Status>("pending")
     const lastConnectedAt = yield* Ref.make<number | null>(null)
-    const closed = MutableRef.make(false)
+    // Routable until found down: a replica still connecting serves reads, and a dead one fails over on first use.
+    const healthy = MutableRef.make(true)
     const counters: Counters = makeCounters(env.clock)
     const breaker = CircuitBreaker.make(options.circuitBreaker)
     const healthTimeout = Duration.millis(options.healthCheck.timeout)
+    const reconnecting = yield* FiberHandle.make<void, never>()
+    const who = ref.role === "write" ? `Database '${name}'` : `Replica ${ref.index} of database '${name}'`
 
     const timeoutError = (operation: string) => () =>
       new OperationTimeoutError({ database: name, operation, timeoutMs: options.healthCheck.timeout })
 
-    /** `SELECT 1` on one client, within the health timeout. */
-    const probe = (client: PrismaClientLike): Effect.Effect<void, unknown> =>
-      Effect.tryPromise({ try: () => client.$queryRawUnsafe("SELECT 1"), catch: (e) => e }).pipe(
-        Effect.timeoutFail({ duration: healthTimeout, onTimeout: timeoutError("SELECT 1") }),
-        Effect.asVoid
-      )
+    /** `SELECT 1` within the health timeout. */
+    const probe: Effect.Effect<void, unknown> = Effect.tryPromise({
+      try: () => bare.$queryRawUnsafe("SELECT 1"),
+      catch: (e) => e
+    }).pipe(Effect.timeoutFail({ duration: healthTimeout, onTimeout: timeoutError("SELECT 1") }), Effect.asVoid)
 
-    /**
-     * One connection attempt on every client. Prisma with a driver adapter resolves `$connect` even when the
-     * server is down, so the probe is what proves the connection.
-     */
-    const connectOnce: Effect.Effect<void, unknown> = Effect.forEach(
-      clients,
-      (client) =>
-        Effect.tryPromise({ try: () => client.$connect(), catch: (e) => e }).pipe(
-          Effect.timeoutFail({ duration: healthTimeout, onTimeout: timeoutError("$connect") }),
-          Effect.zipRight(probe(client))
-        ),
-      { concurrency: "unbounded", discard: true }
+    // Prisma with a driver adapter resolves `$connect` even when the server is down: the probe proves the connection.
+    const connectOnce = Effect.tryPromise({ try: () => bare.$connect(), catch: (e) => e }).pipe(
+      Effect.timeoutFail({ duration: healthTimeout, onTimeout: timeoutError("$connect") }),
+      Effect.zipRight(probe)
     )
 
-    // Finalizers run in reverse: added before the reconnect handle and the health fiber, this runs after they end.
-    yield* Effect.addFinalizer(() =>
-      Effect.gen(function*() {
-        closed.current = true
-        yield* Ref.set(status, "down")
-        yield* Effect.forEach(
-          clients,
-          (client) =>
-            Effect.tryPromise(() => client.$disconnect()).pipe(
-              Effect.timeout(Duration.millis(options.disconnectTimeout)),
-              Effect.ignore
-            ),
-          { concurrency: "unbounded", discard: true }
-        )
-        yield* callHook(options.hooks.onDisconnect, name)
-      })
-    )
-    const reconnecting = yield* FiberHandle.make<void, never>()
-
-    /** The database answered: if it was not up, it is connected now — record when, close its circuit, tell the app. */
+    /** It answered: if it was not up, it is connected now — record when, close its circuit, tell the app. */
     const markUp = Effect.gen(function*() {
       if (closed.current) return
+      healthy.current = true
       if ((yield* Ref.getAndSet(status, "up")) === "up") return
       yield* Ref.set(lastConnectedAt, yield* Clock.currentTimeMillis)
       yield* CircuitBreaker.reset(breaker)
-      yield* callHook(options.hooks.onConnect, name)
-      yield* callHook(options.hooks.onStatusChange, name, true)
+      yield* callHook(hooks.onConnect, name, ref)
+      yield* callHook(hooks.onStatusChange, name, true, ref)
     })
 
     /** Tries `maxAttempts` times, `interval` apart; stops at the first success. */
@@ -230,81 +281,178 @@ export const make = (name: string, entry: unknown, env: Env): Effect.Effect<Db, 
         if (Exit.isSuccess(exit)) return yield* markUp
         counters.lastError = errorSummary(Cause.squash(exit.cause))
       }
-      yield* callHook(options.hooks.onError, name, new ReconnectFailedError({ database: name, attempts: maxAttempts }))
+      yield* callHook(hooks.onError, name, new ReconnectFailedError({ database: name, attempts: maxAttempts }), ref)
     })
 
     const markDown = (error: unknown): Effect.Effect<void> =>
       Effect.gen(function*() {
         if (closed.current) return
+        healthy.current = false
         counters.lastError = errorSummary(error)
         if ((yield* Ref.getAndSet(status, "down")) !== "down") {
-          const reported = error instanceof ConnectionError
-            ? error
-            : new Error(`Database '${name}': ${errorSummary(error)}`, { cause: error })
-          yield* callHook(options.hooks.onError, name, reported)
-          yield* callHook(options.hooks.onStatusChange, name, false)
+          const reported = error instanceof ConnectionError ? error : new Error(`${who}: ${errorSummary(error)}`, { cause: error })
+          yield* callHook(hooks.onError, name, reported, ref)
+          yield* callHook(hooks.onStatusChange, name, false, ref)
         }
         // A no-op while a reconnect fiber runs.
         if (options.reconnect.enabled) yield* FiberHandle.run(reconnecting, reconnect, { onlyIfMissing: true })
       })
 
-    const connect = Effect.suspend(() => {
-      let attempts = 0
-      const schedule = retrySchedule(options.retry).pipe(
-        // The schedule also emits on the step that ends it: only real retries reach the hook.
-        Schedule.tapOutput((retry) =>
-          retry <= options.retry.attempts ? callHook(options.hooks.onRetry, name, retry) : Effect.void
-        )
-      )
-      return Effect.suspend(() => {
-        attempts++
-        return connectOnce
-      }).pipe(
-        Effect.retry(schedule),
-        Effect.mapError((cause) => new ConnectionError({ database: name, attempts, reason: errorSummary(cause), cause })),
-        Effect.zipRight(markUp)
-      )
+    const fork = Runtime.runFork(env.runtime)
+    const target: Target = { name, env, breaker, counters, foundDown: (error) => fork(markDown(error)) }
+    const member: Member = {
+      ...target,
+      ref,
+      weight,
+      bare,
+      api: api(target),
+      healthy,
+      takeDown: (error) => {
+        healthy.current = false
+        fork(markDown(error))
+      }
+    }
+    const check = Effect.matchEffect(probe, {
+      onSuccess: () => Effect.as(markUp, true),
+      onFailure: (error) => Effect.as(markDown(error), false)
     })
+    return { member, status, lastConnectedAt, connectOnce, markUp, markDown, check }
+  })
 
-    // Every client of a pair must answer, as connecting requires.
-    const check = Effect.forEach(clients, probe, { concurrency: "unbounded", discard: true }).pipe(
-      Effect.matchEffect({
-        onSuccess: () => Effect.as(markUp, true),
-        onFailure: (error) => Effect.as(markDown(error), false)
+const memberStats = (life: Life) =>
+  Effect.map(Ref.get(life.status), (status): MemberStats => {
+    const m = life.member
+    return {
+      role: m.ref.role,
+      index: m.ref.index,
+      healthy: status === "up",
+      circuitState: CircuitBreaker.stateName(m.breaker.cell.current),
+      totalQueries: m.counters.total,
+      failedQueries: m.counters.failed,
+      inFlight: m.counters.inFlight
+    }
+  })
+
+/**
+ * Makes a database in the current scope: validates its name and clients (InvalidArgumentError, nothing made),
+ * and disconnects its clients when the scope closes. It does not connect: run `connect`, then fork `watch`.
+ */
+export const make = (name: string, entry: unknown, env: Env): Effect.Effect<Db, InvalidArgumentError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const { options } = env
+    const { reads, replicas, write } = yield* validate(() => splitEntry(validateName(name), entry, options.replicas))
+    const clients = [...new Set([write, ...reads.map((r) => r.client)])]
+    const closed = MutableRef.make(false)
+    const prevented = MutableRef.make(0)
+
+    // Finalizers run in reverse: added before the members' reconnect slots and the health fiber, this runs after
+    // they end.
+    yield* Effect.addFinalizer(() =>
+      Effect.gen(function*() {
+        closed.current = true
+        for (const life of lives) {
+          life.member.healthy.current = false
+          yield* Ref.set(life.status, "down")
+        }
+        yield* Effect.forEach(
+          clients,
+          (client) =>
+            Effect.tryPromise(() => client.$disconnect()).pipe(
+              Effect.timeout(Duration.millis(options.disconnectTimeout)),
+              Effect.ignore
+            ),
+          { concurrency: "unbounded", discard: true }
+        )
+        yield* callHook(options.hooks.onDisconnect, name)
       })
     )
 
-    const forkMarkDown = Runtime.runFork(env.runtime)
-    const target: Target = { name, env, breaker, counters, foundDown: (error) => forkMarkDown(markDown(error)) }
-    const intercepted = options.intercept ? new Map(clients.map((c) => [c, intercept(c, target)])) : undefined
-    const api = (c: PrismaClientLike) => intercepted?.get(c) ?? c
-    const turn = { next: 0 }
+    const intercepting = options.intercept
+    const readers = yield* Effect.forEach(reads, (r, index) =>
+      makeMember(name, { role: "read", index }, r.client, r.weight, env, closed, (t) =>
+        intercepting ? interceptReader(r.client, t) : r.client))
+    // The writer's interception needs the router (to remember a session's writes), and the router the writer: the
+    // router is made after the writer and read through this cell when a query runs.
+    let router: Router | undefined
+    const writer = yield* makeMember(name, { role: "write", index: 0 }, write, 1, env, closed, (t) =>
+      intercepting ? interceptWriter(write, t, prevented, () => router) : write)
+    const lives = [writer, ...readers]
+    if (readers.length > 0) {
+      router = makeRouter({
+        name,
+        writer: writer.member,
+        readers: readers.map((r) => r.member),
+        config: replicas,
+        now: () => env.clock.unsafeCurrentTimeMillis()
+      })
+    }
+    const writerApi = writer.member.api
+    const readClient = router?.client
+
+    const connect = Effect.all([
+      Effect.suspend(() => {
+        let attempts = 0
+        const schedule = retrySchedule(options.retry).pipe(
+          // The schedule also emits on the step that ends it: only real retries reach the hook.
+          Schedule.tapOutput((retry) =>
+            retry <= options.retry.attempts ? callHook(options.hooks.onRetry, name, retry) : Effect.void
+          )
+        )
+        return Effect.suspend(() => {
+          attempts++
+          return writer.connectOnce
+        }).pipe(
+          Effect.retry(schedule),
+          Effect.mapError((cause) => new ConnectionError({ database: name, attempts, reason: errorSummary(cause), cause })),
+          Effect.zipRight(writer.markUp)
+        )
+      }),
+      // A replica that is down does not hold the database back: it is found down and reconnects on its own.
+      Effect.forEach(readers, (r) => Effect.matchEffect(r.connectOnce, { onSuccess: () => r.markUp, onFailure: r.markDown }), {
+        concurrency: "unbounded",
+        discard: true
+      })
+    ], { concurrency: "unbounded", discard: true })
+
+    const check = Effect.map(
+      Effect.forEach(lives, (life) => life.check, { concurrency: "unbounded" }),
+      ([writerUp]) => writerUp!
+    )
+
+    const stats = Effect.gen(function*() {
+      const members = yield* Effect.forEach(lives, memberStats)
+      const all = lives.map((l) => l.member.counters)
+      const total = all.reduce((n, c) => n + c.total, 0)
+      const connectedAt = yield* Ref.get(writer.lastConnectedAt)
+      return {
+        connected: members[0]!.healthy,
+        registeredAt: new Date(writer.member.counters.registeredAt),
+        lastError: writer.member.counters.lastError,
+        lastConnectedAt: connectedAt === null ? null : new Date(connectedAt),
+        totalQueries: total,
+        failedQueries: all.reduce((n, c) => n + c.failed, 0),
+        rejectedQueries: all.reduce((n, c) => n + c.rejected, 0),
+        avgResponseTimeMs: total === 0 ? 0 : all.reduce((n, c) => n + c.elapsedNs, 0) / total / 1e6,
+        circuitState: members[0]!.circuitState,
+        members
+      } satisfies DBStats
+    })
 
     return {
-      ...target,
-      clients,
-      clientFor: picker(api(write), reads.map(api), turn),
-      bareFor: picker(write, reads, turn),
+      name,
+      env,
+      writer: writer.member,
+      readers: readers.map((r) => r.member),
+      clientFor: (role) => (role === "read" && readClient !== undefined ? readClient : writerApi),
+      memberFor: (role, operation) => (role === "read" && router !== undefined ? router.pick(operation) : writer.member),
+      prevented,
       isClosed: () => closed.current,
       connect,
-      markDown,
+      markDown: writer.markDown,
       check,
       watch: options.healthCheck.enabled
         ? check.pipe(Effect.delay(Duration.millis(options.healthCheck.interval)), Effect.forever)
         : Effect.void,
-      stats: Effect.gen(function*() {
-        const connectedAt = yield* Ref.get(lastConnectedAt)
-        return {
-          connected: (yield* Ref.get(status)) === "up",
-          registeredAt: new Date(counters.registeredAt),
-          lastError: counters.lastError,
-          lastConnectedAt: connectedAt === null ? null : new Date(connectedAt),
-          totalQueries: counters.total,
-          failedQueries: counters.failed,
-          rejectedQueries: counters.rejected,
-          avgResponseTimeMs: counters.total === 0 ? 0 : counters.elapsedNs / counters.total / 1e6,
-          circuitState: CircuitBreaker.stateName(breaker.cell.current)
-        } satisfies DBStats
-      })
-    }
+      stats
+    } satisfies Db
   })

@@ -33,6 +33,8 @@ export interface Counters {
   total: number
   failed: number
   rejected: number
+  /** Operations started and not yet settled (least-busy balancing reads it). */
+  inFlight: number
   /** Sum of response times in nanoseconds, as a float: exact well past any process lifetime. */
   elapsedNs: number
 }
@@ -63,6 +65,7 @@ export const runOperation = <I, A>(
     return Promise.reject(new CircuitOpenError({ database: target.name, operation, retryAfterMs: permit.retryAfterMs }))
   }
   const start = clock.unsafeCurrentTimeNanos()
+  target.counters.inFlight++
   const middleware = env.middleware.current
   let promise: PromiseLike<A>
   try {
@@ -90,6 +93,7 @@ export const runOperation = <I, A>(
 const settle = (target: Target, start: bigint, failed: boolean, error: unknown) => {
   const { clock } = target.env
   const counters = target.counters
+  counters.inFlight--
   counters.total++
   counters.elapsedNs += Number(clock.unsafeCurrentTimeNanos() - start)
   const state = target.breaker.cell.current
@@ -165,6 +169,7 @@ export const makeCounters = (clock: Clock.Clock): Counters => ({
   total: 0,
   failed: 0,
   rejected: 0,
+  inFlight: 0,
   elapsedNs: 0
 })
 

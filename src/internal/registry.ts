@@ -17,6 +17,7 @@ import type { ResolvedOptions } from "../Options.js"
 import type { Db } from "./database.js"
 import { make as makeDatabase, makeEnv, splitEntry, validate, validateName } from "./database.js"
 import { runOperation } from "./hotPath.js"
+import { readOnly } from "./replicas.js"
 
 interface Entry {
   readonly db: Db
@@ -229,7 +230,10 @@ export const make = (
               ended(i, false, closed.current ? new ClosedError({ operation: "batch()" }) : unknown(db.name))
               continue
             }
-            runOperation(db, "batch", ops[keys[i]!] as (c: unknown) => PromiseLike<unknown>, db.bareFor("write")).then(
+            const writer = db.writer
+            // Under preventWrites, a batch's writes are refused like any other.
+            const client = db.prevented.current > 0 ? readOnly(writer.bare, db.name, "prevented") : writer.bare
+            runOperation(writer, "batch", ops[keys[i]!] as (c: unknown) => PromiseLike<unknown>, client).then(
               (value) => ended(i, true, value),
               (error) => ended(i, false, error)
             )

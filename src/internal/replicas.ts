@@ -1,0 +1,302 @@
+/**
+ * A pair's reads: the balance policies, the routing client that `get(name, 'read')` returns (each query chooses
+ * its replica when it is made, skips the ones that are down, and moves once to another when its replica turns out
+ * unreachable), read-your-writes sessions, and the guard that keeps writes off a read client.
+ */
+import type { MutableRef } from "effect"
+import type { PrismaClientLike } from "../Client.js"
+import { CircuitOpenError, InvalidArgumentError, ReadOnlyError, ReplicaUnavailableError } from "../Errors.js"
+import type { MemberRef, ReplicaInfo, ResolvedReplicaConfig } from "../Options.js"
+import { isUnhealthy } from "./classify.js"
+import type { Target } from "./hotPath.js"
+import * as Session from "./session.js"
+
+/** One client of a database, with its own breaker, counters and health. */
+export interface Member extends Target {
+  readonly ref: MemberRef
+  readonly weight: number
+  readonly bare: PrismaClientLike
+  /** What `get()` hands out: intercepted (or bare with `intercept: false`). */
+  readonly api: PrismaClientLike
+  /** Up, as the routing sees it: set at once when a query finds the member unreachable. */
+  readonly healthy: MutableRef.MutableRef<boolean>
+  /** Takes the member out of rotation now; its status, hooks and reconnect follow in the background. */
+  readonly takeDown: (error: unknown) => void
+}
+
+/** Model operations and raw calls that write. */
+const writes = new Set([
+  "create",
+  "createMany",
+  "createManyAndReturn",
+  "update",
+  "updateMany",
+  "updateManyAndReturn",
+  "upsert",
+  "delete",
+  "deleteMany",
+  "$executeRaw",
+  "$executeRawUnsafe",
+  "$runCommandRaw"
+])
+
+export const isWrite = (operation: string) => writes.has(operation)
+
+/** What a router needs of its database. */
+export interface Routed {
+  readonly name: string
+  readonly writer: Member
+  readonly readers: ReadonlyArray<Member>
+  readonly config: ResolvedReplicaConfig
+  readonly now: () => number
+}
+
+interface Balancer {
+  /** One of `candidates` (never empty). */
+  readonly choose: (candidates: ReadonlyArray<Member>) => Member
+}
+
+const info = (m: Member): ReplicaInfo => ({
+  index: m.ref.index,
+  weight: m.weight,
+  inFlight: m.counters.inFlight,
+  totalQueries: m.counters.total,
+  failedQueries: m.counters.failed
+})
+
+const balancer = (name: string, readers: ReadonlyArray<Member>, policy: ResolvedReplicaConfig["balance"]): Balancer => {
+  // Smooth weighted round robin (as nginx does): even spread, in proportion to the weights, over whoever is healthy.
+  const current = new Map(readers.map((m) => [m, 0]))
+  const roundRobin = (candidates: ReadonlyArray<Member>) => {
+    let total = 0
+    let best = candidates[0]!
+    let bestScore = -Infinity
+    for (const m of candidates) {
+      const score = current.get(m)! + m.weight
+      current.set(m, score)
+      total += m.weight
+      if (score > bestScore) {
+        best = m
+        bestScore = score
+      }
+    }
+    current.set(best, bestScore - total)
+    return best
+  }
+  if (typeof policy === "function") {
+    return {
+      choose: (candidates) => {
+        const infos = candidates.map(info)
+        const chosen = policy(infos)
+        const i = infos.indexOf(chosen)
+        const found = i >= 0 ? candidates[i] : candidates.find((m) => m.ref.index === chosen?.index)
+        if (found === undefined) {
+          throw new InvalidArgumentError({
+            path: `clients.${name}.balance`,
+            reason: `the balance function must return one of the replicas it is given, got ${JSON.stringify(chosen)}`
+          })
+        }
+        return found
+      }
+    }
+  }
+  switch (policy) {
+    case "random":
+      return {
+        choose: (candidates) => {
+          let r = Math.random() * candidates.reduce((sum, m) => sum + m.weight, 0)
+          for (const m of candidates) if ((r -= m.weight) < 0) return m
+          return candidates[candidates.length - 1]!
+        }
+      }
+    case "least-busy":
+      return {
+        choose: (candidates) => {
+          const least = Math.min(...candidates.map((m) => m.counters.inFlight))
+          return roundRobin(candidates.filter((m) => m.counters.inFlight === least))
+        }
+      }
+    default:
+      return { choose: roundRobin }
+  }
+}
+
+/** A proxy that refuses every write without sending it: model write methods and `$executeRaw*`. */
+const readOnly = <C extends object>(client: C, database: string, reason: "read-client" | "prevented"): C => {
+  const refuse = (operation: string) => () => Promise.reject(new ReadOnlyError({ database, operation, reason }))
+  return new Proxy(client, {
+    get(target, key, receiver) {
+      const value = Reflect.get(target, key, receiver)
+      if (typeof key !== "string") return value
+      if (key.startsWith("$")) return writes.has(key) ? refuse(key) : value
+      if (typeof value !== "object" || value === null) return value
+      const model = `${key.charAt(0).toUpperCase()}${key.slice(1)}`
+      return new Proxy(value, {
+        get: (m, method, r) =>
+          typeof method === "string" && writes.has(method) ? refuse(`${model}.${method}`) : Reflect.get(m, method, r)
+      })
+    }
+  })
+}
+
+/** The replica positions fetched lately, per member (LSN mode). */
+interface Position {
+  at: number
+  lsn: bigint | undefined
+  pending: Promise<bigint | undefined> | undefined
+}
+
+export interface Router {
+  /** The routing client for `get(name, 'read')`. */
+  readonly client: PrismaClientLike
+  /** The member a read made now goes to (the writer under fallback); a failure to reject with. */
+  readonly pick: (operation: string) => Member | ReplicaUnavailableError
+  /** Call after a write through the writer succeeded inside a session: remembers it (and the WAL position). */
+  readonly wrote: (session: Session.Session) => Promise<void>
+}
+
+/**
+ * The reads of a pair. Every query through `client` picks its member when it is made: a healthy replica by the
+ * policy, the writer when the session wrote lately (or no replica is healthy, under `fallback: 'primary'`).
+ */
+export const makeRouter = (db: Routed): Router => {
+  const { config, name, readers, writer } = db
+  const { choose } = balancer(name, readers, config.balance)
+  const ryw = config.readYourWrites
+  const positions = new Map(readers.map((m): [Member, Position] => [m, { at: -Infinity, lsn: undefined, pending: undefined }]))
+
+  const healthy = (exclude?: Member) => readers.filter((m) => m !== exclude && m.healthy.current)
+  const fallback = (operation: string): Member | ReplicaUnavailableError =>
+    config.fallback === "primary" ? writer : new ReplicaUnavailableError({ database: name, operation, replicas: readers.length })
+
+  /** A session's last write to this database, if it still counts. */
+  const lastWrite = (): Session.LastWrite | undefined => {
+    const session = Session.current()
+    const last = session?.writes.get(db)
+    if (last === undefined) return undefined
+    if (ryw.mode === "window" || last.lsn === undefined) return db.now() - last.at < ryw.window ? last : undefined
+    return last
+  }
+
+  const pick = (operation: string, exclude?: Member): Member | ReplicaUnavailableError => {
+    if (exclude === undefined && lastWrite() !== undefined) return writer
+    const candidates = healthy(exclude)
+    return candidates.length === 0 ? fallback(operation) : choose(candidates)
+  }
+
+  /** Where a replica has replayed to, asked at most once per `lsnCacheTime`. */
+  const replayed = (m: Member): Promise<bigint | undefined> => {
+    const p = positions.get(m)!
+    if (db.now() - p.at < ryw.lsnCacheTime) return Promise.resolve(p.lsn)
+    return p.pending ??= Promise.resolve(m.bare.$queryRawUnsafe("SELECT pg_last_wal_replay_lsn()::text AS lsn")).then(
+      (rows) => {
+        p.lsn = Session.parseLsn((rows as Array<{ lsn?: unknown }>)[0]?.lsn)
+        p.at = db.now()
+        p.pending = undefined
+        return p.lsn
+      },
+      () => {
+        p.pending = undefined
+        return undefined
+      }
+    )
+  }
+
+  /** LSN mode after a write: a healthy replica that has replayed that far, else the writer. */
+  const pickCaughtUp = (need: bigint): Promise<Member> =>
+    Promise.all(healthy().map((m) => replayed(m).then((lsn) => (lsn !== undefined && lsn >= need ? m : undefined))))
+      .then((ready) => {
+        const candidates = ready.filter((m): m is Member => m !== undefined)
+        return candidates.length === 0 ? writer : choose(candidates)
+      })
+
+  /** Runs a read on a member; if the member turns out unreachable, takes it out and runs the read once more elsewhere. */
+  const attempt = (member: Member, operation: string, call: (client: PrismaClientLike) => PromiseLike<unknown>) => {
+    const first = Promise.resolve(call(member.api))
+    if (member === writer) return first
+    return first.then(undefined, (error) => {
+      if (!(error instanceof CircuitOpenError) && !isUnhealthy(error)) throw error
+      member.takeDown(error)
+      const next = pick(operation, member)
+      if (next instanceof ReplicaUnavailableError) throw error
+      return call(next.api)
+    })
+  }
+
+  const read = (operation: string, call: (client: PrismaClientLike) => PromiseLike<unknown>): Promise<unknown> => {
+    const last = ryw.mode === "lsn" ? lastWrite() : undefined
+    if (last?.lsn !== undefined) return pickCaughtUp(last.lsn).then((m) => attempt(m, operation, call))
+    const member = pick(operation)
+    return member instanceof ReplicaUnavailableError ? Promise.reject(member) : attempt(member, operation, call)
+  }
+
+  const transaction = (arg: unknown, options?: unknown) => {
+    if (typeof arg !== "function") {
+      return Promise.reject(
+        new InvalidArgumentError({
+          path: "$transaction",
+          reason: `a read client runs interactive transactions only: $transaction(async (tx) => …) on get('${name}', 'read')`
+        })
+      )
+    }
+    const member = pick("$transaction")
+    if (member instanceof ReplicaUnavailableError) return Promise.reject(member)
+    // One member runs the whole transaction; writes inside it are refused like any other on a read client.
+    return (member.api as any).$transaction((tx: object) => arg(readOnly(tx, name, "read-client")), options)
+  }
+
+  const models = new Map<string, object>()
+  const model = (key: string, value: object) => {
+    let proxy = models.get(key)
+    if (proxy !== undefined) return proxy
+    const label = `${key.charAt(0).toUpperCase()}${key.slice(1)}`
+    proxy = new Proxy(value, {
+      get: (target, method, receiver) => {
+        const fn = Reflect.get(target, method, receiver)
+        if (typeof method !== "string" || typeof fn !== "function") return fn
+        const operation = `${label}.${method}`
+        if (writes.has(method)) return () => Promise.reject(new ReadOnlyError({ database: name, operation, reason: "read-client" }))
+        return (...args: Array<unknown>) => read(operation, (c) => (c as any)[key][method](...args))
+      }
+    })
+    models.set(key, proxy)
+    return proxy
+  }
+
+  const client = new Proxy(writer.api, {
+    get(target, key, receiver) {
+      const value = Reflect.get(target, key, receiver)
+      if (typeof key !== "string") return value
+      if (key === "$transaction") return transaction
+      if (key.startsWith("$")) {
+        if (writes.has(key)) {
+          return () => Promise.reject(new ReadOnlyError({ database: name, operation: key, reason: "read-client" }))
+        }
+        if (key.startsWith("$queryRaw")) return (...args: Array<unknown>) => read(key, (c) => (c as any)[key](...args))
+        return value
+      }
+      return typeof value === "object" && value !== null ? model(key, value) : value
+    }
+  })
+
+  const wrote = (session: Session.Session): Promise<void> => {
+    const at = db.now()
+    if (ryw.mode === "window") {
+      session.writes.set(db, { at, lsn: undefined })
+      return Promise.resolve()
+    }
+    return Promise.resolve(writer.bare.$queryRawUnsafe("SELECT pg_current_wal_lsn()::text AS lsn")).then(
+      (rows) => {
+        session.writes.set(db, { at, lsn: Session.parseLsn((rows as Array<{ lsn?: unknown }>)[0]?.lsn) })
+      },
+      // The position could not be read: the window keeps the session's reads on the writer meanwhile.
+      () => {
+        session.writes.set(db, { at, lsn: undefined })
+      }
+    )
+  }
+
+  return { client, pick: (operation) => pick(operation), wrote }
+}
+
+export { readOnly }
