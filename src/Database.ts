@@ -11,8 +11,8 @@ import type { ConfigError, Context, Scope } from "effect"
 import type { LazyArg } from "effect/Function"
 import * as CircuitBreaker from "./CircuitBreaker.js"
 import type { DBStats, PrismaClientLike, ReadWriteClient, Role } from "./Client.js"
-import type { ConnectionError, InvalidArgumentError } from "./Errors.js"
-import { CircuitOpenError, OperationTimeoutError, QueryError, ReplicaUnavailableError } from "./Errors.js"
+import type { ConnectionError } from "./Errors.js"
+import { CircuitOpenError, InvalidArgumentError, OperationTimeoutError, QueryError, ReplicaUnavailableError } from "./Errors.js"
 import { make as makeDatabase, makeEnv, validate } from "./internal/database.js"
 import { runOperation } from "./internal/hotPath.js"
 import type { FlexiDBOptions } from "./Options.js"
@@ -53,6 +53,9 @@ export interface Database<C extends PrismaClientLike = PrismaClientLike> {
  */
 export type DatabaseOptions = Omit<FlexiDBOptions, "gracefulShutdown">
 
+const invalidRole = (role: unknown) =>
+  new InvalidArgumentError({ path: "role", reason: `expected 'read' or 'write', got ${JSON.stringify(role) ?? typeof role}` })
+
 const asQueryError = (database: string) => (error: unknown) =>
   error instanceof CircuitOpenError || error instanceof OperationTimeoutError
     ? error
@@ -77,9 +80,13 @@ export const make = <C extends PrismaClientLike>(
     return {
       name,
       client: db.clientFor("write") as C,
-      clientFor: (role) => db.clientFor(role) as C,
+      clientFor: (role) => {
+        if (role !== "read" && role !== "write") throw invalidRole(role)
+        return db.clientFor(role) as C
+      },
       query: <A>(f: (client: C) => PromiseLike<A>, role?: Role) =>
         Effect.suspend((): Effect.Effect<A, QueryError | CircuitOpenError | OperationTimeoutError | ReplicaUnavailableError> => {
+          if (role !== undefined && role !== "read" && role !== "write") return Effect.die(invalidRole(role))
           const member = db.memberFor(role, "query")
           if (member instanceof ReplicaUnavailableError) return Effect.fail(member)
           return Effect.tryPromise({ try: () => runOperation(member, "query", f, member.bare as C), catch: asQueryError(name) })

@@ -237,15 +237,22 @@ export class ReadOnlyError extends Data.TaggedError("ReadOnlyError")<{
 }
 
 /**
- * Thrown when the instance is used after `disconnect()`.
+ * Thrown when the instance is used after `disconnect()`, or (with `database`) when a client kept from `get()` is
+ * used after its database was unregistered or its instance disconnected: nothing is sent, no connection reopened.
  *
  * @since 0.1.0
  */
-export class ClosedError extends Data.TaggedError("ClosedError")<{ readonly operation: string }> {
+export class ClosedError extends Data.TaggedError("ClosedError")<{
+  readonly operation: string
+  readonly database?: string
+}> {
   readonly [TypeId]: TypeId = TypeId
   readonly code = "FLEXIDB_CLOSED"
   override get message() {
-    return `Cannot ${this.operation}: this flexidb instance was disconnected. Create a new one with createFlexiDB().`
+    return this.database === undefined
+      ? `Cannot ${this.operation}: this flexidb instance was disconnected. Create a new one with createFlexiDB().`
+      : `Cannot run ${this.operation}: database '${this.database}' was unregistered or its instance disconnected. ` +
+        `Take a fresh client from get('${this.database}').`
   }
 }
 

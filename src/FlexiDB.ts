@@ -5,7 +5,7 @@
  *
  * @since 0.1.0
  */
-import { Cause, Context, Effect, Exit, Layer, Option, Runtime } from "effect"
+import { Cause, Context, Effect, Exit, Fiber, Layer, Option, Runtime } from "effect"
 import type { Scope } from "effect"
 import type { LazyArg } from "effect/Function"
 import type { ClientEntry, ClientOf, DBStats, MiddlewareFn, PrismaClientLike, Role, Settled } from "./Client.js"
@@ -18,6 +18,7 @@ import type {
 } from "./Errors.js"
 import { BatchError, isFlexiDBError } from "./Errors.js"
 import { validate } from "./internal/database.js"
+import * as Session from "./internal/session.js"
 import type { BatchRun, Operation, Registry } from "./internal/registry.js"
 import { batchOutcome, make as makeRegistry, record, settledResults } from "./internal/registry.js"
 import type { FlexiDBOptions } from "./Options.js"
@@ -111,6 +112,16 @@ export interface Service<M extends Record<string, ClientEntry> = Record<string, 
   readonly list: Effect.Effect<Array<Names<M>>>
   /** Waits until every database's first connection attempt (with its retries) has settled. */
   readonly ready: Effect.Effect<Record<Names<M>, boolean>>
+  /**
+   * Runs `f` (Prisma calls) in a read-your-writes session, as `createFlexiDB`'s `session()`: after a write to a
+   * pair, its reads inside the session see it. Fails with what `f` rejects with.
+   */
+  readonly session: <A>(f: () => PromiseLike<A>) => Effect.Effect<A, unknown>
+  /** Refuses every write to `name` with ReadOnlyError, without sending it, while `effect` runs. */
+  readonly preventWrites: <A, E, R>(
+    name: Names<M>,
+    effect: Effect.Effect<A, E, R>
+  ) => Effect.Effect<A, E | UnknownDatabaseError | ClosedError, R>
 }
 
 /**
@@ -125,39 +136,54 @@ class Died {
   constructor(readonly cause: Cause.Cause<unknown>) {}
 }
 
-/** Effect operations become Promise operations run on `runtime`, interrupted with `signal`. */
+/**
+ * Effect operations become Promise operations, each forked on `runtime` into `fibers` (so interrupting the batch
+ * can interrupt them and wait for them). A defect — a death, an interruption, or a function that throws instead of
+ * returning — travels as `Died`.
+ */
 const promised = (
   operations: Record<string, unknown>,
   runtime: Runtime.Runtime<any>,
-  signal: AbortSignal
-): Record<string, Operation> => {
-  const run = Runtime.runPromiseExit(runtime)
-  return record(Object.keys(operations).map((name) => {
+  fibers: Set<Fiber.RuntimeFiber<unknown, unknown>>
+): Record<string, Operation> =>
+  record(Object.keys(operations).map((name) => {
     const op = operations[name]
     if (typeof op !== "function") return [name, op as Operation] as const
     return [name, (client: unknown) => {
-      const out = op(client)
+      let out: unknown
+      try {
+        out = op(client)
+      } catch (error) {
+        return Promise.reject(new Died(Cause.die(error)))
+      }
       if (!Effect.isEffect(out)) return out
-      return run(out as Effect.Effect<unknown, unknown>, { signal }).then((exit) =>
-        Exit.isSuccess(exit)
-          ? exit.value
-          : Promise.reject(Option.getOrElse(Cause.failureOption(exit.cause), () => new Died(exit.cause)))
+      const fiber = Runtime.runFork(runtime)(out as Effect.Effect<unknown, unknown>)
+      fibers.add(fiber)
+      return new Promise((resolve, reject) =>
+        fiber.addObserver((exit) => {
+          fibers.delete(fiber)
+          if (Exit.isSuccess(exit)) resolve(exit.value)
+          else if (Cause.isDie(exit.cause) || Cause.isInterrupted(exit.cause)) reject(new Died(exit.cause))
+          else reject(Option.getOrUndefined(Cause.failureOption(exit.cause)))
+        })
       )
     }] as const
   }))
-}
 
 /** Runs a batch through the registry's hot path as an Effect; a death inside an operation is a defect here too. */
 const runBatch = (registry: Registry, operations: object) =>
   Effect.flatMap(Effect.runtime<any>(), (runtime) =>
-    Effect.async<BatchRun, UnknownDatabaseError | InvalidArgumentError | ClosedError>((resume, signal) => {
-      registry.batch(promised(operations as Record<string, unknown>, runtime, signal), (run) => run).then(
+    Effect.async<BatchRun, UnknownDatabaseError | InvalidArgumentError | ClosedError>((resume) => {
+      const fibers = new Set<Fiber.RuntimeFiber<unknown, unknown>>()
+      registry.batch(promised(operations as Record<string, unknown>, runtime, fibers), (run) => run).then(
         (run) => {
           const died = run.values.find((v) => v instanceof Died) as Died | undefined
           resume(died === undefined ? Effect.succeed(run) : Effect.failCause(died.cause as Cause.Cause<never>))
         },
         (error) => resume(isFlexiDBError(error) ? Effect.fail(error as ClosedError) : Effect.die(error))
       )
+      // Interrupted: the operations' fibers are interrupted, and waited for.
+      return Effect.suspend(() => Fiber.interruptAll(fibers))
     }))
 
 /**
@@ -197,7 +223,18 @@ export const make = <const M extends Record<string, ClientEntry>>(
       health: registry.health,
       stats: registry.stats,
       list: registry.list,
-      ready: registry.ready
+      ready: registry.ready,
+      session: (f) => Effect.tryPromise({ try: () => Session.run(f), catch: (e) => e }),
+      preventWrites: <A, E, R>(name: string, effect: Effect.Effect<A, E, R>) =>
+        Effect.suspend((): Effect.Effect<A, E | UnknownDatabaseError | ClosedError, R> => {
+          const db = registry.find(name)
+          if (db === undefined) return Effect.fail(registry.client(name, undefined) as UnknownDatabaseError | ClosedError)
+          return Effect.acquireUseRelease(
+            Effect.sync(() => db.prevented.current++),
+            () => effect,
+            () => Effect.sync(() => db.prevented.current--)
+          )
+        })
     }
     return service as unknown as Service<M>
   })

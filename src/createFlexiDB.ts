@@ -10,6 +10,7 @@ import type { ClientEntry, ClientOf, DBStats, MiddlewareFn, PrismaClientLike, Ro
 import { BatchError, ClosedError } from "./Errors.js"
 import type { Registry } from "./internal/registry.js"
 import { batchOutcome, make as makeRegistry, record, settledResults } from "./internal/registry.js"
+import * as Session from "./internal/session.js"
 import { closeOnSignal } from "./internal/shutdown.js"
 import type { FlexiDBOptions } from "./Options.js"
 import { resolveOptions } from "./Options.js"
@@ -90,6 +91,18 @@ export interface FlexiDB<M extends Record<string, ClientEntry>> {
   register<N extends string, E extends ClientEntry>(name: N, client: E): FlexiDB<M & { [K in N]: E }>
   /** Stops serving a database, ends its fibers and disconnects its clients. */
   unregister(name: Names<M>): Promise<void>
+  /**
+   * Runs `fn` in a read-your-writes session (one per HTTP request is the intended use): inside it, after a write to
+   * a pair, that database's reads go to its writer for `readYourWrites.window`, or (LSN mode) to a replica only once
+   * it has replayed the write. Outside sessions reads go to replicas. Nested sessions join the outer one.
+   */
+  session<A>(fn: () => A): A
+  /**
+   * Refuses every write to `name` — through any of its clients, `batch()` included — with ReadOnlyError, without
+   * sending it, until `fn` settles (a maintenance window). Reads go on. Rejects with UnknownDatabaseError for a name
+   * that is not registered, before calling `fn`.
+   */
+  preventWrites<A>(name: Names<M>, fn: () => A | PromiseLike<A>): Promise<A>
   /** Disconnects every client, ends every fiber and timer, fires onDisconnect. Idempotent. */
   disconnect(): Promise<void>
 }
@@ -213,6 +226,21 @@ export const build = (
       return db as never
     },
     unregister: (name) => run(registry.unregister(name), () => Promise.reject(refuse(`unregister('${name}')`))),
+    session: Session.run,
+    preventWrites: (name, fn) => {
+      const found = registry.find(name)
+      if (found === undefined) return Promise.reject(registry.client(name, undefined))
+      found.prevented.current++
+      const release = () => {
+        found.prevented.current--
+      }
+      try {
+        return Promise.resolve(fn()).finally(release)
+      } catch (error) {
+        release()
+        return Promise.reject(error)
+      }
+    },
     disconnect
   }
   const runFork = (effect: Effect.Effect<unknown>) => {

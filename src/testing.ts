@@ -11,6 +11,7 @@ import * as CircuitBreaker from "./CircuitBreaker.js"
 import type { ClientEntry, ClientOf, PrismaClientLike, Role } from "./Client.js"
 import type { BatchResults, BatchSettledResults, FlexiDB } from "./createFlexiDB.js"
 import { build } from "./createFlexiDB.js"
+import { isClient } from "./internal/database.js"
 import type { FlexiDBOptions } from "./Options.js"
 
 type Names<M> = keyof M & string
@@ -54,9 +55,12 @@ export type MockClients<M> = { readonly [K in Names<M>]: MockOf<ClientOf<M[K]>> 
 
 /** The controls a mock adds to the FlexiDB interface. */
 export interface MockControls<M> {
-  /** Makes `name` fail: operations reject with CircuitOpenError, health reports false, stats say disconnected. */
+  /**
+   * Makes `name` unreachable: its circuit opens (operations reject with CircuitOpenError; after `resetTimeout` a
+   * trial runs and fails as a real client would, with Prisma's P1001), health reports false, stats say disconnected.
+   */
   setDown(name: Names<M>): void
-  /** Makes `name` serve again. */
+  /** Makes `name` serve again, at once: connected, circuit closed. */
   setUp(name: Names<M>): void
   /** Every operation that ran (or was refused): `[database, operation]`, in order. */
   readonly calls: ReadonlyArray<readonly [string, string]>
@@ -76,8 +80,7 @@ type AllOperations = (params: {
 
 const isObject = (u: unknown): u is Record<string | symbol, unknown> => typeof u === "object" && u !== null
 
-const isClient = (u: unknown) =>
-  isObject(u) && ["$connect", "$disconnect", "$queryRawUnsafe", "$extends"].every((m) => typeof u[m] === "function")
+const notOperations = new Set(["then", "toJSON", "constructor"])
 
 /** What a real client says when its server is gone: Prisma's P1001, which the breaker counts. */
 const unreachable = (database: string) =>
@@ -118,19 +121,25 @@ const memoryClient = (database: string, mock: Record<string | symbol, unknown>, 
     const inner = isObject(mock[key]) ? mock[key] : {}
     const name = `${key.charAt(0).toUpperCase()}${key.slice(1)}`
     return new Proxy(inner, {
-      get: (target, method) => (typeof method === "string" ? call(hooks, name, method, target) : Reflect.get(target, method))
+      // `then`, `toJSON` and `constructor` are not operations: a delegate returned from an async function is not a promise.
+      get: (target, method) =>
+        typeof method === "string" && !notOperations.has(method)
+          ? call(hooks, name, method, target)
+          : Reflect.get(target, method)
     })
   }
 
   const view = (hooks: ReadonlyArray<AllOperations>): PrismaClientLike => {
     const self: PrismaClientLike = new Proxy(mock, {
       get(target, key) {
-        if (typeof key !== "string" || key === "then" || key === "toJSON") return Reflect.get(target, key)
+        if (typeof key !== "string" || notOperations.has(key)) return Reflect.get(target, key)
         switch (key) {
           case "$connect":
             return () => (server.down ? Promise.reject(unreachable(database)) : Promise.resolve())
           case "$disconnect":
             return () => Promise.resolve()
+          case "$on":
+            return () => {}
           case "$extends":
             return (extension: { query?: { $allOperations?: AllOperations } }) => {
               const hook = extension?.query?.$allOperations
@@ -186,7 +195,7 @@ export const createMockFlexiDB = <const M extends Record<string, unknown>>(
     return [client, () => servers.set(name, own)] as const
   }
   const initial = Object.entries(mocks).map(([name, mock]) => [name, ...memory(name, mock)] as const)
-  const { db, registry, runFork, runSync } = build(
+  const { db, registry, runSync } = build(
     Object.fromEntries(initial.map(([name, client]) => [name, client])) as Record<string, ClientEntry>,
     { gracefulShutdown: false, reconnect: { enabled: false }, ...options },
     (database, operation) => calls.push([database, operation])
@@ -210,10 +219,11 @@ export const createMockFlexiDB = <const M extends Record<string, unknown>>(
       keep()
       return mock
     },
-    unregister: (name: string) =>
-      db.unregister(name).then(() => {
-        servers.delete(name)
-      }),
+    unregister: (name: string) => {
+      const unregistered = db.unregister(name)
+      if (registry.find(name) === undefined) servers.delete(name)
+      return unregistered
+    },
     setDown: (name: string) => {
       const found = database(name)
       setServers(name, true)
@@ -222,8 +232,7 @@ export const createMockFlexiDB = <const M extends Record<string, unknown>>(
     setUp: (name: string) => {
       const found = database(name)
       setServers(name, false)
-      runSync(CircuitBreaker.reset(found.writer.breaker))
-      runFork(found.check)
+      runSync(found.markUp)
     }
   }
   return mock as unknown as MockFlexiDB<M>

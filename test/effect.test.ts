@@ -1,6 +1,6 @@
 // The Effect API on real databases: a typed registry Tag, Effect-native batch, layerConfig, and role checks.
 import { describe, expect, it } from "@effect/vitest"
-import { Config, ConfigProvider, Context, Deferred, Effect, Exit, Fiber, Layer, Redacted } from "effect"
+import { Cause, Config, ConfigProvider, Context, Deferred, Effect, Exit, Fiber, Layer, Redacted } from "effect"
 import { BatchError, Database, FlexiDBService, InvalidArgumentError, UnknownDatabaseError } from "../src/index.js"
 import type { PostgresClient, SqliteClient } from "./fixtures/prisma7/clients.ts"
 import * as prisma7 from "./fixtures/prisma7/clients.ts"
@@ -84,15 +84,27 @@ describe("Effect-native batch", () => {
       const exit = yield* Effect.exit(db.batch({ user: () => Effect.die(new Error("bug")), audit: (c) => c.user.count() }))
       expect(Exit.isFailure(exit) && exit.cause._tag === "Die").toBe(true)
 
+      // A failure beside a defect is still a defect; a function that throws instead of returning is a bug, not a failure.
+      const both = yield* Effect.exit(db.batch({ user: () => Effect.failCause(Cause.parallel(Cause.fail("typed"), Cause.die("bug"))) }))
+      expect(Exit.isFailure(both) && Cause.isDie(both.cause)).toBe(true)
+      const threw = yield* Effect.exit(db.batch({ user: (): Effect.Effect<void> => { throw new Error("bug") } }))
+      expect(Exit.isFailure(threw) && Cause.isDie(threw.cause)).toBe(true)
+
       const started = yield* Deferred.make<void>()
-      let interrupted = false
+      const log: Array<string> = []
       const fiber = yield* Effect.fork(db.batch({
-        user: () => Deferred.succeed(started, undefined).pipe(Effect.zipRight(Effect.never), Effect.onInterrupt(() => Effect.sync(() => (interrupted = true)))),
+        user: () =>
+          Deferred.succeed(started, undefined).pipe(
+            Effect.zipRight(Effect.never),
+            // Its finalizer takes time: interrupting the batch waits for it.
+            Effect.onInterrupt(() => Effect.promise(() => new Promise((r) => setTimeout(r, 50))).pipe(Effect.tap(() => log.push("finalizer done"))))
+          ),
         audit: (c) => c.user.count()
       }))
       yield* Deferred.await(started)
       yield* Fiber.interrupt(fiber)
-      expect(interrupted).toBe(true)
+      log.push("interrupt returned")
+      expect(log).toEqual(["finalizer done", "interrupt returned"])
     }))
 })
 

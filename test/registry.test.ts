@@ -9,6 +9,7 @@ import {
   UnknownDatabaseError
 } from "../src/index.js"
 import type { TestDatabase } from "./support/databases.js"
+import pg from "pg"
 import { generations, downClient, openDatabase, SECRET } from "./support/prisma.js"
 
 const [gen6, gen7] = generations
@@ -97,6 +98,32 @@ describe("hooks", () => {
     expect(await flexi.get("a").user.count()).toBe(0)
     await flexi.disconnect()
     await new Promise((r) => setTimeout(r, 20))
+  })
+})
+
+describe("clients kept across unregister() and disconnect()", () => {
+  it("a client kept from get() after unregister() sends nothing and reopens no connection", async () => {
+    const { db, client } = await openDatabase(gen7, "postgresql")
+    opened.push(db)
+    const flexi = createFlexiDB({ t: client }, base)
+    await flexi.ready()
+    const kept = flexi.get("t")
+    await flexi.unregister("t")
+    await expect(kept.user.count()).rejects.toMatchObject({ _tag: "ClosedError", database: "t" })
+    const name = new URL(db.url).pathname.slice(1)
+    const admin = new pg.Client({ connectionString: db.url.replace(`/${name}`, "/postgres") })
+    await admin.connect()
+    const { rows } = await admin.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1", [name])
+    await admin.end()
+    expect(rows[0].n).toBe(0)
+    await flexi.disconnect()
+  })
+
+  it("ready() still waiting when disconnect() comes resolves: those databases never connected", async () => {
+    const flexi = createFlexiDB({ down: downClient(gen7, "postgresql") }, { ...base, retry: { attempts: 5, delay: 1000 } })
+    const ready = flexi.ready()
+    await flexi.disconnect()
+    expect(await ready).toEqual({ down: false })
   })
 })
 

@@ -123,6 +123,23 @@ describe("the mock is the real instance over in-memory clients", () => {
   })
 })
 
+describe("the mock's edges", () => {
+  it("a model delegate is not a promise; setUp() is immediate; a name registered again can be set down", async () => {
+    const db = makeMock()
+    const delegate = async () => db.get("user").user
+    expect(typeof (await delegate()).count).toBe("function")
+    db.setDown("user")
+    db.setUp("user")
+    expect(db.stats().user).toMatchObject({ connected: true, circuitState: "closed" })
+    await db.unregister("orders")
+    db.register("orders", { order: { count: async () => 1 } })
+    db.setDown("orders")
+    expect(await db.health()).toEqual({ user: true, orders: false })
+    expect(db.stats().orders.circuitState).toBe("open")
+    expect(db.stats().user.totalQueries).toBe(0)
+  })
+})
+
 describe("mockFlexiDB<App>()", () => {
   // App code, typed with the real clients.
   type App = { user: SqliteClient; audit: SqliteClient }

@@ -46,8 +46,10 @@ export interface Db {
   readonly isClosed: () => boolean
   /** The first connection: the writer's, retried on the schedule (ConnectionError); each replica's once. */
   readonly connect: Effect.Effect<void, ConnectionError>
-  /** Records that the writer did not answer and starts reconnecting it. */
+  /** Records that the writer did not answer (its first connection's outcome too) and starts reconnecting it. */
   readonly markDown: (error: unknown) => Effect.Effect<void>
+  /** Records that every member answered (flexidb/testing's setUp). */
+  readonly markUp: Effect.Effect<void>
   /** `SELECT 1` on every member now, within the health timeout; true when the writer answered. Never fails. */
   readonly check: Effect.Effect<boolean>
   /** Health polling for as long as it runs (nothing when polling is off); fork it into the database's scope. */
@@ -78,7 +80,8 @@ export const makeEnv = (
     observe
   }))
 
-const isClient = (u: unknown): u is PrismaClientLike =>
+/** Whether `u` has what flexidb needs of a Prisma client. */
+export const isClient = (u: unknown): u is PrismaClientLike =>
   typeof u === "object" && u !== null &&
   ["$connect", "$disconnect", "$queryRawUnsafe", "$extends"].every((m) => typeof (u as any)[m] === "function")
 
@@ -218,7 +221,8 @@ interface Life {
   readonly lastConnectedAt: Ref.Ref<number | null>
   readonly connectOnce: Effect.Effect<void, unknown>
   readonly markUp: Effect.Effect<void>
-  readonly markDown: (error: unknown) => Effect.Effect<void>
+  /** `connecting`: the first connection's own outcome, which moves a pending member. */
+  readonly markDown: (error: unknown, connecting?: boolean) => Effect.Effect<void>
   readonly check: Effect.Effect<boolean>
 }
 
@@ -230,6 +234,7 @@ const makeMember = (
   weight: number,
   env: Env,
   closed: MutableRef.MutableRef<boolean>,
+  connecting: (client: PrismaClientLike) => Promise<void>,
   api: (target: Target) => PrismaClientLike
 ): Effect.Effect<Life, never, Scope.Scope> =>
   Effect.gen(function*() {
@@ -255,7 +260,7 @@ const makeMember = (
     }).pipe(Effect.timeoutFail({ duration: healthTimeout, onTimeout: timeoutError("SELECT 1") }), Effect.asVoid)
 
     // Prisma with a driver adapter resolves `$connect` even when the server is down: the probe proves the connection.
-    const connectOnce = Effect.tryPromise({ try: () => bare.$connect(), catch: (e) => e }).pipe(
+    const connectOnce = Effect.tryPromise({ try: () => connecting(bare), catch: (e) => e }).pipe(
       Effect.timeoutFail({ duration: healthTimeout, onTimeout: timeoutError("$connect") }),
       Effect.zipRight(probe)
     )
@@ -284,11 +289,13 @@ const makeMember = (
       yield* callHook(hooks.onError, name, new ReconnectFailedError({ database: name, attempts: maxAttempts }), ref)
     })
 
-    const markDown = (error: unknown): Effect.Effect<void> =>
+    const markDown = (error: unknown, connecting = false): Effect.Effect<void> =>
       Effect.gen(function*() {
         if (closed.current) return
         healthy.current = false
         counters.lastError = errorSummary(error)
+        // The first connection is still being tried on its schedule: that loop reports its outcome.
+        if (!connecting && (yield* Ref.get(status)) === "pending") return
         if ((yield* Ref.getAndSet(status, "down")) !== "down") {
           const reported = error instanceof ConnectionError ? error : new Error(`${who}: ${errorSummary(error)}`, { cause: error })
           yield* callHook(hooks.onError, name, reported, ref)
@@ -299,7 +306,7 @@ const makeMember = (
       })
 
     const fork = Runtime.runFork(env.runtime)
-    const target: Target = { name, env, breaker, counters, foundDown: (error) => fork(markDown(error)) }
+    const target: Target = { name, env, breaker, counters, closed, foundDown: (error) => fork(markDown(error)) }
     const member: Member = {
       ...target,
       ref,
@@ -344,6 +351,15 @@ export const make = (name: string, entry: unknown, env: Env): Effect.Effect<Db, 
     const clients = [...new Set([write, ...reads.map((r) => r.client)])]
     const closed = MutableRef.make(false)
     const prevented = MutableRef.make(0)
+    // `$connect` calls in flight: release waits for them, or a late one would reopen the pool it just closed.
+    const inFlight = new Set<Promise<void>>()
+    const connecting = (client: PrismaClientLike) => {
+      const attempt = client.$connect()
+      inFlight.add(attempt)
+      const done = () => inFlight.delete(attempt)
+      attempt.then(done, done)
+      return attempt
+    }
 
     // Finalizers run in reverse: added before the members' reconnect slots and the health fiber, this runs after
     // they end.
@@ -354,6 +370,10 @@ export const make = (name: string, entry: unknown, env: Env): Effect.Effect<Db, 
           life.member.healthy.current = false
           yield* Ref.set(life.status, "down")
         }
+        yield* Effect.promise(() => Promise.allSettled([...inFlight])).pipe(
+          Effect.timeout(Duration.millis(options.disconnectTimeout)),
+          Effect.ignore
+        )
         yield* Effect.forEach(
           clients,
           (client) =>
@@ -369,12 +389,12 @@ export const make = (name: string, entry: unknown, env: Env): Effect.Effect<Db, 
 
     const intercepting = options.intercept
     const readers = yield* Effect.forEach(reads, (r, index) =>
-      makeMember(name, { role: "read", index }, r.client, r.weight, env, closed, (t) =>
+      makeMember(name, { role: "read", index }, r.client, r.weight, env, closed, connecting, (t) =>
         intercepting ? interceptReader(r.client, t) : r.client))
     // The writer's interception needs the router (to remember a session's writes), and the router the writer: the
     // router is made after the writer and read through this cell when a query runs.
     let router: Router | undefined
-    const writer = yield* makeMember(name, { role: "write", index: 0 }, write, 1, env, closed, (t) =>
+    const writer = yield* makeMember(name, { role: "write", index: 0 }, write, 1, env, closed, connecting, (t) =>
       intercepting ? interceptWriter(write, t, prevented, () => router) : write)
     const lives = [writer, ...readers]
     if (readers.length > 0) {
@@ -408,7 +428,7 @@ export const make = (name: string, entry: unknown, env: Env): Effect.Effect<Db, 
         )
       }),
       // A replica that is down does not hold the database back: it is found down and reconnects on its own.
-      Effect.forEach(readers, (r) => Effect.matchEffect(r.connectOnce, { onSuccess: () => r.markUp, onFailure: r.markDown }), {
+      Effect.forEach(readers, (r) => Effect.matchEffect(r.connectOnce, { onSuccess: () => r.markUp, onFailure: (e) => r.markDown(e, true) }), {
         concurrency: "unbounded",
         discard: true
       })
@@ -448,7 +468,8 @@ export const make = (name: string, entry: unknown, env: Env): Effect.Effect<Db, 
       prevented,
       isClosed: () => closed.current,
       connect,
-      markDown: writer.markDown,
+      markDown: (error) => writer.markDown(error, true),
+      markUp: Effect.forEach(lives, (life) => life.markUp, { discard: true }),
       check,
       watch: options.healthCheck.enabled
         ? check.pipe(Effect.delay(Duration.millis(options.healthCheck.interval)), Effect.forever)

@@ -9,7 +9,7 @@ import type { Clock } from "effect"
 import { Effect, Exit, Fiber, MutableRef, Runtime } from "effect"
 import * as CircuitBreaker from "../CircuitBreaker.js"
 import type { MiddlewareFn } from "../Client.js"
-import { CircuitOpenError, OperationTimeoutError } from "../Errors.js"
+import { CircuitOpenError, ClosedError, OperationTimeoutError } from "../Errors.js"
 import type { ResolvedOptions } from "../Options.js"
 import { errorSummary } from "../Redact.js"
 import { isUnhealthy, neverSent } from "./classify.js"
@@ -47,6 +47,8 @@ export interface Target {
   readonly counters: Counters
   /** The database was found down by its circuit opening: runs the lifecycle's markDown (a fork). */
   readonly foundDown: (error: unknown) => void
+  /** Set when the database is released: a client kept from `get()` sends nothing more (Prisma would reconnect). */
+  readonly closed: MutableRef.MutableRef<boolean>
 }
 
 /** One operation through `target`: breaker, middleware, optional timeout, timing and counting. */
@@ -58,6 +60,7 @@ export const runOperation = <I, A>(
 ): Promise<A> => {
   const env = target.env
   if (env.observe !== undefined) env.observe(target.name, operation)
+  if (target.closed.current) return Promise.reject(new ClosedError({ operation, database: target.name }))
   const clock = env.clock
   const permit = CircuitBreaker.unsafeAcquire(target.breaker, clock.unsafeCurrentTimeMillis())
   if (permit._tag === "Reject") {

@@ -1,7 +1,8 @@
 /**
  * The registry of one flexidb instance: databases made by `database.make`, each in a child Scope of the
- * instance's, kept in a plain Map that `get()` reads synchronously. Everything here is an Effect except the two
- * hot paths, `find` (a Map lookup) and `batch` (Prisma's promises), which the facades call directly.
+ * instance's, kept in a plain Map that `get()` reads synchronously. Everything here is an Effect except the hot
+ * paths, which the facades call directly: `find` and `client` (a Map lookup, and its error) and `batch` (Prisma's
+ * promises).
  */
 import { Deferred, Effect, ExecutionStrategy, Exit, MutableRef, Scope } from "effect"
 import type { ClientEntry, DBStats, MiddlewareFn, PrismaClientLike, Role, Settled } from "../Client.js"
@@ -248,7 +249,12 @@ export const make = (
       const all = [...entries.values()]
       entries.clear()
       groups.clear()
-      return Effect.forEach(all, (e) => Scope.close(e.scope, Exit.void), { concurrency: "unbounded", discard: true })
+      // A ready() still waiting gets its answer: these databases never connected.
+      return Effect.forEach(
+        all,
+        (e) => Effect.zipRight(Scope.close(e.scope, Exit.void), Deferred.succeed(e.connected, false)),
+        { concurrency: "unbounded", discard: true }
+      )
     })
 
     const registry: Registry = {

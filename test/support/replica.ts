@@ -1,5 +1,5 @@
-// A real PostgreSQL streaming replica for tests: a primary cluster and a replica of it (pg_basebackup -R), each on
-// a free port, in a temporary folder, run as the postgres user. Under a second to start here; removed by stop().
+// Real PostgreSQL streaming replicas for tests: a primary cluster and replicas of it (pg_basebackup -R), each on a
+// free port, in a temporary folder, run as the postgres user. A few seconds to start here; removed by stop().
 import { execFileSync } from "node:child_process"
 import { mkdtempSync, rmSync } from "node:fs"
 import { createServer } from "node:net"
@@ -35,16 +35,16 @@ export interface Cluster {
 
 export interface ReplicaSet {
   readonly primary: Cluster
-  readonly replica: Cluster
-  /** Holds the replica's replay of the primary's WAL: replication lag on demand. */
-  readonly pauseReplay: () => Promise<void>
-  readonly resumeReplay: () => Promise<void>
-  /** Waits until the replica has replayed everything the primary has written so far. */
+  readonly replicas: ReadonlyArray<Cluster>
+  /** Holds replica `i`'s replay of the primary's WAL: replication lag on demand. */
+  readonly pauseReplay: (i?: number) => Promise<void>
+  readonly resumeReplay: (i?: number) => Promise<void>
+  /** Waits until every replica has replayed everything the primary has written so far. */
   readonly caughtUp: () => Promise<void>
-  /** Kills the replica at once (`pg_ctl stop -m immediate`), as a crash would. */
-  readonly killReplica: () => void
-  /** Starts the replica again after killReplica(). */
-  readonly startReplica: () => void
+  /** Kills replica `i` at once (`pg_ctl stop -m immediate`), as a crash would. */
+  readonly killReplica: (i?: number) => void
+  /** Starts replica `i` again after killReplica(). */
+  readonly startReplica: (i?: number) => void
   readonly stop: () => void
 }
 
@@ -65,52 +65,58 @@ const cluster = (port: number): Cluster => {
   }
 }
 
-/** Starts a primary and a streaming replica of it. */
-export const startReplicaSet = async (): Promise<ReplicaSet> => {
+/** Starts a primary and `count` streaming replicas of it. */
+export const startReplicaSet = async (count = 1): Promise<ReplicaSet> => {
   const dir = mkdtempSync(join(tmpdir(), "flexidb-replica-"))
   execFileSync("chown", ["postgres", dir])
-  const [p, r] = [await freePort(), await freePort()]
+  const p = await freePort()
+  const ports: Array<number> = []
+  for (let i = 0; i < count; i++) ports.push(await freePort())
   const ctl = (data: string, port: number, action: string) =>
     `${bin}/pg_ctl -D ${dir}/${data} -o '-p ${port} -k ${dir} -c listen_addresses=127.0.0.1' -l ${dir}/${data}.log -w ${action}`
   asPostgres([
     `${bin}/initdb -D ${dir}/p -A trust -U postgres > /dev/null`,
     `echo 'host replication all 127.0.0.1/32 trust' >> ${dir}/p/pg_hba.conf`,
     ctl("p", p, "start") + " > /dev/null",
-    `${bin}/pg_basebackup -h 127.0.0.1 -p ${p} -U postgres -D ${dir}/r -R`,
-    ctl("r", r, "start") + " > /dev/null"
+    ...ports.flatMap((port, i) => [
+      `${bin}/pg_basebackup -h 127.0.0.1 -p ${p} -U postgres -D ${dir}/r${i} -R`,
+      ctl(`r${i}`, port, "start") + " > /dev/null"
+    ])
   ].join(" && "))
   const primary = cluster(p)
-  const replica = cluster(r)
+  const replicas = ports.map(cluster)
   const lsn = async (c: Cluster, fn: string) => String((await c.sql(`SELECT ${fn}()::text AS lsn`))[0]!.lsn)
   let stopped = false
   return {
     primary,
-    replica,
-    pauseReplay: async () => {
-      await replica.sql("SELECT pg_wal_replay_pause()")
+    replicas,
+    pauseReplay: async (i = 0) => {
+      await replicas[i]!.sql("SELECT pg_wal_replay_pause()")
     },
-    resumeReplay: async () => {
-      await replica.sql("SELECT pg_wal_replay_resume()")
+    resumeReplay: async (i = 0) => {
+      await replicas[i]!.sql("SELECT pg_wal_replay_resume()")
     },
     caughtUp: async () => {
       const target = await lsn(primary, "pg_current_wal_lsn")
-      for (let i = 0; i < 500; i++) {
-        const [{ ok }] = (await replica.sql(`SELECT pg_last_wal_replay_lsn() >= '${target}'::pg_lsn AS ok`)) as [{ ok: boolean }]
-        if (ok) return
-        await new Promise((resolve) => setTimeout(resolve, 10))
+      for (const replica of replicas) {
+        for (let n = 0; ; n++) {
+          const [{ ok }] = (await replica.sql(`SELECT pg_last_wal_replay_lsn() >= '${target}'::pg_lsn AS ok`)) as [{ ok: boolean }]
+          if (ok) break
+          if (n > 500) throw new Error("a replica did not catch up within 5 s")
+          await new Promise((resolve) => setTimeout(resolve, 10))
+        }
       }
-      throw new Error("the replica did not catch up within 5 s")
     },
-    killReplica: () => {
-      asPostgres(`${bin}/pg_ctl -D ${dir}/r -m immediate stop > /dev/null`)
+    killReplica: (i = 0) => {
+      asPostgres(`${bin}/pg_ctl -D ${dir}/r${i} -m immediate stop > /dev/null`)
     },
-    startReplica: () => {
-      asPostgres(ctl("r", r, "start") + " > /dev/null")
+    startReplica: (i = 0) => {
+      asPostgres(ctl(`r${i}`, ports[i]!, "start") + " > /dev/null")
     },
     stop: () => {
       if (stopped) return
       stopped = true
-      for (const data of ["r", "p"]) {
+      for (const data of [...ports.map((_, i) => `r${i}`), "p"]) {
         try {
           asPostgres(`${bin}/pg_ctl -D ${dir}/${data} -m immediate stop > /dev/null 2>&1`)
         } catch {
