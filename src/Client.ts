@@ -117,3 +117,22 @@ export interface MemberStats {
 export type Settled<A> =
   | { readonly status: "fulfilled"; readonly value: A }
   | { readonly status: "rejected"; readonly reason: unknown }
+
+/**
+ * The tenant cache's figures (`tenantStats()`).
+ *
+ * @since 0.2.0
+ */
+export interface TenantStats {
+  /** Tenant clients open now. */
+  readonly resident: number
+  /** Tenants held by a `withTenant()` now. */
+  readonly leased: number
+  /** `tenant()` calls waiting for a slot now. */
+  readonly waiting: number
+  readonly hits: number
+  readonly misses: number
+  readonly evictions: number
+  /** `resolve` threw or found no such tenant. */
+  readonly resolveFailures: number
+}

@@ -51,7 +51,7 @@ export interface Database<C extends PrismaClientLike = PrismaClientLike> {
  *
  * @since 0.1.0
  */
-export type DatabaseOptions = Omit<FlexiDBOptions, "gracefulShutdown">
+export type DatabaseOptions = Omit<FlexiDBOptions, "gracefulShutdown" | "tenants">
 
 const invalidRole = (role: unknown) =>
   new InvalidArgumentError({ path: "role", reason: `expected 'read' or 'write', got ${JSON.stringify(role) ?? typeof role}` })

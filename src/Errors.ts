@@ -237,6 +237,42 @@ export class ReadOnlyError extends Data.TaggedError("ReadOnlyError")<{
 }
 
 /**
+ * A new tenant found every slot of the tenant budget (`maxClients`, or `maxConnections / connectionLimit`) busy for
+ * `acquireTimeout`: nothing was resolved or opened.
+ *
+ * @since 0.2.0
+ */
+export class TenantCapacityError extends Data.TaggedError("TenantCapacityError")<{
+  readonly tenant: string
+  readonly maxClients: number
+  readonly waitedMs: number
+}> {
+  readonly [TypeId]: TypeId = TypeId
+  readonly code = "FLEXIDB_TENANT_CAPACITY"
+  override get message() {
+    return `No room for tenant '${this.tenant}': all ${this.maxClients} tenant clients were busy for ${this.waitedMs} ms. ` +
+      `Raise tenants.maxClients (or maxConnections), shorten leases, or retry later.`
+  }
+}
+
+/**
+ * `withTenant()` inside another tenant's `withTenant()`: tenant isolation forbids it unless `{ nested: true }`.
+ *
+ * @since 0.2.0
+ */
+export class TenantLockedError extends Data.TaggedError("TenantLockedError")<{
+  readonly tenant: string
+  readonly current: string
+}> {
+  readonly [TypeId]: TypeId = TypeId
+  readonly code = "FLEXIDB_TENANT_LOCKED"
+  override get message() {
+    return `Cannot enter tenant '${this.tenant}' inside tenant '${this.current}'. Finish the first, or pass ` +
+      `{ nested: true } if this code must reach both.`
+  }
+}
+
+/**
  * Thrown when the instance is used after `disconnect()`, or (with `database`) when a client kept from `get()` is
  * used after its database was unregistered or its instance disconnected: nothing is sent, no connection reopened.
  *
@@ -271,6 +307,8 @@ export type FlexiDBError =
   | ReconnectFailedError
   | ReplicaUnavailableError
   | ReadOnlyError
+  | TenantCapacityError
+  | TenantLockedError
 
 /**
  * Whether `u` is one of flexidb's own errors.

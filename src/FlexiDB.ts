@@ -8,15 +8,14 @@
 import { Cause, Context, Effect, Exit, Fiber, Layer, Option, Runtime } from "effect"
 import type { Scope } from "effect"
 import type { LazyArg } from "effect/Function"
-import type { ClientEntry, ClientOf, DBStats, MiddlewareFn, PrismaClientLike, Role, Settled } from "./Client.js"
+import type { ClientEntry, ClientOf, DBStats, MiddlewareFn, PrismaClientLike, Role, Settled, TenantStats } from "./Client.js"
 import type {
   ClosedError,
   DuplicateDatabaseError,
-  InvalidArgumentError,
   UnknownDatabaseError,
   UnknownGroupError
 } from "./Errors.js"
-import { BatchError, isFlexiDBError } from "./Errors.js"
+import { BatchError, InvalidArgumentError, isFlexiDBError } from "./Errors.js"
 import { validate } from "./internal/database.js"
 import * as Session from "./internal/session.js"
 import type { BatchRun, Operation, Registry } from "./internal/registry.js"
@@ -117,6 +116,18 @@ export interface Service<M extends Record<string, ClientEntry> = Record<string, 
    * pair, its reads inside the session see it. Fails with what `f` rejects with.
    */
   readonly session: <A>(f: () => PromiseLike<A>) => Effect.Effect<A, unknown>
+  /**
+   * The client of tenant `name` (the `tenants` option), opened if it is not: as `createFlexiDB`'s `tenant()`. Fails
+   * with InvalidArgumentError (bad name, or no `tenants` option), UnknownDatabaseError (no such tenant),
+   * TenantCapacityError, or what `resolve` threw.
+   */
+  readonly tenant: (name: string) => Effect.Effect<PrismaClientLike, unknown>
+  /** Runs `f` with the tenant's client, holding the tenant open until it ends. */
+  readonly withTenant: <A, E, R>(
+    name: string,
+    f: (client: PrismaClientLike) => Effect.Effect<A, E, R>
+  ) => Effect.Effect<A, E | unknown, R>
+  readonly tenantStats: Effect.Effect<TenantStats>
   /** Refuses every write to `name` with ReadOnlyError, without sending it, while `effect` runs. */
   readonly preventWrites: <A, E, R>(
     name: Names<M>,
@@ -203,6 +214,15 @@ export const make = <const M extends Record<string, ClientEntry>>(
         const found = registry.client(name, role)
         return isFlexiDBError(found) ? Effect.fail(found) : Effect.succeed(found)
       })
+    const tenantsOf = (operation: string) =>
+      registry.tenants === undefined
+        ? Effect.fail(
+          new InvalidArgumentError({
+            path: "tenants",
+            reason: `${operation} needs the tenants option: FlexiDBService.make(clients, { tenants: { resolve } })`
+          })
+        )
+        : Effect.succeed(registry.tenants)
     const service: Service<Record<string, PrismaClientLike>> = {
       get: client,
       register: registry.register,
@@ -225,6 +245,12 @@ export const make = <const M extends Record<string, ClientEntry>>(
       list: registry.list,
       ready: registry.ready,
       session: (f) => Effect.tryPromise({ try: () => Session.run(f), catch: (e) => e }),
+      tenant: (name) => Effect.map(tenantsOf("tenant()"), (t) => t.acquire(name)).pipe(Effect.flatten, Effect.map((db) => db.clientFor("write"))),
+      withTenant: (name, f) =>
+        Effect.scoped(
+          Effect.flatMap(tenantsOf("withTenant()"), (t) => Effect.flatMap(t.lease(name), (db) => f(db.clientFor("write"))))
+        ),
+      tenantStats: Effect.flatMap(tenantsOf("tenantStats()"), (t) => t.stats).pipe(Effect.orDie),
       preventWrites: <A, E, R>(name: string, effect: Effect.Effect<A, E, R>) =>
         Effect.suspend((): Effect.Effect<A, E | UnknownDatabaseError | ClosedError, R> => {
           const db = registry.find(name)

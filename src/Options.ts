@@ -4,6 +4,7 @@
  * @since 0.1.0
  */
 import { Duration, Option, Schedule } from "effect"
+import type { ClientEntry } from "./Client.js"
 import { InvalidArgumentError } from "./Errors.js"
 
 /**
@@ -156,7 +157,7 @@ export interface FlexiDBHooks {
  *
  * @since 0.1.0
  */
-export interface FlexiDBOptions {
+export interface FlexiDBOptions<T extends ClientEntry = ClientEntry> {
   readonly retry?: RetryConfig
   readonly circuitBreaker?: CircuitBreakerConfig
   readonly healthCheck?: HealthCheckConfig
@@ -178,6 +179,43 @@ export interface FlexiDBOptions {
   readonly gracefulShutdown?: boolean
   /** Milliseconds `$disconnect` may take per client before it is abandoned. Default 5000. */
   readonly disconnectTimeout?: Duration.DurationInput
+  /** Databases per tenant, opened on demand by `tenant(name)` and kept within a budget. */
+  readonly tenants?: TenantsConfig<T>
+}
+
+/**
+ * A database per tenant, opened on first use and kept within a budget of clients and connections.
+ *
+ * @since 0.2.0
+ */
+export interface TenantsConfig<T extends ClientEntry = ClientEntry> {
+  /**
+   * Makes the client of tenant `name` (sync or async), or `undefined` when there is no such tenant. Pass
+   * `connectionLimit` to your adapter's pool (`new PrismaPg({ connectionString, max: connectionLimit })`).
+   */
+  readonly resolve: (
+    name: string,
+    context: { readonly connectionLimit: number | undefined }
+  ) => T | undefined | PromiseLike<T | undefined>
+  /** Tenant clients kept at most (least recently used idle ones are closed to make room). Default 100. */
+  readonly maxClients?: number
+  /** A tenant unused this long is closed. Default 10 minutes. */
+  readonly idleTimeout?: Duration.DurationInput
+  /** Connections each tenant's pool may open: given to `resolve`. */
+  readonly connectionLimit?: number
+  /** Connections all tenants together may hold: at most `floor(maxConnections / connectionLimit)` clients. */
+  readonly maxConnections?: number
+  /** How long a new tenant waits for a slot when every tenant is busy, then TenantCapacityError. Default 10 s. */
+  readonly acquireTimeout?: Duration.DurationInput
+}
+
+/** Tenant settings with every default filled in. */
+export interface ResolvedTenants {
+  readonly resolve: TenantsConfig<ClientEntry>["resolve"]
+  readonly maxClients: number
+  readonly idleTimeout: number
+  readonly connectionLimit: number | undefined
+  readonly acquireTimeout: number
 }
 
 /** Options with every default filled in. */
@@ -197,6 +235,7 @@ export interface ResolvedOptions {
   readonly intercept: boolean
   readonly gracefulShutdown: boolean
   readonly disconnectTimeout: number
+  readonly tenants: ResolvedTenants | undefined
 }
 
 const fail = (path: string, reason: string): never => {
@@ -284,8 +323,44 @@ const topLevel = [
   "intercept",
   "gracefulShutdown",
   "disconnectTimeout",
-  "replicas"
+  "replicas",
+  "tenants"
 ]
+
+const resolveTenants = (input: Record<string, unknown>): ResolvedTenants | undefined => {
+  if (input.tenants === undefined) return undefined
+  const t = section(input, "tenants", [
+    "resolve",
+    "maxClients",
+    "idleTimeout",
+    "connectionLimit",
+    "maxConnections",
+    "acquireTimeout"
+  ])
+  const resolve = callback<TenantsConfig<ClientEntry>["resolve"]>(t, "tenants", "resolve")
+  if (resolve === undefined) return fail("tenants.resolve", "expected a function (name, { connectionLimit }) => client")
+  const connectionLimit = t.connectionLimit === undefined
+    ? undefined
+    : number(t, "tenants", "connectionLimit", 1, { min: 1, integer: true })
+  let maxClients = number(t, "tenants", "maxClients", 100, { min: 1, integer: true })
+  if (t.maxConnections !== undefined) {
+    const max = number(t, "tenants", "maxConnections", 1, { min: 1, integer: true })
+    if (connectionLimit === undefined) {
+      fail("tenants.maxConnections", "needs tenants.connectionLimit: the connections each tenant's pool may open")
+    }
+    if (max < connectionLimit!) {
+      fail("tenants.maxConnections", `must be at least connectionLimit (${connectionLimit}), got ${max}`)
+    }
+    maxClients = Math.min(maxClients, Math.floor(max / connectionLimit!))
+  }
+  return {
+    resolve,
+    maxClients,
+    connectionLimit,
+    idleTimeout: duration(t, "tenants", "idleTimeout", 600_000, { min: 1 }),
+    acquireTimeout: duration(t, "tenants", "acquireTimeout", 10_000, { min: 0 })
+  }
+}
 
 const replicaKeys = ["balance", "fallback", "readYourWrites"]
 
@@ -335,7 +410,7 @@ export const defaultReplicaConfig: ResolvedReplicaConfig = {
  *
  * @since 0.1.0
  */
-export const resolveOptions = (input: FlexiDBOptions | undefined = {}): ResolvedOptions => {
+export const resolveOptions = (input: FlexiDBOptions<any> | undefined = {}): ResolvedOptions => {
   if (!isObject(input)) return fail("options", `expected an object, got ${input === null ? "null" : typeof input}`)
   for (const k of Object.keys(input)) if (!topLevel.includes(k)) fail(k, `unknown option (known: ${topLevel.join(", ")})`)
   const r = section(input, "retry", ["attempts", "delay", "backoff", "maxDelay"])
@@ -387,7 +462,8 @@ export const resolveOptions = (input: FlexiDBOptions | undefined = {}): Resolved
     replicas,
     intercept: boolean(input as Record<string, unknown>, "options", "intercept", true),
     gracefulShutdown: boolean(input as Record<string, unknown>, "options", "gracefulShutdown", true),
-    disconnectTimeout: duration(input as Record<string, unknown>, "options", "disconnectTimeout", 5000, { min: 1 })
+    disconnectTimeout: duration(input as Record<string, unknown>, "options", "disconnectTimeout", 5000, { min: 1 }),
+    tenants: resolveTenants(input as Record<string, unknown>)
   }
 }
 

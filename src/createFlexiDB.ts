@@ -6,8 +6,9 @@
  * @since 0.1.0
  */
 import { Cause, Effect, Exit, Layer, ManagedRuntime, Scope } from "effect"
-import type { ClientEntry, ClientOf, DBStats, MiddlewareFn, PrismaClientLike, Role, Settled } from "./Client.js"
-import { BatchError, ClosedError } from "./Errors.js"
+import type { ClientEntry, ClientOf, DBStats, MiddlewareFn, PrismaClientLike, Role, Settled, TenantStats } from "./Client.js"
+import { BatchError, ClosedError, InvalidArgumentError, TenantLockedError } from "./Errors.js"
+
 import type { Registry } from "./internal/registry.js"
 import { batchOutcome, make as makeRegistry, record, settledResults } from "./internal/registry.js"
 import * as Session from "./internal/session.js"
@@ -17,6 +18,9 @@ import { resolveOptions } from "./Options.js"
 
 /** The names of a map, as strings. */
 type Names<M> = keyof M & string
+/** The names `get()` takes: the registered ones, and any string once tenants (of client type `T`) are configured. */
+type Known<M, T> = Names<M> | ([T] extends [never] ? never : string)
+type Client<M, T, K> = K extends Names<M> ? ClientOf<M[K]> : T
 
 /**
  * Operations for `batch()`: one function per registered database, given its client.
@@ -50,12 +54,12 @@ type OnlyKnown<O, M> = O & { readonly [K in Exclude<keyof O & string, Names<M>>]
  *
  * @since 0.1.0
  */
-export interface FlexiDB<M extends Record<string, ClientEntry>> {
+export interface FlexiDB<M extends Record<string, ClientEntry>, T = never> {
   /**
    * The client for `name`, synchronously. `'read'` picks a read client of a pair, `'write'` (the default) its
    * write client. Throws UnknownDatabaseError, listing the registered names, for any other name.
    */
-  get<K extends Names<M>>(name: K, role?: Role): ClientOf<M[K]>
+  get<K extends Known<M, T>>(name: K, role?: Role): Client<M, T, K>
   /**
    * Runs one operation per database in parallel and resolves `{ name: result }`. An unknown name rejects before
    * anything runs. If any operation fails, every other still runs to completion, then it rejects with BatchError
@@ -76,21 +80,21 @@ export interface FlexiDB<M extends Record<string, ClientEntry>> {
   /** `health()` for a group's databases only; rejects with UnknownGroupError for an undefined group. */
   healthGroup(name: string): Promise<Partial<Record<Names<M>, boolean>>>
   /** The registered names. */
-  list(): Array<Names<M>>
+  list(): Array<Known<M, T>>
   /** `SELECT 1` on every client of every database, each bounded by the health timeout. Never rejects. */
-  health(): Promise<Record<Names<M>, boolean>>
+  health(): Promise<Record<Known<M, T>, boolean>>
   /** A snapshot of every database's statistics. */
-  stats(): Record<Names<M>, DBStats>
+  stats(): Record<Known<M, T>, DBStats>
   /** Resolves once every database's first connection attempt (with retries) has settled: `{ name: connected }`. */
-  ready(): Promise<Record<Names<M>, boolean>>
+  ready(): Promise<Record<Known<M, T>, boolean>>
   /**
    * Adds a database, usable at once; it connects in the background with retry. Throws DuplicateDatabaseError
    * for a registered name and InvalidArgumentError for an invalid name or client. Returns this instance, typed
    * with the new name.
    */
-  register<N extends string, E extends ClientEntry>(name: N, client: E): FlexiDB<M & { [K in N]: E }>
+  register<N extends string, E extends ClientEntry>(name: N, client: E): FlexiDB<M & { [K in N]: E }, T>
   /** Stops serving a database, ends its fibers and disconnects its clients. */
-  unregister(name: Names<M>): Promise<void>
+  unregister(name: Known<M, T>): Promise<void>
   /**
    * Runs `fn` in a read-your-writes session (one per HTTP request is the intended use): inside it, after a write to
    * a pair, that database's reads go to its writer for `readYourWrites.window`, or (LSN mode) to a replica only once
@@ -102,10 +106,29 @@ export interface FlexiDB<M extends Record<string, ClientEntry>> {
    * sending it, until `fn` settles (a maintenance window). Reads go on. Rejects with UnknownDatabaseError for a name
    * that is not registered, before calling `fn`.
    */
-  preventWrites<A>(name: Names<M>, fn: () => A | PromiseLike<A>): Promise<A>
+  preventWrites<A>(name: Known<M, T>, fn: () => A | PromiseLike<A>): Promise<A>
+  /**
+   * The client of tenant `name` (the `tenants` option): at once when it is open; otherwise `tenants.resolve` makes
+   * it, and it is registered (breaker, stats, middleware, hooks as any database) and connected first. Concurrent
+   * calls for one tenant resolve it once. Rejects with InvalidArgumentError for a name that is not 1–128 letters,
+   * digits, `_` or `-` (before `resolve` is called), UnknownDatabaseError when `resolve` returns undefined, what
+   * `resolve` throws, or TenantCapacityError when every slot stayed busy for `acquireTimeout`.
+   */
+  tenant(name: string): Promise<T>
+  /**
+   * Runs `fn` with the tenant's client, holding the tenant (it is never closed meanwhile) and making it the current
+   * tenant for code inside (`currentTenant()`). Entering another tenant inside rejects with TenantLockedError
+   * unless `{ nested: true }`.
+   */
+  withTenant<A>(name: string, fn: (client: T) => A | PromiseLike<A>, options?: { readonly nested?: boolean }): Promise<A>
+  /** The tenant of the enclosing `withTenant()`, if any. */
+  currentTenant(): { readonly name: string; readonly client: T } | undefined
+  /** The tenant cache's figures: `{ resident, leased, waiting, hits, misses, evictions, resolveFailures }`. */
+  tenantStats(): TenantStats
   /** Disconnects every client, ends every fiber and timer, fires onDisconnect. Idempotent. */
   disconnect(): Promise<void>
 }
+
 
 /**
  * Creates an instance and returns at once: every database connects in the background, with retry. A database
@@ -118,14 +141,17 @@ export interface FlexiDB<M extends Record<string, ClientEntry>> {
  *
  * @since 0.1.0
  */
-export const createFlexiDB = <const M extends Record<string, ClientEntry> = Record<string, PrismaClientLike>>(
+export const createFlexiDB = <
+  const M extends Record<string, ClientEntry> = Record<string, PrismaClientLike>,
+  T extends ClientEntry = never
+>(
   clients: M,
-  options?: FlexiDBOptions
-): FlexiDB<M> => build(clients, options).db as unknown as FlexiDB<M>
+  options?: FlexiDBOptions<T>
+): FlexiDB<M, ClientOf<T>> => build(clients, options).db as unknown as FlexiDB<M, ClientOf<T>>
 
 /** An instance and its insides, for `flexidb/testing`, which drives the same registry. Not exported by the package. */
 export interface Built {
-  readonly db: FlexiDB<Record<string, PrismaClientLike>>
+  readonly db: FlexiDB<Record<string, PrismaClientLike>, PrismaClientLike>
   readonly registry: Registry
   /** Runs a lifecycle effect on the instance's runtime, synchronously. */
   readonly runSync: <A, E>(effect: Effect.Effect<A, E>) => A
@@ -136,7 +162,7 @@ export interface Built {
 /** @internal */
 export const build = (
   clients: Readonly<Record<string, ClientEntry>>,
-  options: FlexiDBOptions | undefined,
+  options: FlexiDBOptions<any> | undefined,
   observe?: (database: string, operation: string) => void
 ): Built => {
   const resolved = resolveOptions(options)
@@ -169,6 +195,12 @@ export const build = (
         throw Cause.squash(exit.cause)
       })
   const nothing = () => Promise.resolve({})
+  const tenantsOf = (operation: string) => {
+    if (registry.tenants === undefined) {
+      throw new InvalidArgumentError({ path: "tenants", reason: `${operation} needs the tenants option: createFlexiDB(clients, { tenants: { resolve } })` })
+    }
+    return registry.tenants
+  }
 
   let closing: Promise<void> | undefined
   const disconnect = () =>
@@ -188,8 +220,8 @@ export const build = (
   }
   const groupClients = (members: ReadonlyArray<string>) => record(members.map((m) => [m, get(m)] as const))
 
-  const db: FlexiDB<Record<string, PrismaClientLike>> = {
-    get,
+  const db: FlexiDB<Record<string, PrismaClientLike>, PrismaClientLike> = {
+    get: get as never,
     batch: ((operations: never) =>
       registry.batch(operations, (outcomes) => {
         const answer = batchOutcome(outcomes)
@@ -227,6 +259,38 @@ export const build = (
     },
     unregister: (name) => run(registry.unregister(name), () => Promise.reject(refuse(`unregister('${name}')`))),
     session: Session.run,
+    tenant: (name) => {
+      const db = registry.tenants?.hit(name)
+      if (db !== undefined) return Promise.resolve(db.clientFor("write"))
+      try {
+        return run(tenantsOf("tenant()").acquire(name), () => Promise.reject(refuse("tenant()"))).then((found) =>
+          found.clientFor("write")
+        )
+      } catch (error) {
+        return Promise.reject(error)
+      }
+    },
+    withTenant: async (name, fn, options) => {
+      const current = Session.currentTenant()
+      if (current !== undefined && current.name !== name && options?.nested !== true) {
+        throw new TenantLockedError({ tenant: name, current: current.name })
+      }
+      const tenants = tenantsOf("withTenant()")
+      let held = tenants.retain(name)
+      while (held === undefined) {
+        await run(tenants.acquire(name), () => Promise.reject(refuse("withTenant()")))
+        held = tenants.retain(name)
+      }
+      const lease = held
+      const client = lease.db.clientFor("write")
+      try {
+        return await Session.inTenant({ name, client }, () => fn(client))
+      } finally {
+        tenants.release(lease)
+      }
+    },
+    currentTenant: () => Session.currentTenant() as never,
+    tenantStats: () => (disposed ? noTenants : runSync(tenantsOf("tenantStats()").stats)),
     preventWrites: (name, fn) => {
       const found = registry.find(name)
       if (found === undefined) return Promise.reject(registry.client(name, undefined))
@@ -247,4 +311,14 @@ export const build = (
     if (!disposed) runtime.runFork(effect)
   }
   return { db, registry, runSync, runFork }
+}
+
+const noTenants: TenantStats = {
+  resident: 0,
+  leased: 0,
+  waiting: 0,
+  hits: 0,
+  misses: 0,
+  evictions: 0,
+  resolveFailures: 0
 }

@@ -14,6 +14,7 @@ export type {
   PrismaClientLike,
   ReadWriteClient,
   Role,
+  TenantStats,
   WeightedReplica
 } from "./Client.js"
 export type {
@@ -27,7 +28,8 @@ export type {
   FlexiDBOptions,
   HealthCheckConfig,
   ReconnectConfig,
-  RetryConfig
+  RetryConfig,
+  TenantsConfig
 } from "./Options.js"
 export type { Settled } from "./Client.js"
 export {
@@ -43,6 +45,8 @@ export {
   ReadOnlyError,
   ReconnectFailedError,
   ReplicaUnavailableError,
+  TenantCapacityError,
+  TenantLockedError,
   UnknownDatabaseError,
   UnknownGroupError
 } from "./Errors.js"

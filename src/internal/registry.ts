@@ -19,6 +19,8 @@ import type { Db } from "./database.js"
 import { make as makeDatabase, makeEnv, splitEntry, validate, validateName } from "./database.js"
 import { runOperation } from "./hotPath.js"
 import { readOnly } from "./replicas.js"
+import type { Tenants } from "./tenants.js"
+import { make as makeTenants } from "./tenants.js"
 
 interface Entry {
   readonly db: Db
@@ -100,6 +102,10 @@ export interface Registry {
   readonly health: (names?: ReadonlyArray<string>) => Effect.Effect<Record<string, boolean>>
   readonly stats: Effect.Effect<Record<string, DBStats>>
   readonly ready: Effect.Effect<Record<string, boolean>>
+  /** The tenant cache, when the `tenants` option is set. */
+  readonly tenants: Tenants | undefined
+  /** Waits for one database's first connection attempt to settle: whether it connected. */
+  readonly connected: (name: string) => Effect.Effect<boolean>
   readonly close: Effect.Effect<void>
 }
 
@@ -257,7 +263,7 @@ export const make = (
       )
     })
 
-    const registry: Registry = {
+    const registry: Omit<Registry, "tenants"> = {
       find: (name) => entries.get(name)?.db,
       client: (name, role) => {
         const entry = entries.get(name)
@@ -320,10 +326,20 @@ export const make = (
       ready: Effect.suspend(() =>
         Effect.forEach([...entries.values()], (e) => Effect.map(Deferred.await(e.connected), (ok) => [e.db.name, ok] as const))
       ).pipe(Effect.map(record)),
+      connected: (name) =>
+        Effect.suspend(() => {
+          const entry = entries.get(name)
+          return entry === undefined ? Effect.succeed(false) : Deferred.await(entry.connected)
+        }),
       close
     }
 
     yield* Effect.addFinalizer(() => close)
     for (const [name, entry] of initial) yield* Effect.orDie(register(name, entry))
-    return registry
+    const withTenants: Registry = {
+      ...registry,
+      tenants: options.tenants === undefined ? undefined : yield* makeTenants(registry as Registry, options.tenants),
+      unregister: (name) => Effect.tap(unregister(name), () => withTenants.tenants?.forget(name))
+    }
+    return withTenants
   })

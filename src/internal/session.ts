@@ -30,3 +30,15 @@ export const parseLsn = (text: unknown): bigint | undefined => {
   const match = /^([0-9A-F]+)\/([0-9A-F]+)$/i.exec(text.trim())
   return match === null ? undefined : (BigInt(`0x${match[1]}`) << 32n) + BigInt(`0x${match[2]}`)
 }
+
+/** The tenant `withTenant()` runs in. */
+export interface CurrentTenant {
+  readonly name: string
+  readonly client: unknown
+}
+
+const tenantStorage = new AsyncLocalStorage<CurrentTenant>()
+
+export const currentTenant = (): CurrentTenant | undefined => tenantStorage.getStore()
+
+export const inTenant = <A>(tenant: CurrentTenant, f: () => A): A => tenantStorage.run(tenant, f)

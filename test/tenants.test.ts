@@ -1,0 +1,281 @@
+// A database per tenant at scale: single-flight opening, a bounded number of resident clients, leases that survive
+// eviction pressure, idle expiry (TestClock), a connection budget counted on the real server, and tenant isolation.
+import { it as effect } from "@effect/vitest"
+import { PrismaPg } from "@prisma/adapter-pg"
+import Database from "better-sqlite3"
+import { Effect, Fiber, TestClock } from "effect"
+import { copyFileSync, mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import pg from "pg"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import {
+  createFlexiDB,
+  FlexiDBService,
+  InvalidArgumentError,
+  TenantCapacityError,
+  TenantLockedError,
+  UnknownDatabaseError
+} from "../src/index.js"
+import { PostgresClient } from "./fixtures/prisma7/clients.ts"
+import * as prisma7 from "./fixtures/prisma7/clients.ts"
+import { createDatabase, PG_HOST } from "./support/databases.js"
+import type { TestDatabase } from "./support/databases.js"
+import { until } from "./support/effect.js"
+
+const base = { gracefulShutdown: false } as const
+type Sqlite = ReturnType<typeof prisma7.sqlite>
+
+// SQLite tenants: one file each, copied from a template with the fixture tables.
+const dir = mkdtempSync(join(tmpdir(), "flexidb-tenants-"))
+const template = join(dir, "template.db")
+beforeAll(() => {
+  const t = new Database(template)
+  t.exec(`CREATE TABLE "User" (id INTEGER PRIMARY KEY AUTOINCREMENT, email TEXT NOT NULL UNIQUE, name TEXT)`)
+  t.exec(`CREATE TABLE "Post" (id INTEGER PRIMARY KEY AUTOINCREMENT, title TEXT NOT NULL, authorId INTEGER NOT NULL)`)
+  t.close()
+})
+afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+const sqliteTenant = (name: string) => {
+  const file = join(dir, `${name}.db`)
+  try {
+    copyFileSync(template, file, 1 /* COPYFILE_EXCL: keep an existing tenant's data */)
+  } catch {
+    // the tenant exists
+  }
+  return prisma7.sqlite(file)
+}
+
+describe("opening tenants", () => {
+  it("50 concurrent tenant('t1') resolve it once and share one client; get() serves it once resident", async () => {
+    let resolves = 0
+    const flexi = createFlexiDB({}, {
+      ...base,
+      tenants: {
+        resolve: async (name) => {
+          resolves++
+          await new Promise((r) => setTimeout(r, 20))
+          return sqliteTenant(name)
+        }
+      }
+    })
+    const clients = await Promise.all(Array.from({ length: 50 }, () => flexi.tenant("t1")))
+    expect(resolves).toBe(1)
+    expect(new Set(clients).size).toBe(1)
+    expect(await clients[0]!.user.count()).toBe(0)
+    expect(flexi.get("t1")).toBe(clients[0])
+    expect(flexi.stats().t1!.connected).toBe(true)
+    expect(flexi.tenantStats()).toMatchObject({ resident: 1, misses: 1 })
+    await flexi.disconnect()
+  })
+
+  it("a bad name is refused before resolve is called; no such tenant and a failing resolve leave nothing behind", async () => {
+    const asked: Array<string> = []
+    const flexi = createFlexiDB({}, {
+      ...base,
+      tenants: {
+        resolve: (name) => {
+          asked.push(name)
+          if (name === "boom") throw new Error("directory unavailable")
+          return name === "ghost" ? undefined : sqliteTenant(name)
+        }
+      }
+    })
+    for (const bad of ["", "../etc", "a/b", "a'b", 'a"b', "a b", "a%2Fb", "a?x=1", "a@host", "x".repeat(129), "é"]) {
+      await expect(flexi.tenant(bad)).rejects.toBeInstanceOf(InvalidArgumentError)
+    }
+    expect(asked).toEqual([])
+    await expect(flexi.tenant("ghost")).rejects.toBeInstanceOf(UnknownDatabaseError)
+    await expect(flexi.tenant("boom")).rejects.toThrow("directory unavailable")
+    expect(flexi.list()).toEqual([])
+    expect(flexi.tenantStats()).toMatchObject({ resident: 0, resolveFailures: 2 })
+    // It is asked again next time: a failure is not cached.
+    await expect(flexi.tenant("boom")).rejects.toThrow("directory unavailable")
+    expect(asked).toEqual(["ghost", "boom", "boom"])
+    await flexi.disconnect()
+  })
+
+  it("needs the tenants option, said plainly", async () => {
+    const flexi = createFlexiDB({}, base)
+    await expect(flexi.tenant("a")).rejects.toThrow("tenant() needs the tenants option")
+    await flexi.disconnect()
+  })
+})
+
+describe("bounded", () => {
+  it("500 tenants touched with maxClients 20: never more than 20 open, every query succeeds", async () => {
+    let open = 0
+    let most = 0
+    const flexi = createFlexiDB({ main: sqliteTenant("static-main") }, {
+      ...base,
+      hooks: {
+        onConnect: (name, m) => {
+          if (name !== "main" && m.role === "write") most = Math.max(most, ++open)
+        },
+        onDisconnect: (name) => {
+          if (name !== "main") open--
+        }
+      },
+      tenants: { resolve: (name) => sqliteTenant(name), maxClients: 20 }
+    })
+    for (let i = 0; i < 500; i++) {
+      const client = await flexi.tenant(`t${i}`)
+      await client.user.create({ data: { email: `u${i}@x.io` } })
+      expect(flexi.tenantStats().resident).toBeLessThanOrEqual(20)
+    }
+    expect(most).toBeLessThanOrEqual(20)
+    expect(flexi.tenantStats()).toMatchObject({ resident: 20, misses: 500, evictions: 480 })
+    // Evicted tenants come back transparently, with their data; the static database was never evicted.
+    expect(await (await flexi.tenant("t3")).user.count()).toBe(1)
+    expect(flexi.list()).toContain("main")
+    await flexi.disconnect()
+  }, 120_000)
+
+  it("a leased tenant survives heavy eviction pressure and its queries keep working", async () => {
+    const flexi = createFlexiDB({}, { ...base, tenants: { resolve: (name) => sqliteTenant(name), maxClients: 3 } })
+    const result = await flexi.withTenant("kept", async (client) => {
+      for (let i = 0; i < 30; i++) {
+        await (await flexi.tenant(`other${i}`)).user.count()
+        await client.user.count()
+      }
+      expect(flexi.tenantStats().leased).toBe(1)
+      return client.user.count()
+    })
+    expect(result).toBe(0)
+    expect(flexi.list()).toContain("kept")
+    await flexi.disconnect()
+  })
+
+  it("unregister() of a tenant works, and the name opens again on next use", async () => {
+    const flexi = createFlexiDB({}, { ...base, tenants: { resolve: (name) => sqliteTenant(name) } })
+    await flexi.tenant("gone")
+    await flexi.unregister("gone")
+    expect(flexi.tenantStats().resident).toBe(0)
+    expect(await (await flexi.tenant("gone")).user.count()).toBe(0)
+    await flexi.disconnect()
+  })
+})
+
+describe("isolation", () => {
+  it("withTenant() makes the tenant current; entering another inside is refused unless nested", async () => {
+    const flexi = createFlexiDB({}, { ...base, tenants: { resolve: (name) => sqliteTenant(name) } })
+    await flexi.withTenant("acme", async (client) => {
+      expect(flexi.currentTenant()).toEqual({ name: "acme", client })
+      await expect(flexi.withTenant("globex", () => 1)).rejects.toBeInstanceOf(TenantLockedError)
+      await expect(flexi.withTenant("globex", () => 1)).rejects.toThrow("Cannot enter tenant 'globex' inside tenant 'acme'")
+      expect(await flexi.withTenant("acme", () => "same tenant")).toBe("same tenant")
+      expect(await flexi.withTenant("globex", () => flexi.currentTenant()!.name, { nested: true })).toBe("globex")
+      expect(flexi.currentTenant()!.name).toBe("acme")
+    })
+    expect(flexi.currentTenant()).toBeUndefined()
+    await flexi.disconnect()
+  })
+})
+
+describe("time (TestClock)", () => {
+  effect.scoped("an idle tenant is closed after idleTimeout, not before", () =>
+    Effect.gen(function*() {
+      const closed: Array<string> = []
+      const registry = yield* FlexiDBService.make({}, {
+        ...base,
+        hooks: { onDisconnect: (name) => closed.push(name) },
+        tenants: { resolve: (name) => sqliteTenant(`idle-${name}`), idleTimeout: "1 minute" }
+      })
+      yield* registry.tenant("a")
+      yield* TestClock.adjust(59_999)
+      expect(closed).toEqual([])
+      expect((yield* registry.tenantStats).resident).toBe(1)
+      yield* TestClock.adjust(1)
+      yield* until(() => closed.length === 1)
+      expect(closed).toEqual(["a"])
+      expect(yield* registry.tenantStats).toMatchObject({ resident: 0, evictions: 1 })
+    }))
+
+  effect.scoped("when every slot stays busy, a new tenant fails with TenantCapacityError exactly at acquireTimeout", () =>
+    Effect.gen(function*() {
+      const registry = yield* FlexiDBService.make({}, {
+        ...base,
+        tenants: { resolve: (name) => sqliteTenant(`busy-${name}`), maxClients: 1, acquireTimeout: "2 seconds" }
+      })
+      const hold = yield* Effect.fork(registry.withTenant("holder", () => Effect.never))
+      yield* until(() => Effect.runSync(registry.tenantStats).leased === 1)
+      const waiting = yield* Effect.fork(Effect.flip(registry.tenant("late")))
+      yield* TestClock.adjust(1_999)
+      yield* until(() => Effect.runSync(registry.tenantStats).waiting === 1)
+      expect(waiting.unsafePoll()).toBeNull()
+      yield* TestClock.adjust(1)
+      const error = yield* Fiber.join(waiting)
+      expect(error).toBeInstanceOf(TenantCapacityError)
+      expect(error).toMatchObject({ code: "FLEXIDB_TENANT_CAPACITY", tenant: "late", maxClients: 1 })
+      yield* Fiber.interrupt(hold)
+      // The slot is free again: the late tenant opens.
+      expect(yield* registry.tenant("late")).toBeDefined()
+    }))
+})
+
+describe("a connection budget on PostgreSQL", () => {
+  const dbs: Array<TestDatabase> = []
+  afterAll(() => Promise.all(dbs.map((d) => d.drop())))
+
+  it("40 tenant databases hammered with maxConnections 8, connectionLimit 2: never more than 8 connections", async () => {
+    for (let i = 0; i < 40; i++) dbs.push(await createDatabase("postgresql"))
+    const byName = new Map(dbs.map((d, i) => [`pg${i}`, d]))
+    const names = dbs.map((d) => new URL(d.url).pathname.slice(1))
+    const flexi = createFlexiDB({}, {
+      ...base,
+      tenants: {
+        resolve: (name, { connectionLimit }) =>
+          new PostgresClient({ adapter: new PrismaPg({ connectionString: byName.get(name)!.url, max: connectionLimit }) }),
+        maxConnections: 8,
+        connectionLimit: 2,
+        acquireTimeout: "30 seconds"
+      }
+    })
+    const admin = new pg.Client({ connectionString: `postgresql://postgres@${PG_HOST}/postgres` })
+    await admin.connect()
+    let most = 0
+    let sampling = true
+    const sampler = (async () => {
+      while (sampling) {
+        const { rows } = await admin.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = ANY($1)", [names])
+        most = Math.max(most, rows[0].n)
+        await new Promise((r) => setTimeout(r, 5))
+      }
+    })()
+    let ok = 0
+    await Promise.all(Array.from({ length: 16 }, async (_, w) => {
+      for (let i = 0; i < 20; i++) {
+        const name = `pg${(w * 7 + i * 3) % 40}`
+        await flexi.withTenant(name, (c) => c.user.count())
+        ok++
+      }
+    }))
+    sampling = false
+    await sampler
+    await admin.end()
+    expect(ok).toBe(320)
+    expect(most).toBeGreaterThan(0)
+    expect(most).toBeLessThanOrEqual(8)
+    expect(flexi.tenantStats().resident).toBeLessThanOrEqual(4)
+    await flexi.disconnect()
+  }, 120_000)
+})
+
+describe("a MariaDB tenant", () => {
+  it("opens, serves, is evicted to make room, and opens again with its data", async () => {
+    const dbs = [await createDatabase("mysql"), await createDatabase("mysql")]
+    const urls = new Map([["m0", dbs[0]!.url], ["m1", dbs[1]!.url]])
+    const flexi = createFlexiDB({}, {
+      ...base,
+      tenants: { resolve: (name) => prisma7.mysql(urls.get(name)!) as unknown as Sqlite, maxClients: 1 }
+    })
+    await (await flexi.tenant("m0")).user.create({ data: { email: "kept@x.io" } })
+    await (await flexi.tenant("m1")).user.count()
+    expect(flexi.list()).toEqual(["m1"])
+    expect(await (await flexi.tenant("m0")).user.count()).toBe(1)
+    expect(flexi.tenantStats()).toMatchObject({ evictions: 2, resident: 1 })
+    await flexi.disconnect()
+    await Promise.all(dbs.map((d) => d.drop()))
+  })
+})
