@@ -155,3 +155,27 @@ describe("Effect API types", () => {
     >()
   })
 })
+
+describe("replica and tenant types", () => {
+  it("tenants: any name is a tenant's client, typed by what resolve returns; without tenants, names stay checked", async () => {
+    const db = createFlexiDB({ main: mysql }, { tenants: { resolve: (): SqliteClient | undefined => sqlite } })
+    expectTypeOf(db.get("main")).toEqualTypeOf<MysqlClient>()
+    expectTypeOf(db.get("acme")).toEqualTypeOf<SqliteClient>()
+    expectTypeOf(await db.tenant("acme")).toEqualTypeOf<SqliteClient>()
+    await db.withTenant("acme", (client) => expectTypeOf(client).toEqualTypeOf<SqliteClient>())
+    expectTypeOf(db.tenantStats().resident).toEqualTypeOf<number>()
+    const plain = createFlexiDB({ main: mysql })
+    // @ts-expect-error no tenants: an unregistered name is a compile error
+    plain.get("acme")
+  })
+
+  it("a pair takes weighted replicas and its own replica settings", () => {
+    const db = createFlexiDB({
+      orders: { write: mysql, read: [{ client: mysql, weight: 2 }, mysql], balance: "least-busy", fallback: "error" }
+    })
+    expectTypeOf(db.get("orders", "read")).toEqualTypeOf<MysqlClient>()
+    expectTypeOf(db.stats().orders.members[0]!.role).toEqualTypeOf<"write" | "read">()
+    // @ts-expect-error not a balance policy
+    createFlexiDB({ orders: { write: mysql, read: mysql, balance: "fastest" } })
+  })
+})
