@@ -66,21 +66,22 @@ const info = (m: Member): ReplicaInfo => ({
 
 const balancer = (name: string, readers: ReadonlyArray<Member>, policy: ResolvedReplicaConfig["balance"]): Balancer => {
   // Smooth weighted round robin (as nginx does): even spread, in proportion to the weights, over whoever is healthy.
-  const current = new Map(readers.map((m) => [m, 0]))
+  const current: Array<number> = readers.map(() => 0)
   const roundRobin = (candidates: ReadonlyArray<Member>) => {
+    if (candidates.length === 1) return candidates[0]!
     let total = 0
     let best = candidates[0]!
     let bestScore = -Infinity
-    for (const m of candidates) {
-      const score = current.get(m)! + m.weight
-      current.set(m, score)
+    for (let i = 0; i < candidates.length; i++) {
+      const m = candidates[i]!
+      const score = (current[m.ref.index] = current[m.ref.index]! + m.weight)
       total += m.weight
       if (score > bestScore) {
         best = m
         bestScore = score
       }
     }
-    current.set(best, bestScore - total)
+    current[best.ref.index] = bestScore - total
     return best
   }
   if (typeof policy === "function") {
@@ -165,7 +166,20 @@ export const makeRouter = (db: Routed): Router => {
   const ryw = config.readYourWrites
   const positions = new Map(readers.map((m): [Member, Position] => [m, { at: -Infinity, lsn: undefined, pending: undefined }]))
 
-  const healthy = (exclude?: Member) => readers.filter((m) => m !== exclude && m.healthy.current)
+  /** The replicas a read may go to; the list itself, with no allocation, while every replica is healthy. */
+  const healthy = (exclude?: Member): ReadonlyArray<Member> => {
+    if (exclude === undefined) {
+      let all = true
+      for (let i = 0; i < readers.length; i++) {
+        if (!readers[i]!.healthy.current) {
+          all = false
+          break
+        }
+      }
+      if (all) return readers
+    }
+    return readers.filter((m) => m !== exclude && m.healthy.current)
+  }
   const fallback = (operation: string): Member | ReplicaUnavailableError =>
     config.fallback === "primary" ? writer : new ReplicaUnavailableError({ database: name, operation, replicas: readers.length })
 
@@ -212,7 +226,8 @@ export const makeRouter = (db: Routed): Router => {
 
   /** Runs a read on a member; if the member turns out unreachable, takes it out and runs the read once more elsewhere. */
   const attempt = (member: Member, operation: string, call: (client: PrismaClientLike) => PromiseLike<unknown>) => {
-    const first = Promise.resolve(call(member.api))
+    // `then` straight on Prisma's promise: Promise.resolve() around it would cost a thenable job per read.
+    const first = call(member.api)
     if (member === writer) return first
     return first.then(undefined, (error) => {
       if (!(error instanceof CircuitOpenError) && !isUnhealthy(error)) throw error
@@ -223,7 +238,7 @@ export const makeRouter = (db: Routed): Router => {
     })
   }
 
-  const read = (operation: string, call: (client: PrismaClientLike) => PromiseLike<unknown>): Promise<unknown> => {
+  const read = (operation: string, call: (client: PrismaClientLike) => PromiseLike<unknown>): PromiseLike<unknown> => {
     const last = ryw.mode === "lsn" ? lastWrite() : undefined
     if (last?.lsn !== undefined) return pickCaughtUp(last.lsn).then((m) => attempt(m, operation, call))
     const member = pick(operation)

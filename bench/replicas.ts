@@ -1,0 +1,95 @@
+// npm run bench:replicas: what a pair's read routing costs, side by side in one run, written into BENCHMARKS.md
+// between its "replicas" markers. Needs PostgreSQL on 127.0.0.1:5432 and root (it starts a streaming replica).
+import { readFileSync, writeFileSync } from "node:fs"
+import { join } from "node:path"
+import { createFlexiDB } from "../src/index.js"
+import * as prisma7 from "../test/fixtures/prisma7/clients.ts"
+import { createDatabase } from "../test/support/databases.js"
+import { startReplicaSet } from "../test/support/replica.js"
+import { compare, ratio } from "./harness.js"
+
+type Client = ReturnType<typeof prisma7.sqlite>
+const rows: Array<string> = []
+const us = (x: number) => `${x.toFixed(1)} µs`
+const note = (what: string, a: string, b: string, result: string) => {
+  rows.push(`| ${what} | ${a} | ${b} | ${result} |`)
+  console.log(`${what}: ${result} (${a} vs ${b})`)
+}
+
+/** get(name, 'read') against get(name) when the replica is the same database: the routing alone. */
+const routing = async (label: string, open: () => Client) => {
+  const write = open()
+  await write.user.deleteMany()
+  await write.user.create({ data: { id: 1, email: "bench@x.io" } })
+  const flexi = createFlexiDB({ main: { write, read: open() } }, { gracefulShutdown: false })
+  await flexi.ready()
+  const query = { where: { id: 1 } }
+  const [g, r] = await compare([
+    { name: "get", run: () => flexi.get("main").user.findUnique(query) },
+    { name: "read", run: () => flexi.get("main", "read").user.findUnique(query) }
+  ])
+  note(`${label}: findUnique through get(name, 'read') (routing client)`, us(r!.us), `${us(g!.us)} (get())`, `${ratio(r!, g!).toFixed(3)}×`)
+  await flexi.disconnect()
+}
+
+/** A session's reads after a write in LSN mode (the replica has caught up) against reads outside any session. */
+const lsn = async () => {
+  const set = await startReplicaSet(1)
+  try {
+    await set.primary.sql(`CREATE TABLE "User" (id SERIAL PRIMARY KEY, email TEXT NOT NULL UNIQUE, name TEXT)`)
+    await set.caughtUp()
+    for (const cache of [10, 0]) {
+      const flexi = createFlexiDB({
+        main: { write: prisma7.postgresql(set.primary.url()), read: prisma7.postgresql(set.replicas[0]!.url()) }
+      }, { gracefulShutdown: false, replicas: { readYourWrites: { mode: "lsn", lsnCacheTime: cache } } })
+      await flexi.ready()
+      const read = flexi.get("main", "read")
+      // The two sides run one after the other (a session's context follows every call made inside it), each the
+      // median of many blocks.
+      const [session] = await flexi.session(async () => {
+        await flexi.get("main").user.create({ data: { email: `lsn-${cache}@x.io` } })
+        await set.caughtUp()
+        return compare([{ name: "session", run: () => read.user.count() }], { blocks: 30, perBlock: 30 })
+      })
+      const [outside] = await compare([{ name: "outside", run: () => read.user.count() }], { blocks: 30, perBlock: 30 })
+      note(
+        `PostgreSQL replica: a session's read after a write, LSN mode, lsnCacheTime ${cache} ms`,
+        us(session!.us),
+        `${us(outside!.us)} (a read outside sessions)`,
+        `${ratio(session!, outside!).toFixed(3)}×`
+      )
+      await flexi.disconnect()
+    }
+  } finally {
+    set.stop()
+  }
+}
+
+const sqlite = await createDatabase("sqlite")
+await routing("SQLite", () => prisma7.sqlite(sqlite.url))
+await sqlite.drop()
+const postgres = await createDatabase("postgresql")
+await routing("PostgreSQL", () => prisma7.postgresql(postgres.url) as unknown as Client)
+await postgres.drop()
+await lsn()
+
+const file = join(import.meta.dirname, "..", "BENCHMARKS.md")
+const section = [
+  "<!-- replicas -->",
+  "## Replicas (`npm run bench:replicas`)",
+  "",
+  "Same client shapes, interleaved blocks, medians; one run. The routing row reads the same database through the",
+  "writer and through the routing read client, so the ratio is the routing alone (target ≤ 1.02× `get()`). The LSN",
+  "rows are reads inside a session after a write, on a real streaming replica that has replayed it: each costs the",
+  "replica's replay position, asked at most once per `lsnCacheTime`.",
+  "",
+  "| what | flexidb | baseline | ratio |",
+  "| --- | --- | --- | --- |",
+  ...rows,
+  "<!-- /replicas -->"
+].join("\n")
+const current = readFileSync(file, "utf8")
+const marked = /<!-- replicas -->[\s\S]*<!-- \/replicas -->/
+writeFileSync(file, marked.test(current) ? current.replace(marked, section) : `${current.trimEnd()}\n\n${section}\n`)
+console.log("BENCHMARKS.md: replicas section written")
+process.exit(0)
