@@ -262,6 +262,57 @@ describe("a connection budget on PostgreSQL", () => {
   }, 120_000)
 })
 
+describe("schema per tenant on one pool (PostgreSQL)", () => {
+  it("1,000 schema tenants share one pool of 5 connections: never more than 5, each query in its own schema", async () => {
+    const db = await createDatabase("postgresql")
+    const database = new URL(db.url).pathname.slice(1)
+    // One migration script, applied to every tenant's schema.
+    const migration = (schema: string) =>
+      `CREATE SCHEMA "${schema}"; CREATE TABLE "${schema}"."User" (id SERIAL PRIMARY KEY, email TEXT NOT NULL UNIQUE, name TEXT);`
+    const setup = new pg.Client({ connectionString: db.url })
+    await setup.connect()
+    const names = Array.from({ length: 1000 }, (_, i) => `tenant_${i}`)
+    for (let i = 0; i < names.length; i += 100) await setup.query(names.slice(i, i + 100).map(migration).join("\n"))
+    const pool = new pg.Pool({ connectionString: db.url, max: 5 })
+    const flexi = createFlexiDB({}, {
+      ...base,
+      tenants: {
+        resolve: (name) => new PostgresClient({ adapter: new PrismaPg(pool, { schema: name }) }),
+        maxClients: 100
+      }
+    })
+    let most = 0
+    let sampling = true
+    const sampler = (async () => {
+      while (sampling) {
+        const { rows } = await setup.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()", [database])
+        most = Math.max(most, rows[0].n, pool.totalCount)
+        await new Promise((r) => setTimeout(r, 5))
+      }
+    })()
+    await Promise.all(Array.from({ length: 10 }, async (_, w) => {
+      for (let i = w; i < names.length; i += 10) {
+        await flexi.withTenant(names[i]!, (c) => c.user.create({ data: { email: `${names[i]}@x.io` } }))
+      }
+    }))
+    sampling = false
+    await sampler
+    expect(most).toBeGreaterThan(0)
+    expect(most).toBeLessThanOrEqual(5)
+    expect(flexi.tenantStats()).toMatchObject({ resident: 100, evictions: 900 })
+    // Evicting 900 tenants left the shared pool open: an evicted tenant comes back through it.
+    expect(await (await flexi.tenant("tenant_7")).user.findMany({ select: { email: true } })).toEqual([{ email: "tenant_7@x.io" }])
+    // Every row is in its own tenant's schema, and only there.
+    const counts = await setup.query(names.map((n) => `SELECT '${n}' AS t, email FROM "${n}"."User"`).join(" UNION ALL "))
+    expect(counts.rows).toHaveLength(1000)
+    expect(counts.rows.every((r: { t: string; email: string }) => r.email === `${r.t}@x.io`)).toBe(true)
+    await flexi.disconnect()
+    await pool.end()
+    await setup.end()
+    await db.drop()
+  }, 120_000)
+})
+
 describe("a MariaDB tenant", () => {
   it("opens, serves, is evicted to make room, and opens again with its data", async () => {
     const dbs = [await createDatabase("mysql"), await createDatabase("mysql")]
