@@ -10,13 +10,18 @@ const [variant, file, count, warmup, errorFormat] = process.argv.slice(2) as [st
 const adapter = new PrismaBetterSqlite3({ url: `file:${file}` })
 const client = new SqliteClient(errorFormat === "minimal" ? { adapter, errorFormat } : { adapter })
 const flexi = createFlexiDB({ main: client }, { gracefulShutdown: false })
-await flexi.ready()
+// As in bench/run.ts: the middleware on a second instance over the same client. Every variant's process builds
+// both, so they differ only in what they run.
+const withMiddleware = createFlexiDB({ main: client }, { gracefulShutdown: false })
+withMiddleware.use((_db, _op, next) => next())
+await Promise.all([flexi.ready(), withMiddleware.ready()])
 const extended = client.$extends({ query: { $allOperations: ({ args, query }) => query(args) } })
 const query = { where: { id: 1 } }
 const variants: Record<string, () => PromiseLike<unknown>> = {
   raw: () => client.user.findUnique(query),
   extends: () => extended.user.findUnique(query),
   get: () => flexi.get("main").user.findUnique(query),
+  middleware: () => withMiddleware.get("main").user.findUnique(query),
   batch: () => flexi.batch({ main: (c) => c.user.findUnique(query) })
 }
 const run = variants[variant]!
@@ -30,5 +35,6 @@ for (let i = 0; i < Number(warmup); i++) await run()
 await handshake("ready")
 for (let i = 0; i < Number(count); i++) await run()
 await handshake("done")
+await withMiddleware.disconnect()
 await flexi.disconnect()
 process.exit(0)

@@ -1,5 +1,6 @@
 // Side-by-side timing: variants run interleaved in small blocks, so drift (JIT, GC, the other core) hits them
 // alike; each variant's result is the median of its block means.
+import { getHeapSpaceStatistics } from "node:v8"
 
 export interface Variant {
   readonly name: string
@@ -58,32 +59,58 @@ export interface Paired {
   /** Median block means, microseconds per call. */
   readonly aUs: number
   readonly bUs: number
+  /** Median bytes allocated per call in the young generation (blocks with no collection in them); NaN if none. */
+  readonly aBytes: number
+  readonly bBytes: number
+}
+
+const youngUsed = () => {
+  for (const space of getHeapSpaceStatistics()) if (space.space_name === "new_space") return space.space_used_size
+  return 0
 }
 
 /**
  * Measures B against A alone, in rounds of four blocks A, B, B, A: a drift that is linear within a round (the
  * JIT settling, the other core's load rising or falling) costs both sides alike, and a round's ratio cancels
- * what the whole round shared. The median over many rounds discards the rounds a collection or a neighbour
- * disturbed; the interquartile range says how much the rest moved.
+ * what the whole round shared. The median over many rounds discards the rounds a neighbour disturbed; the
+ * interquartile range says how much the rest moved. `before` runs ahead of every block, untimed: bench/run.ts
+ * empties the young generation there, so that no scavenge (a pause of several milliseconds, a large share of a
+ * block) falls inside a block; what each side allocates, and so what it costs the collector, is reported beside.
  */
 export const pair = async (
   a: Variant,
   b: Variant,
-  { rounds = 60, perBlock = 100, warmup = 3 } = {}
+  { before = () => {}, perBlock = 100, rounds = 60, warmup = 3 }: {
+    readonly before?: () => void
+    readonly perBlock?: number
+    readonly rounds?: number
+    readonly warmup?: number
+  } = {}
 ): Promise<Paired> => {
   const ratios: Array<number> = []
-  const as: Array<number> = []
-  const bs: Array<number> = []
-  for (let r = -warmup; r < rounds; r++) {
-    const a1 = await block(a.run, perBlock)
-    const b1 = await block(b.run, perBlock)
-    const b2 = await block(b.run, perBlock)
-    const a2 = await block(a.run, perBlock)
-    if (r < 0) continue
-    ratios.push((b1 + b2) / (a1 + a2))
-    as.push(a1, a2)
-    bs.push(b1, b2)
+  const times = { a: [] as Array<number>, b: [] as Array<number> }
+  const bytes = { a: [] as Array<number>, b: [] as Array<number> }
+  const measure = async (side: "a" | "b", keep: boolean) => {
+    before()
+    const used = youngUsed()
+    const us = await block(side === "a" ? a.run : b.run, perBlock)
+    const grown = youngUsed() - used
+    if (keep) {
+      times[side].push(us)
+      // A young generation that shrank was collected during the block: its allocation is unknown.
+      if (grown >= 0) bytes[side].push(grown / perBlock)
+    }
+    return us
   }
+  for (let r = -warmup; r < rounds; r++) {
+    const keep = r >= 0
+    const a1 = await measure("a", keep)
+    const b1 = await measure("b", keep)
+    const b2 = await measure("b", keep)
+    const a2 = await measure("a", keep)
+    if (keep) ratios.push((b1 + b2) / (a1 + a2))
+  }
+  const bytesMedian = (xs: Array<number>) => (xs.length === 0 ? Number.NaN : median(xs))
   return {
     a: a.name,
     b: b.name,
@@ -91,7 +118,9 @@ export const pair = async (
     q1: quantile(ratios, 0.25),
     q3: quantile(ratios, 0.75),
     rounds,
-    aUs: median(as),
-    bUs: median(bs)
+    aUs: median(times.a),
+    bUs: median(times.b),
+    aBytes: bytesMedian(bytes.a),
+    bBytes: bytesMedian(bytes.b)
   }
 }

@@ -2,20 +2,35 @@
 // processes do does not change the count. Each variant runs in its own process (bench/count.ts); only
 // the main thread and only the measured queries are counted (after a warm-up, so the JIT has settled). Background
 // threads (garbage collection helpers, the optimizing compiler) are left out: their share varies from run to run.
+// So is the collector's share on the main thread (a scavenge is split between the main thread and its helpers
+// differently each time): the counts below are the main thread's instructions outside the collector, with the
+// collector's main-thread share kept beside them.
 import { spawn, spawnSync } from "node:child_process"
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { createInterface } from "node:readline"
 
-export const available = () => spawnSync("valgrind", ["--version"]).status === 0
+// callgrind_annotate (valgrind's, in Perl) exits with 255 even for --version: that it ran is enough.
+export const available = () =>
+  spawnSync("valgrind", ["--version"]).status === 0 && spawnSync("callgrind_annotate", ["--version"]).error === undefined
 
 export interface Counted {
   readonly variant: string
   /** Prisma's default, or `errorFormat: "minimal"`, which skips the call-stack capture on every query. */
   readonly errorFormat: "default" | "minimal"
-  /** Main-thread instructions per query. */
+  /** Main-thread instructions per query, outside the garbage collector. */
   readonly perQuery: number
+  /** Main-thread instructions per query inside the garbage collector (`Heap::CollectGarbage`, inclusive). */
+  readonly collector: number
+}
+
+/** Inclusive instructions under V8's collector entry in a callgrind file, or 0 (no collection, or no symbols). */
+const collectorIn = (file: string) => {
+  const out = spawnSync("callgrind_annotate", ["--inclusive=yes", "--threshold=100", file], { encoding: "utf8" })
+  const line = out.stdout?.split("\n").find((l) => l.includes("v8::internal::Heap::CollectGarbage("))
+  const n = line && /^\s*([\d,]+)/.exec(line)
+  return n ? Number(n[1]!.replaceAll(",", "")) : 0
 }
 
 const count = (file: string, variant: string, errorFormat: Counted["errorFormat"], queries: number, warmup: number) =>
@@ -40,7 +55,8 @@ const count = (file: string, variant: string, errorFormat: Counted["errorFormat"
         const main = readdirSync(dir).find((f) => f.endsWith("-01"))
         const totals = main && /^totals: (\d+)/m.exec(readFileSync(join(dir, main), "utf8"))
         if (!totals) throw new Error(`no callgrind totals for ${variant}`)
-        resolve({ variant, errorFormat, perQuery: Number(totals[1]) / queries })
+        const collector = collectorIn(join(dir, main))
+        resolve({ variant, errorFormat, perQuery: (Number(totals[1]) - collector) / queries, collector: collector / queries })
       } catch (error) {
         reject(error)
       } finally {
@@ -52,10 +68,12 @@ const count = (file: string, variant: string, errorFormat: Counted["errorFormat"
 export interface Summary {
   readonly variant: string
   readonly errorFormat: Counted["errorFormat"]
-  /** Median over the repeats, main-thread instructions per query. */
+  /** Median over the repeats, main-thread instructions per query outside the collector. */
   readonly perQuery: number
   /** (largest − smallest) ÷ median over the repeats. */
   readonly spread: number
+  /** Smallest and largest main-thread collector instructions per query over the repeats. */
+  readonly collector: readonly [number, number]
 }
 
 /**
@@ -74,9 +92,16 @@ export const countAll = async (
     out.push(...await Promise.all(jobs.slice(i, i + 2).map(([v, f]) => count(file, v, f, queries, warmup))))
   }
   return runs.map(([variant, errorFormat]) => {
-    const xs = out.filter((c) => c.variant === variant && c.errorFormat === errorFormat).map((c) => c.perQuery)
-      .sort((a, b) => a - b)
+    const mine = out.filter((c) => c.variant === variant && c.errorFormat === errorFormat)
+    const xs = mine.map((c) => c.perQuery).sort((a, b) => a - b)
+    const gc = mine.map((c) => c.collector)
     const median = xs[xs.length >> 1]!
-    return { variant, errorFormat, perQuery: median, spread: (xs[xs.length - 1]! - xs[0]!) / median }
+    return {
+      variant,
+      errorFormat,
+      perQuery: median,
+      spread: (xs[xs.length - 1]! - xs[0]!) / median,
+      collector: [Math.min(...gc), Math.max(...gc)] as const
+    }
   })
 }
