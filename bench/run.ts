@@ -358,15 +358,21 @@ another process). Well above a few percent for SQLite, the run was disturbed: ru
     machine's speed changes in steps. A variant paired against itself moved as much as the gap did (above). With
     short rounds and a collection before each block, \`get()\` ÷ hook measured 1.014–1.033 in seven runs: a gap of
     about 2 %, which is there, and about as large as flexidb's share of the instructions below.
-  - *Instructions* (main thread, outside the collector): \`get()\` 0.6–2.4 % above the hook, depending on the
-    process layout. Of that: \`runOperation\` and \`settle\` (JIT code, ≈ 1 k), one more \`then\` and promise (≈ 0.3 k),
-    the operation's name (≈ 0.1 k), and 1.3–2.4 k in Prisma's stack capture, which has one more optimized frame to
-    expand. The rest moves with V8's per-process state: inline caches and object shapes in Prisma's own code (the
-    hook alone measured 585.6–592.2 k in different process layouts; the difference sat in runtime
-    property-definition paths) and the collector's split between threads (now left out of the counts).
-  - *Megamorphic call sites*: in one process running every variant, as the wall-time blocks do, \`get()\` measured
-    6.1 k above the hook, against 3.3–3.9 k in processes of its own: \`runOperation\` serves \`get()\`, middleware and
-    \`batch()\`, whose operations hand Prisma's promises and native ones to the same \`then\`. About 0.4 %.
+  - *Instructions* (main thread, outside the collector): \`get()\` 0.6–2.4 % above the hook in separate processes.
+    Of that: \`runOperation\` and \`settle\` (JIT code, ≈ 1 k), one more \`then\` and promise (≈ 0.3 k), the
+    operation's name (≈ 0.1 k), and 1.3–2.4 k in Prisma's stack capture, which has one more optimized frame to
+    expand. The spread is V8's per-process state, not the code: the same build measured the hook at 585.6–592.2 k
+    in different processes, the difference sitting in runtime property-definition paths (inline-cache misses) in
+    Prisma's own code; the earlier "no gap" counts were processes where the hook drew the slower state. The
+    collector's split between threads moved the old main-thread totals too (now left out).
+  - *Caches and branches* (callgrind's simulation, one pair of processes): \`get()\` 2.0 % more instructions than the
+    hook there, 1.9 % more L1 instruction-cache misses (21.0 k against 20.6 k per query: this workload misses the L1
+    i-cache every 30 instructions, as Prisma, its query compiler and SQLite make a large code footprint), 1.9 % more
+    L1 data misses, 0.6 % more mispredicted branches. They grow with flexidb's instructions; nothing beside them.
+  - *Megamorphic call sites*: \`runOperation\` serves \`get()\`, middleware and \`batch()\`, whose operations hand
+    Prisma's promises and native ones to the same \`then\`. In one process running every variant, as the wall-time
+    blocks do, \`get()\` measured 6.1 k above the hook; in processes of its own 3.3–11.8 k. That is inside the
+    per-process spread above: no penalty from shared call sites could be told apart.
   - *Allocation* (what the collector's cost follows): \`get()\` allocates 0.4 KiB per query more than the hook (1 %: a
     promise, two closures, the operation's name, BigInts from the clock); at 6–8 % of the time spent collecting,
     under 0.1 % of the wall time.
@@ -380,7 +386,9 @@ another process). Well above a few percent for SQLite, the run was disturbed: ru
     the operation's name built 1.004, with timing and counters 1.005–1.017, with flexidb's \`runOperation\` itself
     1.022; \`get()\` against a client taken from \`get()\` once, outside the calling function, 0.995. No single piece
     stands out: the 2 % is the bookkeeping as a whole (200–290 ns of its own per query around an already-settled
-    promise, more inside Prisma's chain), Prisma's capture of one more frame, and the call sites it shares.
+    promise; inside Prisma's chain, where every instruction pays for the misses above, more), Prisma's capture of
+    one more frame, and the call sites it shares. Getting under 1.02× reliably means fewer instructions in the
+    hook, not a different clock or fewer promises.
 - **Tried and dropped: a Proxy instead of \`$extends\`.** A Proxy over the client that wraps model methods, raw
   queries and transactions (keeping fluent relations, lazy promises and \`$transaction([...])\`) measured 1.057× raw
   in instructions against 1.039× for \`$extends\` (one run each): no gain, because its wrapper frame sits under every

@@ -96,7 +96,9 @@ describe.each(["postgresql", "mysql"] as const)("%s behind a faulty network", (p
       )
       const perCallMs = (performance.now() - started) / 1_000
       expect(refused.every((e) => e instanceof CircuitOpenError)).toBe(true)
-      expect(perCallMs).toBeLessThan(0.2)
+      // No I/O per refused call: a connection attempt alone costs milliseconds. The bound leaves room for a loaded
+      // machine (0.32 ms measured with a benchmark on the other core); what a refusal costs is bench/'s to say.
+      expect(perCallMs).toBeLessThan(1)
       expect((yield* stats()).totalQueries).toBe(before.totalQueries)
       expect(yield* otherServes()).toBe(0)
       expect(downs()).toBe(1)
