@@ -72,15 +72,16 @@ const youngUsed = () => {
 /**
  * Measures B against A alone, in rounds of four blocks A, B, B, A: a drift that is linear within a round (the
  * JIT settling, the other core's load rising or falling) costs both sides alike, and a round's ratio cancels
- * what the whole round shared. The median over many rounds discards the rounds a neighbour disturbed; the
- * interquartile range says how much the rest moved. `before` runs ahead of every block, untimed: bench/run.ts
- * empties the young generation there, so that no scavenge (a pause of several milliseconds, a large share of a
- * block) falls inside a block; what each side allocates, and so what it costs the collector, is reported beside.
+ * what the whole round shared. Keep rounds short and many: a step in the machine's speed inside a round skews
+ * that round, and the median over rounds discards the few that were; the interquartile range says how much
+ * the rest moved. `before` runs ahead of every block, untimed: bench/run.ts empties the young generation there,
+ * so that no scavenge (a pause of several milliseconds, a large share of a short block) falls inside a block;
+ * what each side allocates, and so what it costs the collector, is reported beside.
  */
 export const pair = async (
   a: Variant,
   b: Variant,
-  { before = () => {}, perBlock = 100, rounds = 60, warmup = 3 }: {
+  { before = () => {}, perBlock = 20, rounds = 300, warmup = 10 }: {
     readonly before?: () => void
     readonly perBlock?: number
     readonly rounds?: number

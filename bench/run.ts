@@ -124,7 +124,8 @@ const perQuery = async (label: string, db: TestDatabase) => {
 
 /**
  * Main-thread CPU instructions per SQLite query outside the garbage collector, under callgrind: repeatable where
- * wall time is not. One process per variant: starting node, Prisma and its query compiler under valgrind takes
+ * wall time is not. Raw Prisma once more with `errorFormat: "minimal"`, for what its call-stack capture costs. One
+ * process per variant: starting node, Prisma and its query compiler under valgrind takes
  * most of a minute, and the count moves less between processes of one layout (0.0–0.4 % over two and three
  * repeats) than between layouts (about 1 %, see BENCHMARKS.md).
  */
@@ -139,38 +140,36 @@ const instructionsPerQuery = async () => {
   await client.$disconnect()
   const counted = await instructions.countAll(db.url, [
     ["raw", "default"], ["extends", "default"], ["get", "default"], ["middleware", "default"], ["batch", "default"],
-    ["raw", "minimal"], ["batch", "minimal"]
+    ["raw", "minimal"]
   ], { repeats: 1 })
   await db.drop()
-  const find = (variant: string, format: string) => counted.find((c) => c.variant === variant && c.errorFormat === format)
+  const find = (variant: string, format: string) => counted.find((c) => c.variant === variant && c.errorFormat === format)!
   const k = (n: number) => `${(n / 1000).toFixed(1)} k`
   const collector = ([lo, hi]: readonly [number, number]) =>
     lo === hi ? `${(lo / 1000).toFixed(0)} k` : `${(lo / 1000).toFixed(0)}–${(hi / 1000).toFixed(0)} k`
-  for (const format of ["default", "minimal"] as const) {
-    const raw = find("raw", format)!
-    const setting = format === "default" ? "Prisma's default errorFormat" : `errorFormat: "minimal"`
-    for (const [variant, what, against] of [
-      ["extends", "$extends with an empty hook (no flexidb)", undefined],
-      ["get", "get()", ["extends", "the empty hook"]],
-      ["middleware", "get() with one pass-through middleware", ["get", "get()"]],
-      ["batch", "batch() with one operation", undefined]
-    ] as const) {
-      const c = find(variant, format)
-      if (c === undefined) continue
-      const also = against && find(against[0], format)
-      const details = [
-        ...(also ? [`${(c.perQuery / also.perQuery).toFixed(3)}× ${against[1]}`] : []),
-        ...(c.spread > 0 || raw.spread > 0 ? [`spread ${(c.spread * 100).toFixed(1)} % / ${(raw.spread * 100).toFixed(1)} %`] : []),
-        `main-thread collector, left out: ${collector(c.collector)} / ${collector(raw.collector)}`
-      ]
-      note(
-        `SQLite instructions per findUnique, ${setting}: ${what}`,
-        k(c.perQuery),
-        `${k(raw.perQuery)} (raw)`,
-        `${(c.perQuery / raw.perQuery).toFixed(3)}× (${details.join("; ")})`
-      )
-    }
+  const raw = find("raw", "default")
+  for (const [variant, what, against] of [
+    ["extends", "$extends with an empty hook (no flexidb)", undefined],
+    ["get", "get()", ["extends", "the empty hook"]],
+    ["middleware", "get() with one pass-through middleware", ["get", "get()"]],
+    ["batch", "batch() with one operation", undefined]
+  ] as const) {
+    const c = find(variant, "default")
+    const details = [
+      ...(against ? [`${(c.perQuery / find(against[0], "default").perQuery).toFixed(3)}× ${against[1]}`] : []),
+      ...(c.spread > 0 || raw.spread > 0 ? [`spread ${(c.spread * 100).toFixed(1)} % / ${(raw.spread * 100).toFixed(1)} %`] : []),
+      `main-thread collector, left out: ${collector(c.collector)} / ${collector(raw.collector)}`
+    ]
+    note(`SQLite instructions per findUnique: ${what}`, k(c.perQuery), `${k(raw.perQuery)} (raw)`, `${(c.perQuery / raw.perQuery).toFixed(3)}× (${details.join("; ")})`)
   }
+  // What Prisma's call-stack capture costs: the same raw query without it.
+  const minimal = find("raw", "minimal")
+  note(
+    `SQLite instructions per findUnique: raw Prisma with errorFormat: "minimal" (no call-stack capture)`,
+    k(minimal.perQuery),
+    `${k(raw.perQuery)} (raw, default errorFormat)`,
+    `${(minimal.perQuery / raw.perQuery).toFixed(3)}× (the capture: ${k(raw.perQuery - minimal.perQuery)} per query)`
+  )
 }
 
 const batchAcross = async (k: number) => {
@@ -342,13 +341,12 @@ another process). Well above a few percent for SQLite, the run was disturbed: ru
 
 - **Prisma captures the call stack of every query, twice.** Unless the client is built with \`errorFormat: "minimal"\`,
   each model query runs \`new Error()\` when it is called (in \`applyFluent\` and again in \`applyModel\`), to point its
-  error messages at your code: about 100 k instructions, a sixth of a SQLite findUnique (compare the raw baselines
-  of the two instruction blocks). It grows with every frame under the call, optimized frames with inlined calls
+  error messages at your code: 90–100 k instructions, a sixth of a SQLite findUnique (the "minimal" row). It grows with every frame under the call, optimized frames with inlined calls
   most. It is the same with or without flexidb; an app that wants it back can pass \`errorFormat: "minimal"\`.
 - **Prisma's query extension is the floor for \`get()\`.** \`get()\` hands out the client extended with Prisma's
   \`$extends\` query component: the way for queries inside \`$transaction\` (both forms) and raw queries to pass the
   breaker, middleware and statistics while the client keeps its Prisma type. An extension whose hook does nothing
-  costs 2–4 % more instructions than raw (a deep copy of the arguments, two more Prisma promises per query). With
+  costs 2–5 % more instructions than raw (a deep copy of the arguments, two more Prisma promises per query). With
   \`intercept: false\`, \`get()\` returns the bare client and costs a \`Map\` lookup (≈ 10 ns).
 - **Where the wall-time gap between \`get()\` and the empty hook goes** (measured while preparing this file on SQLite;
   single runs unless a range is given). Earlier runs put \`get()\` 0–10 % above the hook in wall time, and direct pairs
@@ -356,7 +354,7 @@ another process). Well above a few percent for SQLite, the run was disturbed: ru
   - *The method.* Most of that spread was the measurement. Prisma allocates about 40 KiB per SQLite findUnique, so V8
     collects the young generation every 350–400 queries, a 4–8 ms pause, 15–30 % of a 100-call block here; and the
     machine's speed changes in steps. A variant paired against itself moved as much as the gap did (above). With
-    short rounds and a collection before each block, \`get()\` ÷ hook measured 1.014–1.033 in seven runs: a gap of
+    short rounds and a collection before each block, \`get()\` ÷ hook measured 1.014–1.036 in eleven runs: a gap of
     about 2 %, which is there, and about as large as flexidb's share of the instructions below.
   - *Instructions* (main thread, outside the collector): \`get()\` 0.6–2.4 % above the hook in separate processes.
     Of that: \`runOperation\` and \`settle\` (JIT code, ≈ 1 k), one more \`then\` and promise (≈ 0.3 k), the
@@ -395,12 +393,12 @@ another process). Well above a few percent for SQLite, the run was disturbed: ru
   query when Prisma captures the stack. The tests it prompted (fluent API, tagged raw queries, \`$extends\` on
   \`get()\`'s client, array transactions through asynchronous middleware) stayed.
 - **One pass-through middleware** adds closures for the chain, two promises and one thenable job (\`next()\` resolves
-  Prisma's lazy promise): 1.7–3.6 k instructions (0.3–0.6 %) and 1 KiB per query.
+  Prisma's lazy promise): 1.7–5.8 k instructions (0.3–1.0 %) and 1 KiB per query.
 - **\`batch()\`** starts its operations on a microtask, from a nearly empty stack, so Prisma's capture walks neither
   flexidb's frames nor the caller's: in instructions, 1.085× → 1.034× raw (one run each). Its own bookkeeping (the "bookkeeping
   alone" row: name checks, breaker, counters, the result object) went from 3 µs to under 1 µs by dropping an
   executor, a \`forEach\`, a second \`then\` and \`Object.defineProperty\` for ordinary keys. In wall time it still
-  measures 1.045–1.061× raw on SQLite in direct pairs (1.024–1.033× on PostgreSQL), above its 1.9–2.4 % in
+  measures 1.045–1.061× raw on SQLite in direct pairs (1.016–1.033× on PostgreSQL), above its 1.9–3.1 % in
   instructions, and 1.063–1.070× a hand-written equivalent (the query started from a microtask, \`then\` on Prisma's
   promise, a result object), which itself measures 0.98–0.99× raw. That part is not Prisma's stack capture (the
   same with \`errorFormat: "minimal"\`); it goes with 2.3–2.8 KiB more allocation per query, of which flexidb's own
