@@ -13,7 +13,7 @@ import * as CircuitBreaker from "./CircuitBreaker.js"
 import type { DBStats, PrismaClientLike, ReadWriteClient, Role } from "./Client.js"
 import type { ConnectionError } from "./Errors.js"
 import { CircuitOpenError, InvalidArgumentError, OperationTimeoutError, QueryError, ReplicaUnavailableError } from "./Errors.js"
-import { make as makeDatabase, makeEnv, validate } from "./internal/database.js"
+import { invalidRole, make as makeDatabase, makeEnv, validate } from "./internal/database.js"
 import { runOperation } from "./internal/hotPath.js"
 import type { FlexiDBOptions } from "./Options.js"
 import { resolveOptions } from "./Options.js"
@@ -52,9 +52,6 @@ export interface Database<C extends PrismaClientLike = PrismaClientLike> {
  * @since 0.1.0
  */
 export type DatabaseOptions = Omit<FlexiDBOptions, "gracefulShutdown" | "tenants">
-
-const invalidRole = (role: unknown) =>
-  new InvalidArgumentError({ path: "role", reason: `expected 'read' or 'write', got ${JSON.stringify(role) ?? typeof role}` })
 
 const asQueryError = (database: string) => (error: unknown) =>
   error instanceof CircuitOpenError || error instanceof OperationTimeoutError

@@ -252,18 +252,25 @@ export const make = <const M extends Record<string, ClientEntry>>(
         ),
       tenantStats: Effect.flatMap(tenantsOf("tenantStats()"), (t) => t.stats).pipe(Effect.orDie),
       preventWrites: <A, E, R>(name: string, effect: Effect.Effect<A, E, R>) =>
-        Effect.suspend((): Effect.Effect<A, E | UnknownDatabaseError | ClosedError, R> => {
-          const db = registry.find(name)
-          if (db === undefined) return Effect.fail(registry.client(name, undefined) as UnknownDatabaseError | ClosedError)
-          return Effect.acquireUseRelease(
-            Effect.sync(() => db.prevented.current++),
-            () => effect,
-            () => Effect.sync(() => db.prevented.current--)
-          )
-        })
+        Effect.acquireUseRelease(
+          Effect.suspend(() => {
+            const release = registry.preventWrites(name)
+            return typeof release === "function" ? Effect.succeed(release) : Effect.fail(release)
+          }),
+          () => effect,
+          (release) => Effect.sync(release)
+        )
     }
     return service as unknown as Service<M>
   })
+
+/** The registry of `clients` (or of what the function returns, called when the layer is built) under `tag`. */
+const layerFor = <I, M extends Record<string, ClientEntry>>(
+  tag: Context.Tag<I, Service<M>>,
+  clients: M | LazyArg<M>,
+  options: FlexiDBOptions | undefined
+): Layer.Layer<I, InvalidArgumentError> =>
+  Layer.scoped(tag, Effect.suspend(() => make(typeof clients === "function" ? clients() : clients, options)))
 
 /**
  * The registry as a Layer: built when the layer is, closed (every database disconnected) when its scope closes.
@@ -274,8 +281,7 @@ export const make = <const M extends Record<string, ClientEntry>>(
 export const layer = (
   clients: Readonly<Record<string, ClientEntry>> | LazyArg<Readonly<Record<string, ClientEntry>>>,
   options?: FlexiDBOptions
-): Layer.Layer<FlexiDB, InvalidArgumentError> =>
-  Layer.scoped(FlexiDB, Effect.suspend(() => make(typeof clients === "function" ? clients() : clients, options)))
+): Layer.Layer<FlexiDB, InvalidArgumentError> => layerFor(FlexiDB, clients, options)
 
 /**
  * A Tag class for your app's databases, declared once, so `get("user")` is typed without a cast. Its `layer`
@@ -295,8 +301,7 @@ export const Tag = <const Id extends string>(id: Id) =>
 <Self, M extends Record<string, ClientEntry>>(): TagClass<Self, Id, M> => {
   const tag = Context.Tag(id)<Self, Service<M>>()
   return Object.assign(tag, {
-    layer: (clients: M | LazyArg<M>, options?: FlexiDBOptions): Layer.Layer<Self, InvalidArgumentError> =>
-      Layer.scoped(tag, Effect.suspend(() => make(typeof clients === "function" ? clients() : clients, options)))
+    layer: (clients: M | LazyArg<M>, options?: FlexiDBOptions) => layerFor(tag, clients, options)
   })
 }
 

@@ -362,7 +362,8 @@ const resolveTenants = (input: Record<string, unknown>): ResolvedTenants | undef
   }
 }
 
-const replicaKeys = ["balance", "fallback", "readYourWrites"]
+/** The replica settings, in the `replicas` option and on a pair. */
+export const replicaKeys: ReadonlyArray<string> = ["balance", "fallback", "readYourWrites"]
 
 /**
  * Checks replica settings found at `path` (the `replicas` option, or a pair entry), filling in from `base`; throws

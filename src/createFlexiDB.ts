@@ -276,12 +276,8 @@ export const build = (
         throw new TenantLockedError({ tenant: name, current: current.name })
       }
       const tenants = tenantsOf("withTenant()")
-      let held = tenants.retain(name)
-      while (held === undefined) {
-        await run(tenants.acquire(name), () => Promise.reject(refuse("withTenant()")))
-        held = tenants.retain(name)
-      }
-      const lease = held
+      // A resident tenant is held at once; otherwise the cache opens it and holds it.
+      const lease = tenants.retain(name) ?? await run(tenants.hold(name), () => Promise.reject(refuse("withTenant()")))
       const client = lease.db.clientFor("write")
       try {
         return await Session.inTenant({ name, client }, () => fn(client))
@@ -292,12 +288,8 @@ export const build = (
     currentTenant: () => Session.currentTenant() as never,
     tenantStats: () => (disposed ? noTenants : runSync(tenantsOf("tenantStats()").stats)),
     preventWrites: (name, fn) => {
-      const found = registry.find(name)
-      if (found === undefined) return Promise.reject(registry.client(name, undefined))
-      found.prevented.current++
-      const release = () => {
-        found.prevented.current--
-      }
+      const release = registry.preventWrites(name)
+      if (typeof release !== "function") return Promise.reject(release)
       try {
         return Promise.resolve(fn()).finally(release)
       } catch (error) {

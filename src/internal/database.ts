@@ -18,7 +18,7 @@ import {
 } from "../Errors.js"
 import type { ReplicaUnavailableError } from "../Errors.js"
 import type { MemberRef, ResolvedOptions, ResolvedReplicaConfig } from "../Options.js"
-import { defaultReplicaConfig, resolveReplicas, retrySchedule } from "../Options.js"
+import { defaultReplicaConfig, replicaKeys, resolveReplicas, retrySchedule } from "../Options.js"
 import { errorSummary } from "../Redact.js"
 import type { Counters, Env, Target } from "./hotPath.js"
 import { makeCounters, makeMiddleware, runOperation } from "./hotPath.js"
@@ -56,6 +56,10 @@ export interface Db {
   readonly watch: Effect.Effect<void>
   readonly stats: Effect.Effect<DBStats>
 }
+
+/** The error for a role that is neither `'read'` nor `'write'`. */
+export const invalidRole = (role: unknown) =>
+  new InvalidArgumentError({ path: "role", reason: `expected 'read' or 'write', got ${JSON.stringify(role) ?? typeof role}` })
 
 /** Runs `f`; an InvalidArgumentError it throws is the failure, anything else is a defect. */
 export const validate = <A>(f: () => A): Effect.Effect<A, InvalidArgumentError> =>
@@ -145,7 +149,7 @@ export const splitEntry = (name: string, entry: unknown, replicas: ResolvedRepli
     const reads = list.map((r, i) => replica(name, r, `clients.${name}.read${Array.isArray(read) ? `[${i}]` : ""}`))
       // The writer listed among the reads is the writer: one client, one member.
       .filter((r) => r.client !== write)
-    const unknown = Object.keys(rest).find((k) => !["balance", "fallback", "readYourWrites"].includes(k))
+    const unknown = Object.keys(rest).find((k) => !replicaKeys.includes(k))
     if (unknown !== undefined) {
       throw new InvalidArgumentError({
         path: `clients.${name}.${unknown}`,

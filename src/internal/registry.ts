@@ -16,7 +16,7 @@ import {
 } from "../Errors.js"
 import type { ResolvedOptions } from "../Options.js"
 import type { Db } from "./database.js"
-import { make as makeDatabase, makeEnv, splitEntry, validate, validateName } from "./database.js"
+import { invalidRole, make as makeDatabase, makeEnv, splitEntry, validate, validateName } from "./database.js"
 import { runOperation } from "./hotPath.js"
 import { readOnly } from "./replicas.js"
 import type { Tenants } from "./tenants.js"
@@ -104,6 +104,10 @@ export interface Registry {
   readonly ready: Effect.Effect<Record<string, boolean>>
   /** The tenant cache, when the `tenants` option is set. */
   readonly tenants: Tenants | undefined
+  /**
+   * Refuses every write to `name` until the returned function is called; or why it cannot (a name not served).
+   */
+  readonly preventWrites: (name: string) => (() => void) | UnknownDatabaseError | ClosedError
   /** Waits for one database's first connection attempt to settle: whether it connected. */
   readonly connected: (name: string) => Effect.Effect<boolean>
   readonly close: Effect.Effect<void>
@@ -269,7 +273,7 @@ export const make = (
         const entry = entries.get(name)
         if (entry === undefined) return refuse(name, `get('${name}')`)
         if (!validRole(role)) {
-          return new InvalidArgumentError({ path: "role", reason: `expected 'read' or 'write', got ${JSON.stringify(role) ?? typeof role}` })
+          return invalidRole(role)
         }
         return entry.db.clientFor(role)
       },
@@ -326,6 +330,17 @@ export const make = (
       ready: Effect.suspend(() =>
         Effect.forEach([...entries.values()], (e) => Effect.map(Deferred.await(e.connected), (ok) => [e.db.name, ok] as const))
       ).pipe(Effect.map(record)),
+      preventWrites: (name) => {
+        const db = entries.get(name)?.db
+        if (db === undefined) return refuse(name, `preventWrites('${name}')`)
+        db.prevented.current++
+        let released = false
+        return () => {
+          if (released) return
+          released = true
+          db.prevented.current--
+        }
+      },
       connected: (name) =>
         Effect.suspend(() => {
           const entry = entries.get(name)

@@ -122,23 +122,27 @@ const balancer = (name: string, readers: ReadonlyArray<Member>, policy: Resolved
   }
 }
 
+/** A write refused without being sent. */
+const refuse = (database: string, reason: "read-client" | "prevented", operation: string) => () =>
+  Promise.reject(new ReadOnlyError({ database, operation, reason }))
+
 /** A proxy that refuses every write without sending it: model write methods and `$executeRaw*`. */
-const readOnly = <C extends object>(client: C, database: string, reason: "read-client" | "prevented"): C => {
-  const refuse = (operation: string) => () => Promise.reject(new ReadOnlyError({ database, operation, reason }))
-  return new Proxy(client, {
+export const readOnly = <C extends object>(client: C, database: string, reason: "read-client" | "prevented"): C =>
+  new Proxy(client, {
     get(target, key, receiver) {
       const value = Reflect.get(target, key, receiver)
       if (typeof key !== "string") return value
-      if (key.startsWith("$")) return writes.has(key) ? refuse(key) : value
+      if (key.startsWith("$")) return writes.has(key) ? refuse(database, reason, key) : value
       if (typeof value !== "object" || value === null) return value
       const model = `${key.charAt(0).toUpperCase()}${key.slice(1)}`
       return new Proxy(value, {
         get: (m, method, r) =>
-          typeof method === "string" && writes.has(method) ? refuse(`${model}.${method}`) : Reflect.get(m, method, r)
+          typeof method === "string" && writes.has(method)
+            ? refuse(database, reason, `${model}.${method}`)
+            : Reflect.get(m, method, r)
       })
     }
   })
-}
 
 /** The replica positions fetched lately, per member (LSN mode). */
 interface Position {
@@ -270,7 +274,7 @@ export const makeRouter = (db: Routed): Router => {
         const fn = Reflect.get(target, method, receiver)
         if (typeof method !== "string" || typeof fn !== "function") return fn
         const operation = `${label}.${method}`
-        if (writes.has(method)) return () => Promise.reject(new ReadOnlyError({ database: name, operation, reason: "read-client" }))
+        if (writes.has(method)) return refuse(name, "read-client", operation)
         return (...args: Array<unknown>) => read(operation, (c) => (c as any)[key][method](...args))
       }
     })
@@ -284,9 +288,7 @@ export const makeRouter = (db: Routed): Router => {
       if (typeof key !== "string") return value
       if (key === "$transaction") return transaction
       if (key.startsWith("$")) {
-        if (writes.has(key)) {
-          return () => Promise.reject(new ReadOnlyError({ database: name, operation: key, reason: "read-client" }))
-        }
+        if (writes.has(key)) return refuse(name, "read-client", key)
         if (key.startsWith("$queryRaw")) return (...args: Array<unknown>) => read(key, (c) => (c as any)[key](...args))
         return value
       }
@@ -314,4 +316,3 @@ export const makeRouter = (db: Routed): Router => {
   return { client, pick: (operation) => pick(operation), wrote }
 }
 
-export { readOnly }

@@ -32,7 +32,9 @@ export interface Tenants {
   /** Holds a resident tenant (it is never evicted) until `release`; undefined if it is not resident. */
   readonly retain: (name: string) => Lease | undefined
   readonly release: (lease: Lease) => void
-  /** As `acquire`, holding the tenant until the scope closes. */
+  /** Acquires and holds: again if the tenant was closed in between (another tenant's load may run meanwhile). */
+  readonly hold: (name: string) => Effect.Effect<Lease, TenantError>
+  /** As `hold`, released when the scope closes. */
   readonly lease: (name: string) => Effect.Effect<Db, TenantError, Scope.Scope>
   readonly stats: Effect.Effect<TenantStats>
   /** Forgets a tenant that was unregistered. */
@@ -237,6 +239,7 @@ export const make = (registry: Registry, config: ResolvedTenants): Effect.Effect
       hit,
       retain,
       release,
+      hold,
       lease,
       stats: Effect.sync(() => ({
         resident: resident.size,
