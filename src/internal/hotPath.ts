@@ -62,10 +62,13 @@ export const runOperation = <I, A>(
   if (env.observe !== undefined) env.observe(target.name, operation)
   if (target.closed.current) return Promise.reject(new ClosedError({ operation, database: target.name }))
   const clock = env.clock
-  const permit = CircuitBreaker.unsafeAcquire(target.breaker, clock.unsafeCurrentTimeMillis())
-  if (permit._tag === "Reject") {
-    target.counters.rejected++
-    return Promise.reject(new CircuitOpenError({ database: target.name, operation, retryAfterMs: permit.retryAfterMs }))
+  // A closed circuit admits every call whatever the time: the clock is read only when it is not closed.
+  if (target.breaker.cell.current._tag !== "Closed") {
+    const permit = CircuitBreaker.unsafeAcquire(target.breaker, clock.unsafeCurrentTimeMillis())
+    if (permit._tag === "Reject") {
+      target.counters.rejected++
+      return Promise.reject(new CircuitOpenError({ database: target.name, operation, retryAfterMs: permit.retryAfterMs }))
+    }
   }
   const start = clock.unsafeCurrentTimeNanos()
   target.counters.inFlight++
