@@ -22,6 +22,8 @@ import * as prisma7 from "./fixtures/prisma7/clients.ts"
 import { createDatabase, PG_HOST } from "./support/databases.js"
 import type { TestDatabase } from "./support/databases.js"
 import { until } from "./support/effect.js"
+import { startPgBouncer } from "./support/pgbouncer.js"
+import type { PgBouncer } from "./support/pgbouncer.js"
 
 const base = { gracefulShutdown: false } as const
 type Sqlite = ReturnType<typeof prisma7.sqlite>
@@ -214,9 +216,39 @@ describe("time (TestClock)", () => {
     }))
 })
 
-describe("a connection budget on PostgreSQL", () => {
+/** Samples a count until stopped; resolves the most it saw. */
+const sampling = (count: () => Promise<number>) => {
+  let on = true
+  let most = 0
+  const done = (async () => {
+    while (on) {
+      most = Math.max(most, await count())
+      await new Promise((r) => setTimeout(r, 5))
+    }
+  })()
+  return async () => {
+    on = false
+    await done
+    return most
+  }
+}
+
+// The PostgreSQL parts run twice: straight to the server, and through PgBouncer in transaction pooling mode (one
+// pooler shared by many app processes is how a fleet keeps within the server's max_connections).
+describe.each([
+  { via: "the server", pooler: undefined },
+  { via: "PgBouncer (transaction pooling)", pooler: { poolSize: 2, serverConnections: 4 } }
+])("a connection budget on PostgreSQL, through $via", ({ pooler }) => {
   const dbs: Array<TestDatabase> = []
-  afterAll(() => Promise.all(dbs.map((d) => d.drop())))
+  let bouncer: PgBouncer | undefined
+  beforeAll(async () => {
+    if (pooler) bouncer = await startPgBouncer(pooler.poolSize, pooler.serverConnections)
+  })
+  afterAll(async () => {
+    bouncer?.stop()
+    await Promise.all(dbs.map((d) => d.drop()))
+  })
+  const url = (u: string) => (bouncer ? bouncer.via(u) : u)
 
   it("40 tenant databases hammered with maxConnections 8, connectionLimit 2: never more than 8 connections", async () => {
     for (let i = 0; i < 40; i++) dbs.push(await createDatabase("postgresql"))
@@ -226,7 +258,7 @@ describe("a connection budget on PostgreSQL", () => {
       ...base,
       tenants: {
         resolve: (name, { connectionLimit }) =>
-          new PostgresClient({ adapter: new PrismaPg({ connectionString: byName.get(name)!.url, max: connectionLimit }) }),
+          new PostgresClient({ adapter: new PrismaPg({ connectionString: url(byName.get(name)!.url), max: connectionLimit }) }),
         maxConnections: 8,
         connectionLimit: 2,
         acquireTimeout: "30 seconds"
@@ -234,15 +266,12 @@ describe("a connection budget on PostgreSQL", () => {
     })
     const admin = new pg.Client({ connectionString: `postgresql://postgres@${PG_HOST}/postgres` })
     await admin.connect()
-    let most = 0
-    let sampling = true
-    const sampler = (async () => {
-      while (sampling) {
-        const { rows } = await admin.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = ANY($1)", [names])
-        most = Math.max(most, rows[0].n)
-        await new Promise((r) => setTimeout(r, 5))
-      }
-    })()
+    const server = sampling(async () =>
+      (await admin.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = ANY($1)", [names])).rows[0].n
+    )
+    // Through the pooler, flexidb's budget is on the connections to PgBouncer.
+    const clients = bouncer ? sampling(() => bouncer!.clients(names)) : undefined
+    const before = bouncer ? await bouncer.transactions() : 0
     let ok = 0
     await Promise.all(Array.from({ length: 16 }, async (_, w) => {
       for (let i = 0; i < 20; i++) {
@@ -251,20 +280,30 @@ describe("a connection budget on PostgreSQL", () => {
         ok++
       }
     }))
-    sampling = false
-    await sampler
+    const most = await server()
     await admin.end()
     expect(ok).toBe(320)
     expect(most).toBeGreaterThan(0)
-    expect(most).toBeLessThanOrEqual(8)
+    expect(most).toBeLessThanOrEqual(pooler ? pooler.serverConnections : 8)
+    if (bouncer) {
+      const mostClients = await clients!()
+      expect(mostClients).toBeGreaterThan(0)
+      expect(mostClients).toBeLessThanOrEqual(8)
+      // Every query went through the pooler.
+      expect((await bouncer.transactions()) - before).toBeGreaterThanOrEqual(320)
+    }
     expect(flexi.tenantStats().resident).toBeLessThanOrEqual(4)
     await flexi.disconnect()
   }, 120_000)
 })
 
-describe("schema per tenant on one pool (PostgreSQL)", () => {
+describe.each([
+  { via: "the server", pooled: false },
+  { via: "PgBouncer (transaction pooling)", pooled: true }
+])("schema per tenant on one pool (PostgreSQL), through $via", ({ pooled }) => {
   it("1,000 schema tenants share one pool of 5 connections: never more than 5, each query in its own schema", async () => {
     const db = await createDatabase("postgresql")
+    const bouncer = pooled ? await startPgBouncer(5, 5) : undefined
     const database = new URL(db.url).pathname.slice(1)
     // One migration script, applied to every tenant's schema.
     const migration = (schema: string) =>
@@ -273,7 +312,8 @@ describe("schema per tenant on one pool (PostgreSQL)", () => {
     await setup.connect()
     const names = Array.from({ length: 1000 }, (_, i) => `tenant_${i}`)
     for (let i = 0; i < names.length; i += 100) await setup.query(names.slice(i, i + 100).map(migration).join("\n"))
-    const pool = new pg.Pool({ connectionString: db.url, max: 5 })
+    const pool = new pg.Pool({ connectionString: bouncer ? bouncer.via(db.url) : db.url, max: 5 })
+    pool.setMaxListeners(0) // one "error" listener per open tenant: more than Node's default warning threshold
     const flexi = createFlexiDB({}, {
       ...base,
       tenants: {
@@ -281,22 +321,19 @@ describe("schema per tenant on one pool (PostgreSQL)", () => {
         maxClients: 100
       }
     })
-    let most = 0
-    let sampling = true
-    const sampler = (async () => {
-      while (sampling) {
-        const { rows } = await setup.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()", [database])
-        most = Math.max(most, rows[0].n, pool.totalCount)
-        await new Promise((r) => setTimeout(r, 5))
-      }
-    })()
+    const connections = sampling(async () => {
+      const { rows } = await setup.query(
+        "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+        [database]
+      )
+      return Math.max(rows[0].n, pool.totalCount)
+    })
     await Promise.all(Array.from({ length: 10 }, async (_, w) => {
       for (let i = w; i < names.length; i += 10) {
         await flexi.withTenant(names[i]!, (c) => c.user.create({ data: { email: `${names[i]}@x.io` } }))
       }
     }))
-    sampling = false
-    await sampler
+    const most = await connections()
     expect(most).toBeGreaterThan(0)
     expect(most).toBeLessThanOrEqual(5)
     expect(flexi.tenantStats()).toMatchObject({ resident: 100, evictions: 900 })
@@ -306,8 +343,12 @@ describe("schema per tenant on one pool (PostgreSQL)", () => {
     const counts = await setup.query(names.map((n) => `SELECT '${n}' AS t, email FROM "${n}"."User"`).join(" UNION ALL "))
     expect(counts.rows).toHaveLength(1000)
     expect(counts.rows.every((r: { t: string; email: string }) => r.email === `${r.t}@x.io`)).toBe(true)
+    if (bouncer) expect(await bouncer.transactions()).toBeGreaterThanOrEqual(1000)
+    // Each open tenant's adapter listens on the shared pool; a closed tenant leaves no listener behind.
+    expect(pool.listenerCount("error")).toBe(flexi.tenantStats().resident)
     await flexi.disconnect()
     await pool.end()
+    bouncer?.stop()
     await setup.end()
     await db.drop()
   }, 120_000)

@@ -264,18 +264,24 @@ export const makeRouter = (db: Routed): Router => {
     return (member.api as any).$transaction((tx: object) => arg(readOnly(tx, name, "read-client")), options)
   }
 
+  // A model's proxy and its methods are made once and kept: a read costs two Map lookups before it picks a member.
   const models = new Map<string, object>()
   const model = (key: string, value: object) => {
-    let proxy = models.get(key)
-    if (proxy !== undefined) return proxy
     const label = `${key.charAt(0).toUpperCase()}${key.slice(1)}`
-    proxy = new Proxy(value, {
+    const methods = new Map<string, unknown>()
+    const proxy = new Proxy(value, {
       get: (target, method, receiver) => {
+        if (typeof method !== "string") return Reflect.get(target, method, receiver)
+        const known = methods.get(method)
+        if (known !== undefined) return known
         const fn = Reflect.get(target, method, receiver)
-        if (typeof method !== "string" || typeof fn !== "function") return fn
+        if (typeof fn !== "function") return fn
         const operation = `${label}.${method}`
-        if (writes.has(method)) return refuse(name, "read-client", operation)
-        return (...args: Array<unknown>) => read(operation, (c) => (c as any)[key][method](...args))
+        const routed = writes.has(method)
+          ? refuse(name, "read-client", operation)
+          : (...args: Array<unknown>) => read(operation, (c) => (c as any)[key][method](...args))
+        methods.set(method, routed)
+        return routed
       }
     })
     models.set(key, proxy)
@@ -284,9 +290,11 @@ export const makeRouter = (db: Routed): Router => {
 
   const client = new Proxy(writer.api, {
     get(target, key, receiver) {
-      const value = Reflect.get(target, key, receiver)
-      if (typeof key !== "string") return value
+      if (typeof key !== "string") return Reflect.get(target, key, receiver)
+      const known = models.get(key)
+      if (known !== undefined) return known
       if (key === "$transaction") return transaction
+      const value = Reflect.get(target, key, receiver)
       if (key.startsWith("$")) {
         if (writes.has(key)) return refuse(name, "read-client", key)
         if (key.startsWith("$queryRaw")) return (...args: Array<unknown>) => read(key, (c) => (c as any)[key](...args))
