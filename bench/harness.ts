@@ -125,3 +125,16 @@ export const pair = async (
     bBytes: bytesMedian(bytes.b)
   }
 }
+
+/**
+ * Direct pairs: many short ABBA rounds, and a scavenge before every block (untimed), so none falls inside one
+ * (`npm run bench` runs node with --expose-gc). Short rounds matter here: this VM's speed changes in steps (block
+ * means of one variant jumped from 320 to 200 µs and back, for seconds), and a step inside a round skews its ratio.
+ * Rounds of 4 × 20 calls (about 25 ms on SQLite) put the same variant against itself at 0.996–1.003 in four runs;
+ * rounds of 4 × 100 calls at 0.934–1.051 with scavenges inside the blocks, 0.997–1.023 without.
+ */
+export const pairing = {
+  rounds: 300,
+  perBlock: 20,
+  before: () => (globalThis as { gc?: (options: { type: "minor" }) => void }).gc?.({ type: "minor" })
+}

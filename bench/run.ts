@@ -9,7 +9,7 @@ import { createFlexiDB } from "../src/index.js"
 import * as prisma7 from "../test/fixtures/prisma7/clients.ts"
 import { createDatabase } from "../test/support/databases.js"
 import type { TestDatabase } from "../test/support/databases.js"
-import { compare, pair, ratio } from "./harness.js"
+import { compare, pair, pairing, ratio } from "./harness.js"
 import type { Paired, Variant } from "./harness.js"
 import * as instructions from "./instructions.js"
 
@@ -51,19 +51,6 @@ const othersShare = async <A>(f: () => Promise<A>): Promise<[A, number | undefin
   return [a, share]
 }
 const disturbed: Array<string> = []
-
-/**
- * Direct pairs: many short ABBA rounds, and a scavenge before every block (untimed), so none falls inside one
- * (`npm run bench` runs node with --expose-gc). Short rounds matter here: this VM's speed changes in steps (block
- * means of one variant jumped from 320 to 200 µs and back, for seconds), and a step inside a round skews its ratio.
- * Rounds of 4 × 20 calls (about 25 ms on SQLite) put the same variant against itself at 0.996–1.003 in four runs;
- * rounds of 4 × 100 calls at 0.934–1.051 with scavenges inside the blocks, 0.997–1.023 without.
- */
-const pairing = {
-  rounds: 300,
-  perBlock: 20,
-  before: () => (globalThis as { gc?: (options: { type: "minor" }) => void }).gc?.({ type: "minor" })
-}
 
 const seed = async (client: ReturnType<typeof prisma7.sqlite>) => {
   await client.user.deleteMany()
@@ -286,7 +273,7 @@ const main = async () => {
       const call = Math.abs(p.ratio - limit) < 0.01 ? `within ±1 % of the limit: ${met} in this run, a tie within the noise` : met
       return `${label} ${p.ratio.toFixed(3)}× (${call})`
     }).join("; ")
-  // `npm run bench:replicas` keeps its own section in this file: carry it over.
+  // `npm run bench:replicas` and `bench:tenants` keep their own sections in this file: carry them over.
   const previous = (() => {
     try {
       return readFileSync(join(repo, "BENCHMARKS.md"), "utf8")
@@ -294,7 +281,9 @@ const main = async () => {
       return ""
     }
   })()
-  const replicas = /<!-- replicas -->[\s\S]*<!-- \/replicas -->/.exec(previous)?.[0]
+  const kept = ["replicas", "tenants"]
+    .map((id) => new RegExp(`<!-- ${id} -->[\\s\\S]*<!-- /${id} -->`).exec(previous)?.[0])
+    .filter((section) => section !== undefined)
   const doc = `# Benchmarks
 
 Measured by \`npm run bench\` (bench/run.ts) on ${new Date().toISOString().slice(0, 10)}: ${cpus().length} × ${cpu},
@@ -415,7 +404,7 @@ another process). Well above a few percent for SQLite, the run was disturbed: ru
 
 How to reproduce: start PostgreSQL on 127.0.0.1:5432 (user postgres, trust), then \`npm ci && npm run bench\`. The
 instruction rows need valgrind (\`apt install valgrind\`); without it they are left out.
-${replicas === undefined ? "" : `\n${replicas}\n`}`
+${kept.map((section) => `\n${section}\n`).join("")}`
   writeFileSync(join(repo, "BENCHMARKS.md"), doc)
   console.log("\nwrote BENCHMARKS.md")
 }

@@ -5,7 +5,7 @@
  * `createFlexiDB` and `flexidb/testing`) are all built from `make` below; they differ only in whether they wait
  * for the first connection.
  */
-import { Cause, Clock, Duration, Effect, Exit, FiberHandle, MutableRef, Ref, Runtime, Schedule } from "effect"
+import { Cause, Clock, Duration, Effect, Exit, Fiber, FiberHandle, MutableRef, Ref, Runtime, Schedule } from "effect"
 import type { Scope } from "effect"
 import * as CircuitBreaker from "../CircuitBreaker.js"
 import type { DBStats, MemberStats, PrismaClientLike, Role } from "../Client.js"
@@ -83,6 +83,23 @@ export const makeEnv = (
     middleware: makeMiddleware(),
     observe
   }))
+
+/*
+ * FiberRefs history. A fiber's FiberRefs keep a stack per FiberRef with an entry per ancestor fiber that set it; a
+ * finalizer runs with the FiberRefs of the fiber that added it, patched onto the fiber that runs it. Closing a
+ * database in a fiber (a tenant's load making room) so took on that database's history, and the next database made
+ * in that fiber kept it, one entry longer: with tenants closed and opened for ever, the history grew by an entry per
+ * eviction, kept alive by every live database (~1 KiB each). Closing and forking on the instance's own runtime keeps
+ * every database's history as short as the instance's.
+ */
+
+/** Forks `effect` on the instance's runtime as a fiber that ends when `scope` closes (and leaves it when it ends). */
+export const forkIn = <A, E>(env: Env, effect: Effect.Effect<A, E>, scope: Scope.Scope) =>
+  Effect.sync(() => Runtime.runFork(env.runtime)(effect, { scope }))
+
+/** Runs `effect` on a fiber of the instance's runtime and waits for its outcome, taking none of its FiberRefs back. */
+export const isolated = <A, E>(env: Env, effect: Effect.Effect<A, E>) =>
+  Effect.flatMap(Effect.sync(() => Runtime.runFork(env.runtime)(effect)), (fiber) => Effect.flatten(Fiber.await(fiber)))
 
 /** Whether `u` has what flexidb needs of a Prisma client. */
 export const isClient = (u: unknown): u is PrismaClientLike =>

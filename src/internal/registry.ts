@@ -16,7 +16,7 @@ import {
 } from "../Errors.js"
 import type { ResolvedOptions } from "../Options.js"
 import type { Db } from "./database.js"
-import { invalidRole, make as makeDatabase, makeEnv, splitEntry, validate, validateName } from "./database.js"
+import { forkIn, invalidRole, isolated, make as makeDatabase, makeEnv, splitEntry, validate, validateName } from "./database.js"
 import { runOperation } from "./hotPath.js"
 import { readOnly } from "./replicas.js"
 import type { Tenants } from "./tenants.js"
@@ -172,7 +172,7 @@ export const make = (
             Effect.flatMap((ok) => Deferred.succeed(connected, ok)),
             Effect.zipRight(db.watch)
           )
-          yield* Effect.forkIn(run, scope)
+          yield* forkIn(env, run, scope)
         })
       )
 
@@ -187,7 +187,7 @@ export const make = (
           for (const [group, members] of groups) {
             if (members.includes(name)) groups.set(group, members.filter((m) => m !== name))
           }
-          return Effect.zipRight(Scope.close(entry.scope, Exit.void), Deferred.succeed(entry.connected, false)).pipe(
+          return Effect.zipRight(isolated(env, Scope.close(entry.scope, Exit.void)), Deferred.succeed(entry.connected, false)).pipe(
             Effect.asVoid
           )
         })
@@ -353,8 +353,8 @@ export const make = (
     for (const [name, entry] of initial) yield* Effect.orDie(register(name, entry))
     const withTenants: Registry = {
       ...registry,
-      tenants: options.tenants === undefined ? undefined : yield* makeTenants(registry as Registry, options.tenants),
-      unregister: (name) => Effect.tap(unregister(name), () => withTenants.tenants?.forget(name))
+      tenants: options.tenants === undefined ? undefined : yield* makeTenants(registry as Registry, env, options.tenants),
+      unregister: (name) => Effect.tap(unregister(name), () => withTenants.tenants?.forget(name) ?? Effect.void)
     }
     return withTenants
   })

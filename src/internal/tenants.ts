@@ -6,12 +6,14 @@
  * Why not `RcMap`: at capacity it refuses, where a tenant cache must close the least recently used idle tenant to
  * make room, and wait (up to `acquireTimeout`) only when every tenant is busy.
  */
-import { Clock, Deferred, Duration, Effect } from "effect"
+import { Clock, Deferred, Duration, Effect, Fiber } from "effect"
 import type { Scope } from "effect"
 import type { ClientEntry, TenantStats } from "../Client.js"
 import { InvalidArgumentError, TenantCapacityError, UnknownDatabaseError } from "../Errors.js"
 import type { ResolvedTenants } from "../Options.js"
+import { forkIn } from "./database.js"
 import type { Db } from "./database.js"
+import type { Env } from "./hotPath.js"
 import type { Registry } from "./registry.js"
 
 interface Tenant {
@@ -22,6 +24,8 @@ interface Tenant {
   lastUsed: number
   /** Queries settled plus in flight when last looked at: a change means it was used meanwhile. */
   activity: number
+  /** The fiber that closes it when idle: ended with the tenant, or it would keep the closed client alive. */
+  expiry: Fiber.RuntimeFiber<void> | undefined
 }
 
 export interface Tenants {
@@ -38,7 +42,7 @@ export interface Tenants {
   readonly lease: (name: string) => Effect.Effect<Db, TenantError, Scope.Scope>
   readonly stats: Effect.Effect<TenantStats>
   /** Forgets a tenant that was unregistered. */
-  readonly forget: (name: string) => void
+  readonly forget: (name: string) => Effect.Effect<void>
 }
 
 /** A hold on a tenant. */
@@ -60,7 +64,7 @@ const busy = (t: Tenant) => t.leases > 0 || [t.db.writer, ...t.db.readers].some(
 /** How often a new tenant looks again for a slot while every tenant is busy. */
 const recheck = Duration.millis(5)
 
-export const make = (registry: Registry, config: ResolvedTenants): Effect.Effect<Tenants, never, Scope.Scope> =>
+export const make = (registry: Registry, env: Env, config: ResolvedTenants): Effect.Effect<Tenants, never, Scope.Scope> =>
   Effect.gen(function*() {
     const scope = yield* Effect.scope
     const clock = yield* Effect.clock
@@ -77,12 +81,19 @@ export const make = (registry: Registry, config: ResolvedTenants): Effect.Effect
       resident.set(t.name, t)
     }
 
+    /** Ends the tenant's idle-expiry fiber (unless it is the one closing the tenant). */
+    const stopExpiry = (t: Tenant) => {
+      const fiber = t.expiry
+      t.expiry = undefined
+      return fiber === undefined ? Effect.void : Fiber.interrupt(fiber)
+    }
+
     const evict = (t: Tenant) =>
       Effect.suspend(() => {
         if (resident.get(t.name) !== t) return Effect.void
         resident.delete(t.name)
         counts.evictions++
-        return Effect.ignore(registry.unregister(t.name))
+        return Effect.zipRight(Effect.ignore(registry.unregister(t.name)), stopExpiry(t))
       })
 
     /** Closes the least recently used idle tenant; false when every tenant is busy. */
@@ -132,6 +143,7 @@ export const make = (registry: Registry, config: ResolvedTenants): Effect.Effect
             t.lastUsed = now
             continue
           }
+          t.expiry = undefined // this fiber: it ends with the eviction
           return yield* evict(t)
         }
       })
@@ -153,12 +165,12 @@ export const make = (registry: Registry, config: ResolvedTenants): Effect.Effect
         const db = registry.find(name)!
         yield* registry.connected(name)
         const now = yield* Clock.currentTimeMillis
-        const t: Tenant = { name, db, leases: 0, lastUsed: now, activity: activityOf(db) }
+        const t: Tenant = { name, db, leases: 0, lastUsed: now, activity: activityOf(db), expiry: undefined }
         resident.set(name, t)
         reserved.current--
         slotted = false
         // Interruptible whatever forked it (a lease is acquired uninterruptibly): the scope must be able to end it.
-        yield* Effect.forkIn(Effect.interruptible(expire(t)), scope)
+        t.expiry = yield* forkIn(env, Effect.interruptible(expire(t)), scope)
         return db
       }).pipe(
         Effect.onExit((exit) =>
@@ -199,7 +211,7 @@ export const make = (registry: Registry, config: ResolvedTenants): Effect.Effect
         const done = yield* Deferred.make<Db, TenantError>()
         loading.set(name, done)
         // The load runs to its end even if this caller is interrupted: others may be waiting on it.
-        yield* Effect.forkIn(Effect.interruptible(load(name, done)), scope)
+        yield* forkIn(env, Effect.interruptible(load(name, done)), scope)
         return yield* Deferred.await(done)
       })
 
@@ -250,8 +262,12 @@ export const make = (registry: Registry, config: ResolvedTenants): Effect.Effect
         evictions: counts.evictions,
         resolveFailures: counts.resolveFailures
       })),
-      forget: (name) => {
-        resident.delete(name)
-      }
+      forget: (name) =>
+        Effect.suspend(() => {
+          const t = resident.get(name)
+          if (t === undefined) return Effect.void
+          resident.delete(name)
+          return stopExpiry(t)
+        })
     }
   })
