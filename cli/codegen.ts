@@ -1,6 +1,9 @@
 /**
  * `flexidb codegen`: reads every schema and writes a module (default src/db.ts) that imports each generated client
  * relative to itself, builds it with the driver adapter its datasource needs, and wires them into createFlexiDB.
+ * With `--tenant-schema NAME` that schema is the tenants' instead: the module's `tenants.resolve` builds its client
+ * for a tenant, in a database of its own (`--tenant-mode database`, the URL from DATABASE_URL_TENANT_TEMPLATE) or
+ * in a PostgreSQL schema of its own on one shared pool (`--tenant-mode schema`).
  */
 import { Console, Effect } from "effect"
 import { existsSync, mkdirSync, writeFileSync } from "node:fs"
@@ -13,17 +16,36 @@ import { stringField } from "./schema.js"
 interface Adapter {
   readonly pkg: string
   readonly name: (major: 6 | 7) => string
-  readonly make: (cls: string, url: string) => string
+  /** The adapter for `url`; with `limit`, the most connections its pool may open (SQLite has no pool). */
+  readonly make: (cls: string, url: string, limit?: string) => string
+  readonly pooled: boolean
+  /** A tenant URL template, for the generated comments and errors. */
+  readonly example: string
 }
 
 const adapters: Record<string, Adapter> = {
   sqlite: {
     pkg: "@prisma/adapter-better-sqlite3",
     name: (major) => (major === 7 ? "PrismaBetterSqlite3" : "PrismaBetterSQLite3"),
-    make: (cls, url) => `new ${cls}({ url: ${url} })`
+    make: (cls, url) => `new ${cls}({ url: ${url} })`,
+    pooled: false,
+    example: "file:./tenants/{tenant}.db"
   },
-  postgresql: { pkg: "@prisma/adapter-pg", name: () => "PrismaPg", make: (cls, url) => `new ${cls}({ connectionString: ${url} })` },
-  mysql: { pkg: "@prisma/adapter-mariadb", name: () => "PrismaMariaDb", make: (cls, url) => `new ${cls}(${url})` }
+  postgresql: {
+    pkg: "@prisma/adapter-pg",
+    name: () => "PrismaPg",
+    make: (cls, url, limit) => `new ${cls}({ connectionString: ${url}${limit === undefined ? "" : `, max: ${limit}`} })`,
+    pooled: true,
+    example: "postgresql://user:password@localhost:5432/tenant_{tenant}"
+  },
+  mysql: {
+    pkg: "@prisma/adapter-mariadb",
+    name: () => "PrismaMariaDb",
+    // The mariadb driver reads its pool's size from the URL.
+    make: (cls, url, limit) => `new ${cls}(${limit === undefined ? url : `withConnectionLimit(${url}, ${limit})`})`,
+    pooled: true,
+    example: "mysql://user:password@localhost:3306/tenant_{tenant}"
+  }
 }
 adapters.postgres = adapters.postgresql!
 
@@ -61,28 +83,200 @@ const database = (project: Project, target: string, name: string) =>
     }
     return {
       name,
+      provider,
       cls: `${pascal(name)}Client`,
       from: importPath(target, stringField(generator, "provider") === "prisma-client" ? `${clientDir}/client` : clientDir),
       adapter
     }
   })
 
-export const codegen = (project: Project, output: string, force: boolean): Effect.Effect<void, CliError> =>
+type Database = Effect.Effect.Success<ReturnType<typeof database>>
+
+export type TenantMode = "database" | "schema"
+
+export interface CodegenOptions {
+  readonly output: string
+  readonly force: boolean
+  /** The schema whose client `tenants.resolve` builds per tenant; it is not one of the ordinary databases. */
+  readonly tenantSchema?: string | undefined
+  /** A database per tenant (default), or a PostgreSQL schema per tenant on one shared pool. */
+  readonly tenantMode?: TenantMode | undefined
+}
+
+const TENANT_TEMPLATE = "DATABASE_URL_TENANT_TEMPLATE"
+
+/** The schema `--tenant-schema` names (`tenant` or `tenant.prisma`); anything else fails listing the schemas. */
+const tenantSchemaName = (project: Project, options: CodegenOptions): Effect.Effect<string | undefined, CliError> => {
+  const given = options.tenantSchema
+  if (given === undefined) {
+    return options.tenantMode === undefined
+      ? Effect.succeed(undefined)
+      : Effect.fail(new CliError(`--tenant-mode needs --tenant-schema: the schema whose client each tenant gets.`))
+  }
+  const name = given.endsWith(".prisma") ? given.slice(0, -".prisma".length) : given
+  return project.schemas.includes(name)
+    ? Effect.succeed(name)
+    : Effect.fail(new CliError(
+      `--tenant-schema '${given}': no such schema in prisma/schemas/ (found: ${project.schemas.join(", ")}).`
+    ))
+}
+
+/**
+ * The tenants' part of the module: how a tenant's name is checked and where its database is, then
+ * `export const tenants = { resolve, ... }`. The name is checked in the generated code itself, although flexidb
+ * checks it before calling resolve: that code is where a request's input meets a URL, so it never relies on a caller.
+ */
+const tenantLines = (tenant: Database, mode: TenantMode, major: 6 | 7): Array<string> => {
+  const adapter = tenant.adapter.name(major)
+  const client = (adapterExpression: string) => `new ${tenant.cls}({ adapter: ${adapterExpression} })`
+  const schemaVariable = urlVariable(tenant.name)
+  const about = [
+    `/**`,
+    ` * The tenants of prisma/schemas/${tenant.name}.prisma: db.tenant(name) and db.withTenant(name, fn) open a tenant's`,
+    ` * client on first use and keep them within the budget below (see flexidb's README, "Tenants"). resolve builds a`,
+    ` * client for any valid name: to refuse a tenant that does not exist, look the name up here and return undefined`,
+    ` * (db.tenant(name) then rejects with UnknownDatabaseError). Exported for tests and scripts that call resolve.`,
+    ` */`
+  ]
+  if (mode === "schema") {
+    return [
+      `// Each tenant is a PostgreSQL schema, named as the tenant, in the database at ${schemaVariable}. Every tenant's`,
+      `// client shares one pool: thousands of tenants need only its connections, and closing a client never ends it.`,
+      `let pool: pg.Pool | undefined`,
+      `const tenantPool = (): pg.Pool => {`,
+      `  if (pool === undefined) {`,
+      `    // max: the connections all tenants share. allowExitOnIdle: an idle pool never keeps the process running.`,
+      `    pool = new pg.Pool({ connectionString: url(${JSON.stringify(schemaVariable)}), max: 10, allowExitOnIdle: true })`,
+      `    // An idle connection the server drops is replaced on next use: it must not crash the process.`,
+      `    pool.on("error", (error) => console.error(\`flexidb tenants pool: \${error.message}\`))`,
+      `  }`,
+      `  return pool`,
+      `}`,
+      ``,
+      `/**`,
+      ` * The tenant's schema name, checked before it reaches the database: 1-63 letters, digits, _ or - (PostgreSQL cuts`,
+      ` * longer names to 63 bytes, so two long names would share a schema), and never one of PostgreSQL's own schemas.`,
+      ` * Anything else is refused, never escaped.`,
+      ` */`,
+      `const tenantSchema = (name: string): string => {`,
+      `  if (!/^[A-Za-z0-9_-]{1,63}$/.test(name) || name === "public" || name === "information_schema" || name.startsWith("pg_")) {`,
+      `    throw new Error(\`Refused tenant name \${JSON.stringify(name)}: a tenant's schema is 1 to 63 letters, digits, _ or -, not public, information_schema or pg_*\`)`,
+      `  }`,
+      `  return name`,
+      `}`,
+      ``,
+      ...about,
+      `export const tenants = {`,
+      `  resolve: (name) => ${client(`new ${adapter}(tenantPool(), { schema: tenantSchema(name) })`)},`,
+      `  maxClients: 100 // tenant clients kept open: they hold no connection of their own`,
+      `} satisfies TenantsConfig<${tenant.cls}>`
+    ]
+  }
+  const example = tenant.adapter.example
+  const postgres = tenant.adapter === adapters.postgresql
+  return [
+    `// Each tenant has a database of its own, at ${TENANT_TEMPLATE} with {tenant} replaced by its name, e.g.`,
+    `// ${TENANT_TEMPLATE}=${example}`,
+    ...(tenant.adapter === adapters.sqlite
+      ? [
+        `// The folder must exist; a missing file is created, empty. On a case-insensitive file system (macOS, Windows)`,
+        `// "Acme" and "acme" would share a file: keep tenant names in one case there.`
+      ]
+      : []),
+    ``,
+    `/**`,
+    ` * The tenant's name, checked before it goes into the URL: 1-128 letters, digits, _ or -. Anything else (a path,`,
+    ` * a dot, a quote, @, /, ?, #, %...) is refused, never escaped: escaping does not make a name safe in a path.`,
+    ` */`,
+    `const tenantName = (name: string): string => {`,
+    `  if (!/^[A-Za-z0-9_-]{1,128}$/.test(name)) {`,
+    `    throw new Error(\`Refused tenant name \${JSON.stringify(name)}: a tenant name is 1 to 128 letters, digits, _ or -\`)`,
+    `  }`,
+    `  return name`,
+    `}`,
+    ``,
+    `/** The tenant's database URL: ${TENANT_TEMPLATE} with {tenant} replaced by its checked name. */`,
+    `const tenantUrl = (name: string): string => {`,
+    `  const template = process.env[${JSON.stringify(TENANT_TEMPLATE)}]`,
+    `  if (template === undefined || template === "") {`,
+    `    throw new Error(${JSON.stringify(`${TENANT_TEMPLATE} is not set: set it to the tenants' database URL with {tenant} where the tenant's name goes, e.g. ${example}`)})`,
+    `  }`,
+    `  if (!template.includes("{tenant}")) {`,
+    `    throw new Error(${JSON.stringify(`${TENANT_TEMPLATE} has no {tenant}: every tenant would get the same database. Put {tenant} where the tenant's name goes, e.g. ${example}`)})`,
+    `  }`,
+    ...(postgres
+      ? [
+        `  const databaseUrl = template.replaceAll("{tenant}", tenantName(name))`,
+        `  // PostgreSQL cuts a longer database name to 63 bytes: two long tenant names would share a database.`,
+        `  if (Buffer.byteLength(decodeURIComponent(new URL(databaseUrl).pathname.slice(1))) > 63) {`,
+        `    throw new Error(\`Refused tenant name \${JSON.stringify(name)}: its database name would be longer than PostgreSQL's 63 bytes\`)`,
+        `  }`,
+        `  return databaseUrl`
+      ]
+      : [`  return template.replaceAll("{tenant}", tenantName(name))`]),
+    `}`,
+    ``,
+    ...(tenant.adapter === adapters.mysql
+      ? [
+        `/** The URL with the size of the pool, which the mariadb driver reads from it, when flexidb gives one. */`,
+        `const withConnectionLimit = (databaseUrl: string, connectionLimit: number | undefined): string => {`,
+        `  if (connectionLimit === undefined) return databaseUrl`,
+        `  const limited = new URL(databaseUrl)`,
+        `  limited.searchParams.set("connectionLimit", String(connectionLimit))`,
+        `  return limited.toString()`,
+        `}`,
+        ``
+      ]
+      : []),
+    ...about,
+    `export const tenants = {`,
+    ...(tenant.adapter.pooled
+      ? [
+        `  resolve: (name, { connectionLimit }) =>`,
+        `    ${client(tenant.adapter.make(adapter, "tenantUrl(name)", "connectionLimit"))},`,
+        `  connectionLimit: 2, // the connections each tenant's pool may open`,
+        `  maxConnections: 40 // all tenants' connections together: at most 20 tenant clients open at once`
+      ]
+      : [
+        `  // SQLite has no pool: connectionLimit does not apply.`,
+        `  resolve: (name) => ${client(tenant.adapter.make(adapter, "tenantUrl(name)"))},`,
+        `  maxClients: 100 // tenant databases kept open at once`
+      ]),
+    `} satisfies TenantsConfig<${tenant.cls}>`
+  ]
+}
+
+export const codegen = (project: Project, options: CodegenOptions): Effect.Effect<void, CliError> =>
   Effect.gen(function*() {
+    const { output, force } = options
     const target = resolve(project.root, output)
     if (existsSync(target) && !force) {
       return yield* new CliError(`${output} exists and was left untouched. Run with --force to overwrite it.`)
     }
     const names = yield* selectSchemas(project, undefined)
-    const databases = yield* Effect.forEach(names, (name) => database(project, target, name))
+    const tenantSchema = yield* tenantSchemaName(project, options)
+    const all = yield* Effect.forEach(names, (name) => database(project, target, name))
+    const tenant = all.find((d) => d.name === tenantSchema)
+    const databases = all.filter((d) => d !== tenant)
+    const mode = options.tenantMode ?? "database"
+    if (tenant !== undefined && mode === "schema" && tenant.adapter !== adapters.postgresql) {
+      return yield* new CliError(
+        `--tenant-mode schema needs a PostgreSQL schema; prisma/schemas/${tenant.name}.prisma's provider is ` +
+          `'${tenant.provider}'. Use --tenant-mode database: a database per tenant.`
+      )
+    }
     const major = project.prismaMajor
-    const used = [...new Set(databases.map((d) => d.adapter))]
+    const used = [...new Set(all.map((d) => d.adapter))]
+    const pool = tenant !== undefined && mode === "schema"
+    const packages = [...used.map((a) => a.pkg), ...(pool ? ["pg"] : [])]
+    const flags = tenant === undefined ? "" : ` --tenant-schema ${tenant.name}${mode === "schema" ? " --tenant-mode schema" : ""}`
     const lines = [
-      `// Written by \`flexidb codegen\` from prisma/schemas/*.prisma. Regenerate: npx flexidb codegen --force`,
-      `// Adapter packages it needs: ${used.map((a) => a.pkg).join(", ")}`,
+      `// Written by \`flexidb codegen\` from prisma/schemas/*.prisma. Regenerate: npx flexidb codegen${flags} --force`,
+      `// Packages it needs: ${packages.join(", ")}`,
       ...used.map((a) => `import { ${a.name(major)} } from "${a.pkg}"`),
-      `import { createFlexiDB } from "flexidb"`,
-      ...databases.map((d) => `import { PrismaClient as ${d.cls} } from "${d.from}"`),
+      tenant === undefined ? `import { createFlexiDB } from "flexidb"` : `import { createFlexiDB, type TenantsConfig } from "flexidb"`,
+      ...(pool ? [`import pg from "pg"`] : []),
+      ...all.map((d) => `import { PrismaClient as ${d.cls} } from "${d.from}"`),
       ``,
       `const url = (variable: string): string => {`,
       `  const value = process.env[variable]`,
@@ -90,17 +284,27 @@ export const codegen = (project: Project, output: string, force: boolean): Effec
       `  return value`,
       `}`,
       ``,
-      `export const db = createFlexiDB({`,
-      ...databases.map((d) =>
-        `  ${JSON.stringify(d.name)}: new ${d.cls}({ adapter: ${d.adapter.make(d.adapter.name(major), `url(${JSON.stringify(urlVariable(d.name))})`)} }),`
-      ),
-      `})`,
+      ...(tenant === undefined ? [] : [...tenantLines(tenant, mode, major), ``]),
+      ...(databases.length === 0 ? [`export const db = createFlexiDB({}, { tenants })`] : [
+        `export const db = createFlexiDB({`,
+        ...databases.map((d) =>
+          `  ${JSON.stringify(d.name)}: new ${d.cls}({ adapter: ${d.adapter.make(d.adapter.name(major), `url(${JSON.stringify(urlVariable(d.name))})`)} }),`
+        ),
+        tenant === undefined ? `})` : `}, { tenants })`
+      ]),
       ``,
       `export type DB = typeof db`,
       ``
     ]
     mkdirSync(dirname(target), { recursive: true })
     writeFileSync(target, lines.join("\n"))
-    yield* Console.log(`Wrote ${output}: ${databases.map((d) => d.name).join(", ")}`)
-    yield* Console.log(`It needs: npm install ${used.map((a) => a.pkg).join(" ")}`)
+    yield* Console.log(`Wrote ${output}: ${databases.map((d) => d.name).join(", ") || "no database but the tenants'"}`)
+    if (tenant !== undefined) {
+      yield* Console.log(
+        `Tenants of ${tenant.name}: ` + (mode === "schema"
+          ? `a PostgreSQL schema each, in the database at ${urlVariable(tenant.name)}`
+          : `a database each, at ${TENANT_TEMPLATE} (e.g. ${tenant.adapter.example})`)
+      )
+    }
+    yield* Console.log(`It needs: npm install ${packages.join(" ")}`)
   })

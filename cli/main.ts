@@ -87,10 +87,25 @@ const flexidb = Command.make("flexidb").pipe(
     ),
     Command.make("codegen", {
       output: Options.text("output").pipe(Options.withDefault("src/db.ts")),
-      force: Options.boolean("force").pipe(Options.withDescription("Overwrite an existing file"))
-    }, (o) => Effect.flatMap(currentProject, (project) => codegen(project, o.output, o.force)).pipe(stoppable)).pipe(
-      Command.withDescription("Write src/db.ts: every generated client wired into createFlexiDB")
-    ),
+      force: Options.boolean("force").pipe(Options.withDescription("Overwrite an existing file")),
+      tenantSchema: Options.text("tenant-schema").pipe(
+        Options.withDescription("The schema of the tenants' databases: tenants.resolve builds its client per tenant"),
+        Options.optional
+      ),
+      tenantMode: Options.choice("tenant-mode", ["database", "schema"]).pipe(
+        Options.withDescription("A database per tenant (default), or a PostgreSQL schema per tenant on one pool"),
+        Options.optional
+      )
+    }, (o) =>
+      Effect.flatMap(currentProject, (project) =>
+        codegen(project, {
+          output: o.output,
+          force: o.force,
+          tenantSchema: Option.getOrUndefined(o.tenantSchema),
+          tenantMode: Option.getOrUndefined(o.tenantMode)
+        })).pipe(stoppable)).pipe(
+        Command.withDescription("Write src/db.ts: every generated client wired into createFlexiDB (and tenants)")
+      ),
     across("generate", "prisma generate for every schema, in parallel", parallel(["generate"], false)),
     across("validate", "prisma validate for every schema, in parallel", parallel(["validate"], false)),
     across("format", "prisma format for every schema, in parallel", parallel(["format"], false)),

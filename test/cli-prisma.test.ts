@@ -1,11 +1,14 @@
 // The CLI driving the real Prisma: Prisma 7 generate/validate/format on several schemas (with codegen's output
-// type-checked), and real SQLite migrations through Prisma 6.19's JavaScript schema engine.
+// type-checked, and its tenant modules run against real databases), codegen's tenant modules type-checked against
+// Prisma 6.19's clients, and real SQLite migrations through Prisma 6.19's JavaScript schema engine.
 import Database from "better-sqlite3"
-import { execFileSync } from "node:child_process"
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { spawnSync } from "node:child_process"
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
+import pg from "pg"
 import { afterAll, describe, expect, it } from "vitest"
 import { cli } from "./support/cli.js"
+import { createDatabase, MYSQL_HOST, PG_HOST } from "./support/databases.js"
 
 const repo = join(import.meta.dirname, "..")
 const engines = {
@@ -24,12 +27,55 @@ const projectIn = (parent: string) => {
   return root
 }
 
+/** An app's strict tsconfig, for tsc and for tsx (which follows `paths` too): "flexidb" is this repository's source. */
+const writeTsconfig = (root: string) =>
+  writeFileSync(join(root, "tsconfig.json"), JSON.stringify({
+    compilerOptions: {
+      target: "ES2022", module: "ESNext", moduleResolution: "Bundler", strict: true, noEmit: true, skipLibCheck: true,
+      noUncheckedIndexedAccess: true, verbatimModuleSyntax: true,
+      allowImportingTsExtensions: true, types: ["node"], typeRoots: [join(repo, "node_modules", "@types")],
+      paths: { flexidb: [join(repo, "src", "index.ts")] }
+    },
+    include: ["src"]
+  }))
+
+/** tsc over the project: its findings, not just its exit code, are what a failure shows. */
+const typeCheck = (root: string) => {
+  const tsc = spawnSync(join(repo, "node_modules", ".bin", "tsc"), ["-p", root], { encoding: "utf8" })
+  expect(tsc.stdout + tsc.stderr).toBe("")
+  expect(tsc.status).toBe(0)
+}
+
+/** codegen's four tenant modules, src/tenant-<kind>.ts, for `sqlite`, `mysql` and `postgresql` schemas. */
+const tenantModules = async (root: string, env: Record<string, string> = {}) => {
+  for (const [output, ...flags] of [
+    ["tenant-sqlite.ts", "--tenant-schema", "sqlite"],
+    ["tenant-mysql.ts", "--tenant-schema", "mysql"],
+    ["tenant-pg.ts", "--tenant-schema", "postgresql"],
+    ["tenant-schema.ts", "--tenant-schema", "postgresql", "--tenant-mode", "schema"]
+  ]) expect((await cli(root, ["codegen", "--output", `src/${output}`, ...flags], env)).code).toBe(0)
+  writeFileSync(join(root, "src", "use-tenants.ts"), [
+    `import { db as perFile, tenants } from "./tenant-sqlite"`,
+    `import { db as perMysql } from "./tenant-mysql"`,
+    `import { db as perDatabase } from "./tenant-pg"`,
+    `import { db as perSchema } from "./tenant-schema"`,
+    `export const a: Promise<number> = perFile.withTenant("acme", (client) => client.post.count())`,
+    `export const b: Promise<number> = perMysql.tenant("acme").then((client) => client.user.count())`,
+    `export const c: Promise<number> = perDatabase.tenant("acme").then((client) => client.post.count())`,
+    `export const d: Promise<number> = perSchema.withTenant("acme", (client) => client.user.count())`,
+    `export const e: Promise<number> = perSchema.get("mysql").post.count()`,
+    `export const f: Promise<number> = tenants.resolve("acme").user.count()`,
+    ``
+  ].join("\n"))
+}
+
 describe("Prisma 7, for real", () => {
   const root = projectIn(join(repo, "test", ".tmp"))
   for (const provider of ["sqlite", "postgresql", "mysql"]) {
     const source = readFileSync(join(repo, "test", "fixtures", "prisma7", "schemas", `${provider}.prisma`), "utf8")
     writeFileSync(join(root, "prisma", "schemas", `${provider}.prisma`), source.replace(`"../generated/${provider}"`, `"../../generated/${provider}"`))
   }
+  writeTsconfig(root)
 
   it("validates every schema, and names the one that is invalid", async () => {
     const ok = await cli(root, ["validate"], engines)
@@ -63,15 +109,135 @@ describe("Prisma 7, for real", () => {
       `db.get("oracle")`,
       ``
     ].join("\n"))
-    writeFileSync(join(root, "tsconfig.json"), JSON.stringify({
-      compilerOptions: {
-        target: "ES2022", module: "ESNext", moduleResolution: "Bundler", strict: true, noEmit: true, skipLibCheck: true,
-        allowImportingTsExtensions: true, types: ["node"], typeRoots: [join(repo, "node_modules", "@types")],
-        paths: { flexidb: [join(repo, "src", "index.ts")] }
-      },
-      include: ["src"]
-    }))
-    execFileSync(join(repo, "node_modules", ".bin", "tsc"), ["-p", root], { encoding: "utf8" })
+    // With tenants: a database per tenant for each provider, and a PostgreSQL schema per tenant.
+    await tenantModules(root, engines)
+    typeCheck(root)
+  }, 120_000)
+
+  /**
+   * Writes the tenant module `flags` ask for as src/<module>.ts, then runs `script` (which imports it) with tsx and
+   * resolves the JSON it prints last. The ordinary databases are built at import and only probed; one that is down
+   * would hold disconnect(), so they get the test servers.
+   */
+  const runTenants = async (module: string, flags: ReadonlyArray<string>, script: string, env: Record<string, string>) => {
+    // The module imports every client: generate them unless a test before did.
+    if (!existsSync(join(root, "generated", "mysql", "client.ts"))) expect((await cli(root, ["generate"], engines)).code).toBe(0)
+    expect((await cli(root, ["codegen", "--force", "--output", `src/${module}.ts`, ...flags], engines)).code).toBe(0)
+    mkdirSync(join(root, "scripts"), { recursive: true })
+    writeFileSync(join(root, "scripts", `${module}.ts`), [
+      `import { db, tenants } from "../src/${module}"`,
+      `const outcome = async (f: () => unknown) => {`,
+      `  try { await f(); return "ok" } catch (e) { return e instanceof Error ? e.message : String(e) }`,
+      `}`,
+      script
+    ].join("\n"))
+    const run = spawnSync(process.execPath, ["--import", "tsx", join("scripts", `${module}.ts`)], {
+      cwd: root,
+      encoding: "utf8",
+      timeout: 60_000,
+      env: {
+        ...process.env,
+        DATABASE_URL_SQLITE: `file:${join(root, "sqlite.db")}`,
+        DATABASE_URL_POSTGRESQL: `postgresql://postgres@${PG_HOST}/postgres`,
+        DATABASE_URL_MYSQL: `mysql://root@${MYSQL_HOST}/test`,
+        ...env
+      }
+    })
+    expect(run.stderr).toBe("")
+    expect(run.status).toBe(0)
+    return JSON.parse(run.stdout.trim().split("\n").at(-1)!)
+  }
+
+  it("codegen's SQLite tenants run: a file per tenant from the template, and a bad name never reaches the URL", async () => {
+    const dir = mkdtempSync(join(root, "tenants-"))
+    const acme = new Database(join(dir, "acme.db"))
+    acme.exec(`CREATE TABLE "User" (id INTEGER PRIMARY KEY AUTOINCREMENT, email TEXT NOT NULL UNIQUE, name TEXT)`)
+    acme.close()
+    const template = `file:${dir}/{tenant}.db`
+    const result = await runTenants("tenant-file", ["--tenant-schema", "sqlite"], `
+      const missing = await outcome(() => db.tenant("acme"))
+      process.env["DATABASE_URL_TENANT_TEMPLATE"] = ${JSON.stringify(template.replace("{tenant}", "shared"))}
+      const noPlaceholder = await outcome(() => db.tenant("acme"))
+      process.env["DATABASE_URL_TENANT_TEMPLATE"] = ${JSON.stringify(template)}
+      const refused: Record<string, string> = {}
+      // Straight to resolve, past flexidb's own check: the generated code must refuse these itself.
+      for (const name of ["../x", "a'b", "a/b", "a@b", "..", "a%2Fb", "a.b", ""]) refused[name] = await outcome(() => tenants.resolve(name))
+      const created = await db.withTenant("acme", (client) => client.user.create({ data: { email: "ann@acme.test" } }))
+      const count = await (await db.tenant("acme")).user.count()
+      await db.disconnect()
+      console.log(JSON.stringify({ missing, noPlaceholder, refused, created: created.email, count }))
+    `, { DATABASE_URL_TENANT_TEMPLATE: "" })
+    expect(result.missing).toContain("DATABASE_URL_TENANT_TEMPLATE is not set: set it to the tenants' database URL with {tenant}")
+    expect(result.noPlaceholder).toContain("DATABASE_URL_TENANT_TEMPLATE has no {tenant}")
+    expect(Object.keys(result.refused)).toHaveLength(8)
+    for (const [name, message] of Object.entries(result.refused)) {
+      expect(message).toBe(`Refused tenant name ${JSON.stringify(name)}: a tenant name is 1 to 128 letters, digits, _ or -`)
+    }
+    expect(result).toMatchObject({ created: "ann@acme.test", count: 1 })
+    // No name made a file anywhere else, nor the template without {tenant} its shared one.
+    expect(readdirSync(dir)).toEqual(["acme.db"])
+    expect(readdirSync(root).filter((f) => f.endsWith(".db") && f !== "sqlite.db")).toEqual([])
+  }, 120_000)
+
+  it("codegen's database-per-tenant PostgreSQL and MariaDB run, each pool bounded, a name too long for PostgreSQL refused", async () => {
+    for (const provider of ["postgresql", "mysql"] as const) {
+      const database = await createDatabase(provider)
+      try {
+        // The test database's name is the tenant's: the template is the URL with {tenant} for it.
+        const name = database.url.slice(database.url.lastIndexOf("/") + 1)
+        const [sleep, connections] = provider === "postgresql"
+          ? ["SELECT 1 AS one FROM pg_sleep(0.2)", "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database()"]
+          : ["SELECT SLEEP(0.2) AS s", "SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE DB = DATABASE()"]
+        const result = await runTenants(`tenant-${provider}`, ["--tenant-schema", provider], `
+          await db.withTenant(${JSON.stringify(name)}, (client) => client.user.create({ data: { email: "ann@acme.test" } }))
+          const client = await db.tenant(${JSON.stringify(name)})
+          const count = await client.user.count()
+          // Eight queries at once through a pool of connectionLimit (2, as generated): it opens no more.
+          await Promise.all(Array.from({ length: 8 }, () => client.$queryRawUnsafe(${JSON.stringify(sleep)})))
+          const [row] = await client.$queryRawUnsafe<Array<{ n: number | bigint }>>(${JSON.stringify(connections)})
+          const long = await outcome(() => tenants.resolve("x".repeat(64), { connectionLimit: 2 }))
+          await db.disconnect()
+          console.log(JSON.stringify({ count, connections: Number(row!.n), long }))
+        `, { DATABASE_URL_TENANT_TEMPLATE: database.url.replace(name, "{tenant}") })
+        expect(result.count).toBe(1)
+        expect(result.connections).toBeGreaterThanOrEqual(1)
+        expect(result.connections).toBeLessThanOrEqual(2)
+        expect(result.long).toBe(provider === "postgresql" ? `Refused tenant name "${"x".repeat(64)}": its database name would be longer than PostgreSQL's 63 bytes` : "ok")
+      } finally {
+        await database.drop()
+      }
+    }
+  }, 120_000)
+
+  it("codegen's schema-per-tenant PostgreSQL runs: each tenant's rows in its own schema, PostgreSQL's own refused", async () => {
+    const database = await createDatabase("postgresql")
+    const admin = new pg.Client({ connectionString: database.url })
+    try {
+      await admin.connect()
+      for (const schema of ["acme", "globex"]) {
+        await admin.query(`CREATE SCHEMA ${schema}`)
+        await admin.query(`CREATE TABLE ${schema}."User" (id SERIAL PRIMARY KEY, email TEXT NOT NULL UNIQUE, name TEXT)`)
+      }
+      const result = await runTenants("tenant-schema", ["--tenant-schema", "postgresql", "--tenant-mode", "schema"], `
+        await db.withTenant("acme", (client) => client.user.create({ data: { email: "ann@acme.test" } }))
+        const acme = await (await db.tenant("acme")).user.count()
+        const globex = await db.withTenant("globex", (client) => client.user.count())
+        const refused: Record<string, string> = {}
+        for (const name of ["public", "pg_catalog", "information_schema", 'a"b', "a.b", "x".repeat(64)]) {
+          refused[name] = await outcome(() => tenants.resolve(name))
+        }
+        await db.disconnect()
+        console.log(JSON.stringify({ acme, globex, refused }))
+      `, { DATABASE_URL_POSTGRESQL: database.url })
+      expect(result).toMatchObject({ acme: 1, globex: 0 })
+      expect(Object.keys(result.refused)).toHaveLength(6)
+      for (const message of Object.values(result.refused)) expect(message).toMatch(/^Refused tenant name /)
+      const rows = await admin.query(`SELECT (SELECT count(*) FROM acme."User")::int AS acme, (SELECT count(*) FROM public."User")::int AS public`)
+      expect(rows.rows[0]).toEqual({ acme: 1, public: 0 })
+    } finally {
+      await admin.end()
+      await database.drop()
+    }
   }, 120_000)
 })
 
@@ -135,4 +301,19 @@ describe("Prisma 6.19, real SQLite migrations through its JavaScript schema engi
     expect(tables("beta")).toEqual(["Beta", "Extra", "_prisma_migrations"])
     expect(tables("alpha")).toEqual(["Alpha", "_prisma_migrations"])
   })
+})
+
+describe("Prisma 6.19, codegen against the fixture's clients", () => {
+  it("the tenant modules type-check with Prisma 6's clients and adapters", async () => {
+    const root = projectIn(join(repo, "test", "fixtures", "prisma6", ".tmp"))
+    for (const provider of ["sqlite", "postgresql", "mysql"]) {
+      const source = readFileSync(join(repo, "test", "fixtures", "prisma6", "schemas", `${provider}.prisma`), "utf8")
+      const generated = join(repo, "test", "fixtures", "prisma6", "generated", provider)
+      writeFileSync(join(root, "prisma", "schemas", `${provider}.prisma`), source.replace(`"../generated/${provider}"`, JSON.stringify(generated)))
+    }
+    writeTsconfig(root)
+    await tenantModules(root)
+    expect(readFileSync(join(root, "src", "tenant-sqlite.ts"), "utf8")).toContain("new PrismaBetterSQLite3({ url: tenantUrl(name) })")
+    typeCheck(root)
+  }, 120_000)
 })

@@ -209,6 +209,89 @@ describe("codegen", () => {
   })
 })
 
+describe("codegen --tenant-schema", () => {
+  const generated = async (schemas: Record<string, string>, args: ReadonlyArray<string>) => {
+    const p = project(7, schemas)
+    const r = await p.cli(["codegen", ...args])
+    return { ...r, file: existsSync(join(p.root, "src", "db.ts")) ? readFileSync(join(p.root, "src", "db.ts"), "utf8") : undefined }
+  }
+
+  it("a database per tenant: resolve checks the name, fills DATABASE_URL_TENANT_TEMPLATE, bounds each pool", async () => {
+    const r = await generated({ user: "postgresql", tenant: "postgresql" }, ["--tenant-schema", "tenant.prisma"])
+    expect(r.code).toBe(0)
+    const file = r.file!
+    expect(file).toContain("Regenerate: npx flexidb codegen --tenant-schema tenant --force")
+    expect(file).toContain(`import { createFlexiDB, type TenantsConfig } from "flexidb"`)
+    expect(file).toContain(`import { PrismaClient as TenantClient } from "../generated/tenant/client"`)
+    // The generated code checks the name itself, refusing rather than escaping, before the URL is built.
+    expect(file).toContain("if (!/^[A-Za-z0-9_-]{1,128}$/.test(name)) {")
+    expect(file).toContain(`const databaseUrl = template.replaceAll("{tenant}", tenantName(name))`)
+    expect(file).toContain(`process.env["DATABASE_URL_TENANT_TEMPLATE"]`)
+    expect(file).toContain(`DATABASE_URL_TENANT_TEMPLATE is not set`)
+    expect(file).toContain(`DATABASE_URL_TENANT_TEMPLATE has no {tenant}`)
+    // PostgreSQL cuts longer database names to 63 bytes: two tenants would meet in one database.
+    expect(file).toContain("> 63) {")
+    expect(file).toContain(
+      `resolve: (name, { connectionLimit }) =>\n    new TenantClient({ adapter: new PrismaPg({ connectionString: tenantUrl(name), max: connectionLimit }) }),`
+    )
+    expect(file).toContain(`} satisfies TenantsConfig<TenantClient>`)
+    // The tenant schema is not one of the ordinary databases.
+    expect(file).toContain(`export const db = createFlexiDB({\n  "user": new UserClient(`)
+    expect(file).toContain(`}, { tenants })`)
+    expect(file).not.toContain(`"tenant": new`)
+    expect(file).not.toContain(`"DATABASE_URL_TENANT"`)
+    expect(r.out).toContain("Wrote src/db.ts: user")
+    expect(r.out).toContain("Tenants of tenant: a database each, at DATABASE_URL_TENANT_TEMPLATE (e.g. postgresql://user:password@localhost:5432/tenant_{tenant})")
+  })
+
+  it("SQLite tenants get a file each with no pool; MariaDB tenants get connectionLimit in the URL", async () => {
+    const sqlite = (await generated({ main: "postgresql", shop: "sqlite" }, ["--tenant-schema", "shop"])).file!
+    expect(sqlite).toContain(`resolve: (name) => new ShopClient({ adapter: new PrismaBetterSqlite3({ url: tenantUrl(name) }) }),`)
+    expect(sqlite).toContain("DATABASE_URL_TENANT_TEMPLATE=file:./tenants/{tenant}.db")
+    expect(sqlite).toContain(`return template.replaceAll("{tenant}", tenantName(name))`)
+    expect(sqlite).not.toContain("> 63")
+    expect(sqlite).toContain(`"main": new MainClient(`)
+    expect(sqlite).not.toContain(`"shop": new`)
+    const mysql = (await generated({ shop: "mysql" }, ["--tenant-schema", "shop"])).file!
+    expect(mysql).toContain(`new ShopClient({ adapter: new PrismaMariaDb(withConnectionLimit(tenantUrl(name), connectionLimit)) })`)
+    expect(mysql).toContain(`limited.searchParams.set("connectionLimit", String(connectionLimit))`)
+    // The only schema is the tenants': no ordinary database.
+    expect(mysql).toContain(`export const db = createFlexiDB({}, { tenants })`)
+  })
+
+  it("a PostgreSQL schema per tenant: one shared pg.Pool from the schema's URL variable, { schema } per tenant", async () => {
+    const r = await generated({ user: "sqlite", tenant: "postgresql" }, ["--tenant-schema", "tenant", "--tenant-mode", "schema"])
+    expect(r.code).toBe(0)
+    const file = r.file!
+    expect(file).toContain("Regenerate: npx flexidb codegen --tenant-schema tenant --tenant-mode schema --force")
+    expect(file).toContain(`import pg from "pg"`)
+    expect(file).toContain(`pool = new pg.Pool({ connectionString: url("DATABASE_URL_TENANT"), max: 10, allowExitOnIdle: true })`)
+    expect(file).toContain(`resolve: (name) => new TenantClient({ adapter: new PrismaPg(tenantPool(), { schema: tenantSchema(name) }) }),`)
+    expect(file).toContain(`if (!/^[A-Za-z0-9_-]{1,63}$/.test(name) || name === "public" || name === "information_schema" || name.startsWith("pg_")) {`)
+    expect(file).not.toContain("DATABASE_URL_TENANT_TEMPLATE")
+    expect(file).toContain(`"user": new UserClient(`)
+    expect(file).not.toContain(`"tenant": new`)
+    expect(r.out).toContain("npm install @prisma/adapter-pg @prisma/adapter-better-sqlite3 pg")
+  })
+
+  it("refuses an unknown schema listing the schemas, schema mode off PostgreSQL, and --tenant-mode alone", async () => {
+    for (const name of ["nope", "../user", "user/x"]) {
+      const r = await generated({ user: "postgresql", orders: "mysql" }, ["--tenant-schema", name])
+      expect(r.code).toBe(1)
+      expect(r.err).toContain(`--tenant-schema '${name}': no such schema in prisma/schemas/ (found: orders, user)`)
+      expect(r.file).toBeUndefined()
+    }
+    const mysql = await generated({ user: "postgresql", orders: "mysql" }, ["--tenant-schema", "orders", "--tenant-mode", "schema"])
+    expect(mysql.code).toBe(1)
+    expect(mysql.err).toContain("--tenant-mode schema needs a PostgreSQL schema; prisma/schemas/orders.prisma's provider is 'mysql'")
+    expect(mysql.file).toBeUndefined()
+    const alone = await generated({ user: "postgresql" }, ["--tenant-mode", "schema"])
+    expect(alone.code).toBe(1)
+    expect(alone.err).toContain("--tenant-mode needs --tenant-schema")
+    expect((await generated({ user: "postgresql" }, ["--tenant-schema", "user", "--tenant-mode", "table"])).code).toBe(2)
+  })
+})
+
 describe("seed", () => {
   it("runs prisma/seeds/<name>.js with that database's URL; a schema with no seed is skipped", async () => {
     const p = project(7, { user: "sqlite", other: "sqlite" }, "DATABASE_URL_USER=file:./user.db\n")
