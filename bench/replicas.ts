@@ -1,12 +1,13 @@
 // npm run bench:replicas: what a pair's read routing costs, side by side in one run, written into BENCHMARKS.md
 // between its "replicas" markers. Needs PostgreSQL on 127.0.0.1:5432 and root (it starts a streaming replica).
+import { AsyncLocalStorage } from "node:async_hooks"
 import { readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { createFlexiDB } from "../src/index.js"
 import * as prisma7 from "../test/fixtures/prisma7/clients.ts"
 import { createDatabase } from "../test/support/databases.js"
 import { startReplicaSet } from "../test/support/replica.js"
-import { compare, ratio } from "./harness.js"
+import { pair, pairing } from "./harness.js"
 
 type Client = ReturnType<typeof prisma7.sqlite>
 const rows: Array<string> = []
@@ -24,11 +25,17 @@ const routing = async (label: string, open: () => Client) => {
   const flexi = createFlexiDB({ main: { write, read: open() } }, { gracefulShutdown: false })
   await flexi.ready()
   const query = { where: { id: 1 } }
-  const [g, r] = await compare([
+  const p = await pair(
     { name: "get", run: () => flexi.get("main").user.findUnique(query) },
-    { name: "read", run: () => flexi.get("main", "read").user.findUnique(query) }
-  ])
-  note(`${label}: findUnique through get(name, 'read') (routing client)`, us(r!.us), `${us(g!.us)} (get())`, `${ratio(r!, g!).toFixed(3)}×`)
+    { name: "read", run: () => flexi.get("main", "read").user.findUnique(query) },
+    pairing
+  )
+  note(
+    `${label}: findUnique through get(name, 'read') (routing client), direct pair`,
+    us(p.bUs),
+    `${us(p.aUs)} (get())`,
+    `${p.ratio.toFixed(3)}× (IQR ${p.q1.toFixed(3)}–${p.q3.toFixed(3)})`
+  )
   await flexi.disconnect()
 }
 
@@ -44,19 +51,22 @@ const lsn = async () => {
       }, { gracefulShutdown: false, replicas: { readYourWrites: { mode: "lsn", lsnCacheTime: cache } } })
       await flexi.ready()
       const read = flexi.get("main", "read")
-      // The two sides run one after the other (a session's context follows every call made inside it), each the
-      // median of many blocks.
-      const [session] = await flexi.session(async () => {
+      // Inside a session that has written, captured once: every call of the pair's "session" side runs in it.
+      const inSession = await flexi.session(async () => {
         await flexi.get("main").user.create({ data: { email: `lsn-${cache}@x.io` } })
         await set.caughtUp()
-        return compare([{ name: "session", run: () => read.user.count() }], { blocks: 30, perBlock: 30 })
+        return AsyncLocalStorage.snapshot()
       })
-      const [outside] = await compare([{ name: "outside", run: () => read.user.count() }], { blocks: 30, perBlock: 30 })
+      const p = await pair(
+        { name: "outside", run: () => read.user.count() },
+        { name: "session", run: () => inSession(() => read.user.count()) },
+        pairing
+      )
       note(
-        `PostgreSQL replica: a session's read after a write, LSN mode, lsnCacheTime ${cache} ms`,
-        us(session!.us),
-        `${us(outside!.us)} (a read outside sessions)`,
-        `${ratio(session!, outside!).toFixed(3)}×`
+        `PostgreSQL replica: a session's read after a write, LSN mode, lsnCacheTime ${cache} ms, direct pair`,
+        us(p.bUs),
+        `${us(p.aUs)} (a read outside sessions)`,
+        `${p.ratio.toFixed(3)}× (IQR ${p.q1.toFixed(3)}–${p.q3.toFixed(3)})`
       )
       await flexi.disconnect()
     }
@@ -78,9 +88,10 @@ const section = [
   "<!-- replicas -->",
   "## Replicas (`npm run bench:replicas`)",
   "",
-  "Same client shapes, interleaved blocks, medians; one run. The routing row reads the same database through the",
-  "writer and through the routing read client, so the ratio is the routing alone (target ≤ 1.02× `get()`). The LSN",
-  "rows are reads inside a session after a write, on a real streaming replica that has replayed it: each costs the",
+  "One run. The routing rows read the same database through the writer and through the routing read client, so the",
+  "ratio is the routing alone (target ≤ 1.02× `get()`): direct pairs, 300 ABBA rounds of 4 × 20 calls, a scavenge",
+  "before each block, the median of the rounds' ratios. The LSN rows are direct pairs too: a read inside a session",
+  "after a write, on a real streaming replica that has replayed it, against a read outside sessions; each costs the",
   "replica's replay position, asked at most once per `lsnCacheTime`.",
   "",
   "| what | flexidb | baseline | ratio |",
