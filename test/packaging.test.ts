@@ -36,6 +36,8 @@ describe("the packed tarball", () => {
       .toBe("function function")
     expect(node(`import { createMockFlexiDB, mockFlexiDB } from "flexidb/testing"; console.log(typeof createMockFlexiDB, typeof mockFlexiDB)`, "module"))
       .toBe("function function")
+    expect(node(`import { deployMigrations, migrationStatus } from "flexidb/migrate"; console.log(typeof deployMigrations, typeof migrationStatus)`, "module"))
+      .toBe("function function")
   })
 
   it("requires every entry as CommonJS", () => {
@@ -43,11 +45,13 @@ describe("the packed tarball", () => {
       .toBe("function function")
     expect(node(`const t = require("flexidb/testing"); console.log(typeof t.createMockFlexiDB, typeof t.mockFlexiDB)`, "commonjs"))
       .toBe("function function")
+    expect(node(`const m = require("flexidb/migrate"); console.log(typeof m.deployMigrations, typeof m.resolveMigration)`, "commonjs"))
+      .toBe("function function")
   })
 
   it("ships type declarations for both module systems, and hides internals", () => {
     const pkg = JSON.parse(readFileSync(join(installed, "package.json"), "utf8"))
-    for (const entry of [".", "./testing"]) {
+    for (const entry of [".", "./testing", "./migrate"]) {
       for (const kind of ["import", "require"]) {
         expect(existsSync(join(installed, pkg.exports[entry][kind].types)), `${entry} ${kind} types`).toBe(true)
         expect(existsSync(join(installed, pkg.exports[entry][kind].default)), `${entry} ${kind} code`).toBe(true)
