@@ -102,15 +102,33 @@ export const recordTransition = (state: State, outcome: Outcome, now: number, co
  * (`acquire`, `record`); the query hot path uses the `unsafe*` twins, as Effect's own `unsafe` APIs do, because
  * an Effect run per query would cost more than the bookkeeping itself.
  *
+ * `generation` counts the circuit's moves (opened, trial, closed, reset): a call notes it when admitted and its
+ * outcome counts only under the same generation. Without it, a call admitted while the circuit was closed that
+ * succeeded (or failed with a query error) after the circuit opened closed it again at once (as cockatiel does).
+ *
  * @since 0.1.0
  */
 export interface CircuitBreaker {
   readonly config: Config
   readonly cell: MutableRef.MutableRef<State>
+  /** @since 0.2.0 */
+  readonly generation: MutableRef.MutableRef<number>
 }
 
 /** @since 0.1.0 */
-export const make = (config: Config): CircuitBreaker => ({ config, cell: MutableRef.make<State>(closed) })
+export const make = (config: Config): CircuitBreaker => ({
+  config,
+  cell: MutableRef.make<State>(closed),
+  generation: MutableRef.make(0)
+})
+
+/** Stores `next`; a move to another state (not a closed circuit counting failures) is a new generation. */
+const move = (breaker: CircuitBreaker, next: State) => {
+  const before = breaker.cell.current
+  if (next === before) return
+  breaker.cell.current = next
+  if (!(before._tag === "Closed" && next._tag === "Closed")) breaker.generation.current++
+}
 
 /**
  * Asks for a permit at `now`. Returns the permit; a `Reject` permit means the call must not run.
@@ -121,19 +139,21 @@ export const unsafeAcquire = (breaker: CircuitBreaker, now: number): Permit => {
   // The hot path: a closed circuit lets everything through, with nothing to allocate.
   if (breaker.cell.current._tag === "Closed") return pass
   const [permit, next] = acquireTransition(breaker.cell.current, now, breaker.config)
-  breaker.cell.current = next
+  move(breaker, next)
   return permit
 }
 
 /**
- * Records an outcome at `now`; returns true when this call opened the circuit.
+ * Records an outcome at `now`; returns true when this call opened the circuit. With the `generation` the call was
+ * admitted under, an outcome from before the circuit's last move is ignored.
  *
  * @since 0.1.0
  */
-export const unsafeRecord = (breaker: CircuitBreaker, outcome: Outcome, now: number): boolean => {
+export const unsafeRecord = (breaker: CircuitBreaker, outcome: Outcome, now: number, generation?: number): boolean => {
+  if (generation !== undefined && generation !== breaker.generation.current) return false
   const before = breaker.cell.current
   const next = recordTransition(before, outcome, now, breaker.config)
-  breaker.cell.current = next
+  move(breaker, next)
   return next._tag === "Open" && before._tag !== "Open"
 }
 
@@ -159,8 +179,8 @@ export const acquire = (
  *
  * @since 0.1.0
  */
-export const record = (breaker: CircuitBreaker, outcome: Outcome): Effect.Effect<boolean> =>
-  Effect.map(Clock.currentTimeMillis, (now) => unsafeRecord(breaker, outcome, now))
+export const record = (breaker: CircuitBreaker, outcome: Outcome, generation?: number): Effect.Effect<boolean> =>
+  Effect.map(Clock.currentTimeMillis, (now) => unsafeRecord(breaker, outcome, now, generation))
 
 /**
  * Closes the circuit, as after a successful reconnect.
@@ -168,9 +188,7 @@ export const record = (breaker: CircuitBreaker, outcome: Outcome): Effect.Effect
  * @since 0.1.0
  */
 export const reset = (breaker: CircuitBreaker): Effect.Effect<void> =>
-  Effect.sync(() => {
-    breaker.cell.current = closed
-  })
+  Effect.sync(() => move(breaker, closed))
 
 /**
  * Opens the circuit now, as if the database had just failed `threshold` times: calls are refused until
@@ -179,9 +197,14 @@ export const reset = (breaker: CircuitBreaker): Effect.Effect<void> =>
  * @since 0.2.0
  */
 export const trip = (breaker: CircuitBreaker): Effect.Effect<void> =>
-  Effect.map(Clock.currentTimeMillis, (now) => {
-    breaker.cell.current = State.Open({ openedAt: now })
-  })
+  Effect.map(Clock.currentTimeMillis, (now) => move(breaker, State.Open({ openedAt: now })))
+
+/**
+ * The circuit's generation now: pass it to `record` with the outcome of a call admitted now.
+ *
+ * @since 0.2.0
+ */
+export const generation = (breaker: CircuitBreaker): Effect.Effect<number> => Effect.sync(() => breaker.generation.current)
 
 /**
  * The current state.

@@ -94,3 +94,69 @@ describe("acquire / record on the Clock", () => {
       expect(yield* CircuitBreaker.get(b)).toEqual(closed(0))
     }))
 })
+
+describe("stale outcomes: a call's outcome counts only under the generation it was admitted in", () => {
+  it("a late success or query error from before the circuit opened does not close it; the trial's does", () => {
+    const b = CircuitBreaker.make(config)
+    const admittedClosed = b.generation.current
+    for (let i = 0; i < 3; i++) CircuitBreaker.unsafeRecord(b, "Unhealthy", 1000, b.generation.current)
+    expect(b.cell.current).toEqual(open(1000))
+    // The slow call admitted before the circuit opened answers now: a success, or a unique violation ("Success").
+    expect(CircuitBreaker.unsafeRecord(b, "Success", 2000, admittedClosed)).toBe(false)
+    expect(b.cell.current).toEqual(open(1000))
+    expect(CircuitBreaker.unsafeAcquire(b, 31_000)).toEqual(trial)
+    const admittedTrial = b.generation.current
+    // Still stale during the trial: the trial's outcome decides.
+    CircuitBreaker.unsafeRecord(b, "Success", 31_500, admittedClosed)
+    expect(b.cell.current).toEqual(halfOpen(31_000))
+    expect(CircuitBreaker.unsafeRecord(b, "Success", 32_000, admittedTrial)).toBe(false)
+    expect(b.cell.current).toEqual(closed(0))
+    // A late failure of a hung trial, after the circuit closed, does not count against the new closed circuit.
+    CircuitBreaker.unsafeRecord(b, "Unhealthy", 33_000, admittedTrial)
+    expect(b.cell.current).toEqual(closed(0))
+  })
+
+  it("counting failures while closed is one generation: concurrent calls' failures all count", () => {
+    const b = CircuitBreaker.make(config)
+    const g = b.generation.current
+    expect([1, 2, 3].map(() => CircuitBreaker.unsafeRecord(b, "Unhealthy", 500, g))).toEqual([false, false, true])
+    expect(b.cell.current).toEqual(open(500))
+  })
+
+  it("through the query path: a slow query admitted before the circuit opened leaves it open when it answers", async () => {
+    const { createFlexiDB } = await import("../src/index.js")
+    let release: (value: unknown) => void = () => {}
+    const slow = new Promise((resolve) => (release = resolve))
+    const down = Object.assign(new Error("Can't reach database server"), { code: "P1001" })
+    const slowly = () => slow
+    let answer: () => Promise<unknown> = slowly
+    // Health probes fail with the server once it is "down" (a probe that answered would close the circuit, rightly).
+    const base = {
+      $connect: async () => {},
+      $disconnect: async () => {},
+      $queryRawUnsafe: () => answer === slowly ? Promise.resolve([{ ok: 1 }]) : Promise.reject(down),
+      $extends: (extension: { query: { $allOperations: (hook: object) => PromiseLike<unknown> } }) => ({
+        ...base,
+        user: {
+          findMany: (args: unknown) =>
+            extension.query.$allOperations({ args, model: "User", operation: "findMany", query: () => answer() })
+        }
+      })
+    }
+    const db = createFlexiDB({ main: base as never }, {
+      gracefulShutdown: false,
+      circuitBreaker: { threshold: 3, resetTimeout: 60_000 },
+      reconnect: { enabled: false },
+      healthCheck: { interval: 3_600_000 }
+    })
+    const client = db.get("main") as unknown as { user: { findMany: () => Promise<unknown> } }
+    const pending = client.user.findMany()
+    answer = () => Promise.reject(down)
+    for (let i = 0; i < 3; i++) await client.user.findMany().catch(() => {})
+    expect(db.stats().main!.circuitState).toBe("open")
+    release([])
+    await pending
+    expect(db.stats().main!.circuitState).toBe("open")
+    await db.disconnect()
+  })
+})

@@ -70,6 +70,8 @@ export const runOperation = <I, A>(
       return Promise.reject(new CircuitOpenError({ database: target.name, operation, retryAfterMs: permit.retryAfterMs }))
     }
   }
+  // The circuit's generation at admission: the outcome counts only if the circuit has not moved since.
+  const generation = target.breaker.generation.current
   const start = clock.unsafeCurrentTimeNanos()
   target.counters.inFlight++
   const middleware = env.middleware.current
@@ -86,17 +88,17 @@ export const runOperation = <I, A>(
   // `then` straight on Prisma's promise: wrapping it in Promise.resolve first costs an extra thenable job per query.
   return (promise.then(
     (value) => {
-      settle(target, start, false, undefined)
+      settle(target, start, generation, false, undefined)
       return value
     },
     (error) => {
-      settle(target, start, true, error)
+      settle(target, start, generation, true, error)
       throw error
     }
   ) as Promise<A>)
 }
 
-const settle = (target: Target, start: bigint, failed: boolean, error: unknown) => {
+const settle = (target: Target, start: bigint, generation: number, failed: boolean, error: unknown) => {
   const { clock } = target.env
   const counters = target.counters
   counters.inFlight--
@@ -106,7 +108,7 @@ const settle = (target: Target, start: bigint, failed: boolean, error: unknown) 
   if (!failed) {
     // Nothing to record on a closed circuit with no failures counted: the common case costs no clock read.
     if (state._tag !== "Closed" || state.failures > 0) {
-      CircuitBreaker.unsafeRecord(target.breaker, "Success", clock.unsafeCurrentTimeMillis())
+      CircuitBreaker.unsafeRecord(target.breaker, "Success", clock.unsafeCurrentTimeMillis(), generation)
     }
     return
   }
@@ -115,7 +117,7 @@ const settle = (target: Target, start: bigint, failed: boolean, error: unknown) 
   if (unhealthy) counters.lastError = errorSummary(error)
   // Refused by Prisma before anything was sent: it says nothing about the database, either way.
   else if (neverSent(error)) return
-  if (CircuitBreaker.unsafeRecord(target.breaker, unhealthy ? "Unhealthy" : "Success", clock.unsafeCurrentTimeMillis())) {
+  if (CircuitBreaker.unsafeRecord(target.breaker, unhealthy ? "Unhealthy" : "Success", clock.unsafeCurrentTimeMillis(), generation)) {
     target.foundDown(error)
   }
 }
