@@ -6,6 +6,11 @@ export interface Io {
   readonly env: Readonly<Record<string, string | undefined>>
   readonly out: (text: string) => void
   readonly err: (text: string) => void
+  /**
+   * Present when stderr is a terminal: `update` redraws one live status line in place (no newline), `clear` erases
+   * it so other output can follow. Without it, progress is written as plain lines with `err`.
+   */
+  readonly live?: { readonly update: (line: string) => void; readonly clear: () => void }
   /** The user asks to stop (Ctrl+C in the real process): watch ends cleanly, other commands end their Prisma runs. */
   readonly signal?: AbortSignal
 }
@@ -36,6 +41,13 @@ export const processIo = (): Io => {
     env: process.env,
     out: (text) => process.stdout.write(`${text}\n`),
     err: (text) => process.stderr.write(`${text}\n`),
+    ...(process.stderr.isTTY && {
+      live: {
+        // Cut to the terminal's width: a line that wraps could not be redrawn in place.
+        update: (line: string) => process.stderr.write(`\r\x1b[2K${line.slice(0, Math.max(20, (process.stderr.columns ?? 80) - 1))}`),
+        clear: () => process.stderr.write("\r\x1b[2K")
+      }
+    }),
     signal: stop.signal
   }
 }

@@ -10,10 +10,13 @@ import { codegen } from "./codegen.js"
 import { CliError } from "./error.js"
 import { init } from "./init.js"
 import { Io, stopRequested } from "./io.js"
-import { currentProject, selectSchemas } from "./project.js"
+import type { Action } from "./fleet.js"
+import { runFleet } from "./fleet.js"
+import { currentProject, currentProjectFiles, selectSchemas } from "./project.js"
 import type { AcrossOptions } from "./run.js"
 import { runAcross } from "./run.js"
 import { seed } from "./seed.js"
+import { projectTargets, tenantTargets } from "./targets.js"
 import { watch } from "./watch.js"
 
 const VERSION = "0.1.0"
@@ -55,13 +58,199 @@ const across = (name: string, description: string, spec: Spec) =>
 const parallel = (command: ReadonlyArray<string>, needsUrl: boolean): Spec => ({ command, needsUrl, interactive: false })
 const attached = (command: ReadonlyArray<string>): Spec => ({ command, needsUrl: true, interactive: true })
 
+// -----------------------------------------------------------------------------------------------------------------
+// migrate deploy / status / resolve: Prisma per database, or flexidb/migrate in process (--tenants, --in-process)
+
+const tenants = Options.text("tenants").pipe(
+  Options.withDescription(
+    "A module whose default export lists the tenants' databases ({ name, url } each): migrate them in process " +
+      "with --schema's migrations, without Prisma"
+  ),
+  Options.optional
+)
+const tenant = Options.text("tenant").pipe(Options.withDescription("With --tenants: only this tenant"), Options.optional)
+const inProcess = Options.boolean("in-process").pipe(
+  Options.withDescription("Run flexidb/migrate in process on each schema's DATABASE_URL_<NAME> instead of Prisma (no schema engine)")
+)
+const optionalConcurrency = Options.integer("concurrency").pipe(
+  Options.withDescription("How many databases run at once (default 4 with Prisma, 8 in process)"),
+  Options.optional
+)
+
+/** `--concurrency`: a whole number from 1 to 1000, else the mode's default. */
+const concurrencyOf = (value: Option.Option<number>, fallback: number) =>
+  Option.match(value, {
+    onNone: () => Effect.succeed(fallback),
+    onSome: (n) =>
+      Number.isInteger(n) && n >= 1 && n <= 1000
+        ? Effect.succeed(n)
+        : Effect.fail(new CliError(`--concurrency must be a whole number from 1 to 1000, got ${n}.`))
+  })
+
+interface InProcessFlags {
+  readonly schema: Option.Option<string>
+  readonly json: boolean
+  readonly concurrency: Option.Option<number>
+  readonly tenants: Option.Option<string>
+  readonly tenant: Option.Option<string>
+  readonly continueOnFailure: boolean
+}
+
+/**
+ * The in-process run: the tenants of `--tenants` (one schema's migrations for all), or each selected schema's own
+ * database. Prisma is not needed, nor looked for.
+ */
+const inProcessRun = (command: string, action: Action, o: InProcessFlags) =>
+  Effect.gen(function*() {
+    if ((yield* PassThrough).length > 0) {
+      return yield* new CliError(`Arguments after -- go to Prisma, which ${command} --in-process or --tenants does not run.`)
+    }
+    const concurrency = yield* concurrencyOf(o.concurrency, 8)
+    const project = yield* currentProjectFiles
+    const module = Option.getOrUndefined(o.tenants)
+    if (module === undefined && Option.isSome(o.tenant)) {
+      return yield* new CliError(`--tenant picks one tenant of a --tenants <module> list: give the module too.`)
+    }
+    if (module === undefined) {
+      const names = yield* selectSchemas(project, Option.getOrUndefined(o.schema))
+      const targets = yield* projectTargets(project, names)
+      return yield* runFleet(targets, action, {
+        label: "database",
+        command,
+        concurrency,
+        continueOnFailure: o.continueOnFailure,
+        json: o.json
+      })
+    }
+    const schemaName = Option.getOrUndefined(o.schema)
+    if (schemaName === undefined && project.schemas.length !== 1) {
+      return yield* new CliError(
+        `--tenants needs --schema: the tenants' schema, whose prisma/migrations/<name>/ they get ` +
+          `(${project.schemas.length === 0 ? "no schemas in prisma/schemas/" : `found: ${project.schemas.join(", ")}`}).`
+      )
+    }
+    const [name] = yield* selectSchemas(project, schemaName)
+    const targets = yield* tenantTargets(project, module, name!, Option.getOrUndefined(o.tenant))
+    yield* runFleet(targets, action, {
+      label: "tenant",
+      command,
+      concurrency,
+      continueOnFailure: o.continueOnFailure,
+      json: o.json,
+      context: { schema: name!, tenants: module }
+    })
+  })
+
+/** Flags that only the in-process run has: refused with Prisma, naming what would make them work. */
+const onlyInProcess = (flags: Record<string, boolean>) => {
+  const given = Object.entries(flags).filter(([, on]) => on).map(([flag]) => flag)
+  return given.length === 0
+    ? Effect.void
+    : Effect.fail(new CliError(
+      `${given.join(" and ")} run${given.length === 1 ? "s" : ""} in process: add --in-process (or --tenants <module>).`
+    ))
+}
+
+const viaPrisma = (
+  spec: Spec,
+  schemaOption: Option.Option<string>,
+  json: boolean,
+  concurrency: Option.Option<number>,
+  extra: ReadonlyArray<string> = []
+) =>
+  Effect.gen(function*() {
+    const { names, project } = yield* selected(schemaOption)
+    yield* runAcross(project, names, {
+      ...spec,
+      extra: [...extra, ...(yield* PassThrough)],
+      json,
+      concurrency: yield* concurrencyOf(concurrency, 4)
+    })
+  }).pipe(stoppable)
+
+const deploy = Command.make("deploy", {
+  schema,
+  json,
+  concurrency: optionalConcurrency,
+  tenants,
+  tenant,
+  inProcess,
+  continueOnFailure: Options.boolean("continue").pipe(
+    Options.withDescription("In process: keep starting databases after one fails (default: the first failure stops new ones)")
+  ),
+  dryRun: Options.boolean("dry-run").pipe(
+    Options.withDescription("In process: list each database's pending migrations; change nothing")
+  )
+}, (o) =>
+  o.inProcess || Option.isSome(o.tenants)
+    ? inProcessRun("migrate deploy", o.dryRun ? { kind: "dry-run" } : { kind: "deploy" }, o)
+    : Effect.zipRight(
+      onlyInProcess({ "--continue": o.continueOnFailure, "--dry-run": o.dryRun, "--tenant": Option.isSome(o.tenant) }),
+      viaPrisma(parallel(["migrate", "deploy"], true), o.schema, o.json, o.concurrency)
+    )).pipe(Command.withDescription("prisma migrate deploy in parallel; or in process with --in-process or --tenants <module>"))
+
+const status = Command.make("status", { schema, json, concurrency: optionalConcurrency, tenants, tenant, inProcess }, (o) =>
+  o.inProcess || Option.isSome(o.tenants)
+    ? inProcessRun("migrate status", { kind: "status" }, { ...o, continueOnFailure: true })
+    : Effect.zipRight(
+      onlyInProcess({ "--tenant": Option.isSome(o.tenant) }),
+      viaPrisma(parallel(["migrate", "status"], true), o.schema, o.json, o.concurrency)
+    )).pipe(Command.withDescription("prisma migrate status in parallel; or in process with --in-process or --tenants <module>"))
+
+const resolve = Command.make("resolve", {
+  schema,
+  json,
+  concurrency: optionalConcurrency,
+  tenants,
+  tenant,
+  inProcess,
+  continueOnFailure: Options.boolean("continue").pipe(
+    Options.withDescription("In process: keep going after a database fails")
+  ),
+  applied: Options.text("applied").pipe(
+    Options.withDescription("Record this migration as applied (fixed by hand, or baselining)"),
+    Options.optional
+  ),
+  rolledBack: Options.text("rolled-back").pipe(
+    Options.withDescription("Mark this failed migration as rolled back: the next deploy applies it again"),
+    Options.optional
+  )
+}, (o) =>
+  Effect.gen(function*() {
+    const applied = Option.getOrUndefined(o.applied)
+    const rolledBack = Option.getOrUndefined(o.rolledBack)
+    if ((applied === undefined) === (rolledBack === undefined)) {
+      return yield* new CliError("migrate resolve needs one of --applied <migration> or --rolled-back <migration>.")
+    }
+    if (Option.isNone(o.schema)) {
+      const project = yield* currentProjectFiles
+      if (project.schemas.length > 1) {
+        return yield* new CliError(
+          `migrate resolve names a migration of one schema's folder: add --schema (found: ${project.schemas.join(", ")}).`
+        )
+      }
+    }
+    if (o.inProcess || Option.isSome(o.tenants)) {
+      return yield* inProcessRun("migrate resolve", { kind: "resolve", applied, rolledBack }, o)
+    }
+    yield* onlyInProcess({ "--continue": o.continueOnFailure, "--tenant": Option.isSome(o.tenant) })
+    yield* viaPrisma(
+      parallel(["migrate", "resolve"], true),
+      o.schema,
+      o.json,
+      o.concurrency,
+      applied !== undefined ? ["--applied", applied] : ["--rolled-back", rolledBack!]
+    )
+  })).pipe(Command.withDescription("prisma migrate resolve; or in process with --in-process or --tenants <module>"))
+
 const migrate = Command.make("migrate").pipe(
   Command.withDescription("Prisma Migrate for every database, each with its own URL and migrations folder"),
   Command.withSubcommands([
     across("dev", "prisma migrate dev, one database at a time, terminal attached", attached(["migrate", "dev"])),
-    across("deploy", "prisma migrate deploy, in parallel", parallel(["migrate", "deploy"], true)),
+    deploy,
     across("reset", "prisma migrate reset, one database at a time, terminal attached", attached(["migrate", "reset"])),
-    across("status", "prisma migrate status, in parallel", parallel(["migrate", "status"], true))
+    status,
+    resolve
   ])
 )
 

@@ -17,13 +17,17 @@ export const MIGRATIONS_DIR = join("prisma", "migrations")
 export const CONFIGS_DIR = join("prisma", "config")
 export const SEEDS_DIR = join("prisma", "seeds")
 
-export interface Project {
+/** The app's files and environment: all that commands which never run Prisma (the in-process migrate) need. */
+export interface ProjectFiles {
   readonly root: string
-  /** Installed Prisma major version, 6 or 7. */
-  readonly prismaMajor: 6 | 7
   readonly schemas: ReadonlyArray<string>
   /** The process environment over `.env`: what each Prisma run gets. */
   readonly env: Readonly<Record<string, string>>
+}
+
+export interface Project extends ProjectFiles {
+  /** Installed Prisma major version, 6 or 7. */
+  readonly prismaMajor: 6 | 7
 }
 
 /** `userProfile`, `user-profile` and `user_profile` all become `USER_PROFILE`. */
@@ -66,22 +70,31 @@ const detectPrismaMajor = (root: string): Effect.Effect<6 | 7, CliError> =>
       : Effect.fail(new CliError(`flexidb supports Prisma 6 and 7; this project has prisma ${version}.`))
   }))
 
+/** The schemas and the environment (the process's over `.env`); never looks for Prisma. */
+export const loadProjectFiles = (root: string, environment: Io["env"]): ProjectFiles => {
+  const dir = join(root, SCHEMAS_DIR)
+  const schemas = existsSync(dir)
+    ? readdirSync(dir).filter((f) => f.endsWith(".prisma")).map((f) => f.slice(0, -".prisma".length)).sort()
+    : []
+  const dotenv = existsSync(join(root, ".env")) ? parseDotenv(readFileSync(join(root, ".env"), "utf8")) : {}
+  const env: Record<string, string> = { ...dotenv }
+  for (const [k, v] of Object.entries(environment)) if (v !== undefined) env[k] = v
+  return { root, schemas, env }
+}
+
 export const loadProject = (root: string, environment: Io["env"]): Effect.Effect<Project, CliError> =>
   Effect.gen(function*() {
-    const dir = join(root, SCHEMAS_DIR)
-    const schemas = existsSync(dir)
-      ? readdirSync(dir).filter((f) => f.endsWith(".prisma")).map((f) => f.slice(0, -".prisma".length)).sort()
-      : []
-    const dotenv = existsSync(join(root, ".env")) ? parseDotenv(readFileSync(join(root, ".env"), "utf8")) : {}
-    const env: Record<string, string> = { ...dotenv }
-    for (const [k, v] of Object.entries(environment)) if (v !== undefined) env[k] = v
-    return { root, prismaMajor: yield* detectPrismaMajor(root), schemas, env }
+    const files = loadProjectFiles(root, environment)
+    return { ...files, prismaMajor: yield* detectPrismaMajor(root) }
   })
 
 /** The project in the Io's working directory, with its environment. */
 export const currentProject: Effect.Effect<Project, CliError, Io> = Effect.flatMap(Io, (io) => loadProject(io.cwd, io.env))
 
-const listSchemas = (project: Project) =>
+/** The same without Prisma: for commands that run in process (a deploy image may have no `prisma` installed). */
+export const currentProjectFiles: Effect.Effect<ProjectFiles, never, Io> = Effect.map(Io, (io) => loadProjectFiles(io.cwd, io.env))
+
+const listSchemas = (project: ProjectFiles) =>
   project.schemas.length === 0
     ? `none found in ${SCHEMAS_DIR}/ (run 'flexidb init' to create one)`
     : `found: ${project.schemas.join(", ")}`
@@ -90,7 +103,7 @@ const listSchemas = (project: Project) =>
  * The schemas a command acts on: every one, or the one `--schema` names (`user` or `user.prisma`). A value that
  * is a path (`../x`, `/abs`, `a/b`) is refused: schemas live only in prisma/schemas.
  */
-export const selectSchemas = (project: Project, schema: string | undefined): Effect.Effect<ReadonlyArray<string>, CliError> => {
+export const selectSchemas = (project: ProjectFiles, schema: string | undefined): Effect.Effect<ReadonlyArray<string>, CliError> => {
   if (schema === undefined) {
     return project.schemas.length === 0
       ? Effect.fail(new CliError(`No schemas: ${listSchemas(project)}.`))
@@ -107,11 +120,11 @@ export const selectSchemas = (project: Project, schema: string | undefined): Eff
     : Effect.fail(new CliError(`No schema named '${name}' in ${SCHEMAS_DIR}/ (${listSchemas(project)}).`))
 }
 
-export const schemaPath = (project: Project, name: string) => resolve(project.root, SCHEMAS_DIR, `${name}.prisma`)
-export const migrationsPath = (project: Project, name: string) => resolve(project.root, MIGRATIONS_DIR, name)
+export const schemaPath = (project: ProjectFiles, name: string) => resolve(project.root, SCHEMAS_DIR, `${name}.prisma`)
+export const migrationsPath = (project: ProjectFiles, name: string) => resolve(project.root, MIGRATIONS_DIR, name)
 
 /** A schema that does not parse is the user's to fix (a CliError); a file that cannot be read is not expected here. */
-export const readSchema = (project: Project, name: string): Effect.Effect<Schema, CliError> =>
+export const readSchema = (project: ProjectFiles, name: string): Effect.Effect<Schema, CliError> =>
   Effect.try({
     try: () => parseSchema(readFileSync(schemaPath(project, name), "utf8"), join(SCHEMAS_DIR, `${name}.prisma`)),
     catch: (error) => error
@@ -128,7 +141,7 @@ export const userConfig = (project: Project, name: string): string | undefined =
   findModule(project, CONFIGS_DIR, `${name}.config`)
 
 /** A database's URL from the environment or .env, or undefined when `DATABASE_URL_<NAME>` is unset or empty. */
-export const databaseUrl = (project: Project, name: string): string | undefined => {
+export const databaseUrl = (project: ProjectFiles, name: string): string | undefined => {
   const url = project.env[urlVariable(name)]
   return url === undefined || url === "" ? undefined : url
 }

@@ -19,6 +19,7 @@
  */
 import { Data, Duration } from "effect"
 import { createHash, randomUUID } from "node:crypto"
+import { existsSync } from "node:fs"
 import { readdir, readFile } from "node:fs/promises"
 import { join } from "node:path"
 import type { PrismaClientLike } from "./Client.js"
@@ -222,11 +223,14 @@ const load = async (pkg: string): Promise<any> => {
   }
 }
 
-const fromUrl = async (url: string): Promise<Database> => {
+/** The SQLite file a `file:` URL names. */
+const sqlitePath = (url: string) => url.replace(/^file:(\/\/)?/, "").replace(/\?.*$/, "")
+
+const fromUrl = async (url: string, writes: boolean): Promise<Database> => {
   const scheme = /^([a-z]+):/i.exec(url)?.[1]?.toLowerCase()
   if (scheme === "file") {
     const Sqlite = await load("better-sqlite3")
-    const db = new Sqlite(url.replace(/^file:(\/\/)?/, "").replace(/\?.*$/, ""))
+    const db = new Sqlite(sqlitePath(url))
     const c: Connection = {
       provider: "sqlite",
       query: async (sql, ...args) => db.prepare(sql).all(...args),
@@ -236,7 +240,7 @@ const fromUrl = async (url: string): Promise<Database> => {
       provider: "sqlite",
       // IMMEDIATE: the write lock from the start, so two deploys on one file run one after the other.
       session: async (fn) => {
-        db.exec("BEGIN IMMEDIATE")
+        db.exec(writes ? "BEGIN IMMEDIATE" : "BEGIN")
         try {
           const out = await fn(c)
           db.exec("COMMIT")
@@ -298,7 +302,7 @@ const pooled = (
   }
 }
 
-const open = async (options: MigrateOptions): Promise<Database> => {
+const open = async (options: MigrateOptions, writes: boolean): Promise<Database> => {
   if (typeof options !== "object" || options === null) {
     throw new MigrationError({ code: "FLEXIDB_MIGRATION_OPTIONS", reason: "expected { client | url, migrations }" })
   }
@@ -317,7 +321,18 @@ const open = async (options: MigrateOptions): Promise<Database> => {
       reason: `schema: 1 to 63 letters, digits, '_' or '-', got ${JSON.stringify(options.schema)}`
     })
   }
-  return options.client !== undefined ? fromClient(options.client) : fromUrl(options.url!)
+  return options.client !== undefined ? fromClient(options.client) : fromUrl(options.url!, writes)
+}
+
+/** A PostgreSQL URL's `?schema=` (as Prisma reads it) when no `schema` option is given. */
+const withUrlSchema = (options: MigrateOptions): MigrateOptions => {
+  if (options?.schema !== undefined || typeof options?.url !== "string" || !/^postgres(ql)?:/i.test(options.url)) return options
+  try {
+    const schema = new URL(options.url).searchParams.get("schema")
+    return schema === null || schema === "" ? options : { ...options, schema }
+  } catch {
+    return options
+  }
 }
 
 // -----------------------------------------------------------------------------------------------------------------
@@ -359,10 +374,14 @@ const ddl: Record<Provider, string> = {
 /** The dialect: placeholders, the time now (UTC), and the catalog queries. */
 const dialect = (provider: Provider) => {
   const p = (i: number) => (provider === "postgresql" ? `$${i}` : "?")
-  // The time, in UTC: PostgreSQL's now() is the transaction's start, clock_timestamp() each row's own; SQLite has
-  // no clock in SQL that Prisma reads back, so it gets Unix milliseconds, as Prisma's engine writes.
+  // The time, in UTC: PostgreSQL's now() is the transaction's start, clock_timestamp() each row's own; SQLite gets
+  // the text Prisma's JavaScript engine writes there (RFC 3339 with an offset, which its Rust engine reads too).
   const now = () =>
-    provider === "postgresql" ? "clock_timestamp()" : provider === "mysql" ? "UTC_TIMESTAMP(3)" : String(Date.now())
+    provider === "postgresql"
+      ? "clock_timestamp()"
+      : provider === "mysql"
+      ? "UTC_TIMESTAMP(3)"
+      : `'${new Date().toISOString().replace("Z", "+00:00")}'`
   return {
     p,
     now,
@@ -439,6 +458,8 @@ const prepare = async (c: Connection, options: MigrateOptions) => {
     if (c.provider !== "postgresql") {
       throw new MigrationError({ code: "FLEXIDB_MIGRATION_OPTIONS", reason: "schema is for PostgreSQL databases" })
     }
+    // As Prisma: the schema is created when missing (the name was checked: letters, digits, '_' and '-').
+    await c.execute(`CREATE SCHEMA IF NOT EXISTS "${options.schema}"`)
     await c.query(`SELECT set_config('search_path', $1, true) AS s`, `"${options.schema}"`)
   }
   const timeout = Duration.toMillis(Duration.decode(options.lockTimeout ?? "10 seconds"))
@@ -469,17 +490,18 @@ const prepare = async (c: Connection, options: MigrateOptions) => {
 
 /** Runs `fn` in a session with the lock held; a MigrationError it returns is thrown after the session commits. */
 const locked = async <A>(
-  options: MigrateOptions,
-  fn: (c: Connection, folder: Folder) => Promise<A | MigrationError>
+  given: MigrateOptions,
+  fn: (c: Connection, folder: Folder, options: MigrateOptions) => Promise<A | MigrationError>
 ): Promise<A> => {
-  const folder = await readFolder(options.migrations)
-  const db = await open(options)
+  const options = withUrlSchema(given)
+  const folder = await readFolder(options?.migrations)
+  const db = await open(options, true)
   try {
     checkProvider(folder, db.provider)
     const out = await db.session(async (c) => {
       const release = await prepare(c, options)
       try {
-        return await fn(c, folder)
+        return await fn(c, folder, options)
       } finally {
         await release()
       }
@@ -537,7 +559,7 @@ const failure = (error: unknown): { code: string; message: string } => {
  * @since 0.2.0
  */
 export const deployMigrations = (options: MigrateOptions): Promise<{ readonly applied: ReadonlyArray<string> }> =>
-  locked(options, async (c, folder) => {
+  locked(options, async (c, folder, options) => {
     const d = dialect(c.provider)
     let rows = await readRows(c)
     if (rows === undefined) {
@@ -604,9 +626,14 @@ export const deployMigrations = (options: MigrateOptions): Promise<{ readonly ap
  *
  * @since 0.2.0
  */
-export const migrationStatus = async (options: MigrateOptions): Promise<MigrationStatus> => {
-  const folder = await readFolder(options.migrations)
-  const db = await open(options)
+export const migrationStatus = async (given: MigrateOptions): Promise<MigrationStatus> => {
+  const options = withUrlSchema(given)
+  const folder = await readFolder(options?.migrations)
+  // A SQLite file that is not there yet has every migration pending: status does not create it.
+  if (typeof options.url === "string" && /^file:/i.test(options.url) && !existsSync(sqlitePath(options.url))) {
+    return statusOf(folder, [])
+  }
+  const db = await open(options, false)
   try {
     checkProvider(folder, db.provider)
     return await db.session(async (c) => {
@@ -646,7 +673,7 @@ export const resolveMigration = (
           reason: `Migration \`${name}\` cannot be rolled back because it was never applied to the database.`
         })
       }
-      if (mine.every((r) => r.finished)) {
+      if (!mine.some((r) => !r.finished && !r.rolledBack)) {
         return new MigrationError({
           code: "P3012",
           migration: name,

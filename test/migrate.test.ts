@@ -2,7 +2,7 @@
 // URL, Prisma's table and lock kept, and Prisma 6.19's own CLI as the oracle (SQLite, its JavaScript engine).
 import Database from "better-sqlite3"
 import * as mariadb from "mariadb"
-import { cpSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { cpSync, existsSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import pg from "pg"
 import { afterAll, describe, expect, it } from "vitest"
@@ -87,6 +87,11 @@ describe("compatible with Prisma 6.19 both ways (SQLite)", () => {
       return sql
     }
     expect(schema(byFlexi)).toEqual(schema(byPrisma))
+    // Times in the form Prisma's engine writes them here (RFC 3339 text with an offset).
+    const form = (v: unknown) => String(v).replace(/\d/g, "0")
+    expect(sqliteRows(byFlexi).map((r) => [form(r.started_at), form(r.finished_at)])).toEqual(
+      sqliteRows(byPrisma).map((r) => [form(r.started_at), form(r.finished_at)])
+    )
     const status = await prisma6(["migrate", "status"], byFlexi, migrations)
     expect(status.out).toContain("Database schema is up to date!")
     expect(status.code).toBe(0)
@@ -158,6 +163,8 @@ describe("refuses like Prisma, changing nothing", () => {
     fix.exec(`DROP TABLE "new_Post"`)
     fix.close()
     await resolveMigration({ url: `file:${file}`, migrations, rolledBack: ROLES })
+    // Marked once: again is refused, as Prisma refuses it.
+    expect(await failure(resolveMigration({ url: `file:${file}`, migrations, rolledBack: ROLES }))).toMatchObject({ code: "P3012" })
     expect(await deployMigrations({ url: `file:${file}`, migrations })).toEqual({ applied: [ROLES] })
     expect((await prisma6(["migrate", "status"], file, migrations)).out).toContain("Database schema is up to date!")
   }, 120_000)
@@ -175,6 +182,12 @@ describe("refuses like Prisma, changing nothing", () => {
     expect(await failure(resolveMigration({ url: `file:${file}`, migrations, applied: INIT }))).toMatchObject({ code: "P3008" })
     expect(await failure(resolveMigration({ url: `file:${file}`, migrations, applied: "nope" }))).toMatchObject({ code: "P3017" })
     expect(await failure(resolveMigration({ url: `file:${file}`, migrations, rolledBack: INIT }))).toMatchObject({ code: "P3012" })
+  })
+
+  it("status of a SQLite file that is not there: every migration pending, and no file made", async () => {
+    const file = join(dir, "absent.db")
+    expect(await migrationStatus({ url: `file:${file}`, migrations: join(fixtures, "sqlite") })).toMatchObject({ pending: [INIT, ROLES] })
+    expect(existsSync(file)).toBe(false)
   })
 
   it("migrations for another kind of database (P3019), and bad options", async () => {
@@ -238,12 +251,11 @@ describe("PostgreSQL", () => {
       expect(rows.every((r) => r.finished_at instanceof Date && r.finished_at >= r.started_at)).toBe(true)
       await client.user.create({ data: { email: "a@x.io" } })
       await client.$disconnect()
-      // Schema per tenant: the migrations and their table in the tenant's schema.
-      const admin = new pg.Client({ connectionString: db.url })
-      await admin.connect()
-      await admin.query(`CREATE SCHEMA tenant_a`)
-      await admin.end()
+      // Schema per tenant: the migrations and their table in the tenant's schema, made if missing; or the URL's
+      // ?schema=, as Prisma reads it.
       expect(await deployMigrations({ url: db.url, migrations, schema: "tenant_a" })).toEqual({ applied: [INIT, ROLES] })
+      expect(await deployMigrations({ url: `${db.url}?schema=tenant_b`, migrations })).toEqual({ applied: [INIT, ROLES] })
+      expect((await pgRows(db.url, "tenant_b")).map((r) => r.migration_name)).toEqual([INIT, ROLES])
       expect((await pgRows(db.url, "tenant_a")).map((r) => r.migration_name)).toEqual([INIT, ROLES])
       expect(await migrationStatus({ url: db.url, migrations, schema: "tenant_a" })).toMatchObject({ applied: [INIT, ROLES], pending: [] })
     } finally {
