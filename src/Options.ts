@@ -181,6 +181,11 @@ export interface FlexiDBOptions<T extends ClientEntry = ClientEntry> {
   readonly disconnectTimeout?: Duration.DurationInput
   /** Databases per tenant, opened on demand by `tenant(name)` and kept within a budget. */
   readonly tenants?: TenantsConfig<T>
+  /**
+   * Keep flexidb's metrics for `metrics()` (Prometheus text). Needs `@opentelemetry/api`,
+   * `@opentelemetry/sdk-metrics` and `@opentelemetry/exporter-prometheus` installed. Default false.
+   */
+  readonly prometheus?: boolean
 }
 
 /**
@@ -236,6 +241,7 @@ export interface ResolvedOptions {
   readonly gracefulShutdown: boolean
   readonly disconnectTimeout: number
   readonly tenants: ResolvedTenants | undefined
+  readonly prometheus: boolean
 }
 
 const fail = (path: string, reason: string): never => {
@@ -324,7 +330,8 @@ const topLevel = [
   "gracefulShutdown",
   "disconnectTimeout",
   "replicas",
-  "tenants"
+  "tenants",
+  "prometheus"
 ]
 
 const resolveTenants = (input: Record<string, unknown>): ResolvedTenants | undefined => {
@@ -464,7 +471,8 @@ export const resolveOptions = (input: FlexiDBOptions<any> | undefined = {}): Res
     intercept: boolean(input as Record<string, unknown>, "options", "intercept", true),
     gracefulShutdown: boolean(input as Record<string, unknown>, "options", "gracefulShutdown", true),
     disconnectTimeout: duration(input as Record<string, unknown>, "options", "disconnectTimeout", 5000, { min: 1 }),
-    tenants: resolveTenants(input as Record<string, unknown>)
+    tenants: resolveTenants(input as Record<string, unknown>),
+    prometheus: boolean(input as Record<string, unknown>, "options", "prometheus", false)
   }
 }
 

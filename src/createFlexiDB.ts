@@ -88,6 +88,13 @@ export interface FlexiDB<M extends Record<string, ClientEntry>, T = never> {
   /** Resolves once every database's first connection attempt (with retries) has settled: `{ name: connected }`. */
   ready(): Promise<Record<Known<M, T>, boolean>>
   /**
+   * flexidb's metrics in Prometheus' text exposition format, for a `/metrics` route: operation durations,
+   * rejections, circuits, member health and the tenant cache, per database, role and member. Rejects with
+   * InvalidArgumentError unless the instance was created with `{ prometheus: true }`, and with ClosedError after
+   * `disconnect()`.
+   */
+  metrics(): Promise<string>
+  /**
    * Adds a database, usable at once; it connects in the background with retry. Throws DuplicateDatabaseError
    * for a registered name and InvalidArgumentError for an invalid name or client. Returns this instance, typed
    * with the new name.
@@ -253,6 +260,15 @@ export const build = (
     health: () => run(registry.health(), nothing),
     stats: () => (disposed ? {} : runSync(registry.stats)),
     ready: () => run(registry.ready, nothing),
+    metrics: () => {
+      if (disposed || closing !== undefined) return Promise.reject(refuse("metrics()"))
+      if (registry.metrics === undefined) {
+        return Promise.reject(
+          new InvalidArgumentError({ path: "prometheus", reason: "metrics() needs the option: createFlexiDB(clients, { prometheus: true })" })
+        )
+      }
+      return registry.metrics()
+    },
     register: (name, client) => {
       sync(`register('${name}')`, registry.register(name, client))
       return db as never

@@ -30,4 +30,12 @@ describe("examples", () => {
     expect(out).toContain(`batch: {"users":1,"analytics":1}`)
     expect(out).toContain("scope closed: both clients disconnected")
   })
+
+  it("telemetry.ts prints flexidb's spans under the app's and its Prometheus text", () => {
+    const out = run("telemetry.ts")
+    expect(out).toMatch(/User\.create users\s+CLIENT\s+← POST \/signup\s+ERROR P2002/)
+    expect(out).toMatch(/batch analytics\s+CLIENT\s+← batch/)
+    expect(out).toContain(`db_operation_name="User.create",error_type="P2002"`)
+    expect(out).toMatch(/flexidb_member_healthy\{[^}]*db_namespace="users"[^}]*\} 1/)
+  })
 })

@@ -81,4 +81,40 @@ describe("the packed tarball", () => {
     `, "commonjs")
     expect(out).toBe(`{"a":2}`)
   })
+
+  // @opentelemetry/* are optional peers: both builds load them lazily, and work without them.
+  const client = `{ $connect: async () => {}, $disconnect: async () => {}, $queryRawUnsafe: async () => [], $extends() { return this } }`
+  const metricsRun = (load: string) => `
+    ${load}
+    const db = createFlexiDB({ a: ${client} }, { prometheus: true, gracefulShutdown: false })
+    db.metrics().then((text) => { console.log(text.includes("# TYPE") || text.includes("target_info")); return db.disconnect() })
+  `
+  it("serves metrics() from both builds with the optional packages installed", () => {
+    expect(node(metricsRun(`import { createFlexiDB } from "flexidb"`), "module")).toBe("true")
+    expect(node(metricsRun(`const { createFlexiDB } = require("flexidb")`), "commonjs")).toBe("true")
+  })
+
+  it("works without the optional packages, and says what to install for metrics()", () => {
+    const hide = join(work, "hide-otel.cjs")
+    writeFileSync(hide, `
+      const Module = require("node:module")
+      const resolve = Module._resolveFilename
+      Module._resolveFilename = function (request, ...rest) {
+        if (request.startsWith("@opentelemetry/")) throw Object.assign(new Error("Cannot find module " + request), { code: "MODULE_NOT_FOUND" })
+        return resolve.call(this, request, ...rest)
+      }`)
+    const run = (code: string, type: "module" | "commonjs") =>
+      execFileSync(process.execPath, ["--require", hide, `--input-type=${type}`, "-e", code], { cwd: work, encoding: "utf8" }).trim()
+    const plain = (load: string) => `
+      ${load}
+      const db = createFlexiDB({ a: ${client} }, { gracefulShutdown: false })
+      db.ready().then((r) => { console.log(JSON.stringify(r)); return db.disconnect() })
+      try { createFlexiDB({ b: ${client} }, { prometheus: true }) } catch (e) { console.log(e.message) }
+    `
+    for (const [load, type] of [[`import { createFlexiDB } from "flexidb"`, "module"], [`const { createFlexiDB } = require("flexidb")`, "commonjs"]] as const) {
+      const out = run(plain(load), type)
+      expect(out).toContain(`{"a":true}`)
+      expect(out).toContain("npm install @opentelemetry/api @opentelemetry/sdk-metrics @opentelemetry/exporter-prometheus")
+    }
+  })
 })

@@ -25,6 +25,7 @@ import { makeCounters, makeMiddleware, runOperation } from "./hotPath.js"
 import type { Member, Router } from "./replicas.js"
 import { isWrite, makeRouter } from "./replicas.js"
 import * as Session from "./session.js"
+import * as Telemetry from "./telemetry.js"
 
 export type Status = "pending" | "up" | "down"
 
@@ -71,18 +72,25 @@ export const validate = <A>(f: () => A): Effect.Effect<A, InvalidArgumentError> 
     }
   })
 
-/** The environment of one instance, captured from the running fiber (so TestClock reaches the hot path). */
+/**
+ * The environment of one instance, captured from the running fiber (so TestClock reaches the hot path). Telemetry
+ * is decided here, once: InvalidArgumentError when the `prometheus` option's packages are missing.
+ */
 export const makeEnv = (
   options: ResolvedOptions,
   observe?: (database: string, operation: string) => void
-): Effect.Effect<Env> =>
-  Effect.map(Effect.all([Effect.runtime<never>(), Effect.clock]), ([runtime, clock]) => ({
-    options,
-    clock,
-    runtime,
-    middleware: makeMiddleware(),
-    observe
-  }))
+): Effect.Effect<Env, InvalidArgumentError> =>
+  Effect.map(
+    Effect.all([Effect.runtime<never>(), Effect.clock, validate(() => Telemetry.make(options))]),
+    ([runtime, clock, telemetry]) => ({
+      options,
+      clock,
+      runtime,
+      middleware: makeMiddleware(),
+      observe,
+      telemetry
+    })
+  )
 
 /*
  * FiberRefs history. A fiber's FiberRefs keep a stack per FiberRef with an entry per ancestor fiber that set it; a
@@ -256,7 +264,8 @@ const makeMember = (
   env: Env,
   closed: MutableRef.MutableRef<boolean>,
   connecting: (client: PrismaClientLike) => Promise<void>,
-  api: (target: Target) => PrismaClientLike
+  api: (target: Target) => PrismaClientLike,
+  tenant: boolean
 ): Effect.Effect<Life, never, Scope.Scope> =>
   Effect.gen(function*() {
     const { options } = env
@@ -270,6 +279,11 @@ const makeMember = (
     const healthTimeout = Duration.millis(options.healthCheck.timeout)
     const reconnecting = yield* FiberHandle.make<void, never>()
     const who = ref.role === "write" ? `Database '${name}'` : `Replica ${ref.index} of database '${name}'`
+    const telemetry = env.telemetry
+    const labels = telemetry?.labels(name, ref, bare, tenant)
+    /** Health checks and reconnects: root spans of their own when tracing. */
+    const traced = <A, E>(operation: string, effect: Effect.Effect<A, E>) =>
+      telemetry === undefined ? effect : telemetry.root(labels!, operation, effect)
 
     const timeoutError = (operation: string) => () =>
       new OperationTimeoutError({ database: name, operation, timeoutMs: options.healthCheck.timeout })
@@ -303,7 +317,7 @@ const makeMember = (
       for (let attempt = 1; attempt <= maxAttempts; attempt++) {
         yield* Effect.sleep(Duration.millis(interval))
         if ((yield* Ref.get(status)) === "up") return
-        const exit = yield* Effect.exit(connectOnce)
+        const exit = yield* Effect.exit(traced("reconnect", connectOnce))
         if (Exit.isSuccess(exit)) return yield* markUp
         counters.lastError = errorSummary(Cause.squash(exit.cause))
       }
@@ -327,7 +341,7 @@ const makeMember = (
       })
 
     const fork = Runtime.runFork(env.runtime)
-    const target: Target = { name, env, breaker, counters, closed, foundDown: (error) => fork(markDown(error)) }
+    const target: Target = { name, env, breaker, counters, closed, labels, foundDown: (error) => fork(markDown(error)) }
     const member: Member = {
       ...target,
       ref,
@@ -340,7 +354,7 @@ const makeMember = (
         fork(markDown(error))
       }
     }
-    const check = Effect.matchEffect(probe, {
+    const check = Effect.matchEffect(traced("health", probe), {
       onSuccess: () => Effect.as(markUp, true),
       onFailure: (error) => Effect.as(markDown(error), false)
     })
@@ -365,7 +379,12 @@ const memberStats = (life: Life) =>
  * Makes a database in the current scope: validates its name and clients (InvalidArgumentError, nothing made),
  * and disconnects its clients when the scope closes. It does not connect: run `connect`, then fork `watch`.
  */
-export const make = (name: string, entry: unknown, env: Env): Effect.Effect<Db, InvalidArgumentError, Scope.Scope> =>
+export const make = (
+  name: string,
+  entry: unknown,
+  env: Env,
+  tenant = false
+): Effect.Effect<Db, InvalidArgumentError, Scope.Scope> =>
   Effect.gen(function*() {
     const { options } = env
     const { reads, replicas, write } = yield* validate(() => splitEntry(validateName(name), entry, options.replicas))
@@ -411,12 +430,12 @@ export const make = (name: string, entry: unknown, env: Env): Effect.Effect<Db, 
     const intercepting = options.intercept
     const readers = yield* Effect.forEach(reads, (r, index) =>
       makeMember(name, { role: "read", index }, r.client, r.weight, env, closed, connecting, (t) =>
-        intercepting ? interceptReader(r.client, t) : r.client))
+        intercepting ? interceptReader(r.client, t) : r.client, tenant))
     // The writer's interception needs the router (to remember a session's writes), and the router the writer: the
     // router is made after the writer and read through this cell when a query runs.
     let router: Router | undefined
     const writer = yield* makeMember(name, { role: "write", index: 0 }, write, 1, env, closed, connecting, (t) =>
-      intercepting ? interceptWriter(write, t, prevented, () => router) : write)
+      intercepting ? interceptWriter(write, t, prevented, () => router) : write, tenant)
     const lives = [writer, ...readers]
     if (readers.length > 0) {
       router = makeRouter({

@@ -13,6 +13,7 @@ import { CircuitOpenError, ClosedError, OperationTimeoutError } from "../Errors.
 import type { ResolvedOptions } from "../Options.js"
 import { errorSummary } from "../Redact.js"
 import { isUnhealthy, neverSent } from "./classify.js"
+import type { Labels, Ongoing, Telemetry } from "./telemetry.js"
 
 /** What every database of one instance shares. */
 export interface Env {
@@ -24,6 +25,8 @@ export interface Env {
   readonly middleware: MutableRef.MutableRef<ReadonlyArray<MiddlewareFn>>
   /** Sees every operation that reaches a database, run or refused (flexidb/testing records them). */
   readonly observe: ((database: string, operation: string) => void) | undefined
+  /** Spans and metrics: undefined unless a provider was registered when the instance was built. */
+  readonly telemetry: Telemetry | undefined
 }
 
 /** Counters the hot path writes; `stats()` reads them. */
@@ -49,6 +52,8 @@ export interface Target {
   readonly foundDown: (error: unknown) => void
   /** Set when the database is released: a client kept from `get()` sends nothing more (Prisma would reconnect). */
   readonly closed: MutableRef.MutableRef<boolean>
+  /** The member's attributes in spans and metrics (when there is telemetry). */
+  readonly labels: Labels | undefined
 }
 
 /** One operation through `target`: breaker, middleware, optional timeout, timing and counting. */
@@ -67,6 +72,7 @@ export const runOperation = <I, A>(
     const permit = CircuitBreaker.unsafeAcquire(target.breaker, clock.unsafeCurrentTimeMillis())
     if (permit._tag === "Reject") {
       target.counters.rejected++
+      if (env.telemetry !== undefined) env.telemetry.rejected(target.labels!, operation)
       return Promise.reject(new CircuitOpenError({ database: target.name, operation, retryAfterMs: permit.retryAfterMs }))
     }
   }
@@ -75,9 +81,15 @@ export const runOperation = <I, A>(
   const start = clock.unsafeCurrentTimeNanos()
   target.counters.inFlight++
   const middleware = env.middleware.current
+  const ongoing = env.telemetry === undefined ? undefined : env.telemetry.start(target.labels!, operation)
   let promise: PromiseLike<A>
   try {
-    promise = middleware.length === 0 ? run(input) : chain(middleware, target.name, operation, () => run(input))
+    // Called straight when there is no telemetry: every frame under a query costs Prisma's stack capture time.
+    promise = ongoing !== undefined
+      ? ongoing.run(() => (middleware.length === 0 ? run(input) : chain(middleware, target.name, operation, () => run(input))))
+      : middleware.length === 0
+      ? run(input)
+      : chain(middleware, target.name, operation, () => run(input))
     // A batch operation may return a plain value; it still settles like a query.
     if (typeof promise?.then !== "function") promise = Promise.resolve(promise)
   } catch (error) {
@@ -88,22 +100,31 @@ export const runOperation = <I, A>(
   // `then` straight on Prisma's promise: wrapping it in Promise.resolve first costs an extra thenable job per query.
   return (promise.then(
     (value) => {
-      settle(target, start, generation, false, undefined)
+      settle(target, start, generation, false, undefined, ongoing)
       return value
     },
     (error) => {
-      settle(target, start, generation, true, error)
+      settle(target, start, generation, true, error, ongoing)
       throw error
     }
   ) as Promise<A>)
 }
 
-const settle = (target: Target, start: bigint, generation: number, failed: boolean, error: unknown) => {
+const settle = (
+  target: Target,
+  start: bigint,
+  generation: number,
+  failed: boolean,
+  error: unknown,
+  ongoing: Ongoing | undefined
+) => {
   const { clock } = target.env
   const counters = target.counters
   counters.inFlight--
   counters.total++
-  counters.elapsedNs += Number(clock.unsafeCurrentTimeNanos() - start)
+  const elapsed = Number(clock.unsafeCurrentTimeNanos() - start)
+  counters.elapsedNs += elapsed
+  if (ongoing !== undefined) ongoing.end(elapsed, failed, error)
   const state = target.breaker.cell.current
   if (!failed) {
     // Nothing to record on a closed circuit with no failures counted: the common case costs no clock read.

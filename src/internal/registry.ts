@@ -4,7 +4,7 @@
  * paths, which the facades call directly: `find` and `client` (a Map lookup, and its error) and `batch` (Prisma's
  * promises).
  */
-import { Deferred, Effect, ExecutionStrategy, Exit, MutableRef, Scope } from "effect"
+import { Deferred, Effect, ExecutionStrategy, Exit, MutableRef, Runtime, Scope } from "effect"
 import type { ClientEntry, DBStats, MiddlewareFn, PrismaClientLike, Role, Settled } from "../Client.js"
 import {
   BatchError,
@@ -84,7 +84,12 @@ export interface Registry {
   readonly find: (name: string) => Db | undefined
   /** The client for a role, or why there is none (for the error path of `get()`; `find` is the fast path). */
   readonly client: (name: string, role: unknown) => PrismaClientLike | UnknownDatabaseError | ClosedError | InvalidArgumentError
-  readonly register: (name: string, entry: ClientEntry) => Effect.Effect<void, DuplicateDatabaseError | InvalidArgumentError | ClosedError>
+  /** `tenant`: registered by the tenant cache (its spans and metrics say so). */
+  readonly register: (
+    name: string,
+    entry: ClientEntry,
+    tenant?: boolean
+  ) => Effect.Effect<void, DuplicateDatabaseError | InvalidArgumentError | ClosedError>
   readonly unregister: (name: string) => Effect.Effect<void, UnknownDatabaseError | ClosedError>
   /** Adds middleware; the effect it succeeds with removes it. */
   readonly use: (middleware: MiddlewareFn) => Effect.Effect<Effect.Effect<void>, InvalidArgumentError>
@@ -108,6 +113,8 @@ export interface Registry {
    * Refuses every write to `name` until the returned function is called; or why it cannot (a name not served).
    */
   readonly preventWrites: (name: string) => (() => void) | UnknownDatabaseError | ClosedError
+  /** The metrics in Prometheus' text format, with the `prometheus` option. */
+  readonly metrics: (() => Promise<string>) | undefined
   /** Waits for one database's first connection attempt to settle: whether it connected. */
   readonly connected: (name: string) => Effect.Effect<boolean>
   readonly close: Effect.Effect<void>
@@ -150,14 +157,14 @@ export const make = (
         closed.current ? Effect.fail(new ClosedError({ operation })) : effect
       )
 
-    const register = (name: string, entry: ClientEntry) =>
+    const register = (name: string, entry: ClientEntry, tenant = false) =>
       ifOpen(
         `register('${name}')`,
         Effect.gen(function*() {
           yield* validate(() => validateName(name))
           if (entries.has(name)) return yield* new DuplicateDatabaseError({ database: name })
           const scope = yield* Scope.fork(databases, ExecutionStrategy.sequential)
-          const made = yield* Effect.exit(Scope.extend(makeDatabase(name, entry, env), scope))
+          const made = yield* Effect.exit(Scope.extend(makeDatabase(name, entry, env, tenant), scope))
           if (Exit.isFailure(made)) {
             yield* Scope.close(scope, Exit.void)
             return yield* made
@@ -215,9 +222,13 @@ export const make = (
       }
       const ok: Array<boolean> = new Array(targets.length)
       const values: Array<unknown> = new Array(targets.length)
+      // One parent span, its operations' spans its children.
+      const parent = env.telemetry?.batch()
       return new Promise<R>((resolve, reject) => {
         let pending = targets.length
         const finish = () => {
+          const failed = ok.indexOf(false)
+          parent?.end(0, failed >= 0, values[failed])
           try {
             resolve(answer({ names: keys, ok, values }))
           } catch (error) {
@@ -233,7 +244,7 @@ export const make = (
         // The operations start on a microtask of their own, from a nearly empty stack: Prisma captures the call stack
         // of every query (for its error messages), and each frame under the query, flexidb's or the caller's, costs
         // that capture time.
-        void Promise.resolve().then(() => {
+        const start = () => {
           for (let i = 0; i < targets.length; i++) {
             const db = targets[i]!
             // Unregistered or disconnected since batch() was called: its client is closing, so nothing is sent.
@@ -249,7 +260,8 @@ export const make = (
               (error) => ended(i, false, error)
             )
           }
-        })
+        }
+        void Promise.resolve().then(parent === undefined ? start : () => parent.run(start))
       })
     }
 
@@ -341,6 +353,7 @@ export const make = (
           db.prevented.current--
         }
       },
+      metrics: env.telemetry?.prometheus,
       connected: (name) =>
         Effect.suspend(() => {
           const entry = entries.get(name)
@@ -355,6 +368,24 @@ export const make = (
       ...registry,
       tenants: options.tenants === undefined ? undefined : yield* makeTenants(registry as Registry, env, options.tenants),
       unregister: (name) => Effect.tap(unregister(name), () => withTenants.tenants?.forget(name) ?? Effect.void)
+    }
+    const telemetry = env.telemetry
+    if (telemetry !== undefined) {
+      const runSync = Runtime.runSync(env.runtime)
+      const stop = telemetry.observe({
+        members: () =>
+          [...entries.values()].flatMap(({ db }) => {
+            const { members } = runSync(db.stats)
+            return [db.writer, ...db.readers].map((m, i) => ({
+              labels: m.labels!,
+              healthy: members[i]!.healthy,
+              circuit: members[i]!.circuitState
+            }))
+          }),
+        tenants: () => (withTenants.tenants === undefined ? undefined : { ...runSync(withTenants.tenants.stats) })
+      })
+      // Runs before close() (finalizers run in reverse): the gauges stop, and flexidb's own meter provider ends.
+      yield* Effect.addFinalizer(() => Effect.zipRight(Effect.sync(stop), Effect.promise(telemetry.shutdown)))
     }
     return withTenants
   })

@@ -161,7 +161,7 @@ export const make = (registry: Registry, env: Env, config: ResolvedTenants): Eff
           counts.resolveFailures++
           return yield* Effect.fail(new UnknownDatabaseError({ database: name, registered: [] }))
         }
-        yield* registry.register(name, entry as ClientEntry)
+        yield* registry.register(name, entry as ClientEntry, true)
         const db = registry.find(name)!
         yield* registry.connected(name)
         const now = yield* Clock.currentTimeMillis
