@@ -168,15 +168,14 @@ const viaPrisma = (
     })
   }).pipe(stoppable)
 
+/** What deploy, status and resolve share: Prisma's way, or in process over the schemas or a tenant list. */
+const fleet = { schema, json, concurrency: optionalConcurrency, tenants, tenant, inProcess }
+const continueOnFailure = (description: string) => Options.boolean("continue").pipe(Options.withDescription(description))
+
 const deploy = Command.make("deploy", {
-  schema,
-  json,
-  concurrency: optionalConcurrency,
-  tenants,
-  tenant,
-  inProcess,
-  continueOnFailure: Options.boolean("continue").pipe(
-    Options.withDescription("In process: keep starting databases after one fails (default: the first failure stops new ones)")
+  ...fleet,
+  continueOnFailure: continueOnFailure(
+    "In process: keep starting databases after one fails (default: the first failure stops new ones)"
   ),
   dryRun: Options.boolean("dry-run").pipe(
     Options.withDescription("In process: list each database's pending migrations; change nothing")
@@ -189,7 +188,7 @@ const deploy = Command.make("deploy", {
       viaPrisma(parallel(["migrate", "deploy"], true), o.schema, o.json, o.concurrency)
     )).pipe(Command.withDescription("prisma migrate deploy in parallel; or in process with --in-process or --tenants <module>"))
 
-const status = Command.make("status", { schema, json, concurrency: optionalConcurrency, tenants, tenant, inProcess }, (o) =>
+const status = Command.make("status", fleet, (o) =>
   o.inProcess || Option.isSome(o.tenants)
     ? inProcessRun("migrate status", { kind: "status" }, { ...o, continueOnFailure: true })
     : Effect.zipRight(
@@ -198,15 +197,8 @@ const status = Command.make("status", { schema, json, concurrency: optionalConcu
     )).pipe(Command.withDescription("prisma migrate status in parallel; or in process with --in-process or --tenants <module>"))
 
 const resolve = Command.make("resolve", {
-  schema,
-  json,
-  concurrency: optionalConcurrency,
-  tenants,
-  tenant,
-  inProcess,
-  continueOnFailure: Options.boolean("continue").pipe(
-    Options.withDescription("In process: keep going after a database fails")
-  ),
+  ...fleet,
+  continueOnFailure: continueOnFailure("In process: keep going after a database fails"),
   applied: Options.text("applied").pipe(
     Options.withDescription("Record this migration as applied (fixed by hand, or baselining)"),
     Options.optional
