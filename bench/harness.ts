@@ -1,5 +1,7 @@
 // Side-by-side timing: variants run interleaved in small blocks, so drift (JIT, GC, the other core) hits them
 // alike; each variant's result is the median of its block means.
+import { readFileSync, writeFileSync } from "node:fs"
+import { join } from "node:path"
 import { getHeapSpaceStatistics } from "node:v8"
 
 export interface Variant {
@@ -137,4 +139,17 @@ export const pairing = {
   rounds: 300,
   perBlock: 20,
   before: () => (globalThis as { gc?: (options: { type: "minor" }) => void }).gc?.({ type: "minor" })
+}
+
+/**
+ * Writes `lines` into BENCHMARKS.md between `<!-- id -->` and `<!-- /id -->` (appended the first time): each
+ * `npm run bench:*` script keeps its own section, and `npm run bench` carries them over.
+ */
+export const writeSection = (id: string, lines: ReadonlyArray<string>) => {
+  const file = join(import.meta.dirname, "..", "BENCHMARKS.md")
+  const section = [`<!-- ${id} -->`, ...lines, `<!-- /${id} -->`].join("\n")
+  const current = readFileSync(file, "utf8")
+  const marked = new RegExp(`<!-- ${id} -->[\\s\\S]*<!-- /${id} -->`)
+  writeFileSync(file, marked.test(current) ? current.replace(marked, () => section) : `${current.trimEnd()}\n\n${section}\n`)
+  console.log(`BENCHMARKS.md: ${id} section written`)
 }

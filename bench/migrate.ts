@@ -9,6 +9,7 @@ import { execFileSync, spawn } from "node:child_process"
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { cpus, tmpdir, totalmem } from "node:os"
 import { join } from "node:path"
+import { writeSection } from "./harness.js"
 
 const repo = join(import.meta.dirname, "..")
 const fixtures = join(repo, "test", "fixtures")
@@ -209,9 +210,7 @@ note(
 )
 
 const cpu = cpus()[0]?.model.trim() ?? "unknown CPU"
-const file = join(repo, "BENCHMARKS.md")
-const section = [
-  "<!-- migrate -->",
+writeSection("migrate", [
   "## Migrating many databases (`npm run bench:migrate`)",
   "",
   `Measured on ${new Date().toISOString().slice(0, 10)}: ${cpus().length} × ${cpu}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}; one run.`,
@@ -224,11 +223,6 @@ const section = [
   "",
   "| what | time | detail |",
   "| --- | --- | --- |",
-  ...rows,
-  "<!-- /migrate -->"
-].join("\n")
-const current = readFileSync(file, "utf8")
-const marked = /<!-- migrate -->[\s\S]*<!-- \/migrate -->/
-writeFileSync(file, marked.test(current) ? current.replace(marked, section) : `${current.trimEnd()}\n\n${section}\n`)
-console.log("BENCHMARKS.md: migrate section written")
+  ...rows
+])
 process.exit(0)

@@ -1,13 +1,11 @@
 // npm run bench:replicas: what a pair's read routing costs, side by side in one run, written into BENCHMARKS.md
 // between its "replicas" markers. Needs PostgreSQL on 127.0.0.1:5432 and root (it starts a streaming replica).
 import { AsyncLocalStorage } from "node:async_hooks"
-import { readFileSync, writeFileSync } from "node:fs"
-import { join } from "node:path"
 import { createFlexiDB } from "../src/index.js"
 import * as prisma7 from "../test/fixtures/prisma7/clients.ts"
 import { createDatabase } from "../test/support/databases.js"
 import { startReplicaSet } from "../test/support/replica.js"
-import { pair, pairing } from "./harness.js"
+import { pair, pairing, writeSection } from "./harness.js"
 
 type Client = ReturnType<typeof prisma7.sqlite>
 const rows: Array<string> = []
@@ -124,9 +122,7 @@ await routing("PostgreSQL", () => prisma7.postgresql(postgres.url) as unknown as
 await postgres.drop()
 await lsn()
 
-const file = join(import.meta.dirname, "..", "BENCHMARKS.md")
-const section = [
-  "<!-- replicas -->",
+writeSection("replicas", [
   "## Replicas (`npm run bench:replicas`)",
   "",
   "One run. The routing rows read one client through the routing read client and through `get()` of that client",
@@ -139,11 +135,6 @@ const section = [
   "",
   "| what | flexidb | baseline | ratio |",
   "| --- | --- | --- | --- |",
-  ...rows,
-  "<!-- /replicas -->"
-].join("\n")
-const current = readFileSync(file, "utf8")
-const marked = /<!-- replicas -->[\s\S]*<!-- \/replicas -->/
-writeFileSync(file, marked.test(current) ? current.replace(marked, section) : `${current.trimEnd()}\n\n${section}\n`)
-console.log("BENCHMARKS.md: replicas section written")
+  ...rows
+])
 process.exit(0)

@@ -4,13 +4,13 @@
 // memory never counts against another's. Writes its section of BENCHMARKS.md; exits 1 when the heap grows more than
 // 20 % after 200 tenants. `-- --tenants N` for a shorter run (CI runs 1,200 through the same assertions).
 import { execFileSync } from "node:child_process"
-import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { copyFileSync, mkdtempSync, readdirSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import Database from "better-sqlite3"
 import { createFlexiDB } from "../src/index.js"
 import * as prisma7 from "../test/fixtures/prisma7/clients.ts"
-import { pair, pairing } from "./harness.js"
+import { pair, pairing, writeSection } from "./harness.js"
 
 const arg = (flag: string) => {
   const i = process.argv.indexOf(flag)
@@ -169,11 +169,7 @@ const problems = [
   f.resident > 200 && `${f.resident} tenants open, more than maxClients`
 ].filter(Boolean)
 if (arg("--write") !== "no") {
-  const file = join(import.meta.dirname, "..", "BENCHMARKS.md")
-  const section = ["<!-- tenants -->", "## Tenants (`npm run bench:tenants`)", "", ...lines, "<!-- /tenants -->"].join("\n")
-  const current = readFileSync(file, "utf8")
-  const marked = /<!-- tenants -->[\s\S]*<!-- \/tenants -->/
-  writeFileSync(file, marked.test(current) ? current.replace(marked, section) : `${current.trimEnd()}\n\n${section}\n`)
+  writeSection("tenants", ["## Tenants (`npm run bench:tenants`)", "", ...lines])
 }
 for (const p of problems) console.error(`FAILED: ${p}`)
 process.exit(problems.length === 0 ? 0 : 1)
