@@ -5,10 +5,9 @@
  * from starting (those in flight finish); `continueOnFailure` goes on. Status and dry runs read only, and read all.
  */
 import { Console, Effect, Fiber, Schedule } from "effect"
-import { existsSync, readdirSync } from "node:fs"
 import { redact } from "../src/index.js"
 import type { MigrationStatus } from "../src/migrate.js"
-import { deployMigrations, MigrationError, migrationStatus, resolveMigration } from "../src/migrate.js"
+import { deployMigrations, deployRefusal, MigrationError, migrationStatus, resolveMigration } from "../src/migrate.js"
 import { CliError } from "./error.js"
 import { Io, stopRequested } from "./io.js"
 import type { Target } from "./targets.js"
@@ -75,47 +74,6 @@ const failureOf = (error: unknown): Failure => {
   return { code, reason: redact(error instanceof Error ? error.message : String(error)) }
 }
 
-/** What a deploy would refuse, from a status: as deployMigrations would say it. */
-const refusal = (status: MigrationStatus): Failure | undefined => {
-  const list = (names: ReadonlyArray<string>) => names.map((n) => `\`${n}\``).join(", ")
-  if (status.failed.length > 0) {
-    return {
-      code: "P3009",
-      migration: status.failed[0],
-      reason: `failed migrations in the database: ${list(status.failed)}; resolve them first ` +
-        `(flexidb migrate resolve --applied or --rolled-back)`
-    }
-  }
-  if (status.modified.length > 0) {
-    return {
-      code: "FLEXIDB_MIGRATION_MODIFIED",
-      migration: status.modified[0],
-      reason: `applied migrations were changed since: ${list(status.modified)}`
-    }
-  }
-  if (status.missingLocally.length > 0) {
-    return {
-      code: "FLEXIDB_MIGRATION_MISSING",
-      migration: status.missingLocally[0],
-      reason: `applied migrations are not in the folder: ${list(status.missingLocally)}`
-    }
-  }
-  return undefined
-}
-
-/**
- * A SQLite file that does not exist yet has every migration pending. Asked through the library, its driver would
- * create the file: a status or a dry run must leave nothing behind.
- */
-const notCreatedYet = (target: Target): MigrationStatus | undefined => {
-  if (!target.url.startsWith("file:") || existsSync(target.url.slice("file:".length))) return undefined
-  const pending = readdirSync(target.migrations, { withFileTypes: true })
-    .filter((e) => e.isDirectory())
-    .map((e) => e.name)
-    .sort((a, b) => a.localeCompare(b))
-  return { applied: [], pending, failed: [], modified: [], missingLocally: [] }
-}
-
 /** Runs the action on one database; never rejects. */
 const attempt = async (target: Target, action: Action): Promise<Omit<Result, "name" | "ms">> => {
   if (target.problem !== undefined) return { outcome: "failed", error: target.problem }
@@ -128,9 +86,10 @@ const attempt = async (target: Target, action: Action): Promise<Omit<Result, "na
       }
       case "dry-run":
       case "status": {
-        const status = notCreatedYet(target) ?? await migrationStatus(options)
-        const refused = refusal(status)
-        if (refused !== undefined) return { outcome: "failed", pending: status.pending, status, error: refused }
+        // Only reads: a SQLite file that is not there yet has everything pending, and is not created.
+        const status = await migrationStatus(options)
+        const refused = deployRefusal(status)
+        if (refused !== undefined) return { outcome: "failed", pending: status.pending, status, error: failureOf(refused) }
         return { outcome: status.pending.length > 0 ? "pending" : "up to date", pending: status.pending, status }
       }
       case "resolve": {

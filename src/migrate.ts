@@ -452,16 +452,20 @@ const checkProvider = (folder: Folder, provider: Provider) => {
   })
 }
 
-/** Sets the session's schema (PostgreSQL), then takes Prisma's lock; `release` gives it back (MySQL). */
-const prepare = async (c: Connection, options: MigrateOptions) => {
-  if (options.schema !== undefined) {
-    if (c.provider !== "postgresql") {
-      throw new MigrationError({ code: "FLEXIDB_MIGRATION_OPTIONS", reason: "schema is for PostgreSQL databases" })
-    }
-    // As Prisma: the schema is created when missing (the name was checked: letters, digits, '_' and '-').
-    await c.execute(`CREATE SCHEMA IF NOT EXISTS "${options.schema}"`)
-    await c.query(`SELECT set_config('search_path', $1, true) AS s`, `"${options.schema}"`)
+/** Puts the session in the `schema` option's schema (PostgreSQL); `create` makes it when missing, as Prisma. */
+const useSchema = async (c: Connection, options: MigrateOptions, create: boolean) => {
+  if (options.schema === undefined) return
+  if (c.provider !== "postgresql") {
+    throw new MigrationError({ code: "FLEXIDB_MIGRATION_OPTIONS", reason: "schema is for PostgreSQL databases" })
   }
+  // The name was checked: letters, digits, '_' and '-'.
+  if (create) await c.execute(`CREATE SCHEMA IF NOT EXISTS "${options.schema}"`)
+  await c.query(`SELECT set_config('search_path', $1, true) AS s`, `"${options.schema}"`)
+}
+
+/** Sets the session's schema, then takes Prisma's lock; `release` gives it back (MySQL). */
+const prepare = async (c: Connection, options: MigrateOptions) => {
+  await useSchema(c, options, true)
   const timeout = Duration.toMillis(Duration.decode(options.lockTimeout ?? "10 seconds"))
   const timedOut = () =>
     new MigrationError({
@@ -513,7 +517,13 @@ const locked = async <A>(
   }
 }
 
-const refuseUnsafe = (status: MigrationStatus) => {
+/**
+ * What `deployMigrations` would refuse for this status, changing nothing: a failed migration (P3009), a modified or
+ * a missing one; undefined when a deploy may go ahead (`flexidb migrate deploy --dry-run` reports it).
+ *
+ * @since 0.2.0
+ */
+export const deployRefusal = (status: MigrationStatus): MigrationError | undefined => {
   if (status.failed.length > 0) {
     return new MigrationError({
       code: "P3009",
@@ -575,7 +585,7 @@ export const deployMigrations = (options: MigrateOptions): Promise<{ readonly ap
       rows = []
     }
     const status = statusOf(folder, rows)
-    const refused = refuseUnsafe(status)
+    const refused = deployRefusal(status)
     if (refused !== undefined) return refused
     const missing = folder.migrations.find((m) => status.pending.includes(m.name) && m.script === undefined)
     if (missing !== undefined) {
@@ -637,9 +647,7 @@ export const migrationStatus = async (given: MigrateOptions): Promise<MigrationS
   try {
     checkProvider(folder, db.provider)
     return await db.session(async (c) => {
-      if (options.schema !== undefined) {
-        await c.query(`SELECT set_config('search_path', $1, true) AS s`, `"${options.schema}"`)
-      }
+      await useSchema(c, options, false)
       return statusOf(folder, (await readRows(c)) ?? [])
     })
   } finally {
