@@ -5,10 +5,11 @@
 // Each side runs in its own process. Writes its section of BENCHMARKS.md; exits 1 when a database is not as
 // expected afterwards. `-- --tenants N` for a shorter run (N in process, N/100 — at least 5, at most 100 — with Prisma).
 import Database from "better-sqlite3"
-import { execFileSync, spawn } from "node:child_process"
+import { execFileSync } from "node:child_process"
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { cpus, tmpdir, totalmem } from "node:os"
 import { join } from "node:path"
+import { prisma6 } from "../test/support/prisma6.js"
 import { writeSection } from "./harness.js"
 
 const repo = join(import.meta.dirname, "..")
@@ -102,54 +103,12 @@ const flexidb = (root: string): Child => {
 
 /** Prisma 6.19, once per database, one after the other: what a deploy loop over tenants runs. */
 const prisma = async (n: number, file: (i: number) => string) => {
-  // Inside the Prisma 6 fixture project, so its config resolves 6.19's adapter.
-  const parent = join(fixtures, "prisma6", ".tmp")
-  mkdirSync(parent, { recursive: true })
-  const root = mkdtempSync(join(parent, "bench-migrate-"))
-  mkdirSync(join(root, "prisma"))
-  cpSync(join(fixtures, "migrations", "schemas", "b.prisma"), join(root, "prisma", "schema.prisma"))
-  cpSync(join(fixtures, "migrations", "sqlite"), join(root, "prisma", "migrations"), { recursive: true })
-  writeFileSync(join(root, "package.json"), JSON.stringify({ name: "bench", private: true, type: "module" }))
-  writeFileSync(join(root, "prisma.config.ts"), [
-    `import path from "node:path"`,
-    `import { PrismaBetterSQLite3 } from "@prisma/adapter-better-sqlite3"`,
-    `export default {`,
-    `  experimental: { adapter: true },`,
-    `  engine: "js",`,
-    `  schema: path.join(import.meta.dirname, "prisma", "schema.prisma"),`,
-    `  migrations: { path: path.join(import.meta.dirname, "prisma", "migrations") },`,
-    `  adapter: async () => new PrismaBetterSQLite3({ url: process.env.DATABASE_URL! }),`,
-    `}`,
-    ``
-  ].join("\n"))
-  const bin = join(fixtures, "prisma6", "node_modules", ".bin", "prisma")
-  const env = {
-    ...process.env,
-    // Prisma's CLI wants its native engines at start; the JavaScript engine never runs them (see test/setup.sh).
-    PRISMA_SCHEMA_ENGINE_BINARY: join(fixtures, "bin", "schema-engine"),
-    PRISMA_QUERY_ENGINE_LIBRARY: join(fixtures, "bin", "libquery_engine-stub.so.node"),
-    PRISMA_HIDE_UPDATE_MESSAGE: "1",
-    CHECKPOINT_DISABLE: "1"
-  }
   const started = performance.now()
-  try {
-    for (let i = 0; i < n; i++) {
-      await new Promise<void>((resolve, reject) => {
-        const child = spawn(bin, ["migrate", "deploy", "--config", "prisma.config.ts"], {
-          cwd: root,
-          env: { ...env, DATABASE_URL: `file:${file(i)}` },
-          stdio: ["ignore", "ignore", "pipe"]
-        })
-        let err = ""
-        child.stderr.on("data", (d) => (err += d))
-        child.on("error", reject)
-        child.on("exit", (code) => (code === 0 ? resolve() : reject(new Error(`prisma migrate deploy exited ${code}: ${err}`))))
-      })
-    }
-    return performance.now() - started
-  } finally {
-    rmSync(root, { recursive: true, force: true })
+  for (let i = 0; i < n; i++) {
+    const run = await prisma6(["migrate", "deploy"], file(i), join(fixtures, "migrations", "sqlite"))
+    if (run.code !== 0) throw new Error(`prisma migrate deploy exited ${run.code}: ${run.out}`)
   }
+  return performance.now() - started
 }
 
 const s = (ms: number) => (ms >= 10_000 ? `${(ms / 1000).toFixed(1)} s` : ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(0)} ms`)

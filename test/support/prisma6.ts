@@ -1,7 +1,7 @@
 // Prisma 6.19's own CLI, offline: its JavaScript schema engine runs `migrate deploy` / `migrate status` on SQLite
 // (a prisma.config.ts with an adapter and `engine: "js"`). The oracle for flexidb/migrate's compatibility.
 import { execFile } from "node:child_process"
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs"
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 
@@ -34,6 +34,7 @@ export const prisma6 = (args: ReadonlyArray<string>, database: string, migration
   }
   return new Promise<{ code: number; out: string }>((resolve) => {
     execFile(bin, [...args, "--config", join(dir, "prisma.config.ts")], { cwd: dir, env, timeout: 60_000 }, (error, stdout, stderr) => {
+      rmSync(dir, { recursive: true, force: true })
       resolve({ code: error === null ? 0 : typeof error.code === "number" ? error.code : 1, out: `${stdout}${stderr}` })
     })
   })
