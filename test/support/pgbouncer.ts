@@ -16,6 +16,8 @@ export interface PgBouncer {
   readonly transactions: () => Promise<number>
   /** Client connections PgBouncer holds now to any of `databases` (its `SHOW CLIENTS`). */
   readonly clients: (databases: ReadonlyArray<string>) => Promise<number>
+  /** Server connections PgBouncer holds open now to any of `databases` (its `SHOW SERVERS`). */
+  readonly servers: (databases: ReadonlyArray<string>) => Promise<number>
   readonly stop: () => void
 }
 
@@ -86,6 +88,7 @@ export const startPgBouncer = async (poolSize: number, serverConnections: number
     transactions: async () =>
       (await show("STATS")).reduce((sum, r) => sum + Number(r.total_xact_count), 0),
     clients: async (databases) => (await show("CLIENTS")).filter((r) => databases.includes(String(r.database))).length,
+    servers: async (databases) => (await show("SERVERS")).filter((r) => databases.includes(String(r.database))).length,
     stop: () => {
       if (stopped) return
       stopped = true
