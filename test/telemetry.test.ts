@@ -8,6 +8,9 @@ import { MeterProvider, MetricReader } from "@opentelemetry/sdk-metrics"
 import type { ReadableSpan } from "@opentelemetry/sdk-trace-base"
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base"
 import parsePrometheus from "parse-prometheus-text-format"
+import { PrismaMariaDb } from "@prisma/adapter-mariadb"
+import { PrismaPg } from "@prisma/adapter-pg"
+import pg from "pg"
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest"
 import { createFlexiDB } from "../src/index.js"
 import * as prisma7 from "../test/fixtures/prisma7/clients.ts"
@@ -168,6 +171,63 @@ describe.each(providers)("telemetry on %s", (provider) => {
       expect(shown).not.toMatch(/postgres(ql)?:\/\/|mysql:\/\//)
     } finally {
       await db.disconnect()
+    }
+  })
+})
+
+/** The pool metrics of one database, by state, and its waiting requests. */
+const poolMetrics = async (name: string) => {
+  const all = await collected()
+  const of = (metricName: string) =>
+    metric(all, metricName)?.dataPoints.filter((p) => p.attributes["db.client.connection.pool.name"] === name) ?? []
+  const count = of("db.client.connection.count")
+  return {
+    idle: count.find((p) => p.attributes["db.client.connection.state"] === "idle")?.value,
+    used: count.find((p) => p.attributes["db.client.connection.state"] === "used")?.value,
+    pending: of("db.client.connection.pending_requests")[0]?.value,
+    attributes: count[0]?.attributes
+  }
+}
+
+const pooled = {
+  "a pg Pool the adapter made": (url: string) =>
+    new prisma7.PostgresClient({ adapter: new PrismaPg({ connectionString: url, max: 2 }) }) as unknown as AnyClient,
+  // flexidb ends the pool with the client: Prisma's adapter leaves the app's own pool open otherwise.
+  "a pg Pool the app gave the adapter": (url: string) =>
+    new prisma7.PostgresClient({
+      adapter: new PrismaPg(new pg.Pool({ connectionString: url, max: 2 }), { disposeExternalPool: true })
+    }) as unknown as AnyClient,
+  "a mariadb Pool": (url: string) =>
+    new prisma7.MysqlClient({ adapter: new PrismaMariaDb(`${url}?connectionLimit=2&acquireTimeout=10000`) }) as unknown as AnyClient
+}
+
+describe.each(Object.keys(pooled) as Array<keyof typeof pooled>)("pool metrics of %s", (kind) => {
+  it("count used and idle connections and the requests waiting for one, labelled with the database", async () => {
+    const provider: Provider = kind === "a mariadb Pool" ? "mysql" : "postgresql"
+    const database = await createDatabase(provider)
+    const name = `pool_${provider}`
+    const db = createFlexiDB({ [name]: pooled[kind](withPassword(database)) }, { gracefulShutdown: false })
+    try {
+      await db.ready()
+      const sleep = provider === "mysql" ? "SELECT SLEEP(0.6)" : "SELECT pg_sleep(0.6)::text"
+      // Five slow queries on a pool of two: two run, three wait. (Prisma's queries start when awaited.)
+      const running = Promise.all(Array.from({ length: 5 }, () => db.get(name).$queryRawUnsafe(sleep)))
+      await new Promise((resolve) => setTimeout(resolve, 300))
+      expect(await poolMetrics(name)).toMatchObject({ used: 2, idle: 0, pending: 3 })
+      await running
+      const after = await poolMetrics(name)
+      expect(after).toMatchObject({ used: 0, pending: 0 })
+      expect(after.idle).toBeGreaterThanOrEqual(1)
+      expect(after.attributes).toEqual({
+        "db.client.connection.pool.name": name,
+        "db.client.connection.state": "idle",
+        "flexidb.role": "write",
+        "flexidb.member": 0
+      })
+      expect(JSON.stringify(await collected())).not.toContain(SECRET)
+    } finally {
+      await db.disconnect()
+      await database.drop()
     }
   })
 })

@@ -280,10 +280,11 @@ const makeMember = (
     const reconnecting = yield* FiberHandle.make<void, never>()
     const who = ref.role === "write" ? `Database '${name}'` : `Replica ${ref.index} of database '${name}'`
     const telemetry = env.telemetry
-    const labels = telemetry?.labels(name, ref, bare, tenant)
+    const labels = Telemetry.memberLabels(name, ref, bare, tenant)
+    const pool = telemetry?.pool(bare)
     /** Health checks and reconnects: root spans of their own when tracing. */
     const traced = <A, E>(operation: string, effect: Effect.Effect<A, E>) =>
-      telemetry === undefined ? effect : telemetry.root(labels!, operation, effect)
+      telemetry === undefined ? effect : telemetry.root(labels, operation, effect)
 
     const timeoutError = (operation: string) => () =>
       new OperationTimeoutError({ database: name, operation, timeoutMs: options.healthCheck.timeout })
@@ -341,7 +342,7 @@ const makeMember = (
       })
 
     const fork = Runtime.runFork(env.runtime)
-    const target: Target = { name, env, breaker, counters, closed, labels, foundDown: (error) => fork(markDown(error)) }
+    const target: Target = { name, env, breaker, counters, closed, labels, pool, foundDown: (error) => fork(markDown(error)) }
     const member: Member = {
       ...target,
       ref,

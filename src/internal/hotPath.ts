@@ -13,7 +13,7 @@ import { CircuitOpenError, ClosedError, OperationTimeoutError } from "../Errors.
 import type { ResolvedOptions } from "../Options.js"
 import { errorSummary } from "../Redact.js"
 import { isUnhealthy, neverSent } from "./classify.js"
-import type { Labels, Ongoing, Telemetry } from "./telemetry.js"
+import type { Labels, Ongoing, PoolFigures, Telemetry } from "./telemetry.js"
 
 /** What every database of one instance shares. */
 export interface Env {
@@ -52,8 +52,10 @@ export interface Target {
   readonly foundDown: (error: unknown) => void
   /** Set when the database is released: a client kept from `get()` sends nothing more (Prisma would reconnect). */
   readonly closed: MutableRef.MutableRef<boolean>
-  /** The member's attributes in spans and metrics (when there is telemetry). */
-  readonly labels: Labels | undefined
+  /** The member's attributes in spans and metrics. */
+  readonly labels: Labels
+  /** Reads the member's connection pool, for the pool metrics (when there are metrics and a pool to read). */
+  readonly pool: (() => PoolFigures | undefined) | undefined
 }
 
 /** One operation through `target`: breaker, middleware, optional timeout, timing and counting. */
@@ -72,7 +74,7 @@ export const runOperation = <I, A>(
     const permit = CircuitBreaker.unsafeAcquire(target.breaker, clock.unsafeCurrentTimeMillis())
     if (permit._tag === "Reject") {
       target.counters.rejected++
-      if (env.telemetry !== undefined) env.telemetry.rejected(target.labels!, operation)
+      if (env.telemetry !== undefined) env.telemetry.rejected(target.labels, operation)
       return Promise.reject(new CircuitOpenError({ database: target.name, operation, retryAfterMs: permit.retryAfterMs }))
     }
   }
@@ -81,7 +83,7 @@ export const runOperation = <I, A>(
   const start = clock.unsafeCurrentTimeNanos()
   target.counters.inFlight++
   const middleware = env.middleware.current
-  const ongoing = env.telemetry === undefined ? undefined : env.telemetry.start(target.labels!, operation)
+  const ongoing = env.telemetry === undefined ? undefined : env.telemetry.start(target.labels, operation)
   let promise: PromiseLike<A>
   try {
     // Called straight when there is no telemetry: every frame under a query costs Prisma's stack capture time.

@@ -377,9 +377,10 @@ export const make = (
           [...entries.values()].flatMap(({ db }) => {
             const { members } = runSync(db.stats)
             return [db.writer, ...db.readers].map((m, i) => ({
-              labels: m.labels!,
+              labels: m.labels,
               healthy: members[i]!.healthy,
-              circuit: members[i]!.circuitState
+              circuit: members[i]!.circuitState,
+              pool: m.pool
             }))
           }),
         tenants: () => (withTenants.tenants === undefined ? undefined : { ...runSync(withTenants.tenants.stats) })

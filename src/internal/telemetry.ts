@@ -20,14 +20,28 @@ export interface Ongoing {
   readonly end: (durationNs: number, failed: boolean, error: unknown) => void
 }
 
-/** What the gauges read when a reader collects: each member's state and the tenant cache's figures. */
+/** What a driver's connection pool holds now. */
+export interface PoolFigures {
+  readonly idle: number
+  readonly used: number
+  /** Requests waiting for a connection. */
+  readonly pending: number
+}
+
+/** What the gauges read when a reader collects: each member's state and pool, and the tenant cache's figures. */
 export interface Source {
-  readonly members: () => ReadonlyArray<{ readonly labels: Labels; readonly healthy: boolean; readonly circuit: string }>
+  readonly members: () => ReadonlyArray<{
+    readonly labels: Labels
+    readonly healthy: boolean
+    readonly circuit: string
+    readonly pool: (() => PoolFigures | undefined) | undefined
+  }>
   readonly tenants: () => Readonly<Record<string, number>> | undefined
 }
 
 export interface Telemetry {
-  readonly labels: (database: string, ref: MemberRef, client: unknown, tenant: boolean) => Labels
+  /** Reads `client`'s connection pool, when there are metrics and its driver adapter exposes one. */
+  readonly pool: (client: unknown) => (() => PoolFigures | undefined) | undefined
   readonly start: (labels: Labels, operation: string) => Ongoing
   /** A parent span for a batch: its operations' spans are its children. */
   readonly batch: () => Ongoing
@@ -80,6 +94,51 @@ const systemName = (client: unknown): string => {
   }
 }
 
+/** The attributes of one member: the same in spans and metrics, through OpenTelemetry or Effect. */
+export const memberLabels = (database: string, ref: MemberRef, client: unknown, tenant: boolean): Labels => ({
+  "db.system.name": systemName(client),
+  "db.namespace": database,
+  "flexidb.role": ref.role,
+  "flexidb.member": ref.index,
+  ...(tenant ? { "flexidb.tenant": database } : {})
+})
+
+/** The figures of a pg Pool (totalCount, idleCount, waitingCount) or a mariadb Pool (its methods), else undefined. */
+const poolReader = (driver: unknown): (() => PoolFigures) | undefined => {
+  const pool = driver as Record<string, unknown> | null | undefined
+  if (typeof pool?.totalCount === "number" && typeof pool.idleCount === "number") {
+    const pg = pool as { totalCount: number; idleCount: number; waitingCount: number }
+    return () => ({ idle: pg.idleCount, used: pg.totalCount - pg.idleCount, pending: pg.waitingCount })
+  }
+  if (typeof pool?.totalConnections === "function" && typeof pool.idleConnections === "function") {
+    const mariadb = pool as { totalConnections(): number; idleConnections(): number; taskQueueSize(): number }
+    return () => {
+      const idle = mariadb.idleConnections()
+      return { idle, used: mariadb.totalConnections() - idle, pending: mariadb.taskQueueSize() }
+    }
+  }
+  return undefined
+}
+
+/**
+ * The pool behind a client's driver adapter: the pool the app gave the adapter (`new PrismaPg(pool)`), else the one
+ * the adapter makes when Prisma connects. Prisma keeps the connected adapter private, so the factory's `connect` is
+ * wrapped (on that factory object only) to keep each new adapter's `underlyingDriver()`. Clients without a driver
+ * adapter keep their pool to themselves: undefined.
+ */
+const watchPool = (client: unknown): (() => PoolFigures | undefined) | undefined => {
+  const factory = (client as { _engineConfig?: { adapter?: Record<string, unknown> } } | null)?._engineConfig?.adapter
+  if (factory === undefined || factory === null || typeof factory.connect !== "function") return undefined
+  let read = poolReader(factory.externalPool)
+  const connect = factory.connect as (...args: Array<unknown>) => Promise<{ underlyingDriver?: () => unknown }>
+  factory.connect = async function(this: unknown, ...args: Array<unknown>) {
+    const adapter = await connect.apply(this, args)
+    read = poolReader(adapter?.underlyingDriver?.()) ?? read
+    return adapter
+  }
+  return () => read?.()
+}
+
 /** `error.type`: the error's code (Prisma's P2002, flexidb's CIRCUIT_OPEN…), else its class name. */
 export const errorType = (error: unknown): string => {
   const code = (error as { code?: unknown } | null)?.code
@@ -115,12 +174,33 @@ const instruments = (meter: Api.Meter): Instruments => {
   const tenantCounters = ["hits", "misses", "evictions"].map((k) =>
     [k, meter.createObservableCounter(`flexidb.tenants.${k}`, { description: `Tenant cache ${k} since start.` })] as const
   )
-  const observables = [circuit, healthy, ...tenantGauges.map(([, g]) => g), ...tenantCounters.map(([, c]) => c)]
+  const connections = meter.createObservableUpDownCounter("db.client.connection.count", {
+    unit: "{connection}",
+    description: "Connections in the driver's pool, by state (idle, used)."
+  })
+  const pending = meter.createObservableUpDownCounter("db.client.connection.pending_requests", {
+    unit: "{request}",
+    description: "Requests waiting for a connection from the driver's pool."
+  })
+  const observables = [
+    circuit,
+    healthy,
+    connections,
+    pending,
+    ...tenantGauges.map(([, g]) => g),
+    ...tenantCounters.map(([, c]) => c)
+  ]
   const stop = (source: Source) => {
     const callback: Api.BatchObservableCallback = (result) => {
       for (const m of source.members()) {
         result.observe(circuit, circuitValue[m.circuit] ?? -1, m.labels)
         result.observe(healthy, m.healthy ? 1 : 0, m.labels)
+        const figures = m.pool?.()
+        if (figures === undefined) continue
+        const pool = poolLabels(m.labels)
+        result.observe(connections, figures.idle, { ...pool, "db.client.connection.state": "idle" })
+        result.observe(connections, figures.used, { ...pool, "db.client.connection.state": "used" })
+        result.observe(pending, figures.pending, pool)
       }
       const tenants = source.tenants()
       if (tenants === undefined) return
@@ -130,6 +210,12 @@ const instruments = (meter: Api.Meter): Instruments => {
     return () => meter.removeBatchObservableCallback(callback, observables)
   }
   return { duration, rejected, stop }
+}
+
+/** A pool's attributes: the semantic conventions' pool name is the flexidb database; role and member tell a pair's. */
+const poolLabels = (labels: Labels): Labels => {
+  const { "db.namespace": name, "db.system.name": _, ...rest } = labels
+  return { "db.client.connection.pool.name": name, ...rest }
 }
 
 type MetricsSdk = typeof import("@opentelemetry/sdk-metrics")
@@ -195,13 +281,7 @@ export const make = (options: ResolvedOptions): Telemetry | undefined => {
       : <A>(f: () => A) => context.with(trace.setSpan(context.active(), span), f)
 
   return {
-    labels: (database, ref, client, tenant) => ({
-      "db.system.name": systemName(client),
-      "db.namespace": database,
-      "flexidb.role": ref.role,
-      "flexidb.member": ref.index,
-      ...(tenant ? { "flexidb.tenant": database } : {})
-    }),
+    pool: all.length === 0 ? () => undefined : watchPool,
     start: (labels, operation) => {
       const attributes = { ...labels, "db.operation.name": operation }
       const span = tracer?.startSpan(`${operation} ${labels["db.namespace"]}`, { kind: SpanKind.CLIENT, attributes })
