@@ -14,7 +14,9 @@ import type { DBStats, PrismaClientLike, ReadWriteClient, Role } from "./Client.
 import type { ConnectionError } from "./Errors.js"
 import { CircuitOpenError, InvalidArgumentError, OperationTimeoutError, QueryError, ReplicaUnavailableError } from "./Errors.js"
 import { invalidRole, make as makeDatabase, makeEnv, validate } from "./internal/database.js"
+import * as EffectTelemetry from "./internal/effectTelemetry.js"
 import { runOperation } from "./internal/hotPath.js"
+import type { Member } from "./internal/replicas.js"
 import type { FlexiDBOptions } from "./Options.js"
 import { resolveOptions } from "./Options.js"
 
@@ -71,7 +73,14 @@ export const make = <C extends PrismaClientLike>(
 ): Effect.Effect<Database<C>, ConnectionError | InvalidArgumentError, Scope.Scope> =>
   Effect.gen(function*() {
     const resolved = yield* validate(() => resolveOptions({ ...options, gracefulShutdown: false }))
-    const db = yield* makeDatabase(name, client, yield* makeEnv(resolved))
+    const db = yield* makeDatabase(name, client, yield* makeEnv(resolved, undefined, true))
+    // `query` is traced by Effect (effectTelemetry.ts); its members without the OpenTelemetry path's own span.
+    const quiet = new Map<Member, Member>()
+    const quietly = (member: Member) => {
+      let q = quiet.get(member)
+      if (q === undefined) quiet.set(member, q = { ...member, env: { ...member.env, telemetry: undefined } })
+      return q
+    }
     yield* db.connect
     yield* Effect.forkScoped(db.watch)
     return {
@@ -86,7 +95,11 @@ export const make = <C extends PrismaClientLike>(
           if (role !== undefined && role !== "read" && role !== "write") return Effect.die(invalidRole(role))
           const member = db.memberFor(role, "query")
           if (member instanceof ReplicaUnavailableError) return Effect.fail(member)
-          return Effect.tryPromise({ try: () => runOperation(member, "query", f, member.bare as C), catch: asQueryError(name) })
+          return EffectTelemetry.operation(
+            member.labels,
+            "query",
+            Effect.tryPromise({ try: () => runOperation(quietly(member), "query", f, member.bare as C), catch: asQueryError(name) })
+          )
         }),
       health: db.check,
       stats: db.stats,

@@ -25,6 +25,7 @@ import { makeCounters, makeMiddleware, runOperation } from "./hotPath.js"
 import type { Member, Router } from "./replicas.js"
 import { isWrite, makeRouter } from "./replicas.js"
 import * as Session from "./session.js"
+import * as EffectTelemetry from "./effectTelemetry.js"
 import * as Telemetry from "./telemetry.js"
 
 export type Status = "pending" | "up" | "down"
@@ -78,7 +79,8 @@ export const validate = <A>(f: () => A): Effect.Effect<A, InvalidArgumentError> 
  */
 export const makeEnv = (
   options: ResolvedOptions,
-  observe?: (database: string, operation: string) => void
+  observe?: (database: string, operation: string) => void,
+  effectTelemetry = false
 ): Effect.Effect<Env, InvalidArgumentError> =>
   Effect.map(
     Effect.all([Effect.runtime<never>(), Effect.clock, validate(() => Telemetry.make(options))]),
@@ -88,7 +90,8 @@ export const makeEnv = (
       runtime,
       middleware: makeMiddleware(),
       observe,
-      telemetry
+      telemetry,
+      effectTelemetry
     })
   )
 
@@ -283,8 +286,16 @@ const makeMember = (
     const labels = Telemetry.memberLabels(name, ref, bare, tenant)
     const pool = telemetry?.pool(bare)
     /** Health checks and reconnects: root spans of their own when tracing. */
-    const traced = <A, E>(operation: string, effect: Effect.Effect<A, E>) =>
-      telemetry === undefined ? effect : telemetry.root(labels, operation, effect)
+    const traced = <A, E>(operation: string, effect: Effect.Effect<A, E>) => {
+      const spanned = telemetry === undefined ? effect : telemetry.root(labels, operation, effect)
+      return env.effectTelemetry
+        ? Effect.withSpan(spanned, `${operation} ${name}`, {
+          kind: "client",
+          root: true,
+          attributes: { ...labels, "db.operation.name": operation }
+        })
+        : spanned
+    }
 
     const timeoutError = (operation: string) => () =>
       new OperationTimeoutError({ database: name, operation, timeoutMs: options.healthCheck.timeout })
@@ -355,10 +366,13 @@ const makeMember = (
         fork(markDown(error))
       }
     }
-    const check = Effect.matchEffect(traced("health", probe), {
+    const checked = Effect.matchEffect(traced("health", probe), {
       onSuccess: () => Effect.as(markUp, true),
       onFailure: (error) => Effect.as(markDown(error), false)
     })
+    const check = env.effectTelemetry
+      ? Effect.tap(checked, (up) => EffectTelemetry.gauges(labels, up, CircuitBreaker.stateName(breaker.cell.current)))
+      : checked
     return { member, status, lastConnectedAt, connectOnce, markUp, markDown, check }
   })
 

@@ -27,6 +27,8 @@ export interface Env {
   readonly observe: ((database: string, operation: string) => void) | undefined
   /** Spans and metrics: undefined unless a provider was registered when the instance was built. */
   readonly telemetry: Telemetry | undefined
+  /** The Effect API: health checks also in `Effect.withSpan` and Effect `Metric` gauges (see effectTelemetry.ts). */
+  readonly effectTelemetry: boolean
 }
 
 /** Counters the hot path writes; `stats()` reads them. */

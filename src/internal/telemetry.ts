@@ -71,7 +71,7 @@ const load = <A>(id: string): A | undefined => {
 /** The semantic conventions' buckets for `db.client.operation.duration`, in seconds. */
 export const durationBuckets = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10]
 
-const circuitValue: Record<string, number> = { closed: 0, "half-open": 1, open: 2 }
+export const circuitValue: Record<string, number> = { closed: 0, "half-open": 1, open: 2 }
 
 /** `db.system.name` from Prisma's provider. */
 const systemName = (client: unknown): string => {
