@@ -273,7 +273,7 @@ const main = async () => {
       const call = Math.abs(p.ratio - limit) < 0.01 ? `within ±1 % of the limit: ${met} in this run, a tie within the noise` : met
       return `${label} ${p.ratio.toFixed(3)}× (${call})`
     }).join("; ")
-  // `npm run bench:replicas`, `bench:tenants` and `bench:migrate` keep their own sections in this file: carry them over.
+  // `npm run bench:replicas`, `bench:tenants`, `bench:migrate` and `bench:telemetry` keep their own sections in this file: carry them over.
   const previous = (() => {
     try {
       return readFileSync(join(repo, "BENCHMARKS.md"), "utf8")
@@ -281,7 +281,7 @@ const main = async () => {
       return ""
     }
   })()
-  const kept = ["replicas", "tenants", "migrate"]
+  const kept = ["replicas", "tenants", "migrate", "telemetry"]
     .map((id) => new RegExp(`<!-- ${id} -->[\\s\\S]*<!-- /${id} -->`).exec(previous)?.[0])
     .filter((section) => section !== undefined)
   const doc = `# Benchmarks
