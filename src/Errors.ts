@@ -5,6 +5,7 @@
  * @since 0.1.0
  */
 import { Data, Predicate } from "effect"
+import { outcomeUnknown } from "./internal/classify.js"
 import { errorSummary } from "./Redact.js"
 
 /** @since 0.1.0 */
@@ -95,6 +96,8 @@ export class CircuitOpenError extends Data.TaggedError("CircuitOpenError")<{
 }> {
   readonly [TypeId]: TypeId = TypeId
   readonly code = "FLEXIDB_CIRCUIT_OPEN"
+  /** It was not run: nothing reached the database. */
+  readonly outcomeUnknown = false
   override get message() {
     return `Circuit open for database '${this.database}': ${this.operation} was not run. ` +
       `The database failed repeatedly; a trial query is allowed in ${Math.max(0, Math.ceil(this.retryAfterMs))} ms.`
@@ -123,7 +126,8 @@ export class ConnectionError extends Data.TaggedError("ConnectionError")<{
 }
 
 /**
- * An operation did not finish within the `operationTimeout` the app set. The database may still complete it.
+ * An operation did not finish within the `operationTimeout` the app set. The database may still complete it:
+ * `outcomeUnknown` is true.
  *
  * @since 0.1.0
  */
@@ -134,6 +138,8 @@ export class OperationTimeoutError extends Data.TaggedError("OperationTimeoutErr
 }> {
   readonly [TypeId]: TypeId = TypeId
   readonly code = "FLEXIDB_OPERATION_TIMEOUT"
+  /** The database may still complete it: a write may have taken effect. */
+  readonly outcomeUnknown = true
   override get message() {
     return `${this.operation} on database '${this.database}' did not finish within ${this.timeoutMs} ms.`
   }
@@ -151,6 +157,10 @@ export class QueryError extends Data.TaggedError("QueryError")<{
 }> {
   readonly [TypeId]: TypeId = TypeId
   readonly code = "FLEXIDB_QUERY_FAILED"
+  /** Whether the query may have taken effect, as its cause says (see `isOutcomeUnknown`). */
+  get outcomeUnknown(): boolean {
+    return isOutcomeUnknown(this.cause)
+  }
   override get message() {
     return `Query on database '${this.database}' failed: ${describe(this.cause)}`
   }
@@ -208,6 +218,8 @@ export class ReplicaUnavailableError extends Data.TaggedError("ReplicaUnavailabl
 }> {
   readonly [TypeId]: TypeId = TypeId
   readonly code = "FLEXIDB_REPLICA_UNAVAILABLE"
+  /** It was not run: nothing reached the database. */
+  readonly outcomeUnknown = false
   override get message() {
     return `No healthy replica of database '${this.database}' for ${this.operation} (${this.replicas} configured, ` +
       `fallback: 'error'). Read from the writer with get('${this.database}'), or set fallback: 'primary'.`
@@ -227,6 +239,8 @@ export class ReadOnlyError extends Data.TaggedError("ReadOnlyError")<{
 }> {
   readonly [TypeId]: TypeId = TypeId
   readonly code = "FLEXIDB_READ_ONLY"
+  /** It was not run: nothing reached the database. */
+  readonly outcomeUnknown = false
   override get message() {
     return this.reason === "read-client"
       ? `${this.operation} is a write and was not sent: get('${this.database}', 'read') is read-only. ` +
@@ -284,6 +298,8 @@ export class ClosedError extends Data.TaggedError("ClosedError")<{
 }> {
   readonly [TypeId]: TypeId = TypeId
   readonly code = "FLEXIDB_CLOSED"
+  /** It was not run: nothing reached the database. */
+  readonly outcomeUnknown = false
   override get message() {
     return this.database === undefined
       ? `Cannot ${this.operation}: this flexidb instance was disconnected. Create a new one with createFlexiDB().`
@@ -318,3 +334,22 @@ export type FlexiDBError =
 export const isFlexiDBError = (u: unknown): u is FlexiDBError => Predicate.hasProperty(u, TypeId)
 
 const describe = (error: unknown): string => errorSummary(error)
+
+/**
+ * Whether a failed operation may have taken effect. Every error an operation through flexidb rejects with carries
+ * `outcomeUnknown`: true when it failed after it may have reached the server (an operation timeout, a connection
+ * lost mid-query), so a write may have been committed; false when it provably did not run (an open circuit, a
+ * refused connection, no connection from the pool) or the server refused it (a unique violation). Check before
+ * retrying a write that is not idempotent.
+ *
+ * @example
+ * try {
+ *   await db.get("orders").order.create({ data })
+ * } catch (error) {
+ *   if (isOutcomeUnknown(error)) await reconcile(data.key) // it may be there
+ *   else throw error
+ * }
+ *
+ * @since 0.2.0
+ */
+export const isOutcomeUnknown = (error: unknown): boolean => outcomeUnknown(error)

@@ -40,6 +40,7 @@ export {
   DuplicateDatabaseError,
   InvalidArgumentError,
   isFlexiDBError,
+  isOutcomeUnknown,
   OperationTimeoutError,
   QueryError,
   ReadOnlyError,

@@ -100,3 +100,86 @@ export const isUnhealthy = (error: unknown): boolean => {
 
 /** Errors Prisma raises before sending anything (invalid arguments): no evidence about the database's health. */
 export const neverSent = (error: unknown): boolean => field(error, "name") === "PrismaClientValidationError"
+
+/**
+ * Infrastructure failures that happen before a query can be sent: the server refused or could not be reached, no
+ * connection could be had from the pool, the database does not exist. The query provably did nothing.
+ */
+const unsentCodes = new Set([
+  "P1001", "P1011", "P2024", "P2037", "ECONNREFUSED", "EHOSTUNREACH", "ENETUNREACH", "ER_GET_CONNECTION_TIMEOUT",
+  "57P03", "08001", "3D000", "45028", "45012", "1049", "2002", "2003", "ER_BAD_DB_ERROR", "ER_CONNECTION_TIMEOUT",
+  "ER_CLOSING_POOL"
+])
+const unsentKinds = new Set(["DatabaseNotReachable", "DatabaseDoesNotExist", "TooManyConnections", "TlsConnectionError"])
+const unsentMessage =
+  /can't reach database server|ECONNREFUSED|connection refused|pool timeout|too many connections|timeout exceeded when trying to connect|connect ETIMEDOUT|retrieve connection from pool timeout|cannot open database because the directory does not exist|unable to open database file/i
+
+/**
+ * Connection failures on a connection that was open: the server closed it, the network reset it. A query sent on
+ * it may or may not have run.
+ */
+const lostCodes = new Set([
+  "P1017", "ECONNRESET", "EPIPE", "PROTOCOL_CONNECTION_LOST", "57P01", "08006", "45009", "2006", "2013",
+  "ER_SOCKET_UNEXPECTED_CLOSE", "ER_CONNECTION_ALREADY_CLOSED", "ECONNABORTED"
+])
+const lostMessage =
+  /connection (?:terminated|reset|closed|lost)|socket hang up|server has closed the connection|Connection ended|connection error and is not queryable|socket has unexpectedly been closed|Cannot execute new commands: connection closed|ECONNRESET|EPIPE/i
+
+/** Every code, kind and message an error carries, its driver adapter's cause and its own cause included. */
+const signals = (error: unknown, depth = 0): { codes: Array<string>; kinds: Array<string>; messages: Array<string> } => {
+  const out = { codes: [] as Array<string>, kinds: [] as Array<string>, messages: [] as Array<string> }
+  if (typeof error !== "object" || error === null || depth > 3) return out
+  for (const key of ["code", "errorCode", "errno"]) {
+    const v = field(error, key)
+    if (typeof v === "string" || typeof v === "number") out.codes.push(String(v))
+  }
+  const message = field(error, "message")
+  if (typeof message === "string") out.messages.push(unquoted(message))
+  const adapterCause = field(field(field(error, "meta"), "driverAdapterError"), "cause")
+  const kind = field(adapterCause, "kind")
+  if (typeof kind === "string") out.kinds.push(kind)
+  for (const key of ["originalCode", "code"]) {
+    const v = field(adapterCause, key)
+    if (typeof v === "string" || typeof v === "number") out.codes.push(String(v))
+  }
+  for (const key of ["originalMessage", "cause"]) {
+    const v = field(adapterCause, key)
+    if (typeof v === "string") out.messages.push(unquoted(v))
+  }
+  const cause = field(error, "cause")
+  if (cause !== undefined && cause !== error) {
+    const inner = signals(cause, depth + 1)
+    out.codes.push(...inner.codes)
+    out.kinds.push(...inner.kinds)
+    out.messages.push(...inner.messages)
+  }
+  return out
+}
+
+/** The operation failed before it was sent: refused, unreachable, no connection from the pool. */
+export const notSent = (error: unknown): boolean => {
+  if (neverSent(error)) return true
+  const name = field(error, "name")
+  if (typeof name === "string" && initializationErrors.has(name)) return true
+  const { codes, kinds, messages } = signals(error)
+  return codes.some((c) => unsentCodes.has(c)) || kinds.some((k) => unsentKinds.has(k)) ||
+    messages.some((m) => unsentMessage.test(m))
+}
+
+/** The connection the operation used was lost under it (and it was not refused before it was sent). */
+export const connectionLost = (error: unknown): boolean => {
+  if (notSent(error)) return false
+  const { codes, kinds, messages } = signals(error)
+  return codes.some((c) => lostCodes.has(c)) || kinds.includes("ConnectionClosed") || messages.some((m) => lostMessage.test(m))
+}
+
+/**
+ * Whether a failed operation may have taken effect: an infrastructure failure after it could have reached the
+ * server (a connection lost mid-query, a timeout). A failure the server reported (a unique violation) or one before
+ * anything was sent is known not to have.
+ */
+export const outcomeUnknown = (error: unknown): boolean => {
+  const known = field(error, "outcomeUnknown")
+  if (typeof known === "boolean") return known
+  return isUnhealthy(error) && !notSent(error)
+}

@@ -210,13 +210,48 @@ interface Hook {
   readonly operation: string
   readonly args: unknown
   readonly query: (args: unknown) => PromiseLike<unknown>
+  /** Prisma's request: `transaction` is set inside `$transaction`. */
+  readonly __internalParams?: { readonly transaction?: unknown }
+}
+
+const modelReads = new Set([
+  "findUnique",
+  "findUniqueOrThrow",
+  "findFirst",
+  "findFirstOrThrow",
+  "findMany",
+  "count",
+  "aggregate",
+  "groupBy"
+])
+
+/** The SQL of a `$queryRaw` (tagged template or `Prisma.sql`) or `$queryRawUnsafe` call. */
+const rawSql = (args: unknown): unknown => {
+  if (Array.isArray(args)) return Array.isArray(args[0]) ? args[0][0] : args[0]
+  const sql = args as { sql?: unknown; strings?: ReadonlyArray<unknown> } | null
+  return sql?.strings?.[0] ?? sql?.sql
+}
+
+/**
+ * Safe to run twice: a model read, or a raw query that is a plain SELECT, outside any transaction (Prisma's own
+ * request says; without it nothing is retried).
+ */
+const retryable = ({ __internalParams: request, args, operation }: Hook) => {
+  if (request === undefined || request.transaction !== undefined) return false
+  if (modelReads.has(operation)) return true
+  if (operation !== "$queryRaw" && operation !== "$queryRawUnsafe") return false
+  const sql = rawSql(args)
+  return typeof sql === "string" && /^\s*(?:select|show|explain)\b/i.test(sql)
 }
 
 /** A replica's client: every query counted on that replica. */
 const interceptReader = (client: PrismaClientLike, target: Target): PrismaClientLike =>
   client.$extends({
     name: "flexidb",
-    query: { $allOperations: ({ args, model, operation, query }: Hook) => runOperation(target, label(model, operation), query, args) }
+    query: {
+      $allOperations: (hook: Hook) =>
+        runOperation(target, label(hook.model, hook.operation), hook.query, hook.args, retryable(hook))
+    }
   })
 
 /**
@@ -232,11 +267,12 @@ const interceptWriter = (
   client.$extends({
     name: "flexidb",
     query: {
-      $allOperations: ({ args, model, operation, query }: Hook) => {
+      $allOperations: (hook: Hook) => {
+        const { args, model, operation, query } = hook
         if (prevented.current > 0 && isWrite(operation)) {
           return Promise.reject(new ReadOnlyError({ database: target.name, operation: label(model, operation), reason: "prevented" }))
         }
-        const result = runOperation(target, label(model, operation), query, args)
+        const result = runOperation(target, label(model, operation), query, args, retryable(hook))
         const pair = router()
         if (pair === undefined) return result
         const session = Session.current()

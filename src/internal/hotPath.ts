@@ -12,7 +12,7 @@ import type { MiddlewareFn } from "../Client.js"
 import { CircuitOpenError, ClosedError, OperationTimeoutError } from "../Errors.js"
 import type { ResolvedOptions } from "../Options.js"
 import { errorSummary } from "../Redact.js"
-import { isUnhealthy, neverSent } from "./classify.js"
+import { connectionLost, isUnhealthy, neverSent, outcomeUnknown } from "./classify.js"
 import type { Labels, Ongoing, PoolFigures, Telemetry } from "./telemetry.js"
 
 /** What every database of one instance shares. */
@@ -65,7 +65,9 @@ export const runOperation = <I, A>(
   target: Target,
   operation: string,
   run: (input: I) => PromiseLike<A>,
-  input: I
+  input: I,
+  /** A read outside any transaction: run once more when the connection it used is lost under it. */
+  retryable = false
 ): Promise<A> => {
   const env = target.env
   if (env.observe !== undefined) env.observe(target.name, operation)
@@ -101,17 +103,48 @@ export const runOperation = <I, A>(
   }
   const timeout = env.options.operationTimeout
   if (timeout !== undefined) promise = withTimeout(promise, env, target.name, operation, timeout)
-  // `then` straight on Prisma's promise: wrapping it in Promise.resolve first costs an extra thenable job per query.
-  return (promise.then(
-    (value) => {
-      settle(target, start, generation, false, undefined, ongoing)
-      return value
-    },
-    (error) => {
-      settle(target, start, generation, true, error, ongoing)
-      throw error
+  let retried = false
+  const succeeded = (value: A) => {
+    settle(target, start, generation, false, undefined, ongoing)
+    return value
+  }
+  const failed = (error: unknown): PromiseLike<A> => {
+    // A read whose connection was lost under it runs once more, within what is left of its timeout; the breaker and
+    // the counters see only the final outcome. Middleware sees the second run as a call of its own.
+    if (retryable && !retried && !target.closed.current && connectionLost(error)) {
+      const left = timeout === undefined ? undefined : timeout - Number(clock.unsafeCurrentTimeNanos() - start) / 1e6
+      if (left === undefined || left > 0) {
+        retried = true
+        const call = () => (middleware.length === 0 ? run(input) : chain(middleware, target.name, operation, () => run(input)))
+        // After the I/O callbacks of this turn: the pool has let go of the other connections the same fault closed.
+        return new Promise<void>((resolve) => setImmediate(resolve))
+          .then(() => {
+            const again = Promise.resolve(ongoing !== undefined ? ongoing.run(call) : call())
+            return left === undefined ? again : withTimeout(again, env, target.name, operation, left, timeout)
+          })
+          .then(succeeded, failed)
+      }
     }
-  ) as Promise<A>)
+    settle(target, start, generation, true, error, ongoing)
+    throw marked(error)
+  }
+  // `then` straight on Prisma's promise: wrapping it in Promise.resolve first costs an extra thenable job per query.
+  return promise.then(succeeded, failed) as Promise<A>
+}
+
+/**
+ * The error with `outcomeUnknown` said: true when the operation may have taken effect (a connection lost under it,
+ * a timeout), false when it provably did not. flexidb's own errors say it themselves.
+ */
+const marked = (error: unknown): unknown => {
+  if (typeof error === "object" && error !== null && typeof (error as { outcomeUnknown?: unknown }).outcomeUnknown !== "boolean") {
+    try {
+      ;(error as { outcomeUnknown?: boolean }).outcomeUnknown = outcomeUnknown(error)
+    } catch {
+      // a frozen error keeps its shape
+    }
+  }
+  return error
 }
 
 const settle = (
@@ -173,14 +206,16 @@ const withTimeout = <A>(
   env: Env,
   database: string,
   operation: string,
-  timeoutMs: number
+  timeoutMs: number,
+  /** The timeout the app set, for the error (a retry waits only what is left of it). */
+  reportedMs = timeoutMs
 ): Promise<A> =>
   new Promise<A>((resolve, reject) => {
     // The timer is an Effect sleep on the instance's clock, so TestClock drives it in tests.
     const fork = Runtime.runFork(env.runtime)
     const timer = fork(Effect.sleep(timeoutMs))
     timer.addObserver((exit) => {
-      if (Exit.isSuccess(exit)) reject(new OperationTimeoutError({ database, operation, timeoutMs }))
+      if (Exit.isSuccess(exit)) reject(new OperationTimeoutError({ database, operation, timeoutMs: reportedMs }))
     })
     const stop = () => fork(Fiber.interrupt(timer))
     promise.then(
