@@ -20,13 +20,18 @@ const keyValueSecrets = /\b(password|passwd|pwd|secret|token|sslpassword)=([^&\s
 export const redact = (text: string): string =>
   text.replace(urlCredentials, "$1***@").replace(keyValueSecrets, "$1=***")
 
+/** A line of Prisma's code frame: its heading, the file and position, or a numbered source line (`→ 13 await …`). */
+const codeFrame = /^\s*Invalid `[^`]*` invocation(?: in)?:?\s*$|^\s*(?:file:\/\/)?\/?[^\s:]+(?:[\\/][^\s:]+)+:\d+:\d+\s*$|^(?:\s+|\s*→\s*)\d+\s/
+
 /**
- * @internal A one-line, credential-free summary of an error for `lastError`, hooks and messages. Prisma messages put a
- * code frame before the reason, separated by a blank line: the last paragraph is the reason.
+ * @internal A one-line, credential-free summary of an error for `lastError`, hooks and messages: Prisma's code frame
+ * dropped, and of what is left the last paragraph, the reason.
  */
 export const errorSummary = (error: unknown, max = 300): string => {
   const raw = error instanceof Error ? error.message : typeof error === "string" ? error : String(error)
-  const paragraphs = raw.split(/\n\s*\n/).map((p) => p.replace(/\s+/g, " ").trim()).filter((p) => p.length > 0)
+  // Prisma's code frame is for a terminal: "Invalid `…` invocation in", the file, and numbered lines of its source.
+  const unframed = raw.split("\n").filter((line) => !codeFrame.test(line)).join("\n")
+  const paragraphs = unframed.split(/\n\s*\n/).map((p) => p.replace(/\s+/g, " ").trim()).filter((p) => p.length > 0)
   const reason = paragraphs.at(-1) ?? (error instanceof Error ? error.name : "unknown error")
   const text = redact(reason)
   return text.length > max ? `${text.slice(0, max - 1)}…` : text

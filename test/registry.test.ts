@@ -252,6 +252,25 @@ describe("a database that is down", () => {
     }
   )
 
+  it("says Prisma's reason in lastError and BatchError without Prisma's code frame", async () => {
+    const flexi = createFlexiDB({ down: downClient(gen7, "postgresql") }, {
+      ...base,
+      retry: { attempts: 0 },
+      reconnect: { enabled: false },
+      circuitBreaker: { threshold: 100 }
+    })
+    await flexi.ready()
+    // Prisma's message quotes the lines of this file around the call, for a terminal.
+    const raw = await flexi.get("down").user.count().catch((e: Error) => e)
+    expect((raw as Error).message).toMatch(/invocation in/)
+    const batch = await flexi.batch({ down: (c) => c.user.count() }).catch((e: Error) => e)
+    for (const text of [flexi.stats().down.lastError!, (batch as Error).message]) {
+      expect(text).not.toMatch(/registry\.test\.ts|invocation in|→|await flexi/)
+      expect(text).toMatch(/Can't reach database server at 127\.0\.0\.1:1/)
+    }
+    await flexi.disconnect()
+  })
+
   it("a call refused by Prisma's validation never reaches the database: it neither counts nor resets the breaker", async () => {
     const flexi = createFlexiDB({ down: downClient(gen7, "postgresql") }, {
       ...base,
