@@ -89,6 +89,46 @@ describe("the packed tarball", () => {
     const db = createFlexiDB({ a: ${client} }, { prometheus: true, gracefulShutdown: false })
     db.metrics().then((text) => { console.log(text.includes("# TYPE") || text.includes("target_info")); return db.disconnect() })
   `
+  it("type-checks a strict consumer against the shipped declarations (skipLibCheck false, nodenext, ESM and CJS)", () => {
+    const consumer = join(work, "consumer")
+    mkdirSync(consumer, { recursive: true })
+    writeFileSync(join(consumer, "tsconfig.json"), JSON.stringify({
+      compilerOptions: { strict: true, skipLibCheck: false, module: "nodenext", moduleResolution: "nodenext", target: "es2022", noEmit: true, types: ["node"] },
+      include: ["*.mts", "*.cts"]
+    }))
+    const uses = `
+      const db = createFlexiDB({}, { gracefulShutdown: false, operationTimeout: 1000 })
+      const settled: Promise<unknown> = db.batchSettled({})
+      const unknown: boolean = isOutcomeUnknown(new Error("x"))
+      const closed: string = new ClosedError({ operation: "get", database: "a" }).code
+      const mock = createMockFlexiDB({})
+      const status: typeof migrationStatus = migrationStatus
+      void [settled, unknown, closed, mock, status, Database.make, FlexiDBService.FlexiDB]
+    `
+    writeFileSync(join(consumer, "esm.mts"), `
+      import { ClosedError, createFlexiDB, Database, FlexiDBService, isOutcomeUnknown } from "flexidb"
+      import { createMockFlexiDB } from "flexidb/testing"
+      import { migrationStatus } from "flexidb/migrate"
+      ${uses}`)
+    writeFileSync(join(consumer, "cjs.cts"), `
+      import flexidb = require("flexidb")
+      import testing = require("flexidb/testing")
+      import migrate = require("flexidb/migrate")
+      const { ClosedError, createFlexiDB, Database, FlexiDBService, isOutcomeUnknown } = flexidb
+      const { createMockFlexiDB } = testing
+      const { migrationStatus } = migrate
+      ${uses}`)
+    const tsc = join(root, "node_modules", "typescript", "bin", "tsc")
+    const result = (() => {
+      try {
+        return execFileSync(process.execPath, [tsc, "-p", consumer], { cwd: consumer, encoding: "utf8" })
+      } catch (error) {
+        return String((error as { stdout?: string }).stdout ?? error)
+      }
+    })()
+    expect(result.trim()).toBe("")
+  }, 60_000)
+
   it("serves metrics() from both builds with the optional packages installed", () => {
     expect(node(metricsRun(`import { createFlexiDB } from "flexidb"`), "module")).toBe("true")
     expect(node(metricsRun(`const { createFlexiDB } = require("flexidb")`), "commonjs")).toBe("true")
