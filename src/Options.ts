@@ -186,6 +186,21 @@ export interface FlexiDBOptions<T extends ClientEntry = ClientEntry> {
    * `@opentelemetry/sdk-metrics` and `@opentelemetry/exporter-prometheus` installed. Default false.
    */
   readonly prometheus?: boolean
+  /**
+   * Where flexidb says, in one line, that a database went down or came back (credentials removed). Default: a
+   * `[flexidb]` line on stderr through `console.warn`; pass your logger (anything with `warn(message)`, such as
+   * pino or `console`), or `false` for silence.
+   */
+  readonly logger?: FlexiDBLogger | false
+}
+
+/**
+ * What flexidb logs through: one `warn` line per status change of a database or replica.
+ *
+ * @since 0.2.0
+ */
+export interface FlexiDBLogger {
+  readonly warn: (message: string) => void
 }
 
 /**
@@ -242,6 +257,8 @@ export interface ResolvedOptions {
   readonly disconnectTimeout: number
   readonly tenants: ResolvedTenants | undefined
   readonly prometheus: boolean
+  /** Undefined for `logger: false`. */
+  readonly log: ((message: string) => void) | undefined
 }
 
 const fail = (path: string, reason: string): never => {
@@ -331,7 +348,8 @@ const topLevel = [
   "disconnectTimeout",
   "replicas",
   "tenants",
-  "prometheus"
+  "prometheus",
+  "logger"
 ]
 
 const resolveTenants = (input: Record<string, unknown>): ResolvedTenants | undefined => {
@@ -472,7 +490,26 @@ export const resolveOptions = (input: FlexiDBOptions<any> | undefined = {}): Res
     gracefulShutdown: boolean(input as Record<string, unknown>, "options", "gracefulShutdown", true),
     disconnectTimeout: duration(input as Record<string, unknown>, "options", "disconnectTimeout", 5000, { min: 1 }),
     tenants: resolveTenants(input as Record<string, unknown>),
-    prometheus: boolean(input as Record<string, unknown>, "options", "prometheus", false)
+    prometheus: boolean(input as Record<string, unknown>, "options", "prometheus", false),
+    log: resolveLogger((input as Record<string, unknown>).logger)
+  }
+}
+
+const stderrLine = (message: string) => console.warn(`[flexidb] ${message}`)
+
+const resolveLogger = (logger: unknown): ((message: string) => void) | undefined => {
+  if (logger === undefined) return stderrLine
+  if (logger === false) return undefined
+  const warn = (logger as { warn?: unknown } | null)?.warn
+  if (typeof warn !== "function") {
+    return fail("options.logger", "expected false or an object with a warn(message) method, such as console or a pino logger")
+  }
+  return (message) => {
+    try {
+      warn.call(logger, message)
+    } catch {
+      // a logger that throws must not break the database it reports on
+    }
   }
 }
 

@@ -25,6 +25,7 @@ export type {
   ReplicaConfig,
   ReplicaInfo,
   FlexiDBHooks,
+  FlexiDBLogger,
   FlexiDBOptions,
   HealthCheckConfig,
   ReconnectConfig,

@@ -1,5 +1,5 @@
 // Runtime registration, lifecycle hooks, read/write pairs and databases that are down, against real databases.
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest"
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest"
 import {
   CircuitOpenError,
   ClosedError,
@@ -251,6 +251,39 @@ describe("a database that is down", () => {
       await flexi.disconnect()
     }
   )
+
+  it("says once, through the logger, that a database is down — and nothing with logger: false", async () => {
+    const lines: Array<string> = []
+    const flexi = createFlexiDB({ down: downClient(gen7, "postgresql"), good: await open(gen7, "sqlite") }, {
+      ...base,
+      retry: { attempts: 0 },
+      reconnect: { enabled: false },
+      logger: { warn: (line) => lines.push(line) }
+    })
+    await flexi.ready()
+    await flexi.health()
+    await flexi.get("down").user.count().catch(() => {})
+    expect(lines).toHaveLength(1)
+    expect(lines[0]).toMatch(/^Database 'down' is down: .*Can't reach database server at 127\.0\.0\.1:1.*\. Reconnect is off/)
+    expect(lines[0]).not.toContain(SECRET)
+    await flexi.disconnect()
+
+    const warn = vi.spyOn(console, "warn").mockImplementation(() => {})
+    try {
+      const silent = createFlexiDB({ down: downClient(gen7, "postgresql") }, { ...base, retry: { attempts: 0 }, logger: false })
+      await silent.ready()
+      await silent.disconnect()
+      expect(warn).not.toHaveBeenCalled()
+      // By default, one line on stderr.
+      const loud = createFlexiDB({ down: downClient(gen7, "postgresql") }, { ...base, retry: { attempts: 0 }, reconnect: { enabled: false } })
+      await loud.ready()
+      await loud.disconnect()
+      expect(warn.mock.calls.map((c) => String(c[0]))).toEqual([expect.stringMatching(/^\[flexidb\] Database 'down' is down: /)])
+    } finally {
+      warn.mockRestore()
+    }
+    expect(() => createFlexiDB({}, { logger: "yes" as never })).toThrow(/options\.logger.*warn\(message\)/)
+  })
 
   it("says Prisma's reason in lastError and BatchError without Prisma's code frame", async () => {
     const flexi = createFlexiDB({ down: downClient(gen7, "postgresql") }, {

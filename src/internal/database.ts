@@ -352,7 +352,9 @@ const makeMember = (
     const markUp = Effect.gen(function*() {
       if (closed.current) return
       healthy.current = true
-      if ((yield* Ref.getAndSet(status, "up")) === "up") return
+      const was = yield* Ref.getAndSet(status, "up")
+      if (was === "up") return
+      if (was === "down") options.log?.(`${who} is up again.`)
       yield* Ref.set(lastConnectedAt, yield* Clock.currentTimeMillis)
       yield* CircuitBreaker.reset(breaker)
       yield* callHook(hooks.onConnect, name, ref)
@@ -380,6 +382,12 @@ const makeMember = (
         // The first connection is still being tried on its schedule: that loop reports its outcome.
         if (!connecting && (yield* Ref.get(status)) === "pending") return
         if ((yield* Ref.getAndSet(status, "down")) !== "down") {
+          options.log?.(
+            `${who} is down: ${errorSummary(error).replace(/\.$/, "")}. ` +
+              (options.reconnect.enabled
+                ? `Reconnecting every ${options.reconnect.interval} ms.`
+                : "Reconnect is off: a health check or a query will find it again.")
+          )
           const reported = error instanceof ConnectionError ? error : new Error(`${who}: ${errorSummary(error)}`, { cause: error })
           yield* callHook(hooks.onError, name, reported, ref)
           yield* callHook(hooks.onStatusChange, name, false, ref)
