@@ -281,7 +281,7 @@ const main = async () => {
       return ""
     }
   })()
-  const kept = ["replicas", "tenants", "migrate", "telemetry"]
+  const kept = ["replicas", "tenants", "migrate", "telemetry", "install"]
     .map((id) => new RegExp(`<!-- ${id} -->[\\s\\S]*<!-- /${id} -->`).exec(previous)?.[0])
     .filter((section) => section !== undefined)
   const doc = `# Benchmarks

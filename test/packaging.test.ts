@@ -1,6 +1,7 @@
 // Packaging: every `exports` entry imports (ESM) and requires (CJS) from the packed tarball, with types.
 import { execFileSync } from "node:child_process"
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 
@@ -8,6 +9,7 @@ const root = join(import.meta.dirname, "..")
 // Inside the repo, so the packed package resolves effect and Prisma from the repo's node_modules, as an app's would.
 const work = join(root, "test", ".tmp", `pack-${process.pid}`)
 const installed = join(work, "node_modules", "flexidb")
+let tarball = ""
 
 const node = (code: string, type: "module" | "commonjs") =>
   execFileSync(process.execPath, [type === "module" ? "--input-type=module" : "--input-type=commonjs", "-e", code], {
@@ -26,7 +28,8 @@ beforeAll(() => {
     encoding: "utf8"
   })
   const { filename } = (JSON.parse(out) as Array<{ filename: string }>)[0]!
-  execFileSync("tar", ["-xzf", join(work, filename), "-C", installed, "--strip-components=1"])
+  tarball = join(work, filename)
+  execFileSync("tar", ["-xzf", tarball, "-C", installed, "--strip-components=1"])
 }, 120_000)
 afterAll(() => rmSync(work, { recursive: true, force: true }))
 
@@ -128,6 +131,34 @@ describe("the packed tarball", () => {
     })()
     expect(result.trim()).toBe("")
   }, 60_000)
+
+  // effect is a peer dependency: an app's own effect is the one flexidb uses (Tags, Layers and errors match). Prisma 7's
+  // @prisma/config pins an older effect of its own; npm nests that one under it.
+  it.each(["3.22.2", "3.22.4"])("shares one copy of effect %s with an app that installs its own", (version) => {
+    const app = mkdtempSync(join(tmpdir(), "flexidb-peer-"))
+    try {
+      writeFileSync(join(app, "package.json"), JSON.stringify({ name: "app", private: true, type: "module" }))
+      execFileSync("npm", ["install", tarball, `effect@${version}`, "--omit=peer", "--no-audit", "--no-fund", "--prefer-offline"], {
+        cwd: app,
+        stdio: "pipe"
+      })
+      const out = execFileSync(process.execPath, ["--input-type=module", "-e", `
+        import { createRequire } from "node:module"
+        import { Effect } from "effect"
+        import { FlexiDBService, UnknownDatabaseError } from "flexidb"
+        const require = createRequire(import.meta.url)
+        const fromFlexidb = createRequire(require.resolve("flexidb")).resolve("effect")
+        const program = Effect.gen(function*() {
+          const db = yield* FlexiDBService.FlexiDB
+          return yield* Effect.catchTag(db.unregister("ghost"), "UnknownDatabaseError", (e) => Effect.succeed(e instanceof UnknownDatabaseError))
+        }).pipe(Effect.provide(FlexiDBService.layer({}, { gracefulShutdown: false })))
+        console.log(fromFlexidb === require.resolve("effect"), require("effect/package.json").version, await Effect.runPromise(program))
+      `], { cwd: app, encoding: "utf8" })
+      expect(out.trim()).toBe(`true ${version} true`)
+    } finally {
+      rmSync(app, { recursive: true, force: true })
+    }
+  }, 180_000)
 
   it("serves metrics() from both builds with the optional packages installed", () => {
     expect(node(metricsRun(`import { createFlexiDB } from "flexidb"`), "module")).toBe("true")
