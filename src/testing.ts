@@ -12,7 +12,7 @@ import type { ClientEntry, ClientOf, PrismaClientLike, Role } from "./Client.js"
 import type { BatchResults, BatchSettledResults, FlexiDB } from "./createFlexiDB.js"
 import { build } from "./createFlexiDB.js"
 import { isClient } from "./internal/database.js"
-import type { FlexiDBOptions } from "./Options.js"
+import type { FlexiDBOptions, TenantsConfig } from "./Options.js"
 
 type Names<M> = keyof M & string
 /** The mock behind an entry: a pair's write mock (its read mocks have the same shape), else the mock itself. */
@@ -53,6 +53,44 @@ export type MockOf<C> = {
 /** One mock per database of `M` (what you pass to `createFlexiDB`); `{}` for a database the test never calls. */
 export type MockClients<M> = { readonly [K in Names<M>]: MockOf<ClientOf<M[K]>> }
 
+/**
+ * The databases of `X`: `X` itself when it is a clients map (`{ user: UserClient }`, what you pass to
+ * `createFlexiDB`), or the map of a FlexiDB instance's type (`typeof db`). codegen's module exports both, as `Clients`
+ * and `DB`.
+ *
+ * @since 0.2.0
+ */
+export type DatabasesOf<X> = X extends FlexiDB<infer M, any> ? M : X
+
+/** The tenants' client type of a FlexiDB instance's type; never for a clients map. */
+type TenantOf<X> = X extends FlexiDB<any, infer T> ? T : never
+
+/**
+ * What `mockFlexiDB<X>(mocks)` returns: the instance's own type when `X` is one (so it goes wherever your `db` goes),
+ * else `FlexiDB<X>`; with the mock's controls either way.
+ *
+ * @since 0.2.0
+ */
+export type MockedFlexiDB<X> =
+  & (X extends FlexiDB<any, any> ? X : X extends Record<string, ClientEntry> ? FlexiDB<X> : never)
+  // With tenants, any name can be a database: setDown("acme") works on an open tenant.
+  & MockControls<[TenantOf<X>] extends [never] ? DatabasesOf<X> : DatabasesOf<X> & Record<string, unknown>>
+
+/**
+ * A mock's options: `createFlexiDB`'s, except that `tenants.resolve` may return a mock of the tenant's client (or a
+ * real client), which the mock serves like any database.
+ *
+ * @since 0.2.0
+ */
+export type MockOptions<T = unknown> = Omit<FlexiDBOptions, "tenants"> & {
+  readonly tenants?: Omit<TenantsConfig, "resolve"> & {
+    readonly resolve: (
+      name: string,
+      context: { readonly connectionLimit: number | undefined }
+    ) => MockOf<T> | undefined | PromiseLike<MockOf<T> | undefined>
+  }
+}
+
 /** The controls a mock adds to the FlexiDB interface. */
 export interface MockControls<M> {
   /**
@@ -88,10 +126,17 @@ const unreachable = (database: string) =>
     code: "P1001"
   })
 
-const notMocked = (database: string, path: string) =>
-  new Error(
-    `flexidb/testing: the mock of database '${database}' has no ${path}(). Add it to the mocks you pass for '${database}'.`
+/** What a test reads when code calls what its mock does not have: which database, which method, and the fix. */
+const notMocked = (database: string, model: string | undefined, method: string) => {
+  const path = model === undefined ? method : `${model}.${method}`
+  const example = model === undefined
+    ? `{ ${method}: async (...args) => … }`
+    : `{ ${model}: { ${method}: async (args) => … } }`
+  return new Error(
+    `flexidb/testing: database '${database}' has no mock for ${path}(). Add one to the mock you pass for ` +
+      `'${database}': ${example}`
   )
+}
 
 /**
  * A client over a mock, shaped like a Prisma client: `$connect`, `$queryRawUnsafe("SELECT 1")` and
@@ -102,10 +147,10 @@ const memoryClient = (database: string, mock: Record<string | symbol, unknown>, 
   const call = (hooks: ReadonlyArray<AllOperations>, model: string | undefined, operation: string, target: object) =>
   (...args: ReadonlyArray<unknown>): PromiseLike<unknown> => {
     const fn = (target as Record<string, unknown>)[operation]
-    const path = model === undefined ? operation : `${model.charAt(0).toLowerCase()}${model.slice(1)}.${operation}`
+    const key = model === undefined ? undefined : `${model.charAt(0).toLowerCase()}${model.slice(1)}`
     const query = (input: ReadonlyArray<unknown>): Promise<unknown> => {
       if (server.down) return Promise.reject(unreachable(database))
-      if (typeof fn !== "function") return Promise.reject(notMocked(database, path))
+      if (typeof fn !== "function") return Promise.reject(notMocked(database, key, operation))
       try {
         return Promise.resolve(fn.apply(target, input))
       } catch (error) {
@@ -156,7 +201,8 @@ const memoryClient = (database: string, mock: Record<string | symbol, unknown>, 
         }
         const value = target[key]
         if (key.startsWith("$") || typeof value === "function") return call(hooks, undefined, key, target)
-        if (value !== undefined && !isObject(value)) return value
+        // A model set to null or undefined has nothing mocked, like a model left out: its calls say so.
+        if (value !== undefined && value !== null && !isObject(value)) return value
         return model(hooks, key)
       }
     }) as unknown as PrismaClientLike
@@ -185,7 +231,7 @@ const wrap = (name: string, mock: unknown, servers: Array<Server>): unknown => {
  */
 export const createMockFlexiDB = <const M extends Record<string, unknown>>(
   mocks: M,
-  options?: FlexiDBOptions
+  options?: MockOptions
 ): MockFlexiDB<M> => {
   const calls: Array<readonly [string, string]> = []
   const servers = new Map<string, Array<Server>>()
@@ -195,9 +241,33 @@ export const createMockFlexiDB = <const M extends Record<string, unknown>>(
     return [client, () => servers.set(name, own)] as const
   }
   const initial = Object.entries(mocks).map(([name, mock]) => [name, ...memory(name, mock)] as const)
+  const tenants = options?.tenants
+  // A tenant's mock becomes an in-memory client as it is resolved, as the databases' mocks are here.
+  const adopt = (name: string, mock: unknown) => {
+    if (mock === undefined) return undefined
+    const [client, keep] = memory(name, mock)
+    keep()
+    return client as ClientEntry
+  }
   const { db, registry, runSync } = build(
     Object.fromEntries(initial.map(([name, client]) => [name, client])) as Record<string, ClientEntry>,
-    { gracefulShutdown: false, reconnect: { enabled: false }, ...options },
+    {
+      gracefulShutdown: false,
+      reconnect: { enabled: false },
+      ...options,
+      // Anything but a function is left to createFlexiDB's validation, which names it.
+      ...(typeof tenants?.resolve === "function" && {
+        tenants: {
+          ...tenants,
+          resolve: (name: string, context: { readonly connectionLimit: number | undefined }) => {
+            const made: unknown = tenants.resolve(name, context)
+            return isObject(made) && typeof made.then === "function"
+              ? Promise.resolve(made).then((mock) => adopt(name, mock))
+              : adopt(name, made)
+          }
+        }
+      })
+    } as FlexiDBOptions,
     (database, operation) => calls.push([database, operation])
   )
   initial.forEach(([, , keep]) => keep())
@@ -239,19 +309,20 @@ export const createMockFlexiDB = <const M extends Record<string, unknown>>(
 }
 
 /**
- * A mock typed by your real databases: it is a `FlexiDB<M>`, so it goes wherever your instance goes, with no cast.
- * Name the type of what you pass to `createFlexiDB`; each database's mock holds only what the test calls. At run
- * time it is `createMockFlexiDB(mocks)`.
+ * A mock typed by your real databases: it is your instance's type, so it goes wherever your instance goes, with no
+ * cast. Name either type codegen's module exports: `Clients` (each database's client, what you pass to
+ * `createFlexiDB`) or `DB` (`typeof db`). Each database's mock holds only what the test calls; with tenants,
+ * `options.tenants.resolve` returns a tenant's mock. At run time it is `createMockFlexiDB(mocks, options)`.
  *
  * @example
- * const clients = { user: new UserClient({ adapter }) }
- * const db = mockFlexiDB<typeof clients>({ user: { user: { findMany: async () => [{ id: 1 }] } } })
- * await listUsers(db) // listUsers(db: FlexiDB<typeof clients>)
+ * import type { Clients, DB } from "./db.js"
+ * const db = mockFlexiDB<DB>({ user: { user: { findMany: async () => [{ id: 1 }] } } })
+ * await listUsers(db) // listUsers(db: DB), or (db: FlexiDB<Clients>)
  *
  * @since 0.1.0
  */
-export const mockFlexiDB = <M extends Record<string, ClientEntry>>(
-  mocks: MockClients<M>,
-  options?: FlexiDBOptions
-): FlexiDB<M> & MockControls<M> =>
-  createMockFlexiDB(mocks as Record<string, unknown>, options) as unknown as FlexiDB<M> & MockControls<M>
+export const mockFlexiDB = <X extends Record<string, ClientEntry> | FlexiDB<any, any>>(
+  mocks: MockClients<DatabasesOf<X>>,
+  options?: MockOptions<TenantOf<X>>
+): MockedFlexiDB<X> =>
+  createMockFlexiDB(mocks as Record<string, unknown>, options as MockOptions) as unknown as MockedFlexiDB<X>

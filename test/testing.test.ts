@@ -1,5 +1,5 @@
 // flexidb/testing: the same interface with no database.
-import { describe, expect, it } from "vitest"
+import { describe, expect, expectTypeOf, it } from "vitest"
 import { BatchError, CircuitOpenError, InvalidArgumentError, UnknownDatabaseError } from "../src/index.js"
 import type { FlexiDB } from "../src/index.js"
 import { createMockFlexiDB, mockFlexiDB } from "../src/testing.js"
@@ -97,13 +97,55 @@ describe("the mock is the real instance over in-memory clients", () => {
     expect(db.calls).toEqual([])
   })
 
-  it("a method the mock does not have rejects naming the database and the method", async () => {
+  it("a method the mock does not have rejects naming the database and the method, and how to add it", async () => {
     const db = makeMock()
     await expect((db.get("orders").order as { findMany?: () => Promise<unknown> }).findMany!()).rejects.toThrow(
-      "flexidb/testing: the mock of database 'orders' has no order.findMany(). Add it to the mocks you pass for 'orders'."
+      "flexidb/testing: database 'orders' has no mock for order.findMany(). Add one to the mock you pass for " +
+        "'orders': { order: { findMany: async (args) => … } }"
     )
-    await expect((db.get("orders") as any).invoice.count()).rejects.toThrow("has no invoice.count()")
+    await expect((db.get("orders") as any).invoice.count()).rejects.toThrow(
+      "database 'orders' has no mock for invoice.count(). Add one to the mock you pass for 'orders': { invoice: { count: async (args) => … } }"
+    )
+    await expect((db.get("user") as any).$executeRaw`DELETE FROM x`).rejects.toThrow(
+      "database 'user' has no mock for $executeRaw(). Add one to the mock you pass for 'user': { $executeRaw: async (...args) => … }"
+    )
     expect(db.stats().orders).toMatchObject({ totalQueries: 2, failedQueries: 2, circuitState: "closed" })
+  })
+
+  it("never a TypeError: every way to reach a method with no mock names the database and the method", async () => {
+    const db = createMockFlexiDB({
+      user: { user: null, post: { findMany: async () => [] } },
+      audit: {},
+      orders: { write: { order: { findMany: async () => [] } }, read: [{ order: { findMany: async () => [] } }] }
+    }) as any
+    const outcome = async (f: () => PromiseLike<unknown>) => {
+      try {
+        await f()
+        return "resolved"
+      } catch (error) {
+        return `${(error as Error).constructor.name}: ${(error as Error).message}`
+      }
+    }
+    const reached = {
+      nullModel: await outcome(() => db.get("user").user.count()),
+      missingMethod: await outcome(() => db.get("user").post.count()),
+      emptyMock: await outcome(() => db.get("audit").post.count()),
+      readReplica: await outcome(() => db.get("orders", "read").order.count()),
+      writer: await outcome(() => db.get("orders").order.aggregate({})),
+      transaction: await outcome(() => db.get("user").$transaction((tx: any) => tx.post.count())),
+      batch: await outcome(() => db.batch({ audit: (c: any) => c.post.count() }).catch((e: any) => Promise.reject(e.failures.audit)))
+    }
+    expect(reached).toEqual({
+      nullModel: expect.stringContaining("Error: flexidb/testing: database 'user' has no mock for user.count()"),
+      missingMethod: expect.stringContaining("database 'user' has no mock for post.count()"),
+      emptyMock: expect.stringContaining("database 'audit' has no mock for post.count()"),
+      readReplica: expect.stringContaining("database 'orders' has no mock for order.count()"),
+      writer: expect.stringContaining("database 'orders' has no mock for order.aggregate()"),
+      transaction: expect.stringContaining("database 'user' has no mock for post.count()"),
+      batch: expect.stringContaining("database 'audit' has no mock for post.count()")
+    })
+    for (const message of Object.values(reached)) expect(message).not.toMatch(/TypeError|is not a function/)
+    await db.disconnect()
   })
 
   it("stats and health are the real ones: counted, timed, and down after setDown()", async () => {
@@ -141,6 +183,45 @@ describe("the mock's edges", () => {
 })
 
 describe("mockFlexiDB<App>()", () => {
+  // What codegen's module exports: the clients' type and the instance's.
+  const clients = {} as { user: SqliteClient; audit: SqliteClient }
+  type Clients = typeof clients
+  type DB = FlexiDB<Clients>
+  type TenantsDB = FlexiDB<Clients, SqliteClient>
+  const userCount = (db: DB) => db.get("user").user.count()
+
+  it("takes either codegen export, Clients or DB, and is of the instance's own type", async () => {
+    const byClients = mockFlexiDB<Clients>({ user: { user: { count: async () => 2 } }, audit: {} })
+    const byInstance = mockFlexiDB<DB>({ user: { user: { count: async () => 3 } }, audit: {} })
+    expectTypeOf(byInstance).toMatchTypeOf<DB>()
+    expectTypeOf(byClients).toMatchTypeOf<FlexiDB<Clients>>()
+    expect(await userCount(byClients)).toBe(2)
+    expect(await userCount(byInstance)).toBe(3)
+    byInstance.setDown("audit")
+    expect(await byInstance.health()).toEqual({ user: true, audit: false })
+    // @ts-expect-error every database needs a mock
+    mockFlexiDB<DB>({ user: {} })
+    // @ts-expect-error a mock holds only what the client has
+    mockFlexiDB<DB>({ user: { nope: {} }, audit: {} })
+    await byClients.disconnect()
+    await byInstance.disconnect()
+  })
+
+  it("mocks tenants: resolve returns a tenant's mock, served as any database", async () => {
+    const db = mockFlexiDB<TenantsDB>({ user: {}, audit: {} }, {
+      tenants: { resolve: async (name) => (name === "missing" ? undefined : { user: { count: async () => name.length } }) }
+    })
+    expectTypeOf(db.tenant("acme")).toEqualTypeOf<Promise<SqliteClient>>()
+    expect(await db.withTenant("acme", (client) => client.user.count())).toBe(4)
+    expect(await (await db.tenant("globex")).user.count()).toBe(6)
+    await expect(db.tenant("missing")).rejects.toBeInstanceOf(UnknownDatabaseError)
+    await expect((await db.tenant("acme")).post.count()).rejects.toThrow("database 'acme' has no mock for post.count()")
+    expect(db.calls).toContainEqual(["acme", "User.count"])
+    db.setDown("acme")
+    await expect((await db.tenant("acme")).user.count()).rejects.toBeInstanceOf(CircuitOpenError)
+    await db.disconnect()
+  })
+
   // App code, typed with the real clients.
   type App = { user: SqliteClient; audit: SqliteClient }
   const countUsers = async (db: FlexiDB<App>) => {
