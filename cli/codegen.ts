@@ -1,13 +1,18 @@
 /**
  * `flexidb codegen`: reads every schema and writes a module (default src/db.ts) that imports each generated client
- * relative to itself, builds it with the driver adapter its datasource needs, and wires them into createFlexiDB.
+ * relative to itself, builds it with the driver adapter its datasource needs, and wires them into createFlexiDB
+ * with the options of a file beside it (src/db.options.ts), which codegen creates once and never overwrites.
  * With `--tenant-schema NAME` that schema is the tenants' instead: the module's `tenants.resolve` builds its client
  * for a tenant, in a database of its own (`--tenant-mode database`, the URL from DATABASE_URL_TENANT_TEMPLATE) or
  * in a PostgreSQL schema of its own on one shared pool (`--tenant-mode schema`).
+ *
+ * Relative imports carry the extension of the file they reach as it runs (`client.js` for Prisma's `client.ts`):
+ * that is what TypeScript's nodenext and node16 resolution require, and what bundler and CommonJS resolution
+ * accept too (each maps `.js` to the `.ts` beside it).
  */
 import { Console, Effect } from "effect"
 import { existsSync, mkdirSync, writeFileSync } from "node:fs"
-import { dirname, relative, resolve } from "node:path"
+import { basename, dirname, extname, join, relative, resolve } from "node:path"
 import { CliError } from "./error.js"
 import type { Project } from "./project.js"
 import { readSchema, schemaPath, selectSchemas, urlVariable } from "./project.js"
@@ -52,9 +57,19 @@ adapters.postgres = adapters.postgresql!
 const pascal = (name: string) =>
   name.replace(/(^|[^A-Za-z0-9]+)([A-Za-z0-9])/g, (_, __, c: string) => c.toUpperCase()).replace(/^(\d)/, "_$1")
 
+/** A relative import of `to` from the module `from`, `to` written as the file that runs (`.js`, `.mjs`, `.cjs`). */
 const importPath = (from: string, to: string) => {
   const rel = relative(dirname(from), to).split("\\").join("/")
   return rel.startsWith(".") ? rel : `./${rel}`
+}
+
+/** What a TypeScript file's extension becomes in an import of it: `.ts` → `.js`, `.mts` → `.mjs`, `.cts` → `.cjs`. */
+const runtimeExtension: Record<string, string> = { ".ts": ".js", ".mts": ".mjs", ".cts": ".cjs" }
+
+/** prisma-client's entry is `client.<generatedFileExtension>` (ts by default; mts, cts, js, mjs, cjs). */
+const clientEntry = (generatedFileExtension: string | undefined) => {
+  const ext = `.${generatedFileExtension ?? "ts"}`
+  return `client${runtimeExtension[ext] ?? ext}`
 }
 
 /** What the module needs of one schema: its client's class name and import path, and its driver adapter. */
@@ -81,13 +96,11 @@ const database = (project: Project, target: string, name: string) =>
     if (adapter === undefined) {
       return yield* new CliError(`prisma/schemas/${name}.prisma: no driver adapter is known for provider '${provider}'.`)
     }
-    return {
-      name,
-      provider,
-      cls: `${pascal(name)}Client`,
-      from: importPath(target, stringField(generator, "provider") === "prisma-client" ? `${clientDir}/client` : clientDir),
-      adapter
-    }
+    // prisma-client-js writes a CommonJS folder: its index.js, named as a file (ESM has no folder imports).
+    const entry = stringField(generator, "provider") === "prisma-client"
+      ? clientEntry(stringField(generator, "generatedFileExtension"))
+      : "index.js"
+    return { name, provider, cls: `${pascal(name)}Client`, from: importPath(target, join(clientDir, entry)), adapter }
   })
 
 type Database = Effect.Effect.Success<ReturnType<typeof database>>
@@ -104,6 +117,11 @@ export interface CodegenOptions {
 }
 
 const TENANT_TEMPLATE = "DATABASE_URL_TENANT_TEMPLATE"
+
+/** How an app gets the variables of its .env: the generated module says so when one is missing. */
+const dotenvHint =
+  `An app does not read .env by itself: start it with node --env-file=.env (Node 20.6+), or import "dotenv/config" ` +
+  `before this module.`
 
 /** The schema `--tenant-schema` names (`tenant` or `tenant.prisma`); anything else fails listing the schemas. */
 const tenantSchemaName = (project: Project, options: CodegenOptions): Effect.Effect<string | undefined, CliError> => {
@@ -133,20 +151,21 @@ const tenantLines = (tenant: Database, mode: TenantMode, major: 6 | 7): Array<st
   const about = [
     `/**`,
     ` * The tenants of prisma/schemas/${tenant.name}.prisma: db.tenant(name) and db.withTenant(name, fn) open a tenant's`,
-    ` * client on first use and keep them within the budget below (see flexidb's README, "Tenants"). resolve builds a`,
-    ` * client for any valid name: to refuse a tenant that does not exist, look the name up here and return undefined`,
-    ` * (db.tenant(name) then rejects with UnknownDatabaseError). Exported for tests and scripts that call resolve.`,
+    ` * client on first use and keep them within the budget below (see flexidb's README, "Tenants"); the options file's`,
+    ` * \`tenants\` overrides that budget. resolve builds a client for any valid name: to refuse a tenant that does not`,
+    ` * exist, look the name up here and return undefined (db.tenant(name) then rejects with UnknownDatabaseError).`,
+    ` * Exported for tests and scripts that call resolve.`,
     ` */`
   ]
   if (mode === "schema") {
     return [
       `// Each tenant is a PostgreSQL schema, named as the tenant, in the database at ${schemaVariable}. Every tenant's`,
       `// client shares one pool: thousands of tenants need only its connections, and closing a client never ends it.`,
-      `let pool: pg.Pool | undefined`,
-      `const tenantPool = (): pg.Pool => {`,
+      `let pool: Pool | undefined`,
+      `const tenantPool = (): Pool => {`,
       `  if (pool === undefined) {`,
       `    // max: the connections all tenants share. allowExitOnIdle: an idle pool never keeps the process running.`,
-      `    pool = new pg.Pool({ connectionString: url(${JSON.stringify(schemaVariable)}), max: 10, allowExitOnIdle: true })`,
+      `    pool = new Pool({ connectionString: url(${JSON.stringify(schemaVariable)}), max: 10, allowExitOnIdle: true })`,
       `    // An idle connection the server drops is replaced on next use: it must not crash the process.`,
       `    pool.on("error", (error) => console.error(\`flexidb tenants pool: \${error.message}\`))`,
       `  }`,
@@ -199,7 +218,7 @@ const tenantLines = (tenant: Database, mode: TenantMode, major: 6 | 7): Array<st
     `const tenantUrl = (name: string): string => {`,
     `  const template = process.env[${JSON.stringify(TENANT_TEMPLATE)}]`,
     `  if (template === undefined || template === "") {`,
-    `    throw new Error(${JSON.stringify(`${TENANT_TEMPLATE} is not set: set it to the tenants' database URL with {tenant} where the tenant's name goes, e.g. ${example}`)})`,
+    `    throw new Error(${JSON.stringify(`${TENANT_TEMPLATE} is not set: set it to the tenants' database URL with {tenant} where the tenant's name goes, e.g. ${example}. ${dotenvHint}`)})`,
     `  }`,
     `  if (!template.includes("{tenant}")) {`,
     `    throw new Error(${JSON.stringify(`${TENANT_TEMPLATE} has no {tenant}: every tenant would get the same database. Put {tenant} where the tenant's name goes, e.g. ${example}`)})`,
@@ -246,10 +265,54 @@ const tenantLines = (tenant: Database, mode: TenantMode, major: 6 | 7): Array<st
   ]
 }
 
+/** Where a package resolves from `root`, as Node looks for it: node_modules of the root and of every folder above. */
+const installed = (root: string, pkg: string): boolean => {
+  for (let dir = resolve(root); ; dir = dirname(dir)) {
+    if (existsSync(join(dir, "node_modules", pkg, "package.json"))) return true
+    if (dirname(dir) === dir) return false
+  }
+}
+
+/** The message of the generated module when a database's variable is missing: where it goes, and how .env is loaded. */
+const notSet = (variable: string) =>
+  `\${${variable}} is not set: set it to the database's URL in the environment, or in .env (see .env.example). ${dotenvHint}`
+
+/** The user's file beside the module: src/db.ts → src/db.options.ts, imported as ./db.options.js. */
+const optionsFile = (target: string) => {
+  const ext = extname(target)
+  const base = basename(target, ext)
+  return {
+    path: join(dirname(target), `${base}.options${ext}`),
+    importOptions: `./${base}.options${runtimeExtension[ext]}`,
+    importModule: `./${base}${runtimeExtension[ext]}`
+  }
+}
+
+/** The options file, written once: the user's from then on. */
+const optionsSource = (importModule: string) =>
+  [
+    `// createFlexiDB's options for the databases in ${importModule.replace(/\.[cm]?js$/, ".ts")}. This file is yours: \`flexidb codegen\` created it`,
+    `// once and never overwrites it (codegen --force rewrites the module, which imports these). Every option: the`,
+    `// README's "Options" section.`,
+    `import type { Options } from "${importModule}"`,
+    ``,
+    `export const options: Options = {`,
+    `  // retry: { attempts: 3, delay: 1000, backoff: "exponential" },`,
+    `  // circuitBreaker: { threshold: 5, resetTimeout: 30_000 },`,
+    `  // healthCheck: { interval: 30_000, onStatusChange: (name, healthy) => console.log(name, healthy ? "up" : "down") },`,
+    `  // hooks: { onError: (name, error) => console.error(name, error.message) },`,
+    `}`,
+    ``
+  ].join("\n")
+
 export const codegen = (project: Project, options: CodegenOptions): Effect.Effect<void, CliError> =>
   Effect.gen(function*() {
     const { output, force } = options
     const target = resolve(project.root, output)
+    const ext = extname(target)
+    if (runtimeExtension[ext] === undefined) {
+      return yield* new CliError(`--output ${output}: codegen writes TypeScript; give a .ts, .mts or .cts file.`)
+    }
     if (existsSync(target) && !force) {
       return yield* new CliError(`${output} exists and was left untouched. Run with --force to overwrite it.`)
     }
@@ -270,35 +333,69 @@ export const codegen = (project: Project, options: CodegenOptions): Effect.Effec
     const pool = tenant !== undefined && mode === "schema"
     const packages = [...used.map((a) => a.pkg), ...(pool ? ["pg"] : [])]
     const flags = tenant === undefined ? "" : ` --tenant-schema ${tenant.name}${mode === "schema" ? " --tenant-mode schema" : ""}`
+    const mine = optionsFile(target)
     const lines = [
       `// Written by \`flexidb codegen\` from prisma/schemas/*.prisma. Regenerate: npx flexidb codegen${flags} --force`,
+      `// --force rewrites this file: your options go in ${mine.importOptions.replace(/\.[cm]?js$/, ".ts")}, which codegen never overwrites.`,
       `// Packages it needs: ${packages.join(", ")}`,
       ...used.map((a) => `import { ${a.name(major)} } from "${a.pkg}"`),
-      tenant === undefined ? `import { createFlexiDB } from "flexidb"` : `import { createFlexiDB, type TenantsConfig } from "flexidb"`,
-      ...(pool ? [`import pg from "pg"`] : []),
+      tenant === undefined
+        ? `import { createFlexiDB, type FlexiDBOptions } from "flexidb"`
+        : `import { createFlexiDB, type FlexiDBOptions, type TenantsConfig } from "flexidb"`,
+      ...(pool ? [`import { Pool } from "pg"`] : []),
       ...all.map((d) => `import { PrismaClient as ${d.cls} } from "${d.from}"`),
+      `import { options } from "${mine.importOptions}"`,
+      ``,
+      ...(tenant === undefined
+        ? [
+          `/** What ${mine.importOptions.replace(/\.[cm]?js$/, ".ts")} sets: createFlexiDB's options (tenants: codegen --tenant-schema). */`,
+          `export type Options = Omit<FlexiDBOptions, "tenants">`
+        ]
+        : [
+          `/**`,
+          ` * What ${mine.importOptions.replace(/\.[cm]?js$/, ".ts")} sets: createFlexiDB's options. Its \`tenants\` sets the tenants' budget`,
+          ` * (maxClients, connectionLimit, maxConnections, idleTimeout, acquireTimeout) over the defaults below; resolve is`,
+          ` * this module's.`,
+          ` */`,
+          `export type Options = Omit<FlexiDBOptions, "tenants"> & { readonly tenants?: Omit<TenantsConfig, "resolve"> }`
+        ]),
       ``,
       `const url = (variable: string): string => {`,
       `  const value = process.env[variable]`,
-      `  if (value === undefined || value === "") throw new Error(\`\${variable} is not set: set it to the database's URL (see .env.example)\`)`,
+      `  if (value === undefined || value === "") {`,
+      `    throw new Error(\`${notSet("variable")}\`)`,
+      `  }`,
       `  return value`,
       `}`,
       ``,
       ...(tenant === undefined ? [] : [...tenantLines(tenant, mode, major), ``]),
-      ...(databases.length === 0 ? [`export const db = createFlexiDB({}, { tenants })`] : [
-        `export const db = createFlexiDB({`,
-        ...databases.map((d) =>
-          `  ${JSON.stringify(d.name)}: new ${d.cls}({ adapter: ${d.adapter.make(d.adapter.name(major), `url(${JSON.stringify(urlVariable(d.name))})`)} }),`
-        ),
-        tenant === undefined ? `})` : `}, { tenants })`
-      ]),
+      `const clients = {`,
+      ...databases.map((d) =>
+        `  ${JSON.stringify(d.name)}: new ${d.cls}({ adapter: ${d.adapter.make(d.adapter.name(major), `url(${JSON.stringify(urlVariable(d.name))})`)} }),`
+      ),
+      `}`,
       ``,
+      `/** Each database's client type, by name: \`mockFlexiDB<Clients>(mocks)\` in tests, \`FlexiDB<Clients>\` in signatures. */`,
+      `export type Clients = typeof clients`,
+      ``,
+      tenant === undefined
+        ? `export const db = createFlexiDB(clients, options)`
+        : `export const db = createFlexiDB(clients, { ...options, tenants: { ...tenants, ...options.tenants } })`,
+      ``,
+      `/** The instance's type: \`mockFlexiDB<DB>(mocks)\` gives a mock of it. */`,
       `export type DB = typeof db`,
       ``
     ]
     mkdirSync(dirname(target), { recursive: true })
     writeFileSync(target, lines.join("\n"))
     yield* Console.log(`Wrote ${output}: ${databases.map((d) => d.name).join(", ") || "no database but the tenants'"}`)
+    const optionsPath = relative(project.root, mine.path)
+    if (existsSync(mine.path)) {
+      yield* Console.log(`Kept ${optionsPath}: your options (codegen never overwrites it)`)
+    } else {
+      writeFileSync(mine.path, optionsSource(mine.importModule))
+      yield* Console.log(`Created ${optionsPath}: your options for createFlexiDB (codegen never overwrites it)`)
+    }
     if (tenant !== undefined) {
       yield* Console.log(
         `Tenants of ${tenant.name}: ` + (mode === "schema"
@@ -306,5 +403,7 @@ export const codegen = (project: Project, options: CodegenOptions): Effect.Effec
           : `a database each, at ${TENANT_TEMPLATE} (e.g. ${tenant.adapter.example})`)
       )
     }
-    yield* Console.log(`It needs: npm install ${packages.join(" ")}`)
+    // flexidb itself may be run with npx without being installed; Prisma's generated clients need @prisma/client.
+    const missing = ["flexidb", "@prisma/client", ...packages].filter((pkg) => !installed(project.root, pkg))
+    if (missing.length > 0) yield* Console.log(`It needs: npm install ${missing.join(" ")}`)
   })

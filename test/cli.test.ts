@@ -184,7 +184,7 @@ describe("codegen", () => {
     const r = await p.cli(["codegen"])
     expect(r.code).toBe(0)
     const file = readFileSync(join(p.root, "src", "db.ts"), "utf8")
-    expect(file).toContain(`import { PrismaClient as UserClient } from "../generated/user/client"`)
+    expect(file).toContain(`import { PrismaClient as UserClient } from "../generated/user/client.js"`)
     expect(file).toContain(`import { PrismaPg } from "@prisma/adapter-pg"`)
     expect(file).toContain(`import { PrismaMariaDb } from "@prisma/adapter-mariadb"`)
     expect(file).toContain(`import { PrismaBetterSqlite3 } from "@prisma/adapter-better-sqlite3"`)
@@ -195,16 +195,73 @@ describe("codegen", () => {
     expect(again.err).toContain("src/db.ts exists and was left untouched. Run with --force")
     expect(readFileSync(join(p.root, "src", "db.ts"), "utf8")).toBe("// mine")
     expect((await p.cli(["codegen", "--force", "--output", "lib/database.ts"])).code).toBe(0)
-    expect(readFileSync(join(p.root, "lib", "database.ts"), "utf8")).toContain(`from "../generated/user/client"`)
+    expect(readFileSync(join(p.root, "lib", "database.ts"), "utf8")).toContain(`from "../generated/user/client.js"`)
     expect((await p.cli(["codegen", "--force"])).code).toBe(0)
     expect(readFileSync(join(p.root, "src", "db.ts"), "utf8")).not.toBe("// mine")
+  })
+
+  it("keeps the user's options in db.options.ts, which it creates once and --force never overwrites", async () => {
+    const p = project(7, { user: "postgresql" })
+    const first = await p.cli(["codegen"])
+    expect(first.out).toContain("Created src/db.options.ts: your options for createFlexiDB (codegen never overwrites it)")
+    const options = join(p.root, "src", "db.options.ts")
+    expect(readFileSync(options, "utf8")).toContain(`import type { Options } from "./db.js"\n\nexport const options: Options = {`)
+    const db = readFileSync(join(p.root, "src", "db.ts"), "utf8")
+    expect(db).toContain(`import { options } from "./db.options.js"`)
+    expect(db).toContain(`export const db = createFlexiDB(clients, options)`)
+    expect(db).toContain(`export type Options = Omit<FlexiDBOptions, "tenants">`)
+    // What flexidb/testing needs: the clients' type, and the instance's.
+    expect(db).toContain(`export type Clients = typeof clients`)
+    expect(db).toContain(`export type DB = typeof db`)
+    const mine = `import type { Options } from "./db.js"\nexport const options: Options = { retry: { attempts: 9 } }\n`
+    writeFileSync(options, mine)
+    const again = await p.cli(["codegen", "--force", "--tenant-schema", "user"])
+    expect(again.code).toBe(0)
+    expect(again.out).toContain("Kept src/db.options.ts: your options (codegen never overwrites it)")
+    expect(readFileSync(options, "utf8")).toBe(mine)
+    expect(readFileSync(join(p.root, "src", "db.ts"), "utf8")).toContain(`import { options } from "./db.options.js"`)
+    // Beside any output, named after it; .mts and .cts import as .mjs and .cjs.
+    expect((await p.cli(["codegen", "--output", "lib/database.mts"])).code).toBe(0)
+    expect(readFileSync(join(p.root, "lib", "database.mts"), "utf8")).toContain(`import { options } from "./database.options.mjs"`)
+    expect(readFileSync(join(p.root, "lib", "database.options.mts"), "utf8")).toContain(`import type { Options } from "./database.mjs"`)
+    const js = await p.cli(["codegen", "--output", "lib/database.js"])
+    expect(js.code).toBe(1)
+    expect(js.err).toContain("--output lib/database.js: codegen writes TypeScript; give a .ts, .mts or .cts file.")
+  })
+
+  it("says how to load .env where a variable is missing", async () => {
+    const p = project(7, { user: "postgresql" })
+    await p.cli(["codegen"])
+    expect(readFileSync(join(p.root, "src", "db.ts"), "utf8")).toContain(
+      "is not set: set it to the database's URL in the environment, or in .env (see .env.example). An app does not read " +
+        `.env by itself: start it with node --env-file=.env (Node 20.6+), or import "dotenv/config" before this module.`
+    )
+  })
+
+  it("lists only the packages that are missing", async () => {
+    const p = project(7, { user: "postgresql", cache: "sqlite" })
+    const none = await p.cli(["codegen"])
+    expect(none.out).toContain("It needs: npm install flexidb @prisma/client @prisma/adapter-better-sqlite3 @prisma/adapter-pg")
+    // An installed package is not listed.
+    for (const pkg of ["flexidb", "@prisma/client", "@prisma/adapter-pg"]) {
+      mkdirSync(join(p.root, "node_modules", pkg), { recursive: true })
+      writeFileSync(join(p.root, "node_modules", pkg, "package.json"), "{}")
+    }
+    const some = await p.cli(["codegen", "--force"])
+    expect(some.out).toMatch(/^It needs: npm install @prisma\/adapter-better-sqlite3$/m)
+    mkdirSync(join(p.root, "node_modules", "@prisma", "adapter-better-sqlite3"), { recursive: true })
+    writeFileSync(join(p.root, "node_modules", "@prisma", "adapter-better-sqlite3", "package.json"), "{}")
+    const all = await p.cli(["codegen", "--force"])
+    expect(all.code).toBe(0)
+    expect(all.out).not.toContain("npm install")
   })
 
   it("imports prisma-client-js output from the folder itself (Prisma 6)", async () => {
     const p = project(6, { user: "sqlite" })
     await p.cli(["codegen"])
     const file = readFileSync(join(p.root, "src", "db.ts"), "utf8")
-    expect(file).toContain(`from "../generated/user"`)
+    // prisma-client-js writes a CommonJS folder: its index.js, named as a file, as ESM resolution needs.
+    expect(file).toContain(`from "../generated/user/index.js"`)
     expect(file).toContain(`import { PrismaBetterSQLite3 } from "@prisma/adapter-better-sqlite3"`)
   })
 })
@@ -221,8 +278,8 @@ describe("codegen --tenant-schema", () => {
     expect(r.code).toBe(0)
     const file = r.file!
     expect(file).toContain("Regenerate: npx flexidb codegen --tenant-schema tenant --force")
-    expect(file).toContain(`import { createFlexiDB, type TenantsConfig } from "flexidb"`)
-    expect(file).toContain(`import { PrismaClient as TenantClient } from "../generated/tenant/client"`)
+    expect(file).toContain(`import { createFlexiDB, type FlexiDBOptions, type TenantsConfig } from "flexidb"`)
+    expect(file).toContain(`import { PrismaClient as TenantClient } from "../generated/tenant/client.js"`)
     // The generated code checks the name itself, refusing rather than escaping, before the URL is built.
     expect(file).toContain("if (!/^[A-Za-z0-9_-]{1,128}$/.test(name)) {")
     expect(file).toContain(`const databaseUrl = template.replaceAll("{tenant}", tenantName(name))`)
@@ -236,8 +293,8 @@ describe("codegen --tenant-schema", () => {
     )
     expect(file).toContain(`} satisfies TenantsConfig<TenantClient>`)
     // The tenant schema is not one of the ordinary databases.
-    expect(file).toContain(`export const db = createFlexiDB({\n  "user": new UserClient(`)
-    expect(file).toContain(`}, { tenants })`)
+    expect(file).toContain(`const clients = {\n  "user": new UserClient(`)
+    expect(file).toContain(`export const db = createFlexiDB(clients, { ...options, tenants: { ...tenants, ...options.tenants } })`)
     expect(file).not.toContain(`"tenant": new`)
     expect(file).not.toContain(`"DATABASE_URL_TENANT"`)
     expect(r.out).toContain("Wrote src/db.ts: user")
@@ -256,7 +313,7 @@ describe("codegen --tenant-schema", () => {
     expect(mysql).toContain(`new ShopClient({ adapter: new PrismaMariaDb(withConnectionLimit(tenantUrl(name), connectionLimit)) })`)
     expect(mysql).toContain(`limited.searchParams.set("connectionLimit", String(connectionLimit))`)
     // The only schema is the tenants': no ordinary database.
-    expect(mysql).toContain(`export const db = createFlexiDB({}, { tenants })`)
+    expect(mysql).toContain(`const clients = {\n}`)
   })
 
   it("a PostgreSQL schema per tenant: one shared pg.Pool from the schema's URL variable, { schema } per tenant", async () => {
@@ -264,14 +321,15 @@ describe("codegen --tenant-schema", () => {
     expect(r.code).toBe(0)
     const file = r.file!
     expect(file).toContain("Regenerate: npx flexidb codegen --tenant-schema tenant --tenant-mode schema --force")
-    expect(file).toContain(`import pg from "pg"`)
-    expect(file).toContain(`pool = new pg.Pool({ connectionString: url("DATABASE_URL_TENANT"), max: 10, allowExitOnIdle: true })`)
+    // A named import: pg's ESM entry has it, and CommonJS needs no esModuleInterop for it.
+    expect(file).toContain(`import { Pool } from "pg"`)
+    expect(file).toContain(`pool = new Pool({ connectionString: url("DATABASE_URL_TENANT"), max: 10, allowExitOnIdle: true })`)
     expect(file).toContain(`resolve: (name) => new TenantClient({ adapter: new PrismaPg(tenantPool(), { schema: tenantSchema(name) }) }),`)
     expect(file).toContain(`if (!/^[A-Za-z0-9_-]{1,63}$/.test(name) || name === "public" || name === "information_schema" || name.startsWith("pg_")) {`)
     expect(file).not.toContain("DATABASE_URL_TENANT_TEMPLATE")
     expect(file).toContain(`"user": new UserClient(`)
     expect(file).not.toContain(`"tenant": new`)
-    expect(r.out).toContain("npm install @prisma/adapter-pg @prisma/adapter-better-sqlite3 pg")
+    expect(r.out).toContain("npm install flexidb @prisma/client @prisma/adapter-pg @prisma/adapter-better-sqlite3 pg")
   })
 
   it("refuses an unknown schema listing the schemas, schema mode off PostgreSQL, and --tenant-mode alone", async () => {
