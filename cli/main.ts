@@ -287,7 +287,26 @@ const flexidb = Command.make("flexidb").pipe(
         })).pipe(stoppable)).pipe(
         Command.withDescription("Write src/db.ts: every generated client wired into createFlexiDB (and tenants)")
       ),
-    across("generate", "prisma generate for every schema, in parallel", parallel(["generate"], false)),
+    Command.make("generate", {
+      schema,
+      json,
+      concurrency,
+      force: Options.boolean("force").pipe(
+        Options.withDescription("Regenerate every schema, also those unchanged since their last generate")
+      )
+    }, (o) =>
+      Effect.gen(function*() {
+        const { names, project } = yield* selected(o.schema)
+        yield* runAcross(project, names, {
+          ...parallel(["generate"], false),
+          extra: yield* PassThrough,
+          json: o.json,
+          concurrency: o.concurrency,
+          incremental: { force: o.force }
+        })
+      }).pipe(stoppable)).pipe(
+        Command.withDescription("prisma generate for every schema changed since its last generate, in parallel (--force: all)")
+      ),
     across("validate", "prisma validate for every schema, in parallel", parallel(["validate"], false)),
     across("format", "prisma format for every schema, in parallel", parallel(["format"], false)),
     migrate,

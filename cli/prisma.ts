@@ -5,12 +5,14 @@
 import { Command as PlatformCommand } from "@effect/platform"
 import type { CommandExecutor, Process } from "@effect/platform/CommandExecutor"
 import { Duration, Effect, Stream } from "effect"
-import { existsSync, mkdirSync, writeFileSync } from "node:fs"
+import { createHash } from "node:crypto"
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs"
 import { dirname, join, resolve } from "node:path"
 import { CliError } from "./error.js"
 import type { Project } from "./project.js"
-import { databaseUrl, migrationsPath, missingUrl, readSchema, schemaPath, urlVariable, userConfig } from "./project.js"
-import { stringField } from "./schema.js"
+import { databaseUrl, migrationsPath, missingUrl, SCHEMAS_DIR, schemaPath, urlVariable, userConfig } from "./project.js"
+import type { Schema } from "./schema.js"
+import { activeProvider, parseSchema, resolvedField, SchemaParseError } from "./schema.js"
 
 /** A binary in node_modules/.bin of the project or a folder above it, as npm would find it. */
 export const findBinary = (root: string, name: string): string | undefined => {
@@ -29,8 +31,43 @@ export const prismaBinary = (project: Project): Effect.Effect<string, CliError> 
       : Effect.succeed(bin)
   })
 
+/** The version of a package installed for the project (its node_modules or a folder's above), as Node would find it. */
+export const installedVersion = (root: string, pkg: string): string | undefined => {
+  for (let dir = resolve(root); ; dir = dirname(dir)) {
+    const manifest = join(dir, "node_modules", ...pkg.split("/"), "package.json")
+    if (existsSync(manifest)) {
+      try {
+        const version = JSON.parse(readFileSync(manifest, "utf8")).version
+        return typeof version === "string" ? version : undefined
+      } catch {
+        return undefined
+      }
+    }
+    if (dirname(dir) === dir) return undefined
+  }
+}
+
 /** Where flexidb writes the configs it generates: never in the app's source tree, never with a URL in it. */
-export const configDir = (project: Project) => resolve(project.root, "node_modules", ".cache", "flexidb")
+export const configDir = (project: Pick<Project, "root">) => resolve(project.root, "node_modules", ".cache", "flexidb")
+
+/**
+ * A schema read as the installed Prisma reads it. One that Prisma would refuse is the user's to fix: a CliError
+ * with Prisma's reason, file and line.
+ */
+export const readProjectSchema = (
+  project: Project,
+  name: string,
+  source?: string
+): Effect.Effect<Schema, CliError> =>
+  Effect.try({
+    try: () =>
+      parseSchema(source ?? readFileSync(schemaPath(project, name), "utf8"), join(SCHEMAS_DIR, `${name}.prisma`), {
+        prisma: project.prismaMajor
+      }),
+    catch: (error) => error
+  }).pipe(Effect.catchAll((error) =>
+    error instanceof SchemaParseError ? Effect.fail(new CliError(error.message, { cause: error })) : Effect.die(error)
+  ))
 
 /**
  * The Prisma config for one database: the user's `prisma/config/<name>.config.*` when it exists, otherwise one
@@ -88,12 +125,12 @@ export const invocation = (
   needsUrl: boolean
 ): Effect.Effect<Invocation, CliError> =>
   Effect.gen(function*() {
-    const schema = yield* readSchema(project, name)
+    const schema = yield* readProjectSchema(project, name)
     const datasource = schema.datasources[0]
     let url = databaseUrl(project, name)
     if (url === undefined) {
       if (needsUrl) return yield* new CliError(missingUrl(name))
-      url = placeholders[datasource === undefined ? "" : stringField(datasource, "provider") ?? ""] ?? placeholders.sqlite!
+      url = placeholders[activeProvider(schema) ?? ""] ?? placeholders.sqlite!
     }
     const env: Record<string, string> = { ...project.env, [urlVariable(name)]: url }
     // Prisma 6 reads the URL from the schema's env("…"): give that variable this database's URL too.
@@ -149,3 +186,81 @@ export const runPrisma = (run: Invocation, attach: boolean): Effect.Effect<Outco
     ms: Math.round(Duration.toMillis(elapsed))
   })))
 }
+
+// -----------------------------------------------------------------------------------------------------------------
+// Incremental generate: a record per database of what its last successful generate was made from
+
+/** What a generate of one database is made from, and whether its last successful generate was made from the same. */
+export interface GenerateState {
+  readonly database: string
+  /** A digest of the schema's content, its generators as Prisma reads them, the Prisma version, the outputs and flags. */
+  readonly key: string
+  /** Every generator's output folder (or file); undefined when one has none flexidb can see (Prisma's default). */
+  readonly outputs: ReadonlyArray<string> | undefined
+  readonly upToDate: boolean
+}
+
+/** Beside flexidb's per-database configs: never in the app's source tree. */
+const recordFile = (project: Pick<Project, "root">, name: string) => join(configDir(project), "generate", `${name}.json`)
+
+const RECORD_VERSION = 1
+
+/**
+ * Where one database's generate stands. Up to date when the record of its last successful generate has the same key
+ * and every output is still there; a generator without an output of its own is never up to date.
+ */
+export const generateState = (
+  project: Project,
+  name: string,
+  extra: ReadonlyArray<string>
+): Effect.Effect<GenerateState, CliError> =>
+  Effect.gen(function*() {
+    const file = schemaPath(project, name)
+    const source = readFileSync(file, "utf8")
+    const schema = yield* readProjectSchema(project, name, source)
+    const generators = schema.generators.map((g) => ({
+      name: g.name,
+      fields: Object.fromEntries(g.fields),
+      // A value from env(): the variable's value is part of what Prisma generates from (an output, a provider).
+      env: Object.fromEntries([...g.fields].flatMap(([key, v]) => v.kind === "env" ? [[key, project.env[v.name] ?? null]] : []))
+    }))
+    const outputs = schema.generators.map((g) => {
+      const out = resolvedField(g, "output", project.env)
+      return out === undefined ? undefined : resolve(dirname(file), out)
+    })
+    const checkable = outputs.every((o) => o !== undefined) ? (outputs as ReadonlyArray<string>) : undefined
+    const own = userConfig(project, name)
+    const key = createHash("sha256").update(JSON.stringify({
+      v: RECORD_VERSION,
+      source,
+      generators,
+      prisma: installedVersion(project.root, "prisma") ?? null,
+      client: installedVersion(project.root, "@prisma/client") ?? null,
+      outputs,
+      extra,
+      config: own === undefined ? null : { file: own, source: readFileSync(own, "utf8") }
+    })).digest("hex")
+    let recorded: unknown
+    try {
+      recorded = JSON.parse(readFileSync(recordFile(project, name), "utf8")).key
+    } catch {
+      recorded = undefined
+    }
+    const upToDate = recorded === key && checkable !== undefined && checkable.length > 0 && checkable.every((o) => existsSync(o))
+    return { database: name, key, outputs: checkable, upToDate }
+  })
+
+/** Records a successful generate (written whole, then renamed: a record is never half there). */
+export const recordGenerated = (project: Project, state: GenerateState): Effect.Effect<void> =>
+  Effect.sync(() => {
+    const file = recordFile(project, state.database)
+    mkdirSync(dirname(file), { recursive: true })
+    const partial = `${file}.${process.pid}.tmp`
+    writeFileSync(partial, JSON.stringify({
+      key: state.key,
+      database: state.database,
+      prisma: installedVersion(project.root, "prisma") ?? null,
+      outputs: state.outputs ?? null
+    }, null, 2))
+    renameSync(partial, file)
+  })

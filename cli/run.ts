@@ -6,7 +6,8 @@ import type { CommandExecutor } from "@effect/platform/CommandExecutor"
 import { Console, Effect } from "effect"
 import { redact } from "../src/index.js"
 import { CliError } from "./error.js"
-import { invocation, runPrisma } from "./prisma.js"
+import type { GenerateState } from "./prisma.js"
+import { generateState, invocation, recordGenerated, runPrisma } from "./prisma.js"
 import type { Project } from "./project.js"
 
 export interface AcrossOptions {
@@ -18,6 +19,11 @@ export interface AcrossOptions {
   readonly interactive: boolean
   readonly json: boolean
   readonly concurrency: number
+  /**
+   * `generate`: skip a database whose last successful generate was made from what it would be made from now (and
+   * whose output is still there), unless `force`; record each successful one.
+   */
+  readonly incremental?: { readonly force: boolean } | undefined
 }
 
 export interface Result {
@@ -27,6 +33,8 @@ export interface Result {
   readonly ms: number
   readonly error?: string
   readonly output?: string
+  /** Skipped: nothing changed since its last successful generate. */
+  readonly upToDate?: boolean
 }
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)}s`
@@ -35,6 +43,11 @@ const table = (rows: ReadonlyArray<ReadonlyArray<string>>): string => {
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)))
   return rows.map((r) => r.map((cell, c) => cell.padEnd(widths[c]!)).join("  ").trimEnd()).join("\n")
 }
+
+/** The progress lines every command that runs per database prints (none with `--json`: stdout is the document). */
+export const progressLine = (json: boolean) => (line: string) => json ? Effect.void : Console.log(line)
+export const startedLine = (name: string, label: string) => `  … ${name}: ${label}`
+export const finishedLine = (name: string, ok: boolean, detail: string) => `  ${ok ? "✔" : "✘"} ${name} (${detail})`
 
 /** Prints what a human reads: each database's Prisma output (never interleaved), the table and a verdict. */
 const report = (label: string, results: ReadonlyArray<Result>, failed: ReadonlyArray<Result>) =>
@@ -48,11 +61,17 @@ const report = (label: string, results: ReadonlyArray<Result>, failed: ReadonlyA
     }
     yield* Console.log(`\n${table([
       ["database", "result", "time"],
-      ...results.map((r) => [r.database, r.ok ? "ok" : r.error ? "not run" : `failed (exit ${r.code})`, seconds(r.ms)])
+      ...results.map((r) => [
+        r.database,
+        r.upToDate ? "up to date" : r.ok ? "ok" : r.error ? "not run" : `failed (exit ${r.code})`,
+        r.upToDate ? "" : seconds(r.ms)
+      ])
     ])}`)
+    const skipped = results.filter((r) => r.upToDate).length
     yield* Console.log(
       failed.length === 0
-        ? `\n${label}: ${results.length} database${results.length === 1 ? "" : "s"} ok`
+        ? `\n${label}: ${results.length} database${results.length === 1 ? "" : "s"} ok` +
+          (skipped > 0 ? ` (${skipped === results.length ? "all" : skipped} up to date)` : "")
         : `\n${label} failed for ${failed.map((r) => r.database).join(", ")}`
     )
   })
@@ -68,20 +87,35 @@ export const runAcross = (
 ): Effect.Effect<void, CliError, CommandExecutor> =>
   Effect.gen(function*() {
     const label = `prisma ${options.command.join(" ")}`
-    const progress = (line: string) => options.json ? Effect.void : Console.log(line)
+    const progress = progressLine(options.json)
+    const incremental = options.incremental
+    const prepare = (name: string) =>
+      Effect.gen(function*() {
+        // Read before the run: a schema saved while Prisma generates is not recorded as generated.
+        const state: GenerateState | undefined = incremental === undefined
+          ? undefined
+          : yield* generateState(project, name, options.extra)
+        if (state?.upToDate && !incremental!.force) return { state, run: undefined }
+        return { state, run: yield* invocation(project, name, options.command, options.extra, options.needsUrl) }
+      })
     const one = (name: string): Effect.Effect<Result, never, CommandExecutor> =>
-      invocation(project, name, options.command, options.extra, options.needsUrl).pipe(Effect.matchEffect({
-        // This database cannot run (no URL, a schema that does not parse): the others still do.
+      prepare(name).pipe(Effect.matchEffect({
+        // This database cannot run (no URL, a schema Prisma would refuse): the others still do.
         onFailure: (error) =>
           progress(`  ✘ ${name}: ${error.message}`).pipe(
             Effect.as({ database: name, ok: false, code: 1, ms: 0, error: error.message })
           ),
-        onSuccess: (run) =>
+        onSuccess: ({ run, state }) =>
           Effect.gen(function*() {
-            yield* progress(options.interactive ? `\n▸ ${name}: ${label}` : `  … ${name}: ${label}`)
+            if (run === undefined) {
+              yield* progress(finishedLine(name, true, "up to date"))
+              return { database: name, ok: true, code: 0, ms: 0, upToDate: true }
+            }
+            yield* progress(options.interactive ? `\n▸ ${name}: ${label}` : startedLine(name, label))
             const outcome = yield* runPrisma(run, options.interactive)
             const ok = outcome.code === 0
-            yield* progress(`  ${ok ? "✔" : "✘"} ${name} (${ok ? seconds(outcome.ms) : `exit ${outcome.code}`})`)
+            yield* progress(finishedLine(name, ok, ok ? seconds(outcome.ms) : `exit ${outcome.code}`))
+            if (ok && state !== undefined) yield* recordGenerated(project, state)
             // Prisma can echo a connection string in an error: what flexidb prints never carries credentials.
             return { database: name, ok, code: outcome.code, ms: outcome.ms, ...(!options.interactive && { output: redact(outcome.output) }) }
           })

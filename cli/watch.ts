@@ -1,4 +1,7 @@
-/** `flexidb watch`: regenerates only the schema that changed, debounced. Ctrl+C (or io.signal) stops it cleanly. */
+/**
+ * `flexidb watch`: regenerates only the schema that changed, debounced, and only when what it generates from did
+ * change (the record `flexidb generate` keeps). Ctrl+C (or io.signal) stops it cleanly.
+ */
 import { FileSystem } from "@effect/platform"
 import type { CommandExecutor } from "@effect/platform/CommandExecutor"
 import { Console, Effect, GroupBy, Stream } from "effect"
@@ -26,7 +29,9 @@ export const watch = (
           needsUrl: false,
           interactive: false,
           json: false,
-          concurrency: 1
+          concurrency: 1,
+          // The record generate keeps: a save that changed nothing regenerates nothing, and generate knows after.
+          incremental: { force: false }
         })),
         // A failed regeneration is in its summary already: keep watching.
         Effect.catchTag("CliError", () => Effect.void),

@@ -1,13 +1,14 @@
 // The CLI driving the real Prisma: Prisma 7 generate/validate/format on several schemas (with codegen's output
 // type-checked, and its tenant modules run against real databases), codegen's tenant modules type-checked against
-// Prisma 6.19's clients, and real SQLite migrations through Prisma 6.19's JavaScript schema engine.
+// Prisma 6.19's clients, and real SQLite migrations through Prisma 6.19's JavaScript schema engine. Incremental
+// generate: with the real Prisma, and in detail with the recording stand-in.
 import Database from "better-sqlite3"
 import { spawnSync } from "node:child_process"
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import pg from "pg"
 import { afterAll, describe, expect, it } from "vitest"
-import { cli } from "./support/cli.js"
+import { cli, fakeProject } from "./support/cli.js"
 import { createDatabase, MYSQL_HOST, PG_HOST } from "./support/databases.js"
 
 const repo = join(import.meta.dirname, "..")
@@ -112,6 +113,24 @@ describe("Prisma 7, for real", () => {
     // With tenants: a database per tenant for each provider, and a PostgreSQL schema per tenant.
     await tenantModules(root, engines)
     typeCheck(root)
+  }, 120_000)
+
+  it("a second generate runs no Prisma; a changed schema regenerates that client only", async () => {
+    if (!existsSync(join(root, "generated", "mysql", "client.ts"))) expect((await cli(root, ["generate"], engines)).code).toBe(0)
+    const client = (p: string) => statSync(join(root, "generated", p, "client.ts")).mtimeMs
+    const before = { sqlite: client("sqlite"), postgresql: client("postgresql"), mysql: client("mysql") }
+    const again = await cli(root, ["generate"], engines)
+    expect(again.code).toBe(0)
+    expect(again.out).toContain("prisma generate: 3 databases ok (all up to date)")
+    expect(again.out).not.toContain("── ")
+    const file = join(root, "prisma", "schemas", "mysql.prisma")
+    writeFileSync(file, readFileSync(file, "utf8") + `\nmodel Extra {\n  id Int @id\n}\n`)
+    const changed = await cli(root, ["generate"], engines)
+    expect(changed.code).toBe(0)
+    expect(changed.out).toContain("prisma generate: 3 databases ok (2 up to date)")
+    expect(client("mysql")).toBeGreaterThan(before.mysql)
+    expect(existsSync(join(root, "generated", "mysql", "models", "Extra.ts"))).toBe(true)
+    expect([client("sqlite"), client("postgresql")]).toEqual([before.sqlite, before.postgresql])
   }, 120_000)
 
   /**
@@ -316,4 +335,120 @@ describe("Prisma 6.19, codegen against the fixture's clients", () => {
     expect(readFileSync(join(root, "src", "tenant-sqlite.ts"), "utf8")).toContain("new PrismaBetterSQLite3({ url: tenantUrl(name) })")
     typeCheck(root)
   }, 120_000)
+})
+
+describe("incremental generate, with the recording stand-in", () => {
+  const projects: Array<{ remove: () => void }> = []
+  afterAll(() => projects.forEach((p) => p.remove()))
+  const project = (schemas: Record<string, string>) => {
+    const p = fakeProject(7, schemas)
+    projects.push(p)
+    // The stand-in leaves a client in each output folder, as Prisma does.
+    return { ...p, generate: (args: ReadonlyArray<string> = [], env: Record<string, string> = {}) => p.cli(["generate", ...args], { FAKE_PRISMA_WRITE_OUTPUT: "1", ...env }) }
+  }
+  const generated = (p: { calls: () => Array<{ argv: ReadonlyArray<string>; database: string }> }, from: number) =>
+    p.calls().slice(from).filter((c) => c.argv[0] === "generate").map((c) => c.database).sort()
+  const schemaFile = (root: string, name: string) => join(root, "prisma", "schemas", `${name}.prisma`)
+  const addModel = (root: string, name: string) =>
+    writeFileSync(schemaFile(root, name), readFileSync(schemaFile(root, name), "utf8") + `\nmodel Extra {\n  id Int @id\n}\n`)
+
+  it("a second generate over 4 unchanged schemas skips all four; changing one regenerates exactly that one", async () => {
+    const p = project({ a: "sqlite", b: "postgresql", c: "mysql", d: "sqlite" })
+    const first = await p.generate()
+    expect(first.code).toBe(0)
+    expect(generated(p, 0)).toEqual(["a", "b", "c", "d"])
+    const second = await p.generate()
+    expect(second.code).toBe(0)
+    expect(generated(p, 4)).toEqual([])
+    for (const n of ["a", "b", "c", "d"]) {
+      expect(second.out).toContain(`  ✔ ${n} (up to date)`)
+      expect(second.out).toMatch(new RegExp(`^${n}\\s+up to date$`, "m"))
+    }
+    expect(second.out).toContain("prisma generate: 4 databases ok (all up to date)")
+    const json = JSON.parse((await p.generate(["--json"])).out)
+    expect(json.results.map((r: { database: string; upToDate?: boolean }) => [r.database, r.upToDate])).toEqual([["a", true], ["b", true], ["c", true], ["d", true]])
+    addModel(p.root, "c")
+    const third = await p.generate()
+    expect(third.code).toBe(0)
+    expect(generated(p, 4)).toEqual(["c"])
+    expect(third.out).toContain("prisma generate: 4 databases ok (3 up to date)")
+    // --force regenerates every one; the record lives beside flexidb's per-database configs, not in the app's tree.
+    const count = p.calls().length
+    expect((await p.generate(["--force"])).code).toBe(0)
+    expect(generated(p, count)).toEqual(["a", "b", "c", "d"])
+    expect(readdirSync(join(p.root, "node_modules", ".cache", "flexidb", "generate")).sort()).toEqual(["a.json", "b.json", "c.json", "d.json"])
+    expect(readdirSync(join(p.root, "prisma")).sort()).toEqual(["schemas"])
+    expect(readdirSync(join(p.root, "prisma", "schemas")).sort()).toEqual(["a.prisma", "b.prisma", "c.prisma", "d.prisma"])
+  })
+
+  it("regenerates when the output is gone, Prisma changed, an env() output moved, the flags differ, or the last run failed", async () => {
+    const p = project({ a: "sqlite", b: "sqlite" })
+    expect((await p.generate()).code).toBe(0)
+    let seen = p.calls().length
+    const next = () => {
+      const list = generated(p, seen)
+      seen = p.calls().length
+      return list
+    }
+    rmSync(join(p.root, "generated", "a"), { recursive: true })
+    expect((await p.generate()).code).toBe(0)
+    expect(next()).toEqual(["a"])
+    // Another Prisma version: every client is generated again.
+    writeFileSync(join(p.root, "node_modules", "prisma", "package.json"), JSON.stringify({ name: "prisma", version: "7.11.0" }))
+    expect((await p.generate()).code).toBe(0)
+    expect(next()).toEqual(["a", "b"])
+    // An output read from env(): its value is part of the record.
+    writeFileSync(schemaFile(p.root, "b"), readFileSync(schemaFile(p.root, "b"), "utf8").replace(`output   = "../../generated/b"`, `output   = env("B_OUTPUT")`))
+    expect((await p.generate([], { B_OUTPUT: "../../generated/b1" })).code).toBe(0)
+    expect(next()).toEqual(["b"])
+    expect((await p.generate([], { B_OUTPUT: "../../generated/b1" })).code).toBe(0)
+    expect(next()).toEqual([])
+    expect((await p.generate([], { B_OUTPUT: "../../generated/b2" })).code).toBe(0)
+    expect(next()).toEqual(["b"])
+    // Flags after -- change what Prisma generates.
+    expect((await p.generate(["--", "--no-hints"], { B_OUTPUT: "../../generated/b2" })).code).toBe(0)
+    expect(next()).toEqual(["a", "b"])
+    expect((await p.generate(["--", "--no-hints"], { B_OUTPUT: "../../generated/b2" })).code).toBe(0)
+    expect(next()).toEqual([])
+    // A failed generate records nothing: the next run tries that database again, and only it.
+    addModel(p.root, "a")
+    const failed = await p.generate(["--", "--no-hints"], { FAKE_PRISMA_FAIL: "a", B_OUTPUT: "../../generated/b2" })
+    expect(failed.code).toBe(1)
+    expect(failed.out).toContain("prisma generate failed for a")
+    expect(next()).toEqual(["a"])
+    expect((await p.generate(["--", "--no-hints"], { B_OUTPUT: "../../generated/b2" })).code).toBe(0)
+    expect(next()).toEqual(["a"])
+  })
+
+  it("a schema Prisma would refuse is not run, and says why with Prisma's reason and line", async () => {
+    const p = project({ a: "sqlite", b: "sqlite" })
+    writeFileSync(schemaFile(p.root, "b"), readFileSync(schemaFile(p.root, "b"), "utf8").replace(`provider = "sqlite"`, `provider = "sqlite"\n  url      = env("DATABASE_URL_B")`))
+    const r = await p.generate()
+    expect(r.code).toBe(1)
+    expect(generated(p, 0)).toEqual(["a"])
+    expect(r.out).toContain("✘ b: prisma/schemas/b.prisma:8: The datasource property `url` is no longer supported in schema files")
+  })
+
+  it("watch keeps the same record: a save that changes nothing regenerates nothing, and generate knows what watch did", async () => {
+    const p = project({ user: "sqlite", other: "sqlite" })
+    expect((await p.generate()).code).toBe(0)
+    const stop = new AbortController()
+    const running = cli(p.root, ["watch"], { FAKE_PRISMA_LOG: join(p.root, "calls.jsonl"), FAKE_PRISMA_WRITE_OUTPUT: "1" }, stop.signal)
+    await new Promise((r) => setTimeout(r, 200))
+    const file = schemaFile(p.root, "user")
+    writeFileSync(file, readFileSync(file, "utf8"))
+    await new Promise((r) => setTimeout(r, 600))
+    expect(generated(p, 2)).toEqual([])
+    addModel(p.root, "user")
+    for (let i = 0; i < 100 && generated(p, 2).length === 0; i++) await new Promise((r) => setTimeout(r, 20))
+    await new Promise((r) => setTimeout(r, 300))
+    stop.abort()
+    const r = await running
+    expect(r.code).toBe(0)
+    expect(generated(p, 2)).toEqual(["user"])
+    expect(r.out).toContain("✔ user (up to date)")
+    const after = await p.generate()
+    expect(after.out).toContain("prisma generate: 2 databases ok (all up to date)")
+    expect(generated(p, 2)).toEqual(["user"])
+  })
 })

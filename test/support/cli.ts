@@ -15,7 +15,8 @@ export interface Call {
 }
 
 // The stand-in: records what flexidb passed, sleeps a little (to show overlap or its absence), and fails when
-// FAKE_PRISMA_FAIL names the database.
+// FAKE_PRISMA_FAIL names the database. With FAKE_PRISMA_WRITE_OUTPUT set, generate writes a file into each
+// generator's output folder (read from the schema flexidb's config names), as the real one leaves a client there.
 const standIn = `#!/usr/bin/env node
 const fs = require("node:fs"), path = require("node:path")
 const argv = process.argv.slice(2)
@@ -25,11 +26,21 @@ const database = path.basename(configFile).replace(/\\.config\\.[a-z]+$/, "")
 const start = Date.now()
 const urls = Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith("DATABASE_URL")))
 setTimeout(() => {
+  const config = configFile ? fs.readFileSync(configFile, "utf8") : ""
   fs.appendFileSync(process.env.FAKE_PRISMA_LOG, JSON.stringify({ argv, cwd: process.cwd(), database,
-    config: configFile ? fs.readFileSync(configFile, "utf8") : "", urls, start, end: Date.now() }) + "\\n")
+    config, urls, start, end: Date.now() }) + "\\n")
   if (process.env.FAKE_PRISMA_FAIL === database) {
     console.error("Error: P1001 boom for " + database + " at " + (urls["DATABASE_URL_" + database.toUpperCase()] || ""))
     process.exit(3)
+  }
+  const schema = /schema: (".*"),/.exec(config)
+  if (argv[0] === "generate" && process.env.FAKE_PRISMA_WRITE_OUTPUT && schema) {
+    const file = JSON.parse(schema[1]), source = fs.readFileSync(file, "utf8")
+    for (const [, literal, variable] of source.matchAll(/output\\s*=\\s*(?:"([^"]*)"|env\\("([^"]*)"\\))/g)) {
+      const dir = path.resolve(path.dirname(file), literal ?? process.env[variable])
+      fs.mkdirSync(dir, { recursive: true })
+      fs.writeFileSync(path.join(dir, "client.ts"), "// the stand-in's client for " + database + "\\n")
+    }
   }
   console.log("prisma " + argv[0] + " ok for " + database)
 }, 80)
