@@ -1,9 +1,22 @@
-/** `flexidb init`: scaffolds prisma/schemas/ with an example schema and .env.example. Never overwrites a file. */
+/**
+ * `flexidb init`: scaffolds prisma/schemas/ with an example schema and .env.example, in the project's root (the
+ * nearest folder with prisma/schemas/ or package.json). Never overwrites a file, and adds no example schema to a
+ * project that has a schema already.
+ */
 import { Console, Effect } from "effect"
 import { existsSync, mkdirSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { Io } from "./io.js"
-import { loadProject, SCHEMAS_DIR } from "./project.js"
+import { findRoot, loadProject, loadProjectFiles, readSchema, SCHEMAS_DIR, urlVariable } from "./project.js"
+import { stringField } from "./schema.js"
+
+/** An example URL for .env.example, of the database's provider. */
+const exampleUrl = (name: string, provider: string | undefined) =>
+  provider === "sqlite"
+    ? `file:./${name}.db`
+    : provider === "mysql"
+    ? `mysql://root@localhost:3306/${name}`
+    : `postgresql://postgres@localhost:5432/${name}`
 
 const schemaFor = (major: 6 | 7) =>
   major === 7
@@ -42,19 +55,43 @@ model User {
 
 export const init: Effect.Effect<void, never, Io> = Effect.gen(function*() {
   const io = yield* Io
-  const major = yield* loadProject(io.cwd, io.env).pipe(
+  const { root, ...found } = findRoot(io.cwd)
+  if (root !== found.from) {
+    yield* Console.log(`In ${root}: the nearest folder above ${found.from} with ${SCHEMAS_DIR}/ or package.json.`)
+  }
+  const major = yield* loadProject(root, io.env).pipe(
     Effect.map((project) => project.prismaMajor),
     Effect.catchTag("CliError", () =>
       Console.log("Prisma is not installed yet: scaffolding for Prisma 7 (npm install -D prisma @prisma/client).").pipe(
         Effect.as(7 as const)
       ))
   )
+  const project = loadProjectFiles(root, io.env)
+  // A project with schemas of its own gets no example beside them: .env.example names its own databases.
+  const databases = project.schemas.length > 0
+    ? yield* Effect.forEach(project.schemas, (name) =>
+      readSchema(project, name).pipe(
+        Effect.map((schema) => schema.datasources[0] === undefined ? undefined : stringField(schema.datasources[0], "provider")),
+        Effect.orElseSucceed(() => undefined),
+        Effect.map((provider) => ({ name, provider }))
+      ))
+    : [{ name: "main", provider: "postgresql" }]
+  if (project.schemas.length > 0) {
+    yield* Console.log(
+      `  kept    ${SCHEMAS_DIR}/ (${project.schemas.map((n) => `${n}.prisma`).join(", ")}: no example schema added)`
+    )
+  }
+  const envExample = [
+    "# One URL per database: DATABASE_URL_<NAME> for prisma/schemas/<name>.prisma",
+    ...databases.map((d) => `${urlVariable(d.name)}=${exampleUrl(d.name, d.provider)}`),
+    ""
+  ].join("\n")
   const files: Array<[string, string]> = [
-    [join(SCHEMAS_DIR, "main.prisma"), schemaFor(major)],
-    [".env.example", "# One URL per database: DATABASE_URL_<NAME> for prisma/schemas/<name>.prisma\nDATABASE_URL_MAIN=postgresql://postgres@localhost:5432/main\n"]
+    ...(project.schemas.length === 0 ? [[join(SCHEMAS_DIR, "main.prisma"), schemaFor(major)] as [string, string]] : []),
+    [".env.example", envExample]
   ]
   for (const [file, content] of files) {
-    const path = join(io.cwd, file)
+    const path = join(root, file)
     if (existsSync(path)) {
       yield* Console.log(`  kept    ${file} (exists)`)
       continue
@@ -63,9 +100,10 @@ export const init: Effect.Effect<void, never, Io> = Effect.gen(function*() {
     writeFileSync(path, content)
     yield* Console.log(`  created ${file}`)
   }
+  const variables = databases.map((d) => urlVariable(d.name)).join(", ")
   yield* Console.log(`
 Next:
-  1. cp .env.example .env and set DATABASE_URL_MAIN; add a schema per database as prisma/schemas/<name>.prisma
+  1. cp .env.example .env and set ${variables}; add a schema per database as prisma/schemas/<name>.prisma
      with DATABASE_URL_<NAME> in .env
   2. npx flexidb generate         generate every client
   3. npx flexidb migrate dev      create and apply migrations (prisma/migrations/<name>/)

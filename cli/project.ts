@@ -3,9 +3,10 @@
  * variable (`DATABASE_URL_<NAME>`, from the environment or `.env`), its migrations folder, and the installed
  * Prisma major version.
  */
-import { existsSync, readdirSync, readFileSync } from "node:fs"
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs"
 import { createRequire } from "node:module"
-import { join, resolve } from "node:path"
+import { dirname, join, resolve } from "node:path"
+import { parseEnv } from "node:util"
 import { Effect } from "effect"
 import { CliError } from "./error.js"
 import { Io } from "./io.js"
@@ -20,6 +21,12 @@ export const SEEDS_DIR = join("prisma", "seeds")
 /** The app's files and environment: all that commands which never run Prisma (the in-process migrate) need. */
 export interface ProjectFiles {
   readonly root: string
+  /**
+   * How the root was found, from the folder flexidb ran in: `schemas` (the nearest folder with prisma/schemas/),
+   * `package` (the nearest with package.json, and no prisma/schemas/ on the way), or `none` (neither, up to the
+   * file system's root: the folder flexidb ran in). Absent when a caller gave the root.
+   */
+  readonly found?: { readonly from: string; readonly by: "schemas" | "package" | "none" }
   readonly schemas: ReadonlyArray<string>
   /** The process environment over `.env`: what each Prisma run gets. */
   readonly env: Readonly<Record<string, string>>
@@ -36,23 +43,38 @@ export const upperSnake = (name: string) =>
 
 export const urlVariable = (name: string) => `DATABASE_URL_${upperSnake(name)}`
 
-/** A minimal dotenv reader: `KEY=value`, optional `export`, quotes, `#` comments. Never expands variables. */
+/**
+ * A .env file's variables, read by Node's own parser (`util.parseEnv`, as `node --env-file` reads it): quotes are
+ * removed, `# comments` after a value dropped, `export` and multi-line quoted values understood. Never expands
+ * variables.
+ */
 export const parseDotenv = (source: string): Record<string, string> => {
   const out: Record<string, string> = {}
-  for (const raw of source.split(/\r?\n/)) {
-    const m = /^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$/.exec(raw)
-    if (!m) continue
-    let value = m[2]!
-    const quote = value[0]
-    if ((quote === '"' || quote === "'") && value.endsWith(quote) && value.length >= 2) {
-      value = value.slice(1, -1)
-      if (quote === '"') value = value.replace(/\\n/g, "\n")
-    } else {
-      value = value.replace(/\s+#.*$/, "")
-    }
-    Object.defineProperty(out, m[1]!, { value, enumerable: true, writable: true, configurable: true })
+  for (const [key, value] of Object.entries(parseEnv(source))) {
+    if (value !== undefined) Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true })
   }
   return out
+}
+
+const isDirectory = (path: string) => {
+  try {
+    return statSync(path).isDirectory()
+  } catch {
+    return false
+  }
+}
+
+/**
+ * The project flexidb runs for, as Prisma finds its own: from `cwd` upward, the nearest folder with prisma/schemas/
+ * or package.json (whichever comes first). Run from src/ or a package's subfolder, the project is its root.
+ */
+export const findRoot = (cwd: string): NonNullable<ProjectFiles["found"]> & { readonly root: string } => {
+  const from = resolve(cwd)
+  for (let dir = from; ; dir = dirname(dir)) {
+    if (isDirectory(join(dir, SCHEMAS_DIR))) return { root: dir, from, by: "schemas" }
+    if (existsSync(join(dir, "package.json"))) return { root: dir, from, by: "package" }
+    if (dirname(dir) === dir) return { root: from, from, by: "none" }
+  }
 }
 
 const detectPrismaMajor = (root: string): Effect.Effect<6 | 7, CliError> =>
@@ -71,7 +93,7 @@ const detectPrismaMajor = (root: string): Effect.Effect<6 | 7, CliError> =>
   }))
 
 /** The schemas and the environment (the process's over `.env`); never looks for Prisma. */
-export const loadProjectFiles = (root: string, environment: Io["env"]): ProjectFiles => {
+export const loadProjectFiles = (root: string, environment: Io["env"], found?: ProjectFiles["found"]): ProjectFiles => {
   const dir = join(root, SCHEMAS_DIR)
   const schemas = existsSync(dir)
     ? readdirSync(dir).filter((f) => f.endsWith(".prisma")).map((f) => f.slice(0, -".prisma".length)).sort()
@@ -79,25 +101,44 @@ export const loadProjectFiles = (root: string, environment: Io["env"]): ProjectF
   const dotenv = existsSync(join(root, ".env")) ? parseDotenv(readFileSync(join(root, ".env"), "utf8")) : {}
   const env: Record<string, string> = { ...dotenv }
   for (const [k, v] of Object.entries(environment)) if (v !== undefined) env[k] = v
-  return { root, schemas, env }
+  return { root, schemas, env, ...(found !== undefined && { found }) }
 }
 
-export const loadProject = (root: string, environment: Io["env"]): Effect.Effect<Project, CliError> =>
+export const loadProject = (root: string, environment: Io["env"], found?: ProjectFiles["found"]): Effect.Effect<Project, CliError> =>
   Effect.gen(function*() {
-    const files = loadProjectFiles(root, environment)
+    const files = loadProjectFiles(root, environment, found)
     return { ...files, prismaMajor: yield* detectPrismaMajor(root) }
   })
 
-/** The project in the Io's working directory, with its environment. */
-export const currentProject: Effect.Effect<Project, CliError, Io> = Effect.flatMap(Io, (io) => loadProject(io.cwd, io.env))
+/** The project flexidb runs in (found from the Io's working directory upward), with its environment. */
+export const currentProject: Effect.Effect<Project, CliError, Io> = Effect.flatMap(Io, (io) => {
+  const { root, ...found } = findRoot(io.cwd)
+  return loadProject(root, io.env, found)
+})
 
 /** The same without Prisma: for commands that run in process (a deploy image may have no `prisma` installed). */
-export const currentProjectFiles: Effect.Effect<ProjectFiles, never, Io> = Effect.map(Io, (io) => loadProjectFiles(io.cwd, io.env))
+export const currentProjectFiles: Effect.Effect<ProjectFiles, never, Io> = Effect.map(Io, (io) => {
+  const { root, ...found } = findRoot(io.cwd)
+  return loadProjectFiles(root, io.env, found)
+})
+
+/** Where the schemas were looked for, when there are none: the folder, and how flexidb came to it. */
+const whereSearched = (project: ProjectFiles) => {
+  const folder = `${join(project.root, SCHEMAS_DIR)}/`
+  const found = project.found
+  if (found?.by === "none") {
+    return `none: no folder from ${found.from} up to the file system's root has ${SCHEMAS_DIR}/ or package.json ` +
+      `(run flexidb in your project, or 'flexidb init' to start one in ${found.from})`
+  }
+  if (found?.by === "package" && found.from !== project.root) {
+    return `none in ${folder}: ${project.root} is the nearest folder above ${found.from} with package.json, and it has ` +
+      `no ${SCHEMAS_DIR}/ (run 'flexidb init' to create one there)`
+  }
+  return `none in ${folder} (run 'flexidb init' to create one)`
+}
 
 const listSchemas = (project: ProjectFiles) =>
-  project.schemas.length === 0
-    ? `none found in ${SCHEMAS_DIR}/ (run 'flexidb init' to create one)`
-    : `found: ${project.schemas.join(", ")}`
+  project.schemas.length === 0 ? whereSearched(project) : `found: ${project.schemas.join(", ")}`
 
 /**
  * The schemas a command acts on: every one, or the one `--schema` names (`user` or `user.prisma`). A value that

@@ -1,8 +1,9 @@
 // The flexidb CLI in-process, with a recording stand-in for prisma: what it passes for every command.
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs"
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterEach, describe, expect, it } from "vitest"
-import { fakeProject } from "./support/cli.js"
+import { cli, fakeProject } from "./support/cli.js"
 
 const projects: Array<{ remove: () => void }> = []
 const project = (...args: Parameters<typeof fakeProject>) => {
@@ -175,6 +176,81 @@ describe("init", () => {
       expect(again.out).toContain("kept    .env.example (exists)")
       expect(readFileSync(join(p.root, ".env.example"), "utf8")).toBe("mine")
     }
+  })
+
+  it("adds no example schema to a project that has a schema, even once main.prisma is gone", async () => {
+    const p = project(7, { user: "postgresql", cache: "sqlite" })
+    const r = await p.cli(["init"])
+    expect(r.code).toBe(0)
+    expect(r.out).toContain("kept    prisma/schemas/ (cache.prisma, user.prisma: no example schema added)")
+    expect(existsSync(join(p.root, "prisma", "schemas", "main.prisma"))).toBe(false)
+    // .env.example names the project's own databases, with a URL of each one's kind.
+    expect(readFileSync(join(p.root, ".env.example"), "utf8")).toBe(
+      "# One URL per database: DATABASE_URL_<NAME> for prisma/schemas/<name>.prisma\n" +
+        "DATABASE_URL_CACHE=file:./cache.db\nDATABASE_URL_USER=postgresql://postgres@localhost:5432/user\n"
+    )
+    expect(r.out).toContain("set DATABASE_URL_CACHE, DATABASE_URL_USER")
+    // The example itself, renamed by the user: init never brings it back.
+    const q = project(7, {})
+    await q.cli(["init"])
+    renameSync(join(q.root, "prisma", "schemas", "main.prisma"), join(q.root, "prisma", "schemas", "app.prisma"))
+    await q.cli(["init"])
+    expect(readdirSync(join(q.root, "prisma", "schemas"))).toEqual(["app.prisma"])
+  })
+
+  it("run from a subfolder, scaffolds in the project's root: the nearest folder with package.json", async () => {
+    const p = project(7, {})
+    rmSync(join(p.root, "prisma"), { recursive: true })
+    writeFileSync(join(p.root, "package.json"), "{}")
+    mkdirSync(join(p.root, "src", "lib"), { recursive: true })
+    const r = await cli(join(p.root, "src", "lib"), ["init"])
+    expect(r.code).toBe(0)
+    expect(r.out).toContain(`In ${p.root}: the nearest folder above ${join(p.root, "src", "lib")} with prisma/schemas/ or package.json.`)
+    expect(existsSync(join(p.root, "prisma", "schemas", "main.prisma"))).toBe(true)
+    expect(existsSync(join(p.root, "src", "lib", "prisma"))).toBe(false)
+  })
+})
+
+describe("the project's root and .env", () => {
+  it("run from a subfolder, finds the project upward, as Prisma does", async () => {
+    const p = project(7, { user: "sqlite" }, "DATABASE_URL_USER=file:./user.db\n")
+    mkdirSync(join(p.root, "src", "routes"), { recursive: true })
+    const r = await cli(join(p.root, "src", "routes"), ["migrate", "deploy"], { FAKE_PRISMA_LOG: join(p.root, "calls.jsonl") })
+    expect(r.code).toBe(0)
+    const [call] = p.calls()
+    expect(call!.cwd).toBe(p.root)
+    expect(call!.urls.DATABASE_URL_USER).toBe("file:./user.db")
+    // The nearest folder with prisma/schemas/ wins over a package.json further down.
+    writeFileSync(join(p.root, "src", "package.json"), "{}")
+    const nested = await cli(join(p.root, "src", "routes"), ["validate"], { FAKE_PRISMA_LOG: join(p.root, "calls.jsonl") })
+    expect(nested.code).toBe(1)
+    expect(nested.err).toContain(
+      `No schemas: none in ${join(p.root, "src", "prisma", "schemas")}/: ${join(p.root, "src")} is the nearest folder above ` +
+        `${join(p.root, "src", "routes")} with package.json, and it has no prisma/schemas/ (run 'flexidb init' to create one there).`
+    )
+  })
+
+  it("says which folders it searched when no project is found", async () => {
+    const empty = mkdtempSync(join(tmpdir(), "flexidb-nowhere-"))
+    projects.push({ remove: () => rmSync(empty, { recursive: true, force: true }) })
+    const r = await cli(empty, ["migrate", "deploy", "--in-process"])
+    expect(r.code).toBe(1)
+    expect(r.err).toContain(
+      `No schemas: none: no folder from ${empty} up to the file system's root has prisma/schemas/ or package.json ` +
+        `(run flexidb in your project, or 'flexidb init' to start one in ${empty}).`
+    )
+  })
+
+  it("reads .env with Node's parser: quotes and comments are not part of a value", async () => {
+    const p = project(7, { user: "sqlite", orders: "postgresql", logs: "sqlite" }, [
+      `DATABASE_URL_USER="file:./users.db" # the users`,
+      `export DATABASE_URL_ORDERS='postgresql://u:p@db/orders'`,
+      `DATABASE_URL_LOGS=file:./logs.db # unquoted, a comment after a space`,
+      ``
+    ].join("\n"))
+    expect((await p.cli(["migrate", "deploy"])).code).toBe(0)
+    const urls = Object.fromEntries(p.calls().map((c) => [c.database, c.urls[`DATABASE_URL_${c.database.toUpperCase()}`]]))
+    expect(urls).toEqual({ user: "file:./users.db", orders: "postgresql://u:p@db/orders", logs: "file:./logs.db" })
   })
 })
 
