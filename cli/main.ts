@@ -7,6 +7,7 @@ import { Command, Options, ValidationError } from "@effect/cli"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { Cause, Console, Context, Effect, Exit, Option } from "effect"
 import { codegen } from "./codegen.js"
+import { databasesOverview, doctor } from "./doctor.js"
 import { CliError } from "./error.js"
 import { init } from "./init.js"
 import { Io, stopRequested } from "./io.js"
@@ -309,6 +310,24 @@ const flexidb = Command.make("flexidb").pipe(
       ),
     across("validate", "prisma validate for every schema, in parallel", parallel(["validate"], false)),
     across("format", "prisma format for every schema, in parallel", parallel(["format"], false)),
+    Command.make("doctor", {
+      schema,
+      json,
+      concurrency,
+      timeout: Options.integer("timeout").pipe(
+        Options.withDescription("Milliseconds each database server has to answer"),
+        Options.withDefault(5000)
+      )
+    }, (o) =>
+      Effect.gen(function*() {
+        if (o.timeout < 1) return yield* new CliError(`--timeout must be at least 1 millisecond, got ${o.timeout}.`)
+        const { names, project } = yield* selected(o.schema)
+        yield* doctor(project, names, { json: o.json, concurrency: o.concurrency, timeout: o.timeout })
+      }).pipe(stoppable)).pipe(
+        Command.withDescription(
+          "Check every database: URL set, server answers, migrations applied, client generated from the current schema, adapter installed"
+        )
+      ),
     migrate,
     across("diff", "prisma migrate diff for every database (pass its flags after --)", parallel(["migrate", "diff"], true)),
     db,
@@ -362,6 +381,8 @@ export const run = async (argv: ReadonlyArray<string>, io: Io): Promise<number> 
   const dashes = argv.indexOf("--")
   const own = dashes === -1 ? argv : argv.slice(0, dashes)
   const args = own.length === 0 ? ["--help"] : own[0] === "help" ? [...own.slice(1), "--help"] : own
+  // No command, inside a project: the databases it has, above the usage.
+  if (own.length === 0) databasesOverview(io).forEach((line) => io.out(line))
   const exit = await cli(["node", "flexidb", ...args]).pipe(
     Effect.provideService(PassThrough, dashes === -1 ? [] : argv.slice(dashes + 1)),
     Effect.provideService(Io, io),

@@ -1,0 +1,493 @@
+/**
+ * `flexidb doctor`: a row per database in prisma/schemas, every check with what it found, and for a row that fails
+ * the one thing to do. The checks, in the order their fixes come: the schema reads as the installed Prisma reads it;
+ * `DATABASE_URL_<NAME>` is set (and of the schema's kind); the server answers (connect and `SELECT 1` through the
+ * provider's driver, within a timeout; SQLite: the file is there and opens); migrations (flexidb/migrate's status,
+ * or Prisma's for providers it does not migrate; no migrations folder passes); the generated client is there, made
+ * from the current schema by the installed Prisma; the driver adapter package is installed for that Prisma.
+ *
+ * No URL, password or SQLite path is ever shown: messages from drivers are cut to their first line, stripped of the
+ * URL and its password, and redacted.
+ */
+import type { CommandExecutor } from "@effect/platform/CommandExecutor"
+import { Console, Effect } from "effect"
+import { existsSync, readFileSync } from "node:fs"
+import { createRequire } from "node:module"
+import { dirname, join, resolve } from "node:path"
+import { redact } from "../src/index.js"
+import { MigrationError, migrationStatus } from "../src/migrate.js"
+import { CliError } from "./error.js"
+import type { Io } from "./io.js"
+import type { Project } from "./project.js"
+import { databaseUrl, loadProjectFiles, MIGRATIONS_DIR, migrationsPath, SCHEMAS_DIR, schemaPath, urlVariable } from "./project.js"
+import { installedVersion, invocation, readProjectSchema, runPrisma } from "./prisma.js"
+import { finishedLine, progressLine, startedLine } from "./run.js"
+import type { Schema } from "./schema.js"
+import { activeProvider, clientGenerator, parseSchema, resolvedField, stringField } from "./schema.js"
+import { projectTargets } from "./targets.js"
+
+export type Status = "pass" | "fail" | "skip"
+
+export interface Check {
+  readonly status: Status
+  /** What was found, in a few words (the table's cell). */
+  readonly detail: string
+  /** For a failed check: the one thing to do. */
+  readonly fix?: string
+}
+
+export const CHECKS = ["schema", "url", "server", "migrations", "client", "adapter"] as const
+export type CheckName = (typeof CHECKS)[number]
+
+export interface Row {
+  readonly database: string
+  readonly provider: string | null
+  readonly ok: boolean
+  /** The first failed check's fix: what to do next for this database. */
+  readonly fix?: string
+  readonly checks: Readonly<Record<CheckName, Check>>
+  readonly ms: number
+}
+
+export interface DoctorOptions {
+  readonly json: boolean
+  readonly concurrency: number
+  /** How long a server has to answer, in milliseconds. */
+  readonly timeout: number
+}
+
+const pass = (detail: string): Check => ({ status: "pass", detail })
+const fail = (detail: string, fix: string): Check => ({ status: "fail", detail, fix })
+const skip = (detail: string): Check => ({ status: "skip", detail })
+
+/** Providers whose servers flexidb can reach itself, and whose migrations flexidb/migrate reads. */
+const DRIVERS = { sqlite: "better-sqlite3", postgresql: "pg", mysql: "mariadb" } as const
+type Reachable = keyof typeof DRIVERS
+
+const ADAPTERS: Readonly<Record<string, string>> = {
+  sqlite: "@prisma/adapter-better-sqlite3",
+  postgresql: "@prisma/adapter-pg",
+  cockroachdb: "@prisma/adapter-pg",
+  mysql: "@prisma/adapter-mariadb",
+  sqlserver: "@prisma/adapter-mssql"
+}
+
+// -----------------------------------------------------------------------------------------------------------------
+// Messages without secrets
+
+/** A driver's message as one short line: without the URL (not even redacted), its password, or any other URL. */
+const clean = (error: unknown, url: string | undefined): string => {
+  let text = error instanceof Error ? error.message : String(error)
+  if (url !== undefined && url !== "") text = text.split(url).join("<url>")
+  try {
+    const password = url === undefined ? "" : decodeURIComponent(new URL(url).password)
+    if (password !== "") text = text.split(password).join("***")
+  } catch {
+    // Not a URL the WHATWG parser reads: no password to look for.
+  }
+  const line = redact(text)
+    .replace(/[a-z][a-z0-9+.-]*:\/\/\S+/gi, "<url>")
+    .split("\n")
+    .map((l) => l.trim().replace(/^\(conn:[^)]*\)\s*/, "")) // the mariadb driver's connection ids: noise here
+    .find((l) => l !== "") ?? (error instanceof Error ? error.name : "error")
+  return line.length > 160 ? `${line.slice(0, 159)}…` : line
+}
+
+// -----------------------------------------------------------------------------------------------------------------
+// Drivers: the app's own (beside its adapter, or in its node_modules), else the one flexidb finds
+
+const requireFrom = (base: string, pkg: string): any => {
+  try {
+    const require = createRequire(base)
+    return require(require.resolve(pkg))
+  } catch {
+    return undefined
+  }
+}
+
+const findPackageDir = (root: string, pkg: string): string | undefined => {
+  for (let dir = resolve(root); ; dir = dirname(dir)) {
+    const candidate = join(dir, "node_modules", ...pkg.split("/"))
+    if (existsSync(join(candidate, "package.json"))) return candidate
+    if (dirname(dir) === dir) return undefined
+  }
+}
+
+const loadDriver = (project: Project, provider: Reachable): any => {
+  const adapter = findPackageDir(project.root, ADAPTERS[provider]!)
+  const bases = [
+    ...(adapter === undefined ? [] : [join(adapter, "package.json")]),
+    join(project.root, "package.json"),
+    import.meta.url
+  ]
+  for (const base of bases) {
+    const driver = requireFrom(base, DRIVERS[provider])
+    if (driver !== undefined) return driver.default ?? driver
+  }
+  return undefined
+}
+
+// -----------------------------------------------------------------------------------------------------------------
+// The server
+
+interface Probe {
+  readonly ok: boolean
+  readonly ms: number
+  readonly error?: unknown
+  readonly timedOut?: boolean
+}
+
+/** Connects and runs `SELECT 1`; never rejects. Whatever it opened is closed, also after a timeout. */
+const probe = async (driver: any, provider: Reachable, url: string, timeout: number): Promise<Probe> => {
+  const started = performance.now()
+  let close: () => unknown = () => {}
+  const cleanup = () => {
+    Promise.resolve().then(close).catch(() => {})
+  }
+  const work = (async () => {
+    if (provider === "sqlite") {
+      const db = new driver(url.replace(/^file:/, ""), { readonly: true, fileMustExist: true, timeout })
+      close = () => db.close()
+      db.prepare("SELECT 1").get()
+    } else if (provider === "postgresql") {
+      const client = new driver.Client({ connectionString: url, connectionTimeoutMillis: timeout, query_timeout: timeout })
+      // A connection that fails after the probe gave up must not become an unhandled error.
+      client.on("error", () => {})
+      close = () => client.end()
+      await client.connect()
+      await client.query("SELECT 1")
+    } else {
+      const options = new URL(url)
+      options.protocol = "mariadb:"
+      options.searchParams.set("connectTimeout", String(timeout))
+      const connection = await driver.createConnection(options.href)
+      close = () => connection.end()
+      await connection.query({ sql: "SELECT 1", timeout })
+    }
+  })()
+  // Whatever it opened is closed once the work settles: at once, or when a connection the timeout gave up on ends.
+  work.then(cleanup, cleanup)
+  let timer: ReturnType<typeof setTimeout> | undefined
+  // The drivers' own timeouts end the attempt; this is for one that would not.
+  const expired = new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), timeout + 250)))
+  try {
+    const outcome = await Promise.race([work.then(() => "done" as const), expired])
+    return outcome === "timeout"
+      ? { ok: false, ms: performance.now() - started, timedOut: true }
+      : { ok: true, ms: performance.now() - started }
+  } catch (error) {
+    return { ok: false, ms: performance.now() - started, error }
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+/** A driver that gave up waiting by its own timeout (pg: "Connection terminated due to connection timeout"). */
+const timedOut = (error: unknown) => /\btime(d)?[ -]?out\b|timeout expired/i.test(error instanceof Error ? error.message : String(error))
+
+/** The fix a driver's error asks for, by its code. */
+const serverFix = (error: unknown, name: string): string => {
+  const variable = urlVariable(name)
+  const e = error as { code?: unknown; errno?: unknown } | undefined
+  const code = String(e?.code ?? "")
+  if (
+    ["ECONNREFUSED", "ENOTFOUND", "EHOSTUNREACH", "ETIMEDOUT", "ECONNRESET", "EAI_AGAIN", "ER_CONNECTION_TIMEOUT"].includes(code) ||
+    timedOut(error)
+  ) {
+    return `start the database server, or fix the host and port in ${variable}`
+  }
+  if (code === "28P01" || code === "28000" || code === "ER_ACCESS_DENIED_ERROR" || e?.errno === 1045) {
+    return `fix the user or password in ${variable}`
+  }
+  if (code === "3D000" || code === "ER_BAD_DB_ERROR" || e?.errno === 1049) {
+    return `create the database ${variable} names (CREATE DATABASE), or fix its name in ${variable}`
+  }
+  if (code === "SQLITE_NOTADB") return `${variable} names a file that is not a SQLite database: fix ${variable}`
+  return `check ${variable} and that its server accepts connections`
+}
+
+// -----------------------------------------------------------------------------------------------------------------
+// The generated client
+
+/** The file Prisma writes the client's configuration into: its version and the schema it was generated from. */
+const clientConfigFile = (dir: string, provider: string): string | undefined => {
+  const candidates = provider === "prisma-client"
+    ? ["ts", "mts", "cts", "js", "mjs", "cjs"].map((ext) => join(dir, "internal", `class.${ext}`))
+    : [join(dir, "index.js")]
+  return candidates.find((f) => existsSync(f))
+}
+
+const jsonString = (text: string, key: string): string | undefined => {
+  const m = new RegExp(`"${key}":\\s*("(?:[^"\\\\]|\\\\.)*")`).exec(text)
+  if (m === null) return undefined
+  try {
+    return JSON.parse(m[1]!)
+  } catch {
+    return undefined
+  }
+}
+
+const clientCheck = (project: Project, name: string, schema: Schema, source: string): Check => {
+  const generate = `run flexidb generate --schema ${name}`
+  const generator = clientGenerator(schema)
+  if (generator === undefined) {
+    return fail("no client generator", `add a generator with provider = "prisma-client" and an output to ${SCHEMAS_DIR}/${name}.prisma`)
+  }
+  const output = resolvedField(generator, "output", project.env)
+  if (output === undefined) {
+    return fail(
+      "generator has no output",
+      `give the generator an output of its own (e.g. output = "../../src/generated/${name}"): with several schemas each client needs one`
+    )
+  }
+  const dir = resolve(dirname(schemaPath(project, name)), output)
+  const file = clientConfigFile(dir, stringField(generator, "provider")!)
+  if (file === undefined) return fail("not generated", generate)
+  const text = readFileSync(file, "utf8")
+  const version = jsonString(text, "clientVersion")
+  const inline = jsonString(text, "inlineSchema")
+  if (inline !== undefined && inline !== source) return fail("stale: the schema changed since", generate)
+  const installed = installedVersion(project.root, "prisma")
+  if (version !== undefined && installed !== undefined && version !== installed) {
+    return fail(`generated by Prisma ${version}, ${installed} installed`, generate)
+  }
+  return pass(inline === undefined ? "present" : `current${version === undefined ? "" : ` (${version})`}`)
+}
+
+// -----------------------------------------------------------------------------------------------------------------
+// One database
+
+interface Target {
+  readonly url: string
+  readonly schema?: string | undefined
+}
+
+const migrationsCheck = (
+  project: Project,
+  name: string,
+  provider: string | undefined,
+  target: Target | undefined,
+  timeout: number
+): Effect.Effect<Check, never, CommandExecutor> =>
+  Effect.gen(function*() {
+    const folder = migrationsPath(project, name)
+    if (!existsSync(folder)) return pass("no migrations")
+    const where = `${MIGRATIONS_DIR}/${name}`
+    if (provider === undefined || !(provider in DRIVERS)) {
+      // A provider flexidb/migrate does not read: Prisma's own status (it needs its schema engine).
+      const run = yield* Effect.either(invocation(project, name, ["migrate", "status"], [], true))
+      if (run._tag === "Left") return skip("not checked")
+      const outcome = yield* runPrisma(run.right, false)
+      return outcome.code === 0
+        ? pass("up to date (prisma migrate status)")
+        : fail(`prisma migrate status: exit ${outcome.code}`, `run flexidb migrate status --schema ${name} to see what Prisma found`)
+    }
+    if (target === undefined) return skip("not checked")
+    const status = yield* Effect.promise(() =>
+      Promise.race([
+        migrationStatus({ url: target.url, migrations: folder, ...(target.schema !== undefined && { schema: target.schema }) })
+          .then((s) => ({ ok: true as const, s }), (error: unknown) => ({ ok: false as const, error })),
+        new Promise<{ ok: false; error: unknown }>((resolve) =>
+          setTimeout(() => resolve({ ok: false, error: new Error(`no answer within ${timeout} ms`) }), timeout * 2).unref())
+      ])
+    )
+    if (!status.ok) {
+      const e = status.error
+      return e instanceof MigrationError
+        ? fail(`${e.code}: ${clean(e.reason, target.url)}`, `run flexidb migrate status --in-process --schema ${name} for the whole story`)
+        : fail(clean(e, target.url), `check ${urlVariable(name)} and its server`)
+    }
+    // What a deploy would refuse (deployRefusal's cases), each with its own fix; then what it would apply.
+    const s = status.s
+    if (s.failed.length > 0) {
+      return fail(
+        `failed: ${s.failed[0]}`,
+        `undo what ${s.failed[0]} did, then run flexidb migrate resolve --schema ${name} --rolled-back ${s.failed[0]} ` +
+          `(or --applied ${s.failed[0]} if you finished it by hand)`
+      )
+    }
+    if (s.modified.length > 0) {
+      return fail(`changed after it was applied: ${s.modified[0]}`, `restore ${where}/${s.modified[0]}/migration.sql as it was applied, and put the change in a new migration`)
+    }
+    if (s.missingLocally.length > 0) {
+      return fail(`applied, missing from ${where}: ${s.missingLocally[0]}`, `restore the folder ${where}/${s.missingLocally[0]}/ (it is applied to the database)`)
+    }
+    if (s.pending.length > 0) {
+      const names = s.pending.length > 2 ? `${s.pending.slice(0, 2).join(", ")} and ${s.pending.length - 2} more` : s.pending.join(", ")
+      return fail(`${s.pending.length} pending`, `run flexidb migrate deploy --schema ${name} (pending: ${names})`)
+    }
+    return pass(`up to date (${s.applied.length} applied)`)
+  })
+
+/**
+ * The URL's kind (as the in-process migrate reads it: a relative SQLite path is the project root's), then the
+ * server. `target` is the database to read migrations from: there only when the server answered.
+ */
+const serverCheck = (
+  project: Project,
+  name: string,
+  provider: string | undefined,
+  url: string | undefined,
+  timeout: number
+): Effect.Effect<{ readonly url?: Check; readonly server?: Check; readonly target?: Target }> =>
+  Effect.gen(function*() {
+    const variable = urlVariable(name)
+    if (provider === undefined) return { server: skip("no datasource") }
+    if (!(provider in DRIVERS)) return { server: skip(`not checked (${provider})`) }
+    if (url === undefined) return {}
+    const reachable = provider as Reachable
+    const targets = yield* Effect.either(projectTargets(project, [name]))
+    const t = targets._tag === "Right" ? targets.right[0] : undefined
+    if (t === undefined) return {}
+    if (t.problem !== undefined) {
+      return { url: fail("wrong kind of URL", `set ${variable} to a ${reachable} URL: ${t.problem.reason.replace(`${variable}: `, "")}`) }
+    }
+    const driver = loadDriver(project, reachable)
+    if (driver === undefined) {
+      return { server: fail(`no ${DRIVERS[reachable]} driver`, `npm install ${ADAPTERS[reachable]} (it brings ${DRIVERS[reachable]})`) }
+    }
+    if (reachable === "sqlite" && !existsSync(t.url.replace(/^file:/, ""))) {
+      const create = existsSync(migrationsPath(project, name)) ? "migrate deploy" : "db push"
+      return { server: fail("no such file", `create the SQLite file ${variable} names (flexidb ${create} --schema ${name}), or fix ${variable}`) }
+    }
+    const probed = yield* Effect.promise(() => probe(driver, reachable, t.url, timeout))
+    if (probed.ok) return { server: pass(`answered in ${Math.max(1, Math.round(probed.ms))} ms`), target: { url: t.url, schema: t.schema } }
+    return {
+      server: probed.timedOut || timedOut(probed.error)
+        ? fail(`no answer within ${timeout} ms`, `start the database server, or fix the host and port in ${variable}`)
+        : fail(clean(probed.error, url), serverFix(probed.error, name))
+    }
+  })
+
+const adapterCheck = (project: Project, provider: string | undefined): Check => {
+  const adapter = provider === undefined ? undefined : ADAPTERS[provider]
+  if (adapter === undefined) return skip(provider === undefined ? "not checked" : `none for ${provider}`)
+  const version = installedVersion(project.root, adapter)
+  const prisma = installedVersion(project.root, "prisma")
+  if (version === undefined) return fail(`${adapter} missing`, `npm install ${adapter}`)
+  // An adapter of another major version than Prisma's does not fit its client.
+  if (prisma !== undefined && version.split(".")[0] !== prisma.split(".")[0]) {
+    return fail(`${version}, Prisma ${prisma}`, `npm install ${adapter}@${prisma}`)
+  }
+  return pass(version)
+}
+
+const doctorOne = (project: Project, name: string, timeout: number): Effect.Effect<Row, never, CommandExecutor> =>
+  Effect.gen(function*() {
+    const started = performance.now()
+    const url = databaseUrl(project, name)
+    const source = readFileSync(schemaPath(project, name), "utf8")
+    const read = yield* Effect.either(readProjectSchema(project, name, source))
+    const schema = read._tag === "Right" ? read.right : undefined
+    const provider = schema === undefined ? undefined : activeProvider(schema)
+    const { target, ...server } = yield* serverCheck(project, name, provider, url, timeout)
+    const checks: Record<CheckName, Check> = {
+      schema: read._tag === "Right"
+        ? pass(provider === undefined ? "no datasource" : "ok")
+        : fail("refused by Prisma", `fix ${read.left.message}`),
+      url: server.url ??
+        (url === undefined
+          ? fail("not set", `set ${urlVariable(name)} in .env or the environment to the URL of database '${name}'`)
+          : pass("set")),
+      server: server.server ?? skip("not checked"),
+      migrations: schema !== undefined
+        ? yield* migrationsCheck(project, name, provider, target, timeout)
+        : existsSync(migrationsPath(project, name))
+        ? skip("not checked")
+        : pass("no migrations"),
+      client: schema === undefined ? skip("not checked") : clientCheck(project, name, schema, source),
+      adapter: adapterCheck(project, provider)
+    }
+    const failed = CHECKS.map((c) => checks[c]).find((c) => c.status === "fail")
+    return {
+      database: name,
+      provider: provider ?? null,
+      ok: failed === undefined,
+      ...(failed !== undefined && { fix: failed.fix! }),
+      checks,
+      ms: Math.round(performance.now() - started)
+    }
+  })
+
+// -----------------------------------------------------------------------------------------------------------------
+// The command
+
+const table = (rows: ReadonlyArray<ReadonlyArray<string>>): string => {
+  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)))
+  return rows.map((r) => r.map((cell, c) => cell.padEnd(widths[c]!)).join("  ").trimEnd()).join("\n")
+}
+
+/** A check in a table cell: its mark and what it found, cut short (the JSON has all of it). */
+const cell = (check: Check) => {
+  const detail = check.detail.length > 60 ? `${check.detail.slice(0, 59)}…` : check.detail
+  return `${check.status === "pass" ? "✔" : check.status === "fail" ? "✘" : "–"} ${detail}`
+}
+
+/**
+ * Checks every database and reports: a table and what to do (stdout), or one JSON document. Fails with a CliError
+ * (exit 1) when a check failed.
+ */
+export const doctor = (
+  project: Project,
+  names: ReadonlyArray<string>,
+  options: DoctorOptions
+): Effect.Effect<void, CliError, CommandExecutor> =>
+  Effect.gen(function*() {
+    const progress = progressLine(options.json)
+    const rows = yield* Effect.forEach(names, (name) =>
+      Effect.gen(function*() {
+        yield* progress(startedLine(name, "doctor"))
+        const row = yield* doctorOne(project, name, options.timeout)
+        const failed = CHECKS.filter((c) => row.checks[c].status === "fail")
+        yield* progress(finishedLine(name, row.ok, row.ok ? "all checks pass" : `failed: ${failed.join(", ")}`))
+        return row
+      }), { concurrency: Math.max(1, options.concurrency) })
+    const failed = rows.filter((r) => !r.ok)
+
+    if (options.json) {
+      yield* Console.log(JSON.stringify({
+        command: "doctor",
+        ok: failed.length === 0,
+        summary: { databases: rows.length, ok: rows.length - failed.length, failed: failed.length },
+        results: rows
+      }, null, 2))
+    } else {
+      yield* Console.log(`\n${table([
+        ["database", "provider", ...CHECKS],
+        ...rows.map((r) => [r.database, r.provider ?? "?", ...CHECKS.map((c) => cell(r.checks[c]))])
+      ])}`)
+      if (failed.length > 0) {
+        yield* Console.log(`\nTo do:\n${failed.map((r) => `  ${r.database}: ${r.fix}`).join("\n")}`)
+      }
+      yield* Console.log(
+        `\ndoctor: ${rows.length} database${rows.length === 1 ? "" : "s"}, ` +
+          (failed.length === 0 ? "all checks pass" : `${failed.length} need${failed.length === 1 ? "s" : ""} attention`)
+      )
+    }
+    if (failed.length > 0) {
+      return yield* new CliError(`doctor: ${failed.map((r) => r.database).join(", ")} need attention`, { reported: !options.json })
+    }
+  })
+
+// -----------------------------------------------------------------------------------------------------------------
+// `flexidb` with no command
+
+/**
+ * The databases of the project in `io.cwd`, for `flexidb` with no command: name, provider and whether its URL
+ * variable is set (never its value). Empty outside a project.
+ */
+export const databasesOverview = (io: Io): ReadonlyArray<string> => {
+  const project = loadProjectFiles(io.cwd, io.env)
+  if (project.schemas.length === 0) return []
+  const rows = project.schemas.map((name) => {
+    let provider: string
+    try {
+      provider = activeProvider(parseSchema(readFileSync(schemaPath(project, name), "utf8"), `${name}.prisma`)) ?? "no datasource"
+    } catch {
+      provider = "unreadable (flexidb doctor says why)"
+    }
+    const variable = urlVariable(name)
+    return [name, provider, `${variable} ${databaseUrl(project, name) === undefined ? "not set" : "set"}`]
+  })
+  return [`Databases in ${SCHEMAS_DIR}/ (flexidb doctor checks them):`, ...table(rows).split("\n").map((l) => `  ${l}`), ""]
+}
