@@ -19,7 +19,7 @@ import { MigrationError, migrationStatus } from "../src/migrate.js"
 import { CliError } from "./error.js"
 import type { Io } from "./io.js"
 import type { Project } from "./project.js"
-import { databaseUrl, loadProjectFiles, MIGRATIONS_DIR, migrationsPath, SCHEMAS_DIR, schemaPath, urlVariable } from "./project.js"
+import { databaseUrl, findRoot, loadProjectFiles, MIGRATIONS_DIR, migrationsPath, SCHEMAS_DIR, schemaPath, urlVariable } from "./project.js"
 import { installedVersion, invocation, readProjectSchema, runPrisma } from "./prisma.js"
 import { finishedLine, progressLine, startedLine } from "./run.js"
 import type { Schema } from "./schema.js"
@@ -473,11 +473,12 @@ export const doctor = (
 // `flexidb` with no command
 
 /**
- * The databases of the project in `io.cwd`, for `flexidb` with no command: name, provider and whether its URL
+ * The databases of the project `io.cwd` is in (found as every command finds it), for `flexidb` with no command: name, provider and whether its URL
  * variable is set (never its value). Empty outside a project.
  */
 export const databasesOverview = (io: Io): ReadonlyArray<string> => {
-  const project = loadProjectFiles(io.cwd, io.env)
+  const { root, ...found } = findRoot(io.cwd)
+  const project = loadProjectFiles(root, io.env, found)
   if (project.schemas.length === 0) return []
   const rows = project.schemas.map((name) => {
     let provider: string

@@ -364,6 +364,9 @@ describe("flexidb with no command, and --completions", () => {
     ])
     expect(r.out.indexOf("USAGE")).toBeGreaterThan(r.out.indexOf("DATABASE_URL_USERS set"))
     expect(r.out).not.toContain(PASSWORD)
+    // From a folder inside the project, the same project.
+    mkdirSync(join(p.root, "src"))
+    expect((await cli(join(p.root, "src"), [])).out.split("\n").slice(0, 4)).toEqual(lines.slice(0, 4))
     // Outside a project: the usage alone.
     const empty = mkdtempSync(join(tmpdir(), "flexidb-empty-"))
     cleanups.push(() => rmSync(empty, { recursive: true, force: true }))
