@@ -7,6 +7,11 @@ export interface Io {
   readonly out: (text: string) => void
   readonly err: (text: string) => void
   /**
+   * Which streams are terminals that may show colour. Text to any other stream, or to any stream while NO_COLOR
+   * is set, carries no ANSI escapes. Absent: neither (a test's capture, a pipe).
+   */
+  readonly color?: { readonly out: boolean; readonly err: boolean }
+  /**
    * Present when stderr is a terminal: `update` redraws one live status line in place (no newline), `clear` erases
    * it so other output can follow. Without it, progress is written as plain lines with `err`.
    */
@@ -41,6 +46,7 @@ export const processIo = (): Io => {
     env: process.env,
     out: (text) => process.stdout.write(`${text}\n`),
     err: (text) => process.stderr.write(`${text}\n`),
+    color: { out: process.stdout.isTTY === true, err: process.stderr.isTTY === true },
     ...(process.stderr.isTTY && {
       live: {
         // Cut to the terminal's width: a line that wraps could not be redrawn in place.

@@ -3,7 +3,7 @@
  * runs the program in-process and turns its Exit into the exit code: 0 on success, the CliError's code (1 when a
  * command or a database failed), 2 for a usage error. Arguments after `--` pass through to Prisma untouched.
  */
-import { Command, Options, ValidationError } from "@effect/cli"
+import { Command, HelpDoc, Options, ValidationError } from "@effect/cli"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { Cause, Console, Context, Effect, Exit, Option } from "effect"
 import { codegen } from "./codegen.js"
@@ -18,6 +18,7 @@ import type { AcrossOptions } from "./run.js"
 import { runAcross } from "./run.js"
 import { seed } from "./seed.js"
 import { projectTargets, tenantTargets } from "./targets.js"
+import { commandTree, presentTo, readCommandLine } from "./usage.js"
 import { watch } from "./watch.js"
 
 const VERSION = "0.1.0"
@@ -30,10 +31,17 @@ const schema = Options.text("schema").pipe(
   Options.optional
 )
 const json = Options.boolean("json").pipe(Options.withDescription("Print the summary as JSON, for CI"))
-const concurrency = Options.integer("concurrency").pipe(
-  Options.withDescription("How many databases run at once"),
-  Options.withDefault(4)
-)
+/** `--concurrency`: a whole number from 1 to 1000 in every command; anything else is a usage error (exit 2). */
+const concurrencyFlag = (description: string) =>
+  Options.integer("concurrency").pipe(
+    Options.withDescription(description),
+    Options.mapEffect((n) =>
+      n >= 1 && n <= 1000
+        ? Effect.succeed(n)
+        : Effect.fail(ValidationError.invalidValue(HelpDoc.p(`--concurrency must be a whole number from 1 to 1000, got ${n}.`)))
+    )
+  )
+const concurrency = concurrencyFlag("How many databases run at once").pipe(Options.withDefault(4))
 
 /**
  * A stop request (Ctrl+C) interrupts the command: the scopes of its Prisma runs close, which ends those processes,
@@ -49,12 +57,17 @@ const selected = (option: Option.Option<string>) =>
 
 type Spec = Omit<AcrossOptions, "extra" | "json" | "concurrency">
 
-const across = (name: string, description: string, spec: Spec) =>
-  Command.make(name, { schema, json, concurrency }, (o) =>
+const across = (name: string, description: string, spec: Spec) => {
+  const runIt = (o: { readonly schema: Option.Option<string>; readonly json: boolean }, concurrency: number) =>
     Effect.gen(function*() {
       const { names, project } = yield* selected(o.schema)
-      yield* runAcross(project, names, { ...spec, extra: yield* PassThrough, json: o.json, concurrency: o.concurrency })
-    }).pipe(stoppable)).pipe(Command.withDescription(description))
+      yield* runAcross(project, names, { ...spec, extra: yield* PassThrough, json: o.json, concurrency })
+    }).pipe(stoppable)
+  // One database at a time, terminal attached: no --concurrency to offer.
+  return spec.interactive
+    ? Command.make(name, { schema, json }, (o) => runIt(o, 1)).pipe(Command.withDescription(description))
+    : Command.make(name, { schema, json, concurrency }, (o) => runIt(o, o.concurrency)).pipe(Command.withDescription(description))
+}
 
 const parallel = (command: ReadonlyArray<string>, needsUrl: boolean): Spec => ({ command, needsUrl, interactive: false })
 const attached = (command: ReadonlyArray<string>): Spec => ({ command, needsUrl: true, interactive: true })
@@ -73,20 +86,12 @@ const tenant = Options.text("tenant").pipe(Options.withDescription("With --tenan
 const inProcess = Options.boolean("in-process").pipe(
   Options.withDescription("Run flexidb/migrate in process on each schema's DATABASE_URL_<NAME> instead of Prisma (no schema engine)")
 )
-const optionalConcurrency = Options.integer("concurrency").pipe(
-  Options.withDescription("How many databases run at once (default 4 with Prisma, 8 in process)"),
+const optionalConcurrency = concurrencyFlag("How many databases run at once (default 4 with Prisma, 8 in process)").pipe(
   Options.optional
 )
 
-/** `--concurrency`: a whole number from 1 to 1000, else the mode's default. */
-const concurrencyOf = (value: Option.Option<number>, fallback: number) =>
-  Option.match(value, {
-    onNone: () => Effect.succeed(fallback),
-    onSome: (n) =>
-      Number.isInteger(n) && n >= 1 && n <= 1000
-        ? Effect.succeed(n)
-        : Effect.fail(new CliError(`--concurrency must be a whole number from 1 to 1000, got ${n}.`))
-  })
+/** `--concurrency` (checked as it is read), else the mode's default. */
+const concurrencyOf = (value: Option.Option<number>, fallback: number) => Effect.succeed(Option.getOrElse(value, () => fallback))
 
 interface InProcessFlags {
   readonly schema: Option.Option<string>
@@ -344,7 +349,15 @@ const flexidb = Command.make("flexidb").pipe(
   ])
 )
 
-const cli = Command.run(flexidb, { name: "flexidb", version: VERSION })
+const cli = Command.run(flexidb, {
+  name: "flexidb",
+  version: VERSION,
+  footer: HelpDoc.p(
+    "Commands that run Prisma hand it the arguments after -- untouched: flexidb migrate reset --schema analytics -- --force"
+  )
+})
+/** The commands, for readCommandLine: an unknown one is refused with the nearest, before @effect/cli runs. */
+const commands = commandTree(flexidb)
 
 const consoleFor = (io: Io): Console.Console => {
   const base = Effect.runSync(Console.consoleWith(Effect.succeed))
@@ -377,9 +390,16 @@ const exitCode = (exit: Exit.Exit<void, CliError | ValidationError.ValidationErr
 }
 
 /** Runs the CLI with `argv` (without node and the script). Resolves the exit code; never throws. */
-export const run = async (argv: ReadonlyArray<string>, io: Io): Promise<number> => {
+export const run = async (argv: ReadonlyArray<string>, given: Io): Promise<number> => {
   const dashes = argv.indexOf("--")
   const own = dashes === -1 ? argv : argv.slice(0, dashes)
+  const commandLine = readCommandLine(commands, own)
+  // Plain text unless to a terminal that takes colour; help's usage line names the program and the command.
+  const io = presentTo(given, commands, commandLine)
+  if (commandLine.problem !== undefined) {
+    io.err(commandLine.problem)
+    return 2
+  }
   const args = own.length === 0 ? ["--help"] : own[0] === "help" ? [...own.slice(1), "--help"] : own
   // No command, inside a project: the databases it has, above the usage.
   if (own.length === 0) databasesOverview(io).forEach((line) => io.out(line))

@@ -333,7 +333,7 @@ describe("the tenants module", () => {
     const module = p.module(listing(sqliteTenants(1)))
     for (const n of ["0", "-1", "1001"]) {
       const r = await p.run(["migrate", "deploy", "--tenants", module, "--schema", "tenant", "--concurrency", n])
-      expect(r.code).toBe(1)
+      expect(r.code).toBe(2)
       expect(r.err).toContain(`--concurrency must be a whole number from 1 to 1000, got ${n}`)
     }
     writeFileSync(join(p.root, "prisma", "schemas", "other.prisma"), `datasource db {\n  provider = "sqlite"\n}\n`)

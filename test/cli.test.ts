@@ -1,8 +1,10 @@
 // The flexidb CLI in-process, with a recording stand-in for prisma: what it passes for every command.
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs"
+import { spawnSync } from "node:child_process"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterEach, describe, expect, it } from "vitest"
+import { run } from "../cli/main.js"
 import { cli, fakeProject } from "./support/cli.js"
 
 const projects: Array<{ remove: () => void }> = []
@@ -157,8 +159,129 @@ describe("usage", () => {
     expect((await p.cli(["migrate", "--help"])).out).toContain("Prisma Migrate for every database")
     const bad = await p.cli(["frobnicate"])
     expect(bad.code).toBe(2)
-    expect(bad.out + bad.err).toContain("Invalid subcommand for flexidb")
+    expect(bad.err).toBe(
+      "flexidb: unknown command 'frobnicate'.\nThe commands of flexidb: init, codegen, generate, validate, format, doctor, " +
+        "migrate, diff, db, studio, seed, watch. Usage: flexidb --help"
+    )
   })
+
+  it("a near miss of a command says which one was meant, and runs nothing (exit 2)", async () => {
+    const p = project(7, { user: "sqlite" })
+    const top = await p.cli(["generat"])
+    expect(top.code).toBe(2)
+    expect(top.err).toContain("flexidb: unknown command 'generat'. Did you mean `generate`?")
+    const nested = await p.cli(["migrate", "dpeloy", "--schema", "user"])
+    expect(nested.code).toBe(2)
+    expect(nested.err).toContain("flexidb: unknown command 'migrate dpeloy'. Did you mean `migrate deploy`?")
+    expect(nested.err).toContain("The commands of flexidb migrate: dev, deploy, reset, status, resolve. Usage: flexidb migrate --help")
+    expect((await p.cli(["vaildate"])).err).toContain("Did you mean `validate`?")
+    expect((await p.cli(["stu"])).err).toContain("Did you mean `studio`?")
+    expect(p.calls()).toEqual([])
+  })
+
+  it("help <unknown> exits 2; help <command> shows that command's usage", async () => {
+    const p = project(7, { user: "sqlite" })
+    const unknown = await p.cli(["help", "generat"])
+    expect(unknown.code).toBe(2)
+    expect(unknown.err).toContain("flexidb: unknown command 'generat'. Did you mean `generate`?")
+    expect(unknown.out).toBe("")
+    expect((await p.cli(["help", "migrate", "nope"])).code).toBe(2)
+    const known = await p.cli(["help", "migrate", "deploy"])
+    expect(known.code).toBe(0)
+    expect(known.out).toContain("flexidb migrate deploy [--schema text]")
+  })
+
+  it("usage lines name the program and the command, and show Prisma's pass-through where Prisma runs", async () => {
+    const p = project(7, { user: "sqlite" })
+    const usage = async (...command: Array<string>) => {
+      const r = await p.cli([...command, "--help"])
+      expect(r.code).toBe(0)
+      return /USAGE\n\n(.*)\n/.exec(r.out)![1]!
+    }
+    expect(await usage("migrate", "dev")).toBe("flexidb migrate dev [--schema text] [--json] [-- <prisma migrate dev flags>]")
+    expect(await usage("generate")).toBe(
+      "flexidb generate [--schema text] [--json] [--concurrency integer] [--force] [-- <prisma generate flags>]"
+    )
+    expect(await usage("db", "pull")).toBe("flexidb db pull [--schema text] [--json] [--concurrency integer] [-- <prisma db pull flags>]")
+    expect(await usage("diff")).toMatch(/^flexidb diff .*\[-- <prisma migrate diff flags>\]$/)
+    expect(await usage("studio")).toBe("flexidb studio [--schema text] [-- <prisma studio flags>]")
+    expect(await usage("migrate")).toBe("flexidb migrate <command>")
+    expect(await usage("init")).toBe("flexidb init")
+    expect(await usage("seed")).toBe("flexidb seed [--schema text]")
+    const root = await p.cli(["help"])
+    expect(root.out).toContain("USAGE\n\nflexidb <command>\n")
+    expect(root.out).toContain("Commands that run Prisma hand it the arguments after -- untouched: flexidb migrate reset --schema analytics -- --force")
+    expect(root.out).not.toMatch(/^\$ /m)
+  })
+
+  it("commands that run one database at a time have no --concurrency", async () => {
+    const p = project(7, { user: "sqlite" }, "DATABASE_URL_USER=file:./u.db\n")
+    for (const command of [["migrate", "dev"], ["migrate", "reset"], ["db", "push"], ["studio"], ["seed"], ["watch"]]) {
+      expect((await p.cli([...command, "--help"])).out, command.join(" ")).not.toContain("--concurrency")
+      const r = await p.cli([...command, "--concurrency", "2"])
+      expect(r.code, command.join(" ")).toBe(2)
+      expect(r.err).toContain("Received unknown argument: '--concurrency'")
+    }
+    expect(p.calls()).toEqual([])
+  })
+
+  it("--concurrency below 1 (or above 1000) is a usage error in every command that has it", async () => {
+    const p = project(7, { user: "sqlite" }, "DATABASE_URL_USER=file:./u.db\n")
+    for (const command of [
+      ["generate"], ["validate"], ["format"], ["diff"], ["db", "pull"], ["doctor"],
+      ["migrate", "deploy"], ["migrate", "status"], ["migrate", "deploy", "--in-process"], ["migrate", "resolve", "--applied", "x"]
+    ]) {
+      for (const n of ["0", "-1", "1001"]) {
+        const r = await p.cli([...command, "--concurrency", n])
+        expect(r.code, `${command.join(" ")} --concurrency ${n}`).toBe(2)
+        expect(r.err).toContain(`--concurrency must be a whole number from 1 to 1000, got ${n}.`)
+      }
+    }
+    expect(p.calls()).toEqual([])
+    expect((await p.cli(["validate", "--concurrency", "1"])).code).toBe(0)
+  })
+
+  it("no ANSI escapes unless the stream is a terminal and NO_COLOR is unset", async () => {
+    const p = project(7, { user: "sqlite" })
+    const help = async (color: { out: boolean; err: boolean } | undefined, env: Record<string, string> = {}) => {
+      const out: Array<string> = []
+      const err: Array<string> = []
+      await run(["generate", "--help"], {
+        cwd: p.root,
+        env: { PATH: process.env.PATH, ...env },
+        out: (t) => out.push(t),
+        err: (t) => err.push(t),
+        ...(color && { color })
+      })
+      const bad: Array<string> = []
+      await run(["generate", "--bogus"], { cwd: p.root, env: { PATH: process.env.PATH, ...env }, out: () => {}, err: (t) => bad.push(t), ...(color && { color }) })
+      return { out: out.join("\n"), err: bad.join("\n") }
+    }
+    const terminal = await help({ out: true, err: true })
+    expect(terminal.out).toContain("\x1b[")
+    for (const plain of [await help(undefined), await help({ out: false, err: false }), await help({ out: true, err: true }, { NO_COLOR: "1" })]) {
+      expect(plain.out).toContain("flexidb generate [--schema text]")
+      expect(plain.out).not.toContain("\x1b")
+      expect(plain.err).toContain("Received unknown argument: '--bogus'")
+      expect(plain.err).not.toContain("\x1b")
+    }
+  })
+
+  it("the real process: no escapes through a pipe or with NO_COLOR, colour on a terminal", () => {
+    const bin = join(import.meta.dirname, "..", "cli", "bin.ts")
+    const tsx = join(import.meta.dirname, "..", "node_modules", "tsx", "dist", "esm", "index.mjs")
+    const command = `${JSON.stringify(process.execPath)} --import ${JSON.stringify(tsx)} ${JSON.stringify(bin)} generate --help`
+    const piped = spawnSync("sh", ["-c", command], { encoding: "utf8", env: { PATH: process.env.PATH } })
+    expect(piped.stdout).toContain("flexidb generate [--schema text]")
+    expect(piped.stdout).not.toContain("\x1b")
+    // script(1) gives the command a terminal.
+    const onTerminal = (env: Record<string, string>) =>
+      spawnSync("script", ["-qec", command, "/dev/null"], { encoding: "utf8", env: { PATH: process.env.PATH, TERM: "xterm", ...env } }).stdout
+    expect(onTerminal({})).toContain("\x1b[")
+    const noColor = onTerminal({ NO_COLOR: "1" })
+    expect(noColor).toContain("flexidb generate [--schema text]")
+    expect(noColor).not.toContain("\x1b")
+  }, 60_000)
 })
 
 describe("init", () => {

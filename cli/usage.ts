@@ -1,0 +1,147 @@
+/**
+ * The command line as the user meets it, around @effect/cli: an unknown command is refused with the nearest one
+ * ("did you mean `generate`?", exit 2, `flexidb help <unknown>` too); help names the program in its usage line
+ * (`flexidb migrate dev …`, where @effect/cli writes `$ dev …`) and shows the `-- <prisma flags>` pass-through of
+ * the commands that run Prisma; and nothing carries ANSI escapes unless it goes to a terminal and NO_COLOR is unset.
+ */
+import type { Command } from "@effect/cli"
+import type { Io } from "./io.js"
+
+/** A command and the commands under it, by name. */
+export interface CommandTree {
+  readonly name: string
+  readonly children: ReadonlyMap<string, CommandTree>
+}
+
+/** @effect/cli's descriptor, as far as the tree needs it: a command, a mapped command, or one with subcommands. */
+type Node =
+  | { readonly _tag: "Standard" | "GetUserInput"; readonly name: string }
+  | { readonly _tag: "Map"; readonly command: Node }
+  | { readonly _tag: "Subcommands"; readonly parent: Node; readonly children: ReadonlyArray<Node> }
+
+const treeOf = (node: Node): CommandTree => {
+  switch (node._tag) {
+    case "Map":
+      return treeOf(node.command)
+    case "Subcommands": {
+      const parent = treeOf(node.parent)
+      return { name: parent.name, children: new Map(node.children.map(treeOf).map((child) => [child.name, child])) }
+    }
+    default:
+      return { name: node.name, children: new Map() }
+  }
+}
+
+/** The commands a program has, read from its @effect/cli command. */
+export const commandTree = <Name extends string>(command: Command.Command<Name, any, any, any>): CommandTree =>
+  treeOf(command.descriptor as unknown as Node)
+
+/**
+ * The commands that run Prisma, with the Prisma command each hands the arguments after `--` to. Their help shows
+ * the pass-through.
+ */
+export const prismaCommands: ReadonlyMap<string, string> = new Map([
+  ["generate", "prisma generate"],
+  ["validate", "prisma validate"],
+  ["format", "prisma format"],
+  ["migrate dev", "prisma migrate dev"],
+  ["migrate deploy", "prisma migrate deploy"],
+  ["migrate reset", "prisma migrate reset"],
+  ["migrate status", "prisma migrate status"],
+  ["migrate resolve", "prisma migrate resolve"],
+  ["diff", "prisma migrate diff"],
+  ["db push", "prisma db push"],
+  ["db pull", "prisma db pull"],
+  ["studio", "prisma studio"]
+])
+
+/** Edits needed to turn `a` into `b`, a swap of two neighbours counting one (optimal string alignment). */
+const distance = (a: string, b: string): number => {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)))
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1
+      d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost)
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i]![j] = Math.min(d[i]![j]!, d[i - 2]![j - 2]! + 1)
+    }
+  }
+  return d[a.length]![b.length]!
+}
+
+/** The command the user most likely meant: a near spelling (at most 2 edits, fewer for short words), or a prefix. */
+export const nearest = (word: string, names: Iterable<string>): string | undefined => {
+  const given = word.toLowerCase()
+  const scored = [...names]
+    .map((name) => ({ name, d: distance(given, name) }))
+    .filter(({ name, d }) => d <= Math.min(2, Math.floor(Math.max(given.length, name.length) / 3)) || (given.length >= 3 && name.startsWith(given)))
+    .sort((x, y) => x.d - y.d)
+  return scored[0]?.name
+}
+
+export interface CommandLine {
+  /** The commands named, from the program's down: `["migrate", "dev"]`. */
+  readonly path: ReadonlyArray<string>
+  /** Help is asked for: `help …`, `--help`, `-h`, or nothing at all. */
+  readonly help: boolean
+  /** What is wrong with the commands named, for stderr; the run ends with exit 2. */
+  readonly problem?: string
+}
+
+/**
+ * Reads the commands at the start of `argv` (the arguments before `--`), as far as they are names; the options
+ * after them are @effect/cli's to read. A word that is no command where one is expected is the problem.
+ */
+export const readCommandLine = (tree: CommandTree, argv: ReadonlyArray<string>): CommandLine => {
+  const helpWord = argv[0] === "help"
+  const words = helpWord ? argv.slice(1) : argv
+  const help = helpWord || argv.length === 0 || words.includes("--help") || words.includes("-h")
+  const path: Array<string> = []
+  let node = tree
+  for (const word of words) {
+    if (word.startsWith("-") || node.children.size === 0) break
+    const child = node.children.get(word)
+    if (child === undefined) {
+      const here = [tree.name, ...path].join(" ")
+      const guess = nearest(word, node.children.keys())
+      return {
+        path,
+        help,
+        problem: [
+          `${tree.name}: unknown command '${[...path, word].join(" ")}'.` +
+          (guess === undefined ? "" : ` Did you mean \`${[...path, guess].join(" ")}\`?`),
+          `The commands of ${here}: ${[...node.children.keys()].join(", ")}. Usage: ${here} --help`
+        ].join("\n")
+      }
+    }
+    path.push(word)
+    node = child
+  }
+  return { path, help }
+}
+
+/** ANSI escape sequences (colours, cursor moves). */
+const ansi = /\x1b\[[0-?]*[ -/]*[@-~]/g
+
+/** Whether a stream may carry colour: a terminal, and NO_COLOR unset or empty (https://no-color.org). */
+const coloured = (io: Io, stream: "out" | "err") => io.color?.[stream] === true && (io.env.NO_COLOR ?? "") === ""
+
+/**
+ * The Io a run writes through: its text plain unless the stream is a terminal that takes colour, and, when help is
+ * asked for, the usage line naming the program and the command (`flexidb migrate dev [--schema text] …`) with
+ * `[-- <prisma … flags>]` for a command that runs Prisma.
+ */
+export const presentTo = (io: Io, tree: CommandTree, line: CommandLine): Io => {
+  const command = line.path.join(" ")
+  const prisma = prismaCommands.get(command)
+  const node = line.path.reduce<CommandTree | undefined>((n, name) => n?.children.get(name), tree)
+  const named = (text: string) =>
+    text.replace(/^(\s*)\$ \S+(.*)$/m, (_, indent: string, rest: string) =>
+      `${indent}${[tree.name, ...line.path].join(" ")}${node !== undefined && node.children.size > 0 ? " <command>" : ""}` +
+      `${rest}${prisma === undefined ? "" : ` [-- <${prisma} flags>]`}`)
+  const out = (text: string) => (line.help ? named(text) : text)
+  return {
+    ...io,
+    out: (text) => io.out(coloured(io, "out") ? out(text) : out(text).replace(ansi, "")),
+    err: (text) => io.err(coloured(io, "err") ? text : text.replace(ansi, ""))
+  }
+}
