@@ -113,7 +113,12 @@ export const loadProject = (root: string, environment: Io["env"], found?: Projec
 /** The project flexidb runs in (found from the Io's working directory upward), with its environment. */
 export const currentProject: Effect.Effect<Project, CliError, Io> = Effect.flatMap(Io, (io) => {
   const { root, ...found } = findRoot(io.cwd)
-  return loadProject(root, io.env, found)
+  return found.by === "none"
+    ? Effect.fail(new CliError(
+      `No project here: no folder from ${found.from} up to the file system's root has ${SCHEMAS_DIR}/ or package.json. ` +
+        `Run flexidb in your project, or 'flexidb init' to start one here.`
+    ))
+    : loadProject(root, io.env, found)
 })
 
 /** The same without Prisma: for commands that run in process (a deploy image may have no `prisma` installed). */

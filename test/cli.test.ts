@@ -362,6 +362,13 @@ describe("the project's root and .env", () => {
       `No schemas: none: no folder from ${empty} up to the file system's root has prisma/schemas/ or package.json ` +
         `(run flexidb in your project, or 'flexidb init' to start one in ${empty}).`
     )
+    // A command that runs Prisma says so before it looks for Prisma.
+    const prisma = await cli(empty, ["generate"])
+    expect(prisma.code).toBe(1)
+    expect(prisma.err).toBe(
+      `flexidb: No project here: no folder from ${empty} up to the file system's root has prisma/schemas/ or ` +
+        `package.json. Run flexidb in your project, or 'flexidb init' to start one here.`
+    )
   })
 
   it("reads .env with Node's parser: quotes and comments are not part of a value", async () => {
