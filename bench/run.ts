@@ -225,7 +225,7 @@ const cliGenerate = () => {
     const prisma = join(repo, "node_modules", ".bin", "prisma")
     // The built executable, as `npx flexidb` runs it.
     execFileSync("npm", ["run", "build"], { cwd: repo, stdio: "ignore" })
-    const flexidb = () => execFileSync(process.execPath, [join(repo, "dist", "cli.js"), "generate"], { cwd: root, env, stdio: "ignore" })
+    const flexidb = () => execFileSync(process.execPath, [join(repo, "dist", "cli.js"), "generate", "--force"], { cwd: root, env, stdio: "ignore" })
     const sequential = () => names.forEach((n) => execFileSync(prisma, ["generate", "--schema", join(root, "prisma", "schemas", `${n}.prisma`)], { cwd: root, env, stdio: "ignore" }))
     const f: Array<number> = []
     const s: Array<number> = []
