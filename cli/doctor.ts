@@ -441,7 +441,7 @@ export const doctor = (
         const failed = CHECKS.filter((c) => row.checks[c].status === "fail")
         yield* progress(finishedLine(name, row.ok, row.ok ? "all checks pass" : `failed: ${failed.join(", ")}`))
         return row
-      }), { concurrency: Math.max(1, options.concurrency) })
+      }), { concurrency: options.concurrency })
     const failed = rows.filter((r) => !r.ok)
 
     if (options.json) {

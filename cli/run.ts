@@ -122,7 +122,7 @@ export const runAcross = (
       }))
     // Interactive commands share one terminal: one database at a time.
     const results = yield* Effect.forEach(names, one, {
-      concurrency: options.interactive ? 1 : Math.max(1, options.concurrency)
+      concurrency: options.interactive ? 1 : options.concurrency
     })
     const failed = results.filter((r) => !r.ok)
 

@@ -254,6 +254,8 @@ export const createMockFlexiDB = <const M extends Record<string, unknown>>(
     {
       gracefulShutdown: false,
       reconnect: { enabled: false },
+      // setDown() in a unit test is no news for stderr.
+      logger: false,
       ...options,
       // Anything but a function is left to createFlexiDB's validation, which names it.
       ...(typeof tenants?.resolve === "function" && {

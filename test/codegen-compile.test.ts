@@ -213,9 +213,9 @@ describe.each(Object.keys(settings))("codegen's module under %s", (name) => {
     expect(tsc(root)).toBe("")
   }, 180_000)
 
-  // node10 resolution (CommonJS's classic setting) ignores package.json "exports": it finds flexidb/testing only
-  // through "typesVersions", which flexidb's package.json does not have yet. This fails until it does.
-  ;(setting.compilerOptions.moduleResolution === "node10" ? it.fails : it)(
+  // node10 resolution (CommonJS's classic setting) ignores package.json "exports": it finds flexidb/testing through
+  // "typesVersions".
+  it(
     "the README's testing section type-checks: mockFlexiDB<Clients> and mockFlexiDB<DB>, tenants mocked",
     () => {
       mockSources(root)
