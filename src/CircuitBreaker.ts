@@ -5,7 +5,10 @@
  *
  * @since 0.1.0
  */
-import { Clock, Data, Effect, MutableRef } from "effect"
+import * as Clock from "effect/Clock"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as MutableRef from "effect/MutableRef"
 import { CircuitOpenError } from "./Errors.js"
 
 /**

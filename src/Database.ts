@@ -6,8 +6,13 @@
  *
  * @since 0.1.0
  */
-import { Config, Effect, Layer, Redacted } from "effect"
-import type { ConfigError, Context, Scope } from "effect"
+import * as Config from "effect/Config"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
+import type * as ConfigError from "effect/ConfigError"
+import type * as Context from "effect/Context"
+import type * as Scope from "effect/Scope"
 import type { LazyArg } from "effect/Function"
 import * as CircuitBreaker from "./CircuitBreaker.js"
 import type { DBStats, PrismaClientLike, ReadWriteClient, Role } from "./Client.js"

@@ -4,7 +4,8 @@
  *
  * @since 0.1.0
  */
-import { Data, Predicate } from "effect"
+import * as Data from "effect/Data"
+import * as Predicate from "effect/Predicate"
 import { outcomeUnknown } from "./internal/classify.js"
 import { errorSummary } from "./Redact.js"
 

@@ -5,8 +5,15 @@
  *
  * @since 0.1.0
  */
-import { Cause, Context, Effect, Exit, Fiber, Layer, Option, Runtime } from "effect"
-import type { Scope } from "effect"
+import * as Cause from "effect/Cause"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Runtime from "effect/Runtime"
+import type * as Scope from "effect/Scope"
 import type { LazyArg } from "effect/Function"
 import type { ClientEntry, ClientOf, DBStats, MiddlewareFn, PrismaClientLike, Role, Settled, TenantStats } from "./Client.js"
 import type {

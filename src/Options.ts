@@ -3,7 +3,9 @@
  *
  * @since 0.1.0
  */
-import { Duration, Option, Schedule } from "effect"
+import * as Duration from "effect/Duration"
+import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
 import type { ClientEntry } from "./Client.js"
 import { InvalidArgumentError } from "./Errors.js"
 

@@ -6,7 +6,7 @@
  *
  * @since 0.1.0
  */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import * as CircuitBreaker from "./CircuitBreaker.js"
 import type { ClientEntry, ClientOf, PrismaClientLike, Role } from "./Client.js"
 import type { BatchResults, BatchSettledResults, FlexiDB } from "./createFlexiDB.js"

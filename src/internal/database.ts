@@ -5,8 +5,18 @@
  * `createFlexiDB` and `flexidb/testing`) are all built from `make` below; they differ only in whether they wait
  * for the first connection.
  */
-import { Cause, Clock, Duration, Effect, Exit, Fiber, FiberHandle, MutableRef, Ref, Runtime, Schedule } from "effect"
-import type { Scope } from "effect"
+import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as FiberHandle from "effect/FiberHandle"
+import * as MutableRef from "effect/MutableRef"
+import * as Ref from "effect/Ref"
+import * as Runtime from "effect/Runtime"
+import * as Schedule from "effect/Schedule"
+import type * as Scope from "effect/Scope"
 import * as CircuitBreaker from "../CircuitBreaker.js"
 import type { DBStats, MemberStats, PrismaClientLike, Role } from "../Client.js"
 import {

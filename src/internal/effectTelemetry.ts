@@ -4,7 +4,14 @@
  * through its own tracer and metric exporter with no setup. Effect resolves the tracer per fiber: without a tracer
  * layer the span stays in Effect's native tracer and is exported nowhere.
  */
-import { Cause, Clock, Effect, Exit, Metric, MetricBoundaries, MetricLabel, Option } from "effect"
+import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Metric from "effect/Metric"
+import * as MetricBoundaries from "effect/MetricBoundaries"
+import * as MetricLabel from "effect/MetricLabel"
+import * as Option from "effect/Option"
 import { CircuitOpenError, QueryError } from "../Errors.js"
 import type { Labels } from "./telemetry.js"
 import { circuitValue, durationBuckets, errorType } from "./telemetry.js"

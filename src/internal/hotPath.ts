@@ -5,8 +5,12 @@
  * the breaker's MutableRef, the middleware list) beside the lifecycle's Refs. An Effect runs only when a circuit
  * opens or an operation timeout is set.
  */
-import type { Clock } from "effect"
-import { Effect, Exit, Fiber, MutableRef, Runtime } from "effect"
+import type * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as MutableRef from "effect/MutableRef"
+import * as Runtime from "effect/Runtime"
 import * as CircuitBreaker from "../CircuitBreaker.js"
 import type { MiddlewareFn } from "../Client.js"
 import { CircuitOpenError, ClosedError, OperationTimeoutError } from "../Errors.js"

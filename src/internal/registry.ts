@@ -4,7 +4,13 @@
  * paths, which the facades call directly: `find` and `client` (a Map lookup, and its error) and `batch` (Prisma's
  * promises).
  */
-import { Deferred, Effect, ExecutionStrategy, Exit, MutableRef, Runtime, Scope } from "effect"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as ExecutionStrategy from "effect/ExecutionStrategy"
+import * as Exit from "effect/Exit"
+import * as MutableRef from "effect/MutableRef"
+import * as Runtime from "effect/Runtime"
+import * as Scope from "effect/Scope"
 import type { ClientEntry, DBStats, MiddlewareFn, PrismaClientLike, Role, Settled } from "../Client.js"
 import {
   BatchError,

@@ -3,7 +3,7 @@
  * its replica when it is made, skips the ones that are down, and moves once to another when its replica turns out
  * unreachable), read-your-writes sessions, and the guard that keeps writes off a read client.
  */
-import type { MutableRef } from "effect"
+import type * as MutableRef from "effect/MutableRef"
 import type { PrismaClientLike } from "../Client.js"
 import { CircuitOpenError, InvalidArgumentError, ReadOnlyError, ReplicaUnavailableError } from "../Errors.js"
 import type { MemberRef, ReplicaInfo, ResolvedReplicaConfig } from "../Options.js"

@@ -5,7 +5,8 @@
  * provider registered by then, `make` answers undefined and the hot path does no telemetry work at all.
  */
 import type * as Api from "@opentelemetry/api"
-import { Effect, Exit } from "effect"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import { createRequire } from "node:module"
 import { InvalidArgumentError } from "../Errors.js"
 import type { MemberRef, ResolvedOptions } from "../Options.js"

@@ -6,8 +6,12 @@
  * Why not `RcMap`: at capacity it refuses, where a tenant cache must close the least recently used idle tenant to
  * make room, and wait (up to `acquireTimeout`) only when every tenant is busy.
  */
-import { Clock, Deferred, Duration, Effect, Fiber } from "effect"
-import type { Scope } from "effect"
+import * as Clock from "effect/Clock"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import type * as Scope from "effect/Scope"
 import type { ClientEntry, TenantStats } from "../Client.js"
 import { InvalidArgumentError, TenantCapacityError, UnknownDatabaseError } from "../Errors.js"
 import type { ResolvedTenants } from "../Options.js"
