@@ -52,6 +52,14 @@ describe("the packed tarball", () => {
       .toBe("function function")
   })
 
+  it("loads only the effect modules it uses, not effect's index, and none of the CLI's packages", () => {
+    const loaded = node(`require("flexidb"); require("flexidb/testing"); console.log(JSON.stringify(Object.keys(require.cache)))`, "commonjs")
+    const files = JSON.parse(loaded) as Array<string>
+    expect(files.filter((f) => /[\\/]effect[\\/]dist[\\/]cjs[\\/]index\.js$/.test(f))).toEqual([])
+    expect(files.filter((f) => /fast-check|@effect[\\/]|prisma-schema-wasm/.test(f))).toEqual([])
+    expect(files.length).toBeLessThan(250)
+  })
+
   it("ships type declarations for both module systems, and hides internals", () => {
     const pkg = JSON.parse(readFileSync(join(installed, "package.json"), "utf8"))
     for (const entry of [".", "./testing", "./migrate"]) {
