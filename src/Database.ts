@@ -21,7 +21,6 @@ import { CircuitOpenError, InvalidArgumentError, OperationTimeoutError, QueryErr
 import { invalidRole, make as makeDatabase, makeEnv, validate } from "./internal/database.js"
 import * as EffectTelemetry from "./internal/effectTelemetry.js"
 import { runOperation } from "./internal/hotPath.js"
-import type { Member } from "./internal/replicas.js"
 import type { FlexiDBOptions } from "./Options.js"
 import { resolveOptions } from "./Options.js"
 
@@ -78,14 +77,10 @@ export const make = <C extends PrismaClientLike>(
 ): Effect.Effect<Database<C>, ConnectionError | InvalidArgumentError, Scope.Scope> =>
   Effect.gen(function*() {
     const resolved = yield* validate(() => resolveOptions({ ...options, gracefulShutdown: false }))
+    // With a global OpenTelemetry provider, the OpenTelemetry path records everything; without one, Effect's
+    // tracer and Metric do (effectTelemetry.ts): one path, never both.
     const db = yield* makeDatabase(name, client, yield* makeEnv(resolved, undefined, true))
-    // `query` is traced by Effect (effectTelemetry.ts); its members without the OpenTelemetry path's own span.
-    const quiet = new Map<Member, Member>()
-    const quietly = (member: Member) => {
-      let q = quiet.get(member)
-      if (q === undefined) quiet.set(member, q = { ...member, env: { ...member.env, telemetry: undefined } })
-      return q
-    }
+    const traced = db.env.effectTelemetry
     yield* db.connect
     yield* Effect.forkScoped(db.watch)
     return {
@@ -100,11 +95,8 @@ export const make = <C extends PrismaClientLike>(
           if (role !== undefined && role !== "read" && role !== "write") return Effect.die(invalidRole(role))
           const member = db.memberFor(role, "query")
           if (member instanceof ReplicaUnavailableError) return Effect.fail(member)
-          return EffectTelemetry.operation(
-            member.labels,
-            "query",
-            Effect.tryPromise({ try: () => runOperation(quietly(member), "query", f, member.bare as C), catch: asQueryError(name) })
-          )
+          const run = Effect.tryPromise({ try: () => runOperation(member, "query", f, member.bare as C), catch: asQueryError(name) })
+          return traced ? EffectTelemetry.operation(member.labels, "query", run) : run
         }),
       health: db.check,
       stats: db.stats,

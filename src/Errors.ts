@@ -6,7 +6,6 @@
  */
 import * as Data from "effect/Data"
 import * as Predicate from "effect/Predicate"
-import { outcomeUnknown } from "./internal/classify.js"
 import { errorSummary } from "./Redact.js"
 
 /** @since 0.1.0 */
@@ -158,9 +157,9 @@ export class QueryError extends Data.TaggedError("QueryError")<{
 }> {
   readonly [TypeId]: TypeId = TypeId
   readonly code = "FLEXIDB_QUERY_FAILED"
-  /** Whether the query may have taken effect, as its cause says (see `isOutcomeUnknown`). */
+  /** Whether the query may have taken effect, as flexidb marked its cause (see `isOutcomeUnknown`); true if unmarked. */
   get outcomeUnknown(): boolean {
-    return isOutcomeUnknown(this.cause)
+    return markedUnknown(this.cause)
   }
   override get message() {
     return `Query on database '${this.database}' failed: ${describe(this.cause)}`
@@ -179,6 +178,10 @@ export class BatchError extends Data.TaggedError("BatchError")<{
 }> {
   readonly [TypeId]: TypeId = TypeId
   readonly code = "FLEXIDB_BATCH_FAILED"
+  /** Whether any failed operation may have taken effect (see `isOutcomeUnknown`). */
+  get outcomeUnknown(): boolean {
+    return Object.values(this.failures).some(markedUnknown)
+  }
   override get message() {
     const names = Object.keys(this.failures)
     return `batch() failed on ${names.length} database${names.length === 1 ? "" : "s"}: ` +
@@ -336,21 +339,10 @@ export const isFlexiDBError = (u: unknown): u is FlexiDBError => Predicate.hasPr
 
 const describe = (error: unknown): string => errorSummary(error)
 
-/**
- * Whether a failed operation may have taken effect. Every error an operation through flexidb rejects with carries
- * `outcomeUnknown`: true when it failed after it may have reached the server (an operation timeout, a connection
- * lost mid-query), so a write may have been committed; false when it provably did not run (an open circuit, a
- * refused connection, no connection from the pool) or the server refused it (a unique violation). Check before
- * retrying a write that is not idempotent.
- *
- * @example
- * try {
- *   await db.get("orders").order.create({ data })
- * } catch (error) {
- *   if (isOutcomeUnknown(error)) await reconcile(data.key) // it may be there
- *   else throw error
- * }
- *
- * @since 0.2.0
- */
-export const isOutcomeUnknown = (error: unknown): boolean => outcomeUnknown(error)
+/** What flexidb marked on an operation's error; an error it could not mark (not an object) may have taken effect. */
+const markedUnknown = (error: unknown): boolean => {
+  const marked = (error as { outcomeUnknown?: unknown } | null)?.outcomeUnknown
+  if (typeof marked === "boolean") return marked
+  // flexidb's own refusals (an unknown name…) come before anything runs.
+  return !Predicate.hasProperty(error, TypeId)
+}

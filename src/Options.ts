@@ -508,7 +508,11 @@ const resolveLogger = (logger: unknown): ((message: string) => void) | undefined
   }
   return (message) => {
     try {
-      warn.call(logger, message)
+      const result: unknown = warn.call(logger, message)
+      // An async logger's rejection is ignored too, not left unhandled.
+      if (typeof (result as PromiseLike<unknown> | undefined)?.then === "function") {
+        ;(result as PromiseLike<unknown>).then(undefined, () => {})
+      }
     } catch {
       // a logger that throws must not break the database it reports on
     }

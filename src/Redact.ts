@@ -20,8 +20,11 @@ const keyValueSecrets = /\b(password|passwd|pwd|secret|token|sslpassword)=([^&\s
 export const redact = (text: string): string =>
   text.replace(urlCredentials, "$1***@").replace(keyValueSecrets, "$1=***")
 
+// eslint-disable-next-line no-control-regex
+const ansi = /\u001b\[[0-9;]*m/g
+const frameHeading = /^\s*Invalid `[^`]*` invocation/m
 /** A line of Prisma's code frame: its heading, the file and position, or a numbered source line (`→ 13 await …`). */
-const codeFrame = /^\s*Invalid `[^`]*` invocation(?: in)?:?\s*$|^\s*(?:file:\/\/)?\/?[^\s:]+(?:[\\/][^\s:]+)+:\d+:\d+\s*$|^(?:\s+|\s*→\s*)\d+\s/
+const codeFrame = /^\s*Invalid `[^`]*` invocation(?: in)?:?\s*$|^\s*(?:file:\/\/\/?)?(?:[A-Za-z]:)?[\\/]?[^\s:]+(?:[\\/][^\s:]+)+:\d+:\d+\s*$|^(?:\s+|\s*→\s*)\d+\s/
 
 /**
  * @internal A one-line, credential-free summary of an error for `lastError`, hooks and messages: Prisma's code frame
@@ -30,7 +33,8 @@ const codeFrame = /^\s*Invalid `[^`]*` invocation(?: in)?:?\s*$|^\s*(?:file:\/\/
 export const errorSummary = (error: unknown, max = 300): string => {
   const raw = error instanceof Error ? error.message : typeof error === "string" ? error : String(error)
   // Prisma's code frame is for a terminal: "Invalid `…` invocation in", the file, and numbered lines of its source.
-  const unframed = raw.split("\n").filter((line) => !codeFrame.test(line)).join("\n")
+  const plain = raw.replace(ansi, "")
+  const unframed = frameHeading.test(plain) ? plain.split("\n").filter((line) => !codeFrame.test(line)).join("\n") : plain
   const paragraphs = unframed.split(/\n\s*\n/).map((p) => p.replace(/\s+/g, " ").trim()).filter((p) => p.length > 0)
   const reason = paragraphs.at(-1) ?? (error instanceof Error ? error.name : "unknown error")
   const text = redact(reason)

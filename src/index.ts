@@ -41,7 +41,6 @@ export {
   DuplicateDatabaseError,
   InvalidArgumentError,
   isFlexiDBError,
-  isOutcomeUnknown,
   OperationTimeoutError,
   QueryError,
   ReadOnlyError,
@@ -53,6 +52,7 @@ export {
   UnknownGroupError
 } from "./Errors.js"
 export type { FlexiDBError } from "./Errors.js"
+export { isOutcomeUnknown } from "./internal/classify.js"
 export { redact } from "./Redact.js"
 
 /** The circuit breaker's states and pure transitions. @since 0.1.0 */

@@ -9,7 +9,9 @@ import * as mariadb from "mariadb"
 import net from "node:net"
 import pg from "pg"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { isUnhealthy } from "../src/internal/classify.js"
+import { connectionLost, isOutcomeUnknown, isUnhealthy, notSent } from "../src/internal/classify.js"
+import { retryable } from "../src/internal/database.js"
+import { BatchError, CircuitOpenError, OperationTimeoutError, UnknownDatabaseError } from "../src/index.js"
 import type { Provider, TestDatabase } from "./support/databases.js"
 import { createDatabase, PG_HOST } from "./support/databases.js"
 import type { AnyClient, Generation } from "./support/prisma.js"
@@ -398,5 +400,79 @@ describe("isUnhealthy over real errors", () => {
     expect(errors.has(name), `${name}: the call succeeded`).toBe(true)
     if (error instanceof NotProduced) expect.fail(`${name}: ${error.message}`)
     expect(isUnhealthy(error)).toBe(unhealthy)
+  })
+})
+
+/** A Prisma 7 error from a driver adapter, shaped as Prisma makes it. */
+const adapterError = (code: string, cause: Record<string, unknown>) =>
+  Object.assign(new Error(`Database error. Code: ${String(cause.originalCode ?? cause.code)}`), {
+    name: "PrismaClientKnownRequestError",
+    code,
+    meta: { driverAdapterError: { name: "DriverAdapterError", cause } }
+  })
+
+describe("did it happen? outcomeUnknown", () => {
+  it.each([
+    // Refused before anything was sent.
+    ["a refused connection", Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:5432"), { code: "ECONNREFUSED" }), false],
+    ["an unreachable host at connect", Object.assign(new Error("connect EHOSTUNREACH 10.0.0.9:5432"), { code: "EHOSTUNREACH", syscall: "connect" }), false],
+    ["no connection from the pool", adapterError("P2024", { kind: "postgres", originalCode: "P2024" }), false],
+    ["Prisma's validation", Object.assign(new Error("Argument `data` is missing."), { name: "PrismaClientValidationError" }), false],
+    ["an open circuit", new CircuitOpenError({ database: "a", operation: "User.create", retryAfterMs: 1 }), false],
+    // The database answered with an error of its own.
+    ["a unique violation", adapterError("P2002", { kind: "UniqueConstraintViolation", constraint: { fields: ["email"] } }), false],
+    ["a server SQLSTATE through a raw query", adapterError("P2010", { kind: "postgres", originalCode: "23505", originalMessage: "duplicate key" }), false],
+    ["a MariaDB server error", adapterError("P2010", { kind: "mysql", code: 1062, originalMessage: "Duplicate entry" }), false],
+    ["a record not found", Object.assign(new Error("No record was found"), { name: "PrismaClientKnownRequestError", code: "P2025" }), false],
+    // May have reached the server.
+    ["a lost connection", Object.assign(new Error("Connection terminated unexpectedly"), {}), true],
+    ["a host lost mid-query", Object.assign(new Error("read EHOSTUNREACH"), { code: "EHOSTUNREACH", syscall: "read" }), true],
+    ["pg's query_timeout", new Error("Query read timeout"), true],
+    ["mariadb's socket timeout", adapterError("P2039", { kind: "mysql", code: 45026, originalMessage: "socket timeout" }), true],
+    ["an operation timeout", new OperationTimeoutError({ database: "a", operation: "User.create", timeoutMs: 5 }), true],
+    ["a middleware's own error", new Error("audit log unavailable"), true],
+    ["something thrown that is not an Error", "boom", true]
+  ] as const)("%s: %s", (_what, error, unknown) => {
+    expect(isOutcomeUnknown(error)).toBe(unknown)
+  })
+
+  it("a lost connection is told apart from one never made", () => {
+    expect(connectionLost(Object.assign(new Error("socket hang up"), { code: "ECONNRESET" }))).toBe(true)
+    expect(connectionLost(adapterError("P1017", { kind: "ConnectionClosed" }))).toBe(true)
+    expect(connectionLost(Object.assign(new Error("connect ECONNREFUSED"), { code: "ECONNREFUSED" }))).toBe(false)
+    expect(notSent(Object.assign(new Error("Can't reach database server at `db:5432`"), { code: "P1001" }))).toBe(true)
+    // A user's value quoted in the server's message is data, not a signal; an apostrophe in a word is not a quote.
+    expect(connectionLost(adapterError("P2010", { kind: "mysql", code: 1062, originalMessage: "Duplicate entry 'connection lost'" }))).toBe(false)
+    expect(notSent(new Error("Can't reach database server at 'db' (x)"))).toBe(true)
+  })
+
+  it("a batch may have taken effect when any of its failures may have", () => {
+    const lost = Object.assign(new Error("Connection terminated unexpectedly"), { outcomeUnknown: true })
+    const refused = Object.assign(new Error("connect ECONNREFUSED"), { outcomeUnknown: false })
+    expect(new BatchError({ failures: { a: lost, b: refused }, results: {} }).outcomeUnknown).toBe(true)
+    expect(isOutcomeUnknown(new BatchError({ failures: { b: refused }, results: {} }))).toBe(false)
+    expect(new BatchError({ failures: { c: new UnknownDatabaseError({ database: "c", registered: [] }) }, results: {} }).outcomeUnknown).toBe(false)
+  })
+})
+
+describe("reads run again after a lost connection: which", () => {
+  const hook = (operation: string, args: unknown, transaction?: unknown) =>
+    ({ operation, args, query: async () => {}, __internalParams: { transaction } })
+  it.each([
+    ["findMany", hook("findMany", {}), true],
+    ["count", hook("count", {}), true],
+    ["a plain SELECT", hook("$queryRawUnsafe", ["SELECT id FROM users WHERE id = $1", 1]), true],
+    ["a tagged $queryRaw", hook("$queryRaw", [["SELECT 1 AS one"]]), true],
+    ["a Prisma.sql query", hook("$queryRaw", { strings: ["select * from t where a = ", ""], values: [1] }), true],
+    ["a write", hook("create", { data: {} }), false],
+    ["a read inside a transaction", hook("findMany", {}, { kind: "itx", id: "1" }), false],
+    ["EXPLAIN ANALYZE (it runs the statement)", hook("$queryRawUnsafe", ["EXPLAIN ANALYZE DELETE FROM t"]), false],
+    ["SELECT … INTO", hook("$queryRawUnsafe", ["SELECT * INTO copy FROM t"]), false],
+    ["two statements", hook("$queryRawUnsafe", ["SELECT 1; DELETE FROM t"]), false],
+    ["a sequence", hook("$queryRawUnsafe", ["SELECT nextval('s')"]), false],
+    ["$executeRaw", hook("$executeRawUnsafe", ["SELECT 1"]), false],
+    ["a request Prisma did not describe", { operation: "findMany", args: {}, query: async () => {} }, false]
+  ] as const)("%s: %s", (_what, h, expected) => {
+    expect(retryable(h as never)).toBe(expected)
   })
 })

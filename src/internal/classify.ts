@@ -65,7 +65,7 @@ const unhealthyMessage =
  * A server that answered quotes the user's values in its message (`Duplicate entry 'Connection lost'`, `Incorrect
  * integer value: 'timed out'`): quoted text is data, never a signal.
  */
-const unquoted = (message: string) => message.replace(/'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"/g, "''")
+const unquoted = (message: string) => message.replace(/(?<![A-Za-z])'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"/g, "''")
 
 const matchesUnhealthy = (message: unknown) => typeof message === "string" && unhealthyMessage.test(unquoted(message))
 
@@ -106,13 +106,14 @@ export const neverSent = (error: unknown): boolean => field(error, "name") === "
  * connection could be had from the pool, the database does not exist. The query provably did nothing.
  */
 const unsentCodes = new Set([
-  "P1001", "P1011", "P2024", "P2037", "ECONNREFUSED", "EHOSTUNREACH", "ENETUNREACH", "ER_GET_CONNECTION_TIMEOUT",
+  "P1001", "P1011", "P2024", "P2037", "ECONNREFUSED", "ER_GET_CONNECTION_TIMEOUT",
   "57P03", "08001", "3D000", "45028", "45012", "1049", "2002", "2003", "ER_BAD_DB_ERROR", "ER_CONNECTION_TIMEOUT",
   "ER_CLOSING_POOL"
 ])
 const unsentKinds = new Set(["DatabaseNotReachable", "DatabaseDoesNotExist", "TooManyConnections", "TlsConnectionError"])
+// EHOSTUNREACH and ENETUNREACH only from connect(): on an open connection they come after the query was sent.
 const unsentMessage =
-  /can't reach database server|ECONNREFUSED|connection refused|pool timeout|too many connections|timeout exceeded when trying to connect|connect ETIMEDOUT|retrieve connection from pool timeout|cannot open database because the directory does not exist|unable to open database file/i
+  /can't reach database server|ECONNREFUSED|connection refused|pool timeout|too many connections|timeout exceeded when trying to connect|connect (?:ETIMEDOUT|EHOSTUNREACH|ENETUNREACH)|retrieve connection from pool timeout|cannot open database because the directory does not exist|unable to open database file/i
 
 /**
  * Connection failures on a connection that was open: the server closed it, the network reset it. A query sent on
@@ -173,13 +174,64 @@ export const connectionLost = (error: unknown): boolean => {
   return codes.some((c) => lostCodes.has(c)) || kinds.includes("ConnectionClosed") || messages.some((m) => lostMessage.test(m))
 }
 
+/** Prisma codes for the database's own answers about the query (a constraint, a missing record…). */
+const answeredCode = /^P2\d{3}$/
+/** Codes that only wrap a driver's failure, which may be the server's answer or not: the driver's code decides. */
+const wrappingCodes = new Set(["P2010", "P2039"])
+/** Driver adapter kinds that name the database's answer. */
+const answeredKind = (kind: string) => !genericKinds.has(kind) && !unhealthyKinds.has(kind) && kind !== "ConnectionClosed"
 /**
- * Whether a failed operation may have taken effect: an infrastructure failure after it could have reached the
- * server (a connection lost mid-query, a timeout). A failure the server reported (a unique violation) or one before
- * anything was sent is known not to have.
+ * A server's own error code: a SQLSTATE outside connection exceptions (08), operator intervention (57) and
+ * insufficient resources (53), or a MySQL / MariaDB server error number (client and driver errors are 2000 and up).
+ */
+const serverCode = (code: unknown) =>
+  (typeof code === "string" && /^[0-9A-Z]{5}$/.test(code) && !/^(?:08|57|53)/.test(code)) ||
+  (/^\d+$/.test(String(code)) && Number(code) >= 1000 && Number(code) < 2000)
+
+/** The database answered the query with an error of its own: the statement did not take effect. */
+const answered = (error: unknown): boolean => {
+  if (isUnhealthy(error)) return false
+  const adapterCause = field(field(field(error, "meta"), "driverAdapterError"), "cause")
+  const kind = field(adapterCause, "kind")
+  if (typeof kind === "string") {
+    if (answeredKind(kind)) return true
+    return [field(adapterCause, "originalCode"), field(adapterCause, "code")].some(serverCode)
+  }
+  const code = field(error, "code")
+  if (typeof code === "string" && answeredCode.test(code)) return !wrappingCodes.has(code)
+  // A driver's own error, straight (the Effect API's QueryError cause, a batch operation's): pg's SQLSTATE, mariadb's errno.
+  return field(error, "severity") !== undefined ? serverCode(code) : serverCode(field(error, "errno")) && field(error, "sqlState") !== undefined
+}
+
+/**
+ * Whether a failed operation may have taken effect. False only when it provably did not: it was refused before it
+ * was sent (a refused or unreachable server, no connection from the pool, invalid arguments) or the database
+ * answered it with an error (a unique violation). Anything else — a connection lost mid-query, a timeout, an error
+ * flexidb cannot place — may have reached the server: true.
  */
 export const outcomeUnknown = (error: unknown): boolean => {
   const known = field(error, "outcomeUnknown")
   if (typeof known === "boolean") return known
-  return isUnhealthy(error) && !notSent(error)
+  return !notSent(error) && !answered(error)
 }
+
+/**
+ * Whether a failed operation may have taken effect. Every error an operation through flexidb rejects with carries
+ * `outcomeUnknown`: true when it failed after it may have reached the server (an operation timeout, a connection
+ * lost mid-query, an error flexidb cannot place), so a write may have been committed; false when it provably did not
+ * run (an open circuit, a refused connection, no connection from the pool) or the database refused it (a unique
+ * violation). A batch's says whether any of its failures may have taken effect. Check it before retrying a write that
+ * is not idempotent. The flag is about the statement that failed: a function that ran several queries (a `batch()`
+ * operation, `Database.query`) may have committed the ones before it.
+ *
+ * @example
+ * try {
+ *   await db.get("orders").order.create({ data })
+ * } catch (error) {
+ *   if (isOutcomeUnknown(error)) await reconcile(data.key) // it may be there
+ *   else throw error
+ * }
+ *
+ * @since 0.2.0
+ */
+export const isOutcomeUnknown = (error: unknown): boolean => outcomeUnknown(error)

@@ -101,7 +101,7 @@ export const makeEnv = (
       middleware: makeMiddleware(),
       observe,
       telemetry,
-      effectTelemetry
+      effectTelemetry: effectTelemetry && telemetry === undefined
     })
   )
 
@@ -215,7 +215,7 @@ export const callHook = <A extends ReadonlyArray<unknown>>(hook: ((...args: A) =
 
 const label = (model: string | undefined, operation: string) => (model === undefined ? operation : `${model}.${operation}`)
 
-interface Hook {
+export interface Hook {
   readonly model?: string
   readonly operation: string
   readonly args: unknown
@@ -246,12 +246,13 @@ const rawSql = (args: unknown): unknown => {
  * Safe to run twice: a model read, or a raw query that is a plain SELECT, outside any transaction (Prisma's own
  * request says; without it nothing is retried).
  */
-const retryable = ({ __internalParams: request, args, operation }: Hook) => {
+export const retryable = ({ __internalParams: request, args, operation }: Hook) => {
   if (request === undefined || request.transaction !== undefined) return false
   if (modelReads.has(operation)) return true
   if (operation !== "$queryRaw" && operation !== "$queryRawUnsafe") return false
   const sql = rawSql(args)
-  return typeof sql === "string" && /^\s*(?:select|show|explain)\b/i.test(sql)
+  // One plain SELECT: not `SELECT … INTO`, not several statements, no sequence.
+  return typeof sql === "string" && /^\s*select\b/i.test(sql) && !/;\s*\S|\binto\b|\b(?:nextval|setval)\s*\(/i.test(sql)
 }
 
 /** A replica's client: every query counted on that replica. */
@@ -332,16 +333,22 @@ const makeMember = (
     const labels = Telemetry.memberLabels(name, ref, bare, tenant)
     const pool = telemetry?.pool(bare)
     /** Health checks and reconnects: root spans of their own when tracing. */
-    const traced = <A, E>(operation: string, effect: Effect.Effect<A, E>) => {
-      const spanned = telemetry === undefined ? effect : telemetry.root(labels, operation, effect)
-      return env.effectTelemetry
-        ? Effect.withSpan(spanned, `${operation} ${name}`, {
+    const traced = <A, E>(operation: string, effect: Effect.Effect<A, E>) =>
+      telemetry !== undefined
+        ? telemetry.root(labels, operation, effect)
+        : env.effectTelemetry
+        ? Effect.withSpan(effect, `${operation} ${name}`, {
           kind: "client",
           root: true,
           attributes: { ...labels, "db.operation.name": operation }
         })
-        : spanned
-    }
+        : effect
+    /** The Effect API's member gauges, set whenever the member's state may have moved. */
+    const gauges = env.effectTelemetry
+      ? Effect.suspend(() =>
+        EffectTelemetry.gauges(labels, healthy.current, CircuitBreaker.stateName(breaker.cell.current))
+      )
+      : Effect.void
 
     const timeoutError = (operation: string) => () =>
       new OperationTimeoutError({ database: name, operation, timeoutMs: options.healthCheck.timeout })
@@ -369,6 +376,7 @@ const makeMember = (
       yield* CircuitBreaker.reset(breaker)
       yield* callHook(hooks.onConnect, name, ref)
       yield* callHook(hooks.onStatusChange, name, true, ref)
+      yield* gauges
     })
 
     /** Tries `maxAttempts` times, `interval` apart; stops at the first success. */
@@ -402,6 +410,7 @@ const makeMember = (
           yield* callHook(hooks.onError, name, reported, ref)
           yield* callHook(hooks.onStatusChange, name, false, ref)
         }
+        yield* gauges
         // A no-op while a reconnect fiber runs.
         if (options.reconnect.enabled) yield* FiberHandle.run(reconnecting, reconnect, { onlyIfMissing: true })
       })
@@ -424,9 +433,7 @@ const makeMember = (
       onSuccess: () => Effect.as(markUp, true),
       onFailure: (error) => Effect.as(markDown(error), false)
     })
-    const check = env.effectTelemetry
-      ? Effect.tap(checked, (up) => EffectTelemetry.gauges(labels, up, CircuitBreaker.stateName(breaker.cell.current)))
-      : checked
+    const check = Effect.tap(checked, () => gauges)
     return { member, status, lastConnectedAt, connectOnce, markUp, markDown, check }
   })
 

@@ -115,14 +115,16 @@ export const runOperation = <I, A>(
   const failed = (error: unknown): PromiseLike<A> => {
     // A read whose connection was lost under it runs once more, within what is left of its timeout; the breaker and
     // the counters see only the final outcome. Middleware sees the second run as a call of its own.
-    if (retryable && !retried && !target.closed.current && connectionLost(error)) {
+    if (retryable && !retried && connectionLost(error) && mayRetry(target, generation)) {
       const left = timeout === undefined ? undefined : timeout - Number(clock.unsafeCurrentTimeNanos() - start) / 1e6
       if (left === undefined || left > 0) {
         retried = true
         const call = () => (middleware.length === 0 ? run(input) : chain(middleware, target.name, operation, () => run(input)))
-        // After the I/O callbacks of this turn: the pool has let go of the other connections the same fault closed.
+        // Not a delay: the end of this turn of the event loop, after its I/O callbacks, by which the pool has let
+        // go of the other connections the same fault closed. Whatever happened meanwhile is checked again.
         return new Promise<void>((resolve) => setImmediate(resolve))
           .then(() => {
+            if (!mayRetry(target, generation)) throw error
             const again = Promise.resolve(ongoing !== undefined ? ongoing.run(call) : call())
             return left === undefined ? again : withTimeout(again, env, target.name, operation, left, timeout)
           })
@@ -136,6 +138,10 @@ export const runOperation = <I, A>(
   return promise.then(succeeded, failed) as Promise<A>
 }
 
+/** Not released, and the circuit has not moved since the operation was admitted (an open circuit sends nothing). */
+const mayRetry = (target: Target, generation: number) =>
+  !target.closed.current && target.breaker.generation.current === generation
+
 /**
  * The error with `outcomeUnknown` said: true when the operation may have taken effect (a connection lost under it,
  * a timeout), false when it provably did not. flexidb's own errors say it themselves.
@@ -143,7 +149,8 @@ export const runOperation = <I, A>(
 const marked = (error: unknown): unknown => {
   if (typeof error === "object" && error !== null && typeof (error as { outcomeUnknown?: unknown }).outcomeUnknown !== "boolean") {
     try {
-      ;(error as { outcomeUnknown?: boolean }).outcomeUnknown = outcomeUnknown(error)
+      // Not enumerable: the error's JSON and logged shape stay Prisma's.
+      Object.defineProperty(error, "outcomeUnknown", { value: outcomeUnknown(error), configurable: true, writable: true })
     } catch {
       // a frozen error keeps its shape
     }

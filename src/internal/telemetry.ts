@@ -130,15 +130,26 @@ const poolReader = (driver: unknown): (() => PoolFigures) | undefined => {
 const watchPool = (client: unknown): (() => PoolFigures | undefined) | undefined => {
   const factory = (client as { _engineConfig?: { adapter?: Record<string, unknown> } } | null)?._engineConfig?.adapter
   if (factory === undefined || factory === null || typeof factory.connect !== "function") return undefined
-  let read = poolReader(factory.externalPool)
-  const connect = factory.connect as (...args: Array<unknown>) => Promise<{ underlyingDriver?: () => unknown }>
-  factory.connect = async function(this: unknown, ...args: Array<unknown>) {
-    const adapter = await connect.apply(this, args)
-    read = poolReader(adapter?.underlyingDriver?.()) ?? read
-    return adapter
+  // Once per factory, whatever the number of clients or instances built on it.
+  let watched = watchedFactories.get(factory)
+  if (watched === undefined) {
+    const cell: { read: (() => PoolFigures) | undefined } = { read: poolReader(factory.externalPool) }
+    const connect = factory.connect as (...args: Array<unknown>) => Promise<{ underlyingDriver?: () => unknown }>
+    try {
+      factory.connect = async function(this: unknown, ...args: Array<unknown>) {
+        const adapter = await connect.apply(this, args)
+        cell.read = poolReader(adapter?.underlyingDriver?.()) ?? cell.read
+        return adapter
+      }
+    } catch {
+      // a frozen factory: only a pool the app gave it can be read
+    }
+    watchedFactories.set(factory, watched = cell)
   }
-  return () => read?.()
+  const cell = watched
+  return () => cell.read?.()
 }
+const watchedFactories = new WeakMap<object, { read: (() => PoolFigures) | undefined }>()
 
 /** `error.type`: the error's code (Prisma's P2002, flexidb's CIRCUIT_OPEN…), else its class name. */
 export const errorType = (error: unknown): string => {
