@@ -109,6 +109,10 @@ export const recordTransition = (state: State, outcome: Outcome, now: number, co
  * outcome counts only under the same generation. Without it, a call admitted while the circuit was closed that
  * succeeded (or failed with a query error) after the circuit opened closed it again at once (as cockatiel does).
  *
+ * `counted` counts the unhealthy failures the breaker has counted. A call notes it when admitted too: a failure of a
+ * call that was already in flight when another failure was counted is part of the same event (one dropped network
+ * fails every query on it at once) and does not count again. Consecutive failures are failures in sequence.
+ *
  * @since 0.1.0
  */
 export interface CircuitBreaker {
@@ -116,13 +120,16 @@ export interface CircuitBreaker {
   readonly cell: MutableRef.MutableRef<State>
   /** @since 0.2.0 */
   readonly generation: MutableRef.MutableRef<number>
+  /** @since 0.2.0 */
+  readonly counted: MutableRef.MutableRef<number>
 }
 
 /** @since 0.1.0 */
 export const make = (config: Config): CircuitBreaker => ({
   config,
   cell: MutableRef.make<State>(closed),
-  generation: MutableRef.make(0)
+  generation: MutableRef.make(0),
+  counted: MutableRef.make(0)
 })
 
 /** Stores `next`; a move to another state (not a closed circuit counting failures) is a new generation. */
@@ -148,12 +155,23 @@ export const unsafeAcquire = (breaker: CircuitBreaker, now: number): Permit => {
 
 /**
  * Records an outcome at `now`; returns true when this call opened the circuit. With the `generation` the call was
- * admitted under, an outcome from before the circuit's last move is ignored.
+ * admitted under, an outcome from before the circuit's last move is ignored; with the `counted` it was admitted
+ * under, an unhealthy failure is ignored when another was counted while the call was in flight.
  *
  * @since 0.1.0
  */
-export const unsafeRecord = (breaker: CircuitBreaker, outcome: Outcome, now: number, generation?: number): boolean => {
+export const unsafeRecord = (
+  breaker: CircuitBreaker,
+  outcome: Outcome,
+  now: number,
+  generation?: number,
+  counted?: number
+): boolean => {
   if (generation !== undefined && generation !== breaker.generation.current) return false
+  if (outcome === "Unhealthy") {
+    if (counted !== undefined && counted !== breaker.counted.current) return false
+    breaker.counted.current++
+  }
   const before = breaker.cell.current
   const next = recordTransition(before, outcome, now, breaker.config)
   move(breaker, next)
@@ -182,8 +200,12 @@ export const acquire = (
  *
  * @since 0.1.0
  */
-export const record = (breaker: CircuitBreaker, outcome: Outcome, generation?: number): Effect.Effect<boolean> =>
-  Effect.map(Clock.currentTimeMillis, (now) => unsafeRecord(breaker, outcome, now, generation))
+export const record = (
+  breaker: CircuitBreaker,
+  outcome: Outcome,
+  generation?: number,
+  counted?: number
+): Effect.Effect<boolean> => Effect.map(Clock.currentTimeMillis, (now) => unsafeRecord(breaker, outcome, now, generation, counted))
 
 /**
  * Closes the circuit, as after a successful reconnect.

@@ -160,3 +160,19 @@ describe("stale outcomes: a call's outcome counts only under the generation it w
     await db.disconnect()
   })
 })
+
+describe("failures in flight together", () => {
+  it("count once: a dropped network fails every call on it at once, and that is one failure, not threshold", () => {
+    const breaker = CircuitBreaker.make({ threshold: 3, resetTimeout: 1000 })
+    // Ten calls admitted, then all fail at once.
+    const admitted = Array.from({ length: 10 }, () => [breaker.generation.current, breaker.counted.current] as const)
+    for (const [generation, counted] of admitted) CircuitBreaker.unsafeRecord(breaker, "Unhealthy", 0, generation, counted)
+    expect(breaker.cell.current).toMatchObject({ _tag: "Closed", failures: 1 })
+    // Calls admitted one after another, each failing: consecutive failures, and the third opens the circuit.
+    for (let i = 0; i < 2; i++) {
+      const [generation, counted] = [breaker.generation.current, breaker.counted.current]
+      CircuitBreaker.unsafeRecord(breaker, "Unhealthy", 0, generation, counted)
+    }
+    expect(breaker.cell.current._tag).toBe("Open")
+  })
+})

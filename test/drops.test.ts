@@ -70,6 +70,46 @@ describe.each(["postgresql", "mysql"] as const)("%s connections dropped under lo
     }
   })
 
+  it("writes failing together when every connection drops are one failure: the circuit stays closed", async () => {
+    const flexi = createFlexiDB({ main: viaProxy(db, proxy) }, {
+      gracefulShutdown: false,
+      circuitBreaker: { threshold: 2 },
+      healthCheck: { interval: 60_000 }
+    })
+    try {
+      await flexi.get("main").user.count()
+      let on = true
+      let writes = 0
+      const failures: Array<unknown> = []
+      const writers = Array.from({ length: 8 }, async (_, w) => {
+        for (let i = 0; on; i++) {
+          await flexi.get("main").user.create({ data: { email: `burst${w}-${i}@x.io` } }).then(
+            () => writes++,
+            async (error: unknown) => {
+              failures.push(error)
+              await sleep(5)
+            }
+          )
+        }
+      })
+      for (let i = 0; i < 20; i++) {
+        await sleep(100)
+        proxy.dropAll()
+      }
+      await sleep(100)
+      on = false
+      await Promise.all(writers)
+      // Writes in flight failed (never run again, each said to be of unknown outcome), and none was refused.
+      expect(failures.length).toBeGreaterThan(0)
+      expect(failures.every((e) => isOutcomeUnknown(e))).toBe(true)
+      expect(failures.filter((e) => (e as { code?: string }).code === "FLEXIDB_CIRCUIT_OPEN")).toEqual([])
+      expect(flexi.stats().main!.circuitState).toBe("closed")
+      expect(writes).toBeGreaterThan(100)
+    } finally {
+      await flexi.disconnect()
+    }
+  })
+
   it("a write whose connection is lost is not run again, and says its outcome is unknown", async () => {
     const flexi = createFlexiDB({ main: viaProxy(db, proxy) }, { gracefulShutdown: false, healthCheck: { interval: 60_000 } })
     try {

@@ -88,6 +88,8 @@ export const runOperation = <I, A>(
   }
   // The circuit's generation at admission: the outcome counts only if the circuit has not moved since.
   const generation = target.breaker.generation.current
+  // The failures counted so far: a failure of this call counts only if no other was counted while it ran.
+  const counted = target.breaker.counted.current
   const start = clock.unsafeCurrentTimeNanos()
   target.counters.inFlight++
   const middleware = env.middleware.current
@@ -109,7 +111,7 @@ export const runOperation = <I, A>(
   if (timeout !== undefined) promise = withTimeout(promise, env, target.name, operation, timeout)
   let retried = false
   const succeeded = (value: A) => {
-    settle(target, start, generation, false, undefined, ongoing)
+    settle(target, start, generation, counted, false, undefined, ongoing)
     return value
   }
   const failed = (error: unknown): PromiseLike<A> => {
@@ -131,7 +133,7 @@ export const runOperation = <I, A>(
           .then(succeeded, failed)
       }
     }
-    settle(target, start, generation, true, error, ongoing)
+    settle(target, start, generation, counted, true, error, ongoing)
     throw marked(error)
   }
   // `then` straight on Prisma's promise: wrapping it in Promise.resolve first costs an extra thenable job per query.
@@ -162,6 +164,7 @@ const settle = (
   target: Target,
   start: bigint,
   generation: number,
+  counted: number,
   failed: boolean,
   error: unknown,
   ongoing: Ongoing | undefined
@@ -186,7 +189,7 @@ const settle = (
   if (unhealthy) counters.lastError = errorSummary(error)
   // Refused by Prisma before anything was sent: it says nothing about the database, either way.
   else if (neverSent(error)) return
-  if (CircuitBreaker.unsafeRecord(target.breaker, unhealthy ? "Unhealthy" : "Success", clock.unsafeCurrentTimeMillis(), generation)) {
+  if (CircuitBreaker.unsafeRecord(target.breaker, unhealthy ? "Unhealthy" : "Success", clock.unsafeCurrentTimeMillis(), generation, counted)) {
     target.foundDown(error)
   }
 }
