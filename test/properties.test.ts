@@ -12,6 +12,16 @@ import type { AnyClient } from "./support/prisma.js"
 import { clientFor, generations } from "./support/prisma.js"
 
 const gen7 = generations[1]
+/**
+ * Cases per property: the default here, or FLEXIDB_PROPERTY_RUNS for all of them (npm run chaos runs 10,000 each).
+ */
+const runs = (fallback: number) => {
+  const set = process.env.FLEXIDB_PROPERTY_RUNS
+  if (set === undefined || set === "") return fallback
+  const n = Number(set)
+  if (!Number.isInteger(n) || n < 1) throw new Error(`FLEXIDB_PROPERTY_RUNS must be a positive integer, got ${set}`)
+  return n
+}
 let sqlite: TestDatabase
 let client: AnyClient
 let flexi: FlexiDB<Record<string, AnyClient>>
@@ -43,7 +53,7 @@ describe("database names", () => {
       } catch (e) {
         return e instanceof UnknownDatabaseError && e.database === name && e.registered.includes("base")
       }
-    }), { numRuns: 300 })
+    }), { numRuns: runs(300) })
   })
 
   it("register() either serves the name exactly, or throws InvalidArgumentError and registers nothing", async () => {
@@ -64,7 +74,7 @@ describe("database names", () => {
       await flexi.unregister(name)
       expect(flexi.list()).toEqual(before)
       expect(({} as Record<string, unknown>).polluted).toBeUndefined()
-    }), { numRuns: 60 })
+    }), { numRuns: runs(60) })
     expect(Object.getPrototypeOf({})).toBe(Object.prototype)
   })
 })
@@ -95,7 +105,7 @@ describe("options", () => {
       } catch (e) {
         return e instanceof InvalidArgumentError && e.message.startsWith(`Invalid ${section}.${key}:`)
       }
-    }), { numRuns: 300 })
+    }), { numRuns: runs(300) })
     expect(connects).toBe(0)
   })
 
@@ -131,7 +141,7 @@ describe("--schema path tricks", () => {
         expect(r.code).not.toBe(0)
         expect(r.err).toMatch(/is refused|No schema named/)
         expect(p.calls()).toEqual([])
-      }), { numRuns: 60 })
+      }), { numRuns: runs(60) })
       expect(listing()).toEqual(before)
       expect(existsSync(join(p.root, "node_modules", ".cache"))).toBe(false)
     } finally {
