@@ -321,7 +321,10 @@ export const runSoak = async (options: SoakOptions): Promise<SoakFigures> => {
       // does not fail it, a leak that outgrows the noise does. Shrinking is never a failure.
       ...series.map((s) =>
         check(
-          `${s.name}: ${Number.isFinite(s.slopeBound) ? `not growing faster than ${s.slopeBound}${bounds[s.name].unit && ` ${bounds[s.name].unit}`}/min, ` : ""}max ≤ ${fmt(s.ceiling)}`,
+          `${s.name}: ${[
+            Number.isFinite(s.slopeBound) && `not growing faster than ${s.slopeBound}${bounds[s.name].unit && ` ${bounds[s.name].unit}`}/min`,
+            Number.isFinite(s.ceiling) && `max ≤ ${fmt(s.ceiling)}`
+          ].filter(Boolean).join(", ")}`,
           s.slopePerMinute - 2 * s.slopeError <= s.slopeBound && s.max <= s.ceiling,
           `${s.slopePerMinute.toFixed(3)} ± ${s.slopeError.toFixed(3)}/min, max ${fmt(s.max)}`
         )
