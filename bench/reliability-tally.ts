@@ -38,10 +38,8 @@ export class Tally {
   readonly sqliteMs = { baseline: [] as Array<number>, chaos: [] as Array<number> }
   sqliteCalls = 0
   sqliteFailures = 0
-  /** Reads through get() (which flexidb runs again once on a lost connection). */
+  /** Reads through get() and inside batch() operations (flexidb runs a read again once on a lost connection). */
   readonly dropReads = { total: 0, failed: 0, failedBy: {} as Record<string, number> }
-  /** Reads inside batch() operations: functions, which flexidb never runs twice; reported, not held to 0. */
-  readonly dropBatchReads = { total: 0, failed: 0, failedBy: {} as Record<string, number> }
   /** Errors from the proxied databases by code. */
   readonly errors: Record<string, number> = {}
 
@@ -102,7 +100,7 @@ export class Tally {
     }
     // A read that started and ended inside one pure connection-drop phase: the servers were up all along.
     if (kind !== "write" && startPhase.kind === "drop" && call.endPhase === startPhase) {
-      const tally = kind === "batch" ? this.dropBatchReads : this.dropReads
+      const tally = this.dropReads
       for (const name of kind === "batch" ? proxied : proxied.filter((n) => n === database)) {
         tally.total++
         if (!failedOn.includes(name)) continue

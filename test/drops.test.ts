@@ -31,6 +31,32 @@ describe.each(["postgresql", "mysql"] as const)("%s connections dropped under lo
     await db?.drop()
   })
 
+  /** `readers` loops of `read` while every connection is dropped 30 times, 100 ms apart. */
+  const underDrops = async (readers: number, read: (reader: number) => PromiseLike<unknown>) => {
+    let on = true
+    let reads = 0
+    const failures: Array<unknown> = []
+    const loops = Array.from({ length: readers }, async (_, r) => {
+      while (on) {
+        try {
+          await read(r)
+          reads++
+        } catch (error) {
+          failures.push(error)
+          await sleep(5) // a refusal is immediate: let the timers run
+        }
+      }
+    })
+    for (let i = 0; i < 30; i++) {
+      await sleep(100)
+      proxy.dropAll()
+    }
+    await sleep(40)
+    on = false
+    await Promise.all(loops)
+    return { reads, failures: failures.map((e) => (e as Error).message) }
+  }
+
   it("4 readers lose no read across 30 drops of every connection, and the circuit stays closed", async () => {
     const flexi = createFlexiDB({ main: viaProxy(db, proxy) }, {
       gracefulShutdown: false,
@@ -39,31 +65,40 @@ describe.each(["postgresql", "mysql"] as const)("%s connections dropped under lo
     })
     try {
       await flexi.get("main").user.create({ data: { email: "seed@x.io" } })
-      let on = true
-      let reads = 0
-      const failures: Array<unknown> = []
-      const readers = Array.from({ length: 4 }, async (_, r) => {
-        while (on) {
-          try {
-            // Model reads and a plain SELECT through $queryRaw.
-            if (r % 2 === 0) await flexi.get("main").user.findMany()
-            else await flexi.get("main").$queryRaw`SELECT 1 AS one`
-            reads++
-          } catch (error) {
-            failures.push(error)
-            await sleep(5) // a refusal is immediate: let the timers run
-          }
-        }
-      })
-      for (let i = 0; i < 30; i++) {
-        await sleep(100)
-        proxy.dropAll()
-      }
-      await sleep(40)
-      on = false
-      await Promise.all(readers)
-      expect(failures.map((e) => (e as Error).message)).toEqual([])
+      // Model reads and a plain SELECT through $queryRaw.
+      const { failures, reads } = await underDrops(4, (r) =>
+        r % 2 === 0 ? flexi.get("main").user.findMany() : flexi.get("main").$queryRaw`SELECT 1 AS one`
+      )
+      expect(failures).toEqual([])
       expect(reads).toBeGreaterThan(100)
+      expect(flexi.stats().main!.circuitState).toBe("closed")
+    } finally {
+      await flexi.disconnect()
+    }
+  })
+
+  it("the reads of batch() operations survive the drops too, and each operation runs once", async () => {
+    const flexi = createFlexiDB({ main: viaProxy(db, proxy) }, {
+      gracefulShutdown: false,
+      circuitBreaker: { threshold: 3 },
+      healthCheck: { interval: 60_000 }
+    })
+    try {
+      await flexi.get("main").user.create({ data: { email: "seed-batch@x.io" } })
+      let calls = 0
+      const { failures, reads } = await underDrops(4, (r) =>
+        flexi.batch({
+          main: (client) => {
+            calls++
+            return r % 2 === 0 ? client.user.findMany() : client.$queryRaw`SELECT 1 AS one`
+          }
+        })
+      )
+      expect(failures).toEqual([])
+      expect(reads).toBeGreaterThan(100)
+      // The operation is the app's function: run once per batch, counted once.
+      expect(calls).toBe(reads)
+      expect(flexi.stats().main!.totalQueries).toBe(reads + 1)
       expect(flexi.stats().main!.circuitState).toBe("closed")
     } finally {
       await flexi.disconnect()

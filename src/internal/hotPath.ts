@@ -122,9 +122,7 @@ export const runOperation = <I, A>(
       if (left === undefined || left > 0) {
         retried = true
         const call = () => (middleware.length === 0 ? run(input) : chain(middleware, target.name, operation, () => run(input)))
-        // Not a delay: the end of this turn of the event loop, after its I/O callbacks, by which the pool has let
-        // go of the other connections the same fault closed. Whatever happened meanwhile is checked again.
-        return new Promise<void>((resolve) => setImmediate(resolve))
+        return poolNoticed()
           .then(() => {
             if (!mayRetry(target, generation)) throw error
             const again = Promise.resolve(ongoing !== undefined ? ongoing.run(call) : call())
@@ -139,6 +137,28 @@ export const runOperation = <I, A>(
   // `then` straight on Prisma's promise: wrapping it in Promise.resolve first costs an extra thenable job per query.
   return promise.then(succeeded, failed) as Promise<A>
 }
+
+/**
+ * A read inside a `batch()` operation: run once more when the connection it used is lost under it. The operation
+ * around it is what the breaker and the counters see; an operation is the app's function, never run twice, but the
+ * reads it sends are safe to send again.
+ */
+export const retryRead = <A>(target: Target, run: () => PromiseLike<A>): Promise<A> => {
+  const generation = target.breaker.generation.current
+  return Promise.resolve(run()).then(undefined, (error) => {
+    if (!connectionLost(error) || !mayRetry(target, generation)) throw error
+    return poolNoticed().then(() => {
+      if (!mayRetry(target, generation)) throw error
+      return run()
+    })
+  })
+}
+
+/**
+ * Not a delay: the end of this turn of the event loop, after its I/O callbacks, by which the pool has let go of the
+ * other connections the same fault closed. Whatever happened meanwhile is checked again after it.
+ */
+const poolNoticed = () => new Promise<void>((resolve) => setImmediate(resolve))
 
 /** Not released, and the circuit has not moved since the operation was admitted (an open circuit sends nothing). */
 const mayRetry = (target: Target, generation: number) =>

@@ -260,7 +260,8 @@ export const make = (
             }
             const writer = db.writer
             // Under preventWrites, a batch's writes are refused like any other.
-            const client = db.prevented.current > 0 ? readOnly(writer.bare, db.name, "prevented") : writer.bare
+            const bare = writer.batchClient()
+            const client = db.prevented.current > 0 ? readOnly(bare, db.name, "prevented") : bare
             runOperation(writer, "batch", ops[keys[i]!] as (c: unknown) => PromiseLike<unknown>, client).then(
               (value) => ended(i, true, value),
               (error) => ended(i, false, error)

@@ -18,6 +18,8 @@ export interface Member extends Target {
   readonly bare: PrismaClientLike
   /** What `get()` hands out: intercepted (or bare with `intercept: false`). */
   readonly api: PrismaClientLike
+  /** What a `batch()` operation is given: the bare client, its reads run again once on a lost connection. */
+  readonly batchClient: () => PrismaClientLike
   /** Up, as the routing sees it: set at once when a query finds the member unreachable. */
   readonly healthy: MutableRef.MutableRef<boolean>
   /** Takes the member out of rotation now; its status, hooks and reconnect follow in the background. */
