@@ -400,7 +400,8 @@ export const codegen = (project: Project, options: CodegenOptions): Effect.Effec
       yield* Console.log(
         `Tenants of ${tenant.name}: ` + (mode === "schema"
           ? `a PostgreSQL schema each, in the database at ${urlVariable(tenant.name)}`
-          : `a database each, at ${TENANT_TEMPLATE} (e.g. ${tenant.adapter.example})`)
+          // Without the example's user:password, which would print as *** (everything the CLI prints is redacted).
+          : `a database each, at ${TENANT_TEMPLATE} (e.g. ${tenant.adapter.example.replace("user:password@", "")})`)
       )
     }
     // flexidb itself may be run with npx without being installed; Prisma's generated clients need @prisma/client.

@@ -18,6 +18,7 @@ import type { AcrossOptions } from "./run.js"
 import { runAcross } from "./run.js"
 import { seed } from "./seed.js"
 import { projectTargets, tenantTargets } from "./targets.js"
+import type { CommandLine } from "./usage.js"
 import { commandTree, presentTo, readCommandLine } from "./usage.js"
 import { watch } from "./watch.js"
 
@@ -31,16 +32,24 @@ const schema = Options.text("schema").pipe(
   Options.optional
 )
 const json = Options.boolean("json").pipe(Options.withDescription("Print the summary as JSON, for CI"))
-/** `--concurrency`: a whole number from 1 to 1000 in every command; anything else is a usage error (exit 2). */
-const concurrencyFlag = (description: string) =>
-  Options.integer("concurrency").pipe(
-    Options.withDescription(description),
-    Options.mapEffect((n) =>
-      n >= 1 && n <= 1000
+/**
+ * A whole-number flag from `min` to `max`; anything else (`abc`, `1.5`, `0`) is a usage error (exit 2) that says
+ * what it takes, in one message (@effect/cli's own integer parsing would say "'abc' is not a integer").
+ */
+const wholeNumber = (name: string, min: number, max: number, takes = `a whole number from ${min} to ${max}`) =>
+  Options.text(name).pipe(
+    Options.withPseudoName("integer"),
+    Options.mapEffect((text) => {
+      const n = /^\s*[+-]?\d+\s*$/.test(text) ? Number(text) : Number.NaN
+      return Number.isSafeInteger(n) && n >= min && n <= max
         ? Effect.succeed(n)
-        : Effect.fail(ValidationError.invalidValue(HelpDoc.p(`--concurrency must be a whole number from 1 to 1000, got ${n}.`)))
-    )
+        : Effect.fail(ValidationError.invalidValue(HelpDoc.p(`--${name} must be ${takes}, got ${text.trim()}.`)))
+    })
   )
+
+/** `--concurrency`: a whole number from 1 to 1000 in every command. */
+const concurrencyFlag = (description: string) =>
+  wholeNumber("concurrency", 1, 1000).pipe(Options.withDescription(description))
 const concurrency = concurrencyFlag("How many databases run at once").pipe(Options.withDefault(4))
 
 /**
@@ -319,13 +328,12 @@ const flexidb = Command.make("flexidb").pipe(
       schema,
       json,
       concurrency,
-      timeout: Options.integer("timeout").pipe(
+      timeout: wholeNumber("timeout", 1, Number.MAX_SAFE_INTEGER, "a whole number of milliseconds, 1 or more").pipe(
         Options.withDescription("Milliseconds each database server has to answer"),
         Options.withDefault(5000)
       )
     }, (o) =>
       Effect.gen(function*() {
-        if (o.timeout < 1) return yield* new CliError(`--timeout must be at least 1 millisecond, got ${o.timeout}.`)
         const { names, project } = yield* selected(o.schema)
         yield* doctor(project, names, { json: o.json, concurrency: o.concurrency, timeout: o.timeout })
       }).pipe(stoppable)).pipe(
@@ -374,11 +382,14 @@ const consoleFor = (io: Io): Console.Console => {
 }
 
 /** The exit code the program's Exit means, after telling the user what they need to know about a failure. */
-const exitCode = (exit: Exit.Exit<void, CliError | ValidationError.ValidationError>, io: Io): number => {
+const exitCode = (exit: Exit.Exit<void, CliError | ValidationError.ValidationError>, io: Io, line: CommandLine): number => {
   if (Exit.isSuccess(exit)) return 0
   const error = Option.getOrUndefined(Cause.failureOption(exit.cause))
-  // @effect/cli has printed what was wrong with the command line.
-  if (ValidationError.isValidationError(error)) return 2
+  // @effect/cli has printed what was wrong with the command line; the user needs where to read what is right.
+  if (ValidationError.isValidationError(error)) {
+    io.err(`Usage: ${[commands.name, ...line.path].join(" ")} --help`)
+    return 2
+  }
   if (error instanceof CliError) {
     if (!error.reported) io.err(`flexidb: ${error.message}`)
     return error.exitCode
@@ -410,5 +421,5 @@ export const run = async (argv: ReadonlyArray<string>, given: Io): Promise<numbe
     Effect.withConsole(consoleFor(io)),
     Effect.runPromiseExit
   )
-  return exitCode(exit, io)
+  return exitCode(exit, io, commandLine)
 }

@@ -5,6 +5,7 @@
  * the commands that run Prisma; and nothing carries ANSI escapes unless it goes to a terminal and NO_COLOR is unset.
  */
 import type { Command } from "@effect/cli"
+import { redact } from "../src/index.js"
 import type { Io } from "./io.js"
 
 /** A command and the commands under it, by name. */
@@ -138,10 +139,11 @@ export const presentTo = (io: Io, tree: CommandTree, line: CommandLine): Io => {
     text.replace(/^(\s*)\$ \S+(.*)$/m, (_, indent: string, rest: string) =>
       `${indent}${[tree.name, ...line.path].join(" ")}${node !== undefined && node.children.size > 0 ? " <command>" : ""}` +
       `${rest}${prisma === undefined ? "" : ` [-- <${prisma} flags>]`}`)
-  const out = (text: string) => (line.help ? named(text) : text)
+  const out = (text: string) => redact(line.help ? named(text) : text)
   return {
     ...io,
     out: (text) => io.out(coloured(io, "out") ? out(text) : out(text).replace(ansi, "")),
-    err: (text) => io.err(coloured(io, "err") ? text : text.replace(ansi, ""))
+    // Whatever reaches the user without its credentials: a connection string given as a flag's value included.
+    err: (text) => io.err(coloured(io, "err") ? redact(text) : redact(text).replace(ansi, ""))
   }
 }

@@ -6,12 +6,39 @@
  */
 import * as Data from "effect/Data"
 import * as Predicate from "effect/Predicate"
-import { errorSummary } from "./Redact.js"
+import { errorSummary, redact } from "./Redact.js"
 
 /** @since 0.1.0 */
 export const TypeId: unique symbol = Symbol.for("flexidb/FlexiDBError")
 /** @since 0.1.0 */
 export type TypeId = typeof TypeId
+
+/** The fields with credentials removed from every string (and list of strings) in them; causes kept as they are. */
+const withoutCredentials = (fields: unknown): unknown => {
+  if (typeof fields !== "object" || fields === null) return fields
+  const clean: Record<string, unknown> = {}
+  for (const [key, value] of Object.entries(fields)) {
+    clean[key] = typeof value === "string"
+      ? redact(value)
+      : Array.isArray(value) && value.every((v) => typeof v === "string")
+      ? value.map(redact)
+      : value
+  }
+  return clean
+}
+
+/**
+ * @internal `Data.TaggedError`, with credentials removed from its string fields: a connection string passed where
+ * a name or an option goes (`db.get(process.env.DATABASE_URL)`) is not repeated by the error, its message or its JSON.
+ */
+export const TaggedError = <Tag extends string>(tag: Tag): ReturnType<typeof Data.TaggedError<Tag>> => {
+  const Base = Data.TaggedError(tag) as unknown as new(fields: unknown) => object
+  return class extends Base {
+    constructor(fields: unknown) {
+      super(withoutCredentials(fields))
+    }
+  } as unknown as ReturnType<typeof Data.TaggedError<Tag>>
+}
 
 const formatNames = (names: ReadonlyArray<string>) =>
   names.length === 0 ? "none are registered" : `registered: ${names.map((n) => `'${n}'`).join(", ")}`
@@ -22,7 +49,7 @@ const formatNames = (names: ReadonlyArray<string>) =>
  *
  * @since 0.1.0
  */
-export class UnknownDatabaseError extends Data.TaggedError("UnknownDatabaseError")<{
+export class UnknownDatabaseError extends TaggedError("UnknownDatabaseError")<{
   readonly database: string
   readonly registered: ReadonlyArray<string>
 }> {
@@ -38,7 +65,7 @@ export class UnknownDatabaseError extends Data.TaggedError("UnknownDatabaseError
  *
  * @since 0.1.0
  */
-export class UnknownGroupError extends Data.TaggedError("UnknownGroupError")<{
+export class UnknownGroupError extends TaggedError("UnknownGroupError")<{
   readonly group: string
   readonly defined: ReadonlyArray<string>
 }> {
@@ -55,7 +82,7 @@ export class UnknownGroupError extends Data.TaggedError("UnknownGroupError")<{
  *
  * @since 0.1.0
  */
-export class DuplicateDatabaseError extends Data.TaggedError("DuplicateDatabaseError")<{
+export class DuplicateDatabaseError extends TaggedError("DuplicateDatabaseError")<{
   readonly database: string
 }> {
   readonly [TypeId]: TypeId = TypeId
@@ -71,7 +98,7 @@ export class DuplicateDatabaseError extends Data.TaggedError("DuplicateDatabaseE
  *
  * @since 0.1.0
  */
-export class InvalidArgumentError extends Data.TaggedError("InvalidArgumentError")<{
+export class InvalidArgumentError extends TaggedError("InvalidArgumentError")<{
   readonly path: string
   readonly reason: string
 }> {
@@ -89,7 +116,7 @@ export class InvalidArgumentError extends Data.TaggedError("InvalidArgumentError
  *
  * @since 0.1.0
  */
-export class CircuitOpenError extends Data.TaggedError("CircuitOpenError")<{
+export class CircuitOpenError extends TaggedError("CircuitOpenError")<{
   readonly database: string
   readonly operation: string
   readonly retryAfterMs: number
@@ -110,7 +137,7 @@ export class CircuitOpenError extends Data.TaggedError("CircuitOpenError")<{
  *
  * @since 0.1.0
  */
-export class ConnectionError extends Data.TaggedError("ConnectionError")<{
+export class ConnectionError extends TaggedError("ConnectionError")<{
   readonly database: string
   readonly attempts: number
   readonly reason: string
@@ -131,7 +158,7 @@ export class ConnectionError extends Data.TaggedError("ConnectionError")<{
  *
  * @since 0.1.0
  */
-export class OperationTimeoutError extends Data.TaggedError("OperationTimeoutError")<{
+export class OperationTimeoutError extends TaggedError("OperationTimeoutError")<{
   readonly database: string
   readonly operation: string
   readonly timeoutMs: number
@@ -151,7 +178,7 @@ export class OperationTimeoutError extends Data.TaggedError("OperationTimeoutErr
  *
  * @since 0.1.0
  */
-export class QueryError extends Data.TaggedError("QueryError")<{
+export class QueryError extends TaggedError("QueryError")<{
   readonly database: string
   readonly cause: unknown
 }> {
@@ -172,7 +199,7 @@ export class QueryError extends Data.TaggedError("QueryError")<{
  *
  * @since 0.1.0
  */
-export class BatchError extends Data.TaggedError("BatchError")<{
+export class BatchError extends TaggedError("BatchError")<{
   readonly failures: Readonly<Record<string, unknown>>
   readonly results: Readonly<Record<string, unknown>>
 }> {
@@ -196,7 +223,7 @@ export class BatchError extends Data.TaggedError("BatchError")<{
  *
  * @since 0.2.0
  */
-export class ReconnectFailedError extends Data.TaggedError("ReconnectFailedError")<{
+export class ReconnectFailedError extends TaggedError("ReconnectFailedError")<{
   readonly database: string
   readonly attempts: number
 }> {
@@ -215,7 +242,7 @@ export class ReconnectFailedError extends Data.TaggedError("ReconnectFailedError
  *
  * @since 0.2.0
  */
-export class ReplicaUnavailableError extends Data.TaggedError("ReplicaUnavailableError")<{
+export class ReplicaUnavailableError extends TaggedError("ReplicaUnavailableError")<{
   readonly database: string
   readonly operation: string
   readonly replicas: number
@@ -236,7 +263,7 @@ export class ReplicaUnavailableError extends Data.TaggedError("ReplicaUnavailabl
  *
  * @since 0.2.0
  */
-export class ReadOnlyError extends Data.TaggedError("ReadOnlyError")<{
+export class ReadOnlyError extends TaggedError("ReadOnlyError")<{
   readonly database: string
   readonly operation: string
   readonly reason: "read-client" | "prevented"
@@ -260,7 +287,7 @@ export class ReadOnlyError extends Data.TaggedError("ReadOnlyError")<{
  *
  * @since 0.2.0
  */
-export class TenantCapacityError extends Data.TaggedError("TenantCapacityError")<{
+export class TenantCapacityError extends TaggedError("TenantCapacityError")<{
   readonly tenant: string
   readonly maxClients: number
   readonly waitedMs: number
@@ -278,7 +305,7 @@ export class TenantCapacityError extends Data.TaggedError("TenantCapacityError")
  *
  * @since 0.2.0
  */
-export class TenantLockedError extends Data.TaggedError("TenantLockedError")<{
+export class TenantLockedError extends TaggedError("TenantLockedError")<{
   readonly tenant: string
   readonly current: string
 }> {
@@ -296,7 +323,7 @@ export class TenantLockedError extends Data.TaggedError("TenantLockedError")<{
  *
  * @since 0.1.0
  */
-export class ClosedError extends Data.TaggedError("ClosedError")<{
+export class ClosedError extends TaggedError("ClosedError")<{
   readonly operation: string
   readonly database?: string
 }> {

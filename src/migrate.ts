@@ -17,14 +17,13 @@
  *
  * @since 0.2.0
  */
-import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import { createHash, randomUUID } from "node:crypto"
 import { existsSync } from "node:fs"
 import { readdir, readFile } from "node:fs/promises"
 import { join } from "node:path"
 import type { PrismaClientLike } from "./Client.js"
-import { TypeId } from "./Errors.js"
+import { TaggedError, TypeId } from "./Errors.js"
 import { errorSummary, redact } from "./Redact.js"
 
 /** @since 0.2.0 */
@@ -36,7 +35,7 @@ export type Provider = "postgresql" | "mysql" | "sqlite"
  *
  * @since 0.2.0
  */
-export class MigrationError extends Data.TaggedError("MigrationError")<{
+export class MigrationError extends TaggedError("MigrationError")<{
   readonly code: string
   readonly reason: string
   /** The migration it is about, if one. */

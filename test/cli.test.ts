@@ -504,7 +504,7 @@ describe("codegen --tenant-schema", () => {
     expect(file).not.toContain(`"tenant": new`)
     expect(file).not.toContain(`"DATABASE_URL_TENANT"`)
     expect(r.out).toContain("Wrote src/db.ts: user")
-    expect(r.out).toContain("Tenants of tenant: a database each, at DATABASE_URL_TENANT_TEMPLATE (e.g. postgresql://user:password@localhost:5432/tenant_{tenant})")
+    expect(r.out).toContain("Tenants of tenant: a database each, at DATABASE_URL_TENANT_TEMPLATE (e.g. postgresql://localhost:5432/tenant_{tenant})")
   })
 
   it("SQLite tenants get a file each with no pool; MariaDB tenants get connectionLimit in the URL", async () => {

@@ -29,9 +29,9 @@ import {
 import type { ReplicaUnavailableError } from "../Errors.js"
 import type { MemberRef, ResolvedOptions, ResolvedReplicaConfig } from "../Options.js"
 import { defaultReplicaConfig, replicaKeys, resolveReplicas, retrySchedule } from "../Options.js"
-import { errorSummary } from "../Redact.js"
+import { errorSummary, redact } from "../Redact.js"
 import type { Counters, Env, Target } from "./hotPath.js"
-import { makeCounters, makeMiddleware, runOperation } from "./hotPath.js"
+import { makeCounters, makeMiddleware, retryRead, runOperation } from "./hotPath.js"
 import type { Member, Router } from "./replicas.js"
 import { isWrite, makeRouter } from "./replicas.js"
 import * as Session from "./session.js"
@@ -154,6 +154,14 @@ export const validateName = (name: unknown): string => {
   if (/[\u0000-\u001f\u007f]/.test(name)) {
     throw new InvalidArgumentError({ path: "name", reason: "a database name cannot contain control characters" })
   }
+  // Names are shown everywhere (stats, health, logs, spans, metrics): a connection string is not one.
+  if (redact(name) !== name) {
+    throw new InvalidArgumentError({
+      path: "name",
+      reason: "a database name cannot hold credentials (it looks like a connection string): name the database, " +
+        "such as 'users', and pass its client"
+    })
+  }
   return name
 }
 
@@ -262,6 +270,18 @@ const interceptReader = (client: PrismaClientLike, target: Target): PrismaClient
     query: {
       $allOperations: (hook: Hook) =>
         runOperation(target, label(hook.model, hook.operation), hook.query, hook.args, retryable(hook))
+    }
+  })
+
+/**
+ * The client a `batch()` operation is given: the operation is counted as one call, and the reads it sends run once
+ * more when their connection is lost under them.
+ */
+const retryingReads = (client: PrismaClientLike, target: Target): PrismaClientLike =>
+  client.$extends({
+    name: "flexidb",
+    query: {
+      $allOperations: (hook: Hook) => (retryable(hook) ? retryRead(target, () => hook.query(hook.args)) : hook.query(hook.args))
     }
   })
 
@@ -417,12 +437,15 @@ const makeMember = (
 
     const fork = Runtime.runFork(env.runtime)
     const target: Target = { name, env, breaker, counters, closed, labels, pool, foundDown: (error) => fork(markDown(error)) }
+    let forBatch: PrismaClientLike | undefined
     const member: Member = {
       ...target,
       ref,
       weight,
       bare,
       api: api(target),
+      // Built on the first batch(): most tenants never see one.
+      batchClient: () => forBatch ??= retryingReads(bare, target),
       healthy,
       takeDown: (error) => {
         healthy.current = false
