@@ -10,8 +10,8 @@ const log = (line: string) => console.error(line)
 
 describe("reliability", () => {
   it("10 fault cycles under load: nothing lost, nothing late, the healthy database untouched, reads survive drops", async () => {
-    const f = await runChaos({ cycles: 10, baselineSeconds: 5, log })
-    log(chaosReport(f, undefined, "runChaos({ cycles: 10, baselineSeconds: 5 })").join("\n"))
+    const f = await runChaos({ cycles: 10, baselineSeconds: 10, log })
+    log(chaosReport(f, undefined, "runChaos({ cycles: 10, baselineSeconds: 10 })").join("\n"))
     // The headline figures, each reported on its own; then every check the long run makes.
     expect.soft(f.writes.acknowledged).toBeGreaterThan(1_000)
     expect.soft(f.lost).toBe(0)
