@@ -322,12 +322,28 @@ describe("a database that is down", () => {
 })
 
 describe("options", () => {
-  it("intercept: false returns the bare client and counts nothing", async () => {
+  it("intercept: false returns the bare client, to get() and batch() operations alike, and counts only operations", async () => {
     const client = await open(gen7, "sqlite")
     const flexi = createFlexiDB({ a: client }, { ...base, intercept: false })
     expect(flexi.get("a")).toBe(client)
     await flexi.get("a").user.count()
     expect(flexi.stats().a.totalQueries).toBe(0)
+    expect(await flexi.batch({ a: async (c) => c === client })).toEqual({ a: true })
+    expect(flexi.stats().a.totalQueries).toBe(1)
+    await flexi.disconnect()
+  })
+
+  it("a batch() operation gets one client, its own (not get()'s), the same for every batch", async () => {
+    const client = await open(gen7, "sqlite")
+    const flexi = createFlexiDB({ a: client }, base)
+    const seen: Array<unknown> = []
+    await flexi.batch({ a: async (c) => seen.push(c) })
+    await flexi.batch({ a: async (c) => seen.push(c) })
+    expect(seen[0]).toBe(seen[1])
+    expect(seen[0]).not.toBe(flexi.get("a"))
+    // Its queries are the operation's: counted once, as the operation.
+    await flexi.batch({ a: (c) => Promise.all([c.user.count(), c.user.findMany()]) })
+    expect(flexi.stats().a.totalQueries).toBe(3)
     await flexi.disconnect()
   })
 

@@ -444,8 +444,8 @@ const makeMember = (
       weight,
       bare,
       api: api(target),
-      // Built on the first batch(): most tenants never see one.
-      batchClient: () => forBatch ??= retryingReads(bare, target),
+      // Built on the first batch(): most tenants never see one. With `intercept: false`, the bare client too.
+      batchClient: () => forBatch ??= env.options.intercept ? retryingReads(bare, target) : bare,
       healthy,
       takeDown: (error) => {
         healthy.current = false
