@@ -320,6 +320,14 @@ Targets (issue 8), read from the direct pairs of this run:
 - one pass-through middleware adds at most 2 %: ${verdict("one pass-through middleware ÷ get()", 1.02)}.
 - \`batch()\` with one operation ≤ 1.05× raw: ${verdict("batch() ÷ raw", 1.05)}.
 
+Why the targets moved (measured 2026-11-26 with bench/instructions.ts, three processes per variant, against the
+code before the change): reads that run again after a lost connection (RELIABILITY.md) cost the hot path. \`get()\`:
++7.8 k instructions per SQLite findUnique (595.6 k → 603.4 k; the empty hook 592 k, so 1.007× → 1.018× the hook),
+the retry's bookkeeping and the breaker's failures-in-sequence rule. \`batch()\`: its operations' queries go through a
+Prisma query extension so that their reads can run again: +31 k instructions (588 k → 619 k, the empty hook's own
+cost), about 6 µs per query, the same on a 90 µs SQLite query as on a 300 µs PostgreSQL one. \`intercept: false\`
+gives operations the bare client back, without the retry (1.07× raw here: the 3 µs bookkeeping).
+
 Noise. Side-by-side ratios move by about ±3 % from run to run here, direct pairs and instruction ratios by about
 ±1 %; read smaller differences as noise. The two cores are shared with PostgreSQL, the benchmark's own
 helper threads and whatever else runs: other processes took ${disturbed.length === 0 ? "an unknown share" : disturbed.join(" and ")}
