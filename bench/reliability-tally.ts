@@ -100,14 +100,13 @@ export class Tally {
     }
     // A read that started and ended inside one pure connection-drop phase: the servers were up all along.
     if (kind !== "write" && startPhase.kind === "drop" && call.endPhase === startPhase) {
-      const tally = this.dropReads
       for (const name of kind === "batch" ? proxied : proxied.filter((n) => n === database)) {
-        tally.total++
+        this.dropReads.total++
         if (!failedOn.includes(name)) continue
-        tally.failed++
+        this.dropReads.failed++
         const key = `${kind === "batch" ? "batch()" : "get()"} ${name} ${codeOf(causeOn(name))}`
-        if (tally.failedBy[key] === undefined) this.o.log(`read failed across a drop: ${key}: ${lastLine(causeOn(name))}`)
-        bump(tally.failedBy, key)
+        if (this.dropReads.failedBy[key] === undefined) this.o.log(`read failed across a drop: ${key}: ${lastLine(causeOn(name))}`)
+        bump(this.dropReads.failedBy, key)
       }
     }
   }

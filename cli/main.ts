@@ -19,7 +19,7 @@ import { runAcross } from "./run.js"
 import { seed } from "./seed.js"
 import { projectTargets, tenantTargets } from "./targets.js"
 import type { CommandLine } from "./usage.js"
-import { commandTree, presentTo, readCommandLine } from "./usage.js"
+import { commandName, commandTree, presentTo, readCommandLine } from "./usage.js"
 import { watch } from "./watch.js"
 
 const VERSION = "0.1.0"
@@ -387,7 +387,7 @@ const exitCode = (exit: Exit.Exit<void, CliError | ValidationError.ValidationErr
   const error = Option.getOrUndefined(Cause.failureOption(exit.cause))
   // @effect/cli has printed what was wrong with the command line; the user needs where to read what is right.
   if (ValidationError.isValidationError(error)) {
-    io.err(`Usage: ${[commands.name, ...line.path].join(" ")} --help`)
+    io.err(`Usage: ${commandName(commands, line.path)} --help`)
     return 2
   }
   if (error instanceof CliError) {

@@ -79,6 +79,9 @@ export const nearest = (word: string, names: Iterable<string>): string | undefin
   return scored[0]?.name
 }
 
+/** How a command is named to the user: `flexidb migrate dev`. */
+export const commandName = (tree: CommandTree, path: ReadonlyArray<string>) => [tree.name, ...path].join(" ")
+
 export interface CommandLine {
   /** The commands named, from the program's down: `["migrate", "dev"]`. */
   readonly path: ReadonlyArray<string>
@@ -102,7 +105,7 @@ export const readCommandLine = (tree: CommandTree, argv: ReadonlyArray<string>):
     if (word.startsWith("-") || node.children.size === 0) break
     const child = node.children.get(word)
     if (child === undefined) {
-      const here = [tree.name, ...path].join(" ")
+      const here = commandName(tree, path)
       const guess = nearest(word, node.children.keys())
       return {
         path,
@@ -137,13 +140,16 @@ export const presentTo = (io: Io, tree: CommandTree, line: CommandLine): Io => {
   const node = line.path.reduce<CommandTree | undefined>((n, name) => n?.children.get(name), tree)
   const named = (text: string) =>
     text.replace(/^(\s*)\$ \S+(.*)$/m, (_, indent: string, rest: string) =>
-      `${indent}${[tree.name, ...line.path].join(" ")}${node !== undefined && node.children.size > 0 ? " <command>" : ""}` +
+      `${indent}${commandName(tree, line.path)}${node !== undefined && node.children.size > 0 ? " <command>" : ""}` +
       `${rest}${prisma === undefined ? "" : ` [-- <${prisma} flags>]`}`)
   const out = (text: string) => redact(line.help ? named(text) : text)
   return {
     ...io,
     out: (text) => io.out(coloured(io, "out") ? out(text) : out(text).replace(ansi, "")),
     // Whatever reaches the user without its credentials: a connection string given as a flag's value included.
-    err: (text) => io.err(coloured(io, "err") ? redact(text) : redact(text).replace(ansi, ""))
+    err: (text) => {
+      const safe = redact(text)
+      io.err(coloured(io, "err") ? safe : safe.replace(ansi, ""))
+    }
   }
 }

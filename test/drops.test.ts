@@ -3,6 +3,7 @@
 // whether it may have taken effect.
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { createFlexiDB, isOutcomeUnknown } from "../src/index.js"
+import type { FlexiDBOptions } from "../src/index.js"
 import * as prisma7 from "../test/fixtures/prisma7/clients.ts"
 import type { Provider, TestDatabase } from "./support/databases.js"
 import { createDatabase } from "./support/databases.js"
@@ -31,6 +32,10 @@ describe.each(["postgresql", "mysql"] as const)("%s connections dropped under lo
     await db?.drop()
   })
 
+  /** An instance over the proxy, with no health check in the way (60 s apart), and `options` on top. */
+  const open = (options: FlexiDBOptions = {}) =>
+    createFlexiDB({ main: viaProxy(db, proxy) }, { gracefulShutdown: false, healthCheck: { interval: 60_000 }, ...options })
+
   /** `readers` loops of `read` while every connection is dropped 30 times, 100 ms apart. */
   const underDrops = async (readers: number, read: (reader: number) => PromiseLike<unknown>) => {
     let on = true
@@ -58,11 +63,7 @@ describe.each(["postgresql", "mysql"] as const)("%s connections dropped under lo
   }
 
   it("4 readers lose no read across 30 drops of every connection, and the circuit stays closed", async () => {
-    const flexi = createFlexiDB({ main: viaProxy(db, proxy) }, {
-      gracefulShutdown: false,
-      circuitBreaker: { threshold: 3 },
-      healthCheck: { interval: 60_000 }
-    })
+    const flexi = open({ circuitBreaker: { threshold: 3 } })
     try {
       await flexi.get("main").user.create({ data: { email: "seed@x.io" } })
       // Model reads and a plain SELECT through $queryRaw.
@@ -78,11 +79,7 @@ describe.each(["postgresql", "mysql"] as const)("%s connections dropped under lo
   })
 
   it("the reads of batch() operations survive the drops too, and each operation runs once", async () => {
-    const flexi = createFlexiDB({ main: viaProxy(db, proxy) }, {
-      gracefulShutdown: false,
-      circuitBreaker: { threshold: 3 },
-      healthCheck: { interval: 60_000 }
-    })
+    const flexi = open({ circuitBreaker: { threshold: 3 } })
     try {
       await flexi.get("main").user.create({ data: { email: "seed-batch@x.io" } })
       let calls = 0
@@ -106,11 +103,7 @@ describe.each(["postgresql", "mysql"] as const)("%s connections dropped under lo
   })
 
   it("writes failing together when every connection drops are one failure: the circuit stays closed", async () => {
-    const flexi = createFlexiDB({ main: viaProxy(db, proxy) }, {
-      gracefulShutdown: false,
-      circuitBreaker: { threshold: 2 },
-      healthCheck: { interval: 60_000 }
-    })
+    const flexi = open({ circuitBreaker: { threshold: 2 } })
     try {
       await flexi.get("main").user.count()
       let on = true
@@ -147,7 +140,7 @@ describe.each(["postgresql", "mysql"] as const)("%s connections dropped under lo
   })
 
   it("a write whose connection is lost is not run again, and says its outcome is unknown", async () => {
-    const flexi = createFlexiDB({ main: viaProxy(db, proxy) }, { gracefulShutdown: false, healthCheck: { interval: 60_000 } })
+    const flexi = open()
     try {
       await flexi.get("main").user.count()
       // A write in flight when every connection drops: the server may or may not have committed it.
@@ -175,13 +168,7 @@ describe.each(["postgresql", "mysql"] as const)("%s connections dropped under lo
   })
 
   it("a refused connection and an open circuit say the operation never ran", async () => {
-    const flexi = createFlexiDB({ main: viaProxy(db, proxy) }, {
-      gracefulShutdown: false,
-      retry: { attempts: 0 },
-      reconnect: { enabled: false },
-      circuitBreaker: { threshold: 1, resetTimeout: 60_000 },
-      healthCheck: { interval: 60_000 }
-    })
+    const flexi = open({ retry: { attempts: 0 }, reconnect: { enabled: false }, circuitBreaker: { threshold: 1, resetTimeout: 60_000 } })
     try {
       await flexi.get("main").user.count()
       await proxy.refuse()

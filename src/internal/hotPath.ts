@@ -143,9 +143,10 @@ export const runOperation = <I, A>(
  * around it is what the breaker and the counters see; an operation is the app's function, never run twice, but the
  * reads it sends are safe to send again.
  */
-export const retryRead = <A>(target: Target, run: () => PromiseLike<A>): Promise<A> => {
+export const retryRead = <A>(target: Target, run: () => PromiseLike<A>): PromiseLike<A> => {
   const generation = target.breaker.generation.current
-  return Promise.resolve(run()).then(undefined, (error) => {
+  // `then` straight on Prisma's promise, as in runOperation: no extra thenable job per query.
+  return run().then(undefined, (error) => {
     if (!connectionLost(error) || !mayRetry(target, generation)) throw error
     return poolNoticed().then(() => {
       if (!mayRetry(target, generation)) throw error
