@@ -55,6 +55,8 @@ export class UnknownDatabaseError extends TaggedError("UnknownDatabaseError")<{
 }> {
   readonly [TypeId]: TypeId = TypeId
   readonly code = "FLEXIDB_UNKNOWN_DATABASE"
+  /** Refused before anything ran. */
+  readonly outcomeUnknown = false
   override get message() {
     return `Unknown database '${this.database}' (${formatNames(this.registered)}). Register it first with register().`
   }
@@ -71,6 +73,8 @@ export class UnknownGroupError extends TaggedError("UnknownGroupError")<{
 }> {
   readonly [TypeId]: TypeId = TypeId
   readonly code = "FLEXIDB_UNKNOWN_GROUP"
+  /** Refused before anything ran. */
+  readonly outcomeUnknown = false
   override get message() {
     const defined = this.defined.length === 0 ? "none are defined" : `defined: ${this.defined.join(", ")}`
     return `Unknown group '${this.group}' (${defined}). Define it first with group(name, databases).`
@@ -87,6 +91,8 @@ export class DuplicateDatabaseError extends TaggedError("DuplicateDatabaseError"
 }> {
   readonly [TypeId]: TypeId = TypeId
   readonly code = "FLEXIDB_DUPLICATE_DATABASE"
+  /** Refused before anything ran. */
+  readonly outcomeUnknown = false
   override get message() {
     return `Database '${this.database}' is already registered. Call unregister('${this.database}') first to replace it.`
   }
@@ -104,6 +110,8 @@ export class InvalidArgumentError extends TaggedError("InvalidArgumentError")<{
 }> {
   readonly [TypeId]: TypeId = TypeId
   readonly code = "FLEXIDB_INVALID_ARGUMENT"
+  /** Refused before anything ran. */
+  readonly outcomeUnknown = false
   override get message() {
     return `Invalid ${this.path}: ${this.reason}`
   }
@@ -294,6 +302,8 @@ export class TenantCapacityError extends TaggedError("TenantCapacityError")<{
 }> {
   readonly [TypeId]: TypeId = TypeId
   readonly code = "FLEXIDB_TENANT_CAPACITY"
+  /** Refused before anything ran. */
+  readonly outcomeUnknown = false
   override get message() {
     return `No room for tenant '${this.tenant}': all ${this.maxClients} tenant clients were busy for ${this.waitedMs} ms. ` +
       `Raise tenants.maxClients (or maxConnections), shorten leases, or retry later.`
@@ -311,6 +321,8 @@ export class TenantLockedError extends TaggedError("TenantLockedError")<{
 }> {
   readonly [TypeId]: TypeId = TypeId
   readonly code = "FLEXIDB_TENANT_LOCKED"
+  /** Refused before anything ran. */
+  readonly outcomeUnknown = false
   override get message() {
     return `Cannot enter tenant '${this.tenant}' inside tenant '${this.current}'. Finish the first, or pass ` +
       `{ nested: true } if this code must reach both.`

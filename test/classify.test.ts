@@ -11,7 +11,7 @@ import pg from "pg"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { connectionLost, isOutcomeUnknown, isUnhealthy, notSent } from "../src/internal/classify.js"
 import { retryable } from "../src/internal/database.js"
-import { BatchError, CircuitOpenError, OperationTimeoutError, UnknownDatabaseError } from "../src/index.js"
+import { BatchError, CircuitOpenError, InvalidArgumentError, OperationTimeoutError, TenantCapacityError, UnknownDatabaseError } from "../src/index.js"
 import type { Provider, TestDatabase } from "./support/databases.js"
 import { createDatabase, PG_HOST } from "./support/databases.js"
 import type { AnyClient, Generation } from "./support/prisma.js"
@@ -419,6 +419,9 @@ describe("did it happen? outcomeUnknown", () => {
     ["no connection from the pool", adapterError("P2024", { kind: "postgres", originalCode: "P2024" }), false],
     ["Prisma's validation", Object.assign(new Error("Argument `data` is missing."), { name: "PrismaClientValidationError" }), false],
     ["an open circuit", new CircuitOpenError({ database: "a", operation: "User.create", retryAfterMs: 1 }), false],
+    ["an unknown database (batch() of an unregistered name)", new UnknownDatabaseError({ database: "a", registered: [] }), false],
+    ["invalid input (a batch() operation that is not a function)", new InvalidArgumentError({ path: "batch.a", reason: "x" }), false],
+    ["no tenant slot", new TenantCapacityError({ tenant: "t", maxClients: 1, waitedMs: 5 }), false],
     // The database answered with an error of its own.
     ["a unique violation", adapterError("P2002", { kind: "UniqueConstraintViolation", constraint: { fields: ["email"] } }), false],
     ["a server SQLSTATE through a raw query", adapterError("P2010", { kind: "postgres", originalCode: "23505", originalMessage: "duplicate key" }), false],
