@@ -113,6 +113,10 @@ export const recordTransition = (state: State, outcome: Outcome, now: number, co
  * call that was already in flight when another failure was counted is part of the same event (one dropped network
  * fails every query on it at once) and does not count again. Consecutive failures are failures in sequence.
  *
+ * `countedAt` is when the last one was counted. A lost connection within `sameFaultMs` of it is the same fault too:
+ * a pool learns one socket at a time that the connections it holds are dead (a silent drop says nothing until each
+ * is used) and hands them out meanwhile, so calls admitted after the first failure still meet the dead ones.
+ *
  * @since 0.1.0
  */
 export interface CircuitBreaker {
@@ -122,14 +126,24 @@ export interface CircuitBreaker {
   readonly generation: MutableRef.MutableRef<number>
   /** @since 0.2.0 */
   readonly counted: MutableRef.MutableRef<number>
+  /** @since 0.2.0 */
+  readonly countedAt: MutableRef.MutableRef<number>
 }
+
+/**
+ * How long after a counted failure a lost connection is still the same fault, in ms.
+ *
+ * @since 0.2.0
+ */
+export const sameFaultMs = 1_000
 
 /** @since 0.1.0 */
 export const make = (config: Config): CircuitBreaker => ({
   config,
   cell: MutableRef.make<State>(closed),
   generation: MutableRef.make(0),
-  counted: MutableRef.make(0)
+  counted: MutableRef.make(0),
+  countedAt: MutableRef.make(Number.NEGATIVE_INFINITY)
 })
 
 /** Stores `next`; a move to another state (not a closed circuit counting failures) is a new generation. */
@@ -156,7 +170,8 @@ export const unsafeAcquire = (breaker: CircuitBreaker, now: number): Permit => {
 /**
  * Records an outcome at `now`; returns true when this call opened the circuit. With the `generation` the call was
  * admitted under, an outcome from before the circuit's last move is ignored; with the `counted` it was admitted
- * under, an unhealthy failure is ignored when another was counted while the call was in flight.
+ * under, an unhealthy failure is ignored when another was counted while the call was in flight; a `lost` connection
+ * (the failure was the connection closing under the call) is ignored within `sameFaultMs` of the last one counted.
  *
  * @since 0.1.0
  */
@@ -165,12 +180,15 @@ export const unsafeRecord = (
   outcome: Outcome,
   now: number,
   generation?: number,
-  counted?: number
+  counted?: number,
+  lost = false
 ): boolean => {
   if (generation !== undefined && generation !== breaker.generation.current) return false
   if (outcome === "Unhealthy") {
     if (counted !== undefined && counted !== breaker.counted.current) return false
+    if (lost && breaker.cell.current._tag === "Closed" && now - breaker.countedAt.current < sameFaultMs) return false
     breaker.counted.current++
+    breaker.countedAt.current = now
   }
   const before = breaker.cell.current
   const next = recordTransition(before, outcome, now, breaker.config)
@@ -204,8 +222,10 @@ export const record = (
   breaker: CircuitBreaker,
   outcome: Outcome,
   generation?: number,
-  counted?: number
-): Effect.Effect<boolean> => Effect.map(Clock.currentTimeMillis, (now) => unsafeRecord(breaker, outcome, now, generation, counted))
+  counted?: number,
+  lost = false
+): Effect.Effect<boolean> =>
+  Effect.map(Clock.currentTimeMillis, (now) => unsafeRecord(breaker, outcome, now, generation, counted, lost))
 
 /**
  * Closes the circuit, as after a successful reconnect.

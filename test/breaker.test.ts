@@ -175,4 +175,28 @@ describe("failures in flight together", () => {
     }
     expect(breaker.cell.current._tag).toBe("Open")
   })
+
+  it("a lost connection within a second of a counted failure is the same fault; refusals and later losses count", () => {
+    const breaker = CircuitBreaker.make({ threshold: 2, resetTimeout: 1000 })
+    const fail = (now: number, lost: boolean) =>
+      CircuitBreaker.unsafeRecord(breaker, "Unhealthy", now, breaker.generation.current, breaker.counted.current, lost)
+    fail(10_000, true)
+    // Calls admitted after it meet the pool's other dead connections one by one: not counted.
+    for (const now of [10_000, 10_400, 10_999]) expect(fail(now, true)).toBe(false)
+    expect(breaker.cell.current).toMatchObject({ _tag: "Closed", failures: 1 })
+    // A refused connection is not a lost one: it counts at once, and opens the circuit.
+    expect(fail(10_100, false)).toBe(true)
+
+    const later = CircuitBreaker.make({ threshold: 2, resetTimeout: 500 })
+    const lose = (now: number) =>
+      CircuitBreaker.unsafeRecord(later, "Unhealthy", now, later.generation.current, later.counted.current, true)
+    lose(0)
+    // A second later it is another fault.
+    expect(lose(CircuitBreaker.sameFaultMs)).toBe(true)
+    // A trial lost under a half-open circuit opens it again, however soon after the last counted failure.
+    const trial = CircuitBreaker.sameFaultMs + 500
+    expect(CircuitBreaker.unsafeAcquire(later, trial)._tag).not.toBe("Reject")
+    expect(later.cell.current._tag).toBe("HalfOpen")
+    expect(lose(trial)).toBe(true)
+  })
 })

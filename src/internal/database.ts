@@ -274,8 +274,8 @@ const interceptReader = (client: PrismaClientLike, target: Target): PrismaClient
   })
 
 /**
- * The client a `batch()` operation is given: the operation is counted as one call, and the reads it sends run once
- * more when their connection is lost under them.
+ * The client a `batch()` operation is given: the operation is counted as one call, and the reads it sends run again
+ * when their connection is lost under them.
  */
 const retryingReads = (client: PrismaClientLike, target: Target): PrismaClientLike =>
   client.$extends({

@@ -70,7 +70,7 @@ export const runOperation = <I, A>(
   operation: string,
   run: (input: I) => PromiseLike<A>,
   input: I,
-  /** A read outside any transaction: run once more when the connection it used is lost under it. */
+  /** A read outside any transaction: run again when the connection it used is lost under it (`readRuns`). */
   retryable = false
 ): Promise<A> => {
   const env = target.env
@@ -109,18 +109,18 @@ export const runOperation = <I, A>(
   }
   const timeout = env.options.operationTimeout
   if (timeout !== undefined) promise = withTimeout(promise, env, target.name, operation, timeout)
-  let retried = false
+  let runs = 1
   const succeeded = (value: A) => {
     settle(target, start, generation, counted, false, undefined, ongoing)
     return value
   }
   const failed = (error: unknown): PromiseLike<A> => {
-    // A read whose connection was lost under it runs once more, within what is left of its timeout; the breaker and
-    // the counters see only the final outcome. Middleware sees the second run as a call of its own.
-    if (retryable && !retried && connectionLost(error) && mayRetry(target, generation)) {
+    // A read whose connection was lost under it runs again, within what is left of its timeout; the breaker and the
+    // counters see only the final outcome. Middleware sees each run as a call of its own.
+    if (retryable && runs < readRuns && connectionLost(error) && mayRetry(target, generation)) {
       const left = timeout === undefined ? undefined : timeout - Number(clock.unsafeCurrentTimeNanos() - start) / 1e6
       if (left === undefined || left > 0) {
-        retried = true
+        runs++
         const call = () => (middleware.length === 0 ? run(input) : chain(middleware, target.name, operation, () => run(input)))
         return poolNoticed()
           .then(() => {
@@ -139,21 +139,32 @@ export const runOperation = <I, A>(
 }
 
 /**
- * A read inside a `batch()` operation: run once more when the connection it used is lost under it. The operation
+ * A read inside a `batch()` operation: run again when the connection it used is lost under it. The operation
  * around it is what the breaker and the counters see; an operation is the app's function, never run twice, but the
  * reads it sends are safe to send again.
  */
 export const retryRead = <A>(target: Target, run: () => PromiseLike<A>): PromiseLike<A> => {
   const generation = target.breaker.generation.current
-  // `then` straight on Prisma's promise, as in runOperation: no extra thenable job per query.
-  return run().then(undefined, (error) => {
-    if (!connectionLost(error) || !mayRetry(target, generation)) throw error
+  let runs = 1
+  const failed = (error: unknown): PromiseLike<A> => {
+    if (runs === readRuns || !connectionLost(error) || !mayRetry(target, generation)) throw error
+    runs++
     return poolNoticed().then(() => {
       if (!mayRetry(target, generation)) throw error
-      return run()
+      return run().then(undefined, failed)
     })
-  })
+  }
+  // `then` straight on Prisma's promise, as in runOperation: no extra thenable job per query.
+  return run().then(undefined, failed)
 }
+
+/**
+ * How many times at most a read lost with its connection is sent. The pool learns that its idle connections died one
+ * socket at a time, as each close reaches it, and may hand the retry another connection the same fault killed: on a
+ * CPU-starved machine, one read in about half of the runs of 30 drops failed with a single retry. A server that is
+ * down refuses the next connection, and a refusal is never run again, so this cannot loop on an outage.
+ */
+const readRuns = 3
 
 /**
  * Not a delay: the end of this turn of the event loop, after its I/O callbacks, by which the pool has let go of the
@@ -210,7 +221,9 @@ const settle = (
   if (unhealthy) counters.lastError = errorSummary(error)
   // Refused by Prisma before anything was sent: it says nothing about the database, either way.
   else if (neverSent(error)) return
-  if (CircuitBreaker.unsafeRecord(target.breaker, unhealthy ? "Unhealthy" : "Success", clock.unsafeCurrentTimeMillis(), generation, counted)) {
+  const now = clock.unsafeCurrentTimeMillis()
+  const outcome = unhealthy ? "Unhealthy" : "Success"
+  if (CircuitBreaker.unsafeRecord(target.breaker, outcome, now, generation, counted, unhealthy && connectionLost(error))) {
     target.foundDown(error)
   }
 }
