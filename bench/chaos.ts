@@ -16,6 +16,7 @@ import { createFlexiDB } from "../src/index.js"
 import * as prisma7 from "../test/fixtures/prisma7/clients.ts"
 import type { TestDatabase } from "../test/support/databases.js"
 import { createDatabase } from "../test/support/databases.js"
+import { clientVia } from "../test/support/prisma.js"
 import { FaultProxy } from "../test/support/proxy.js"
 import type { AnyClient, Check } from "./reliability-load.js"
 import { check, codeOf, createMemorySqlite, flag, has, Load, LoopLag, machine, quantile, table, writeReliability } from "./reliability-load.js"
@@ -45,16 +46,10 @@ const TIMEOUT_SLACK_MS = 50
  */
 const ATTEMPT_MS = 100
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
+/** MariaDB pool timeouts short enough that a refused server fails a query at once. */
+const poolTimeouts = { connect: 500, acquire: 1000 }
 
-/** A client through the proxy, with driver timeouts short enough that a refused server fails a query at once. */
-const viaProxy = (db: TestDatabase, proxy: FaultProxy): AnyClient => {
-  const url = new URL(db.url)
-  url.port = String(proxy.port)
-  return (db.provider === "postgresql"
-    ? prisma7.postgresql(url.toString())
-    : prisma7.mysql(`${url.toString()}?connectTimeout=500&acquireTimeout=1000`)) as unknown as AnyClient
-}
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 
 export interface ChaosFigures {
   readonly cycles: number
@@ -133,8 +128,8 @@ export const runChaos = async (options: ChaosOptions): Promise<ChaosFigures> => 
     const names = [...proxied, "sqlite"] as const
 
     const db = createFlexiDB<Record<string, AnyClient>>({
-      postgres: viaProxy(pgDb, pgProxy),
-      mariadb: viaProxy(myDb, myProxy),
+      postgres: clientVia(pgDb, pgProxy.port, poolTimeouts),
+      mariadb: clientVia(myDb, myProxy.port, poolTimeouts),
       sqlite: prisma7.sqlite(liteDb.url)
     }, {
       gracefulShutdown: false,

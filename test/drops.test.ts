@@ -4,20 +4,12 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { createFlexiDB, isOutcomeUnknown } from "../src/index.js"
 import type { FlexiDBOptions } from "../src/index.js"
-import * as prisma7 from "../test/fixtures/prisma7/clients.ts"
 import type { Provider, TestDatabase } from "./support/databases.js"
 import { createDatabase } from "./support/databases.js"
-import type { AnyClient } from "./support/prisma.js"
+import { clientVia } from "./support/prisma.js"
 import { FaultProxy } from "./support/proxy.js"
 
 const ports = { postgresql: 5432, mysql: 3306 } as const
-const viaProxy = (db: TestDatabase, proxy: FaultProxy): AnyClient => {
-  const url = new URL(db.url)
-  url.port = String(proxy.port)
-  return (db.provider === "postgresql"
-    ? prisma7.postgresql(url.toString())
-    : prisma7.mysql(`${url.toString()}?connectTimeout=1000&acquireTimeout=2000`)) as unknown as AnyClient
-}
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 describe.each(["postgresql", "mysql"] as const)("%s connections dropped under load", (provider: Exclude<Provider, "sqlite">) => {
@@ -34,7 +26,7 @@ describe.each(["postgresql", "mysql"] as const)("%s connections dropped under lo
 
   /** An instance over the proxy, with no health check in the way (60 s apart), and `options` on top. */
   const open = (options: FlexiDBOptions = {}) =>
-    createFlexiDB({ main: viaProxy(db, proxy) }, { gracefulShutdown: false, healthCheck: { interval: 60_000 }, ...options })
+    createFlexiDB({ main: clientVia(db, proxy.port, { connect: 1000, acquire: 2000 }) }, { gracefulShutdown: false, healthCheck: { interval: 60_000 }, ...options })
 
   /**
    * `loops` loops of `op` while every connection is dropped `drops` times, at least 100 ms apart. A drop waits until

@@ -8,7 +8,7 @@ import { CircuitOpenError, FlexiDBService, OperationTimeoutError } from "../src/
 import type { Provider, TestDatabase } from "./support/databases.js"
 import { createDatabase } from "./support/databases.js"
 import { stepUntil, until } from "./support/effect.js"
-import { clientFor, generations } from "./support/prisma.js"
+import { clientFor, clientVia, generations } from "./support/prisma.js"
 import type { AnyClient } from "./support/prisma.js"
 import { FaultProxy } from "./support/proxy.js"
 
@@ -33,15 +33,6 @@ const emailsIn = async (db: TestDatabase): Promise<Array<string>> => {
   return rows.map((x: { email: string }) => x.email)
 }
 
-const viaProxy = (db: TestDatabase, proxy: FaultProxy) => {
-  const url = new URL(db.url)
-  url.port = String(proxy.port)
-  // Short driver timeouts: a refused server must fail a query in about a second of real time.
-  return db.provider === "postgresql"
-    ? gen7.postgresql(url.toString())
-    : gen7.mysql(`${url.toString()}?connectTimeout=500&acquireTimeout=1000`)
-}
-
 describe.each(["postgresql", "mysql"] as const)("%s behind a faulty network", (provider: Exclude<Provider, "sqlite">) => {
   it.scoped("reports, fails fast, times out, reconnects, keeps the others serving, and loses no acknowledged write", () =>
     Effect.gen(function*() {
@@ -49,7 +40,9 @@ describe.each(["postgresql", "mysql"] as const)("%s behind a faulty network", (p
       const side = yield* resource(() => createDatabase("sqlite"), (d) => d.drop())
       const proxy = yield* resource(() => FaultProxy.start(ports[provider]), (p) => p.close())
       const events: Array<string> = []
-      const registry = yield* FlexiDBService.make({ main: viaProxy(real, proxy), other: clientFor(gen7, side) }, {
+      // Short MariaDB pool timeouts: a refused server must fail a query in about a second of real time.
+      const viaProxy = clientVia(real, proxy.port, { connect: 500, acquire: 1000 })
+      const registry = yield* FlexiDBService.make({ main: viaProxy, other: clientFor(gen7, side) }, {
         gracefulShutdown: false,
         healthCheck: { interval: 1_000, timeout: 500, onStatusChange: (n, ok) => events.push(`${n}:${ok}`) },
         circuitBreaker: { threshold: 3, resetTimeout: 5_000 },

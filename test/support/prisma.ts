@@ -13,6 +13,19 @@ export type AnyClient = ReturnType<typeof prisma7.sqlite>
 export const clientFor = (gen: Generation, db: TestDatabase): AnyClient =>
   gen[db.provider](db.url) as unknown as AnyClient
 
+/**
+ * A Prisma 7 client for `db` through a fault proxy listening on `port`. MariaDB's pool gets `timeouts` (ms): short
+ * enough that a refused server fails a query at once, not after the driver's default 10 s.
+ */
+export const clientVia = (db: TestDatabase, port: number, timeouts: { connect: number; acquire: number }): AnyClient => {
+  const url = new URL(db.url)
+  url.port = String(port)
+  const client = db.provider === "postgresql"
+    ? prisma7.postgresql(url.toString())
+    : prisma7.mysql(`${url.toString()}?connectTimeout=${timeouts.connect}&acquireTimeout=${timeouts.acquire}`)
+  return client as unknown as AnyClient
+}
+
 export const openDatabase = async (gen: Generation, provider: Provider) => {
   const db = await createDatabase(provider)
   return { db, client: clientFor(gen, db) }
