@@ -19,7 +19,20 @@ import { createDatabase } from "../test/support/databases.js"
 import { clientVia } from "../test/support/prisma.js"
 import { FaultProxy } from "../test/support/proxy.js"
 import type { AnyClient, Check } from "./reliability-load.js"
-import { check, codeOf, createMemorySqlite, flag, has, Load, LoopLag, machine, quantile, table, writeReliability } from "./reliability-load.js"
+import {
+  check,
+  codeOf,
+  createMemorySqlite,
+  flag,
+  has,
+  Load,
+  LoopLag,
+  machine,
+  quantile,
+  table,
+  Teardown,
+  writeReliability,
+} from "./reliability-load.js"
 import type { Phase, PhaseKind } from "./reliability-tally.js"
 import { bump, storedEmails, Tally } from "./reliability-tally.js"
 
@@ -102,27 +115,21 @@ export const runChaos = async (options: ChaosOptions): Promise<ChaosFigures> => 
   const log = options.log ?? (() => {})
   const bound = operationTimeout + TIMEOUT_SLACK_MS
 
-  let unhandled = 0
-  const onUnhandled = (reason: unknown) => {
-    unhandled++
-    log(`unhandled rejection: ${codeOf(reason)} ${reason instanceof Error ? reason.message : ""}`)
-  }
-  process.on("unhandledRejection", onUnhandled)
   // Undone in reverse order, whatever happens: the instance, then the proxies, then the databases.
-  const cleanup: Array<() => Promise<unknown>> = []
+  const teardown = new Teardown(log)
   const lag = new LoopLag()
   // The event loop's own delay, reported beside the calls' times: what the whole process went through.
   const loop = { baseline: monitorEventLoopDelay({ resolution: 5 }), chaos: monitorEventLoopDelay({ resolution: 5 }) }
   try {
     const pgDb = await createDatabase("postgresql")
-    cleanup.push(() => pgDb.drop())
+    teardown.add(() => pgDb.drop())
     const myDb = await createDatabase("mysql")
-    cleanup.push(() => myDb.drop())
+    teardown.add(() => myDb.drop())
     const liteDb = await createMemorySqlite()
-    cleanup.push(() => liteDb.drop())
+    teardown.add(() => liteDb.drop())
     const pgProxy = await FaultProxy.start(5432)
     const myProxy = await FaultProxy.start(3306)
-    cleanup.push(() => Promise.all([pgProxy.close(), myProxy.close()]))
+    teardown.add(() => Promise.all([pgProxy.close(), myProxy.close()]))
     const proxies = [pgProxy, myProxy]
     const proxied = ["postgres", "mariadb"] as const
     const names = [...proxied, "sqlite"] as const
@@ -141,7 +148,7 @@ export const runChaos = async (options: ChaosOptions): Promise<ChaosFigures> => 
       healthCheck: { interval: reconnectInterval, timeout: 500 },
       circuitBreaker: { threshold: 5, resetTimeout: 5_000 }
     })
-    cleanup.push(() => db.disconnect())
+    teardown.add(() => db.disconnect())
     const ready = await db.ready()
     if (!Object.values(ready).every(Boolean)) throw new Error(`not every database connected: ${JSON.stringify(ready)}`)
 
@@ -202,7 +209,7 @@ export const runChaos = async (options: ChaosOptions): Promise<ChaosFigures> => 
     const tag = `c${process.pid}${Date.now().toString(36)}`
     const started = performance.now()
     const load = new Load<Phase>({ db, databases: names, workers, periodMs, tag, phase: () => phase, onCall: tally.call })
-    cleanup.push(() => load.stop(3 * operationTimeout))
+    teardown.add(() => load.stop(3 * operationTimeout))
     loop.baseline.enable()
     await sleep(baselineSeconds * 1_000)
     loop.baseline.disable()
@@ -272,7 +279,7 @@ export const runChaos = async (options: ChaosOptions): Promise<ChaosFigures> => 
         `${pastTimeout - pastTimeoutLoopStalled} (${pastTimeout} in all, slowest ${Math.round(maxCallMs)} ms)`
       ),
       check("calls still unsettled at the end: 0", unsettledCalls === 0, unsettledCalls),
-      check("unhandled rejections: 0", unhandled === 0, unhandled),
+      check("unhandled rejections: 0", teardown.unhandled === 0, teardown.unhandled),
       check("SQLite failed calls: 0", sqliteFailures === 0, sqliteFailures),
       check("SQLite p99 within 2× the baseline's", chaosP99 <= 2 * baselineP99, `${chaosP99.toFixed(1)} ms vs ${baselineP99.toFixed(1)} ms`),
       check("failed reads (get() and batch()) across connection drops: 0", dropReads.failed === 0, `${dropReads.failed} of ${dropReads.total}`),
@@ -293,7 +300,7 @@ export const runChaos = async (options: ChaosOptions): Promise<ChaosFigures> => 
       slowest: tally.slowest,
       maxCallMs,
       unsettledCalls,
-      unhandledRejections: unhandled,
+      unhandledRejections: teardown.unhandled,
       sqlite: { calls: tally.sqliteCalls, failures: sqliteFailures, baselineP99, chaosP99, ratio: chaosP99 / baselineP99 },
       dropReads,
       dropsOpenedCircuit,
@@ -310,10 +317,7 @@ export const runChaos = async (options: ChaosOptions): Promise<ChaosFigures> => 
     lag.stop()
     loop.baseline.disable()
     loop.chaos.disable()
-    for (const undo of cleanup.reverse()) {
-      await undo().catch((e: unknown) => log(`cleanup: ${e instanceof Error ? e.message : String(e)}`))
-    }
-    process.off("unhandledRejection", onUnhandled)
+    await teardown.close()
   }
 }
 

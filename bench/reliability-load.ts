@@ -195,6 +195,42 @@ export const createMemorySqlite = async () => {
 }
 
 /**
+ * What a run set up, undone in reverse order however the run ends: finished, failed, or stopped with Ctrl-C (its
+ * databases live on servers other runs share). It counts the unhandled rejections seen meanwhile.
+ */
+export class Teardown {
+  unhandled = 0
+  private readonly undo: Array<() => Promise<unknown>> = []
+  private readonly onUnhandled = (reason: unknown) => {
+    this.unhandled++
+    this.log(`unhandled rejection: ${codeOf(reason)} ${reason instanceof Error ? reason.message : ""}`)
+  }
+  private readonly onSignal = (signal: NodeJS.Signals) => {
+    this.log(`${signal}: undoing the run's set-up`)
+    void this.close().finally(() => process.exit(signal === "SIGINT" ? 130 : 143))
+  }
+
+  constructor(private readonly log: (line: string) => void) {
+    process.on("unhandledRejection", this.onUnhandled)
+    process.once("SIGINT", this.onSignal)
+    process.once("SIGTERM", this.onSignal)
+  }
+
+  add(undo: () => Promise<unknown>) {
+    this.undo.push(undo)
+  }
+
+  async close() {
+    process.off("SIGINT", this.onSignal)
+    process.off("SIGTERM", this.onSignal)
+    for (let undo = this.undo.pop(); undo !== undefined; undo = this.undo.pop()) {
+      await undo().catch((e: unknown) => this.log(`cleanup: ${e instanceof Error ? e.message : String(e)}`))
+    }
+    process.off("unhandledRejection", this.onUnhandled)
+  }
+}
+
+/**
  * How late the event loop ran, sampled every 10 ms over the last ~5 s: a call that ends late while nothing in the
  * process could run (a stall by the machine, a collector pause, synchronous work) says so.
  */

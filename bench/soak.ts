@@ -19,7 +19,20 @@ import * as prisma7 from "../test/fixtures/prisma7/clients.ts"
 import type { TestDatabase } from "../test/support/databases.js"
 import { createDatabase } from "../test/support/databases.js"
 import type { AnyClient, Call, Check } from "./reliability-load.js"
-import { check, codeOf, collectGarbage, createMemorySqlite, flag, has, Load, machine, Repeat, table, writeReliability } from "./reliability-load.js"
+import {
+  check,
+  codeOf,
+  collectGarbage,
+  createMemorySqlite,
+  flag,
+  has,
+  Load,
+  machine,
+  Repeat,
+  table,
+  Teardown,
+  writeReliability,
+} from "./reliability-load.js"
 
 export interface SoakOptions {
   readonly seconds: number
@@ -152,22 +165,16 @@ export const runSoak = async (options: SoakOptions): Promise<SoakFigures> => {
   const { seconds, sampleEvery } = options
   const warmupSeconds = options.warmupSeconds ?? Math.min(120, seconds / 3)
   const log = options.log ?? (() => {})
-  let unhandled = 0
-  const onUnhandled = (reason: unknown) => {
-    unhandled++
-    log(`unhandled rejection: ${codeOf(reason)} ${reason instanceof Error ? reason.message : ""}`)
-  }
-  process.on("unhandledRejection", onUnhandled)
-  const cleanup: Array<() => Promise<unknown>> = []
+  const teardown = new Teardown(log)
   try {
     const pgDb = await createDatabase("postgresql")
-    cleanup.push(() => pgDb.drop())
+    teardown.add(() => pgDb.drop())
     const myDb = await createDatabase("mysql")
-    cleanup.push(() => myDb.drop())
+    teardown.add(() => myDb.drop())
     const liteDb = await createMemorySqlite()
-    cleanup.push(() => liteDb.drop())
+    teardown.add(() => liteDb.drop())
     const connections = await connectionCounter(pgDb, myDb)
-    cleanup.push(() => connections.close())
+    teardown.add(() => connections.close())
 
     /** A new client of one of the three databases, with a small pool: tenants and churned databases. */
     const clientOf = (i: number, limit: number): AnyClient =>
@@ -192,7 +199,7 @@ export const runSoak = async (options: SoakOptions): Promise<SoakFigures> => {
         connectionLimit: TENANT_CONNECTIONS
       }
     })
-    cleanup.push(() => db.disconnect())
+    teardown.add(() => db.disconnect())
     const ready = await db.ready()
     if (!Object.values(ready).every(Boolean)) throw new Error(`not every database connected: ${JSON.stringify(ready)}`)
 
@@ -263,7 +270,7 @@ export const runSoak = async (options: SoakOptions): Promise<SoakFigures> => {
     const churner = new Repeat((i) => churnStep(300 + 3 * prewarm + i), 200)
     const visitors = Array.from({ length: 4 }, () => new Repeat(() => visit(), 50))
     // Stopped before the instance is disconnected, whatever happens (the normal path stops them first itself).
-    cleanup.push(() => Promise.all([load.stop(5_000), churner.stop(), ...visitors.map((v) => v.stop())]))
+    teardown.add(() => Promise.all([load.stop(5_000), churner.stop(), ...visitors.map((v) => v.stop())]))
     const everything = { pause: () => Promise.all([load.pause(), churner.pause(), ...visitors.map((v) => v.pause())]), unpause: () => [load, churner, ...visitors].forEach((w) => w.unpause()) }
 
     const samples: Array<Sample> = []
@@ -331,7 +338,7 @@ export const runSoak = async (options: SoakOptions): Promise<SoakFigures> => {
       ),
       check("failed calls: 0", failed === 0, failed),
       check("calls unsettled at the end: 0", unsettled === 0, unsettled),
-      check("unhandled rejections: 0", unhandled === 0, unhandled),
+      check("unhandled rejections: 0", teardown.unhandled === 0, teardown.unhandled),
       check("removed middleware saw no call", churn.middlewareAfterRemoval === 0, churn.middlewareAfterRemoval),
       check("unregistered databases no longer listed", churn.unregisteredStillListed === 0, churn.unregisteredStillListed),
       check("churn happened: databases registered and tenants evicted", churn.registered > 0 && evictions > 0, `${churn.registered} registered, ${evictions} evictions`),
@@ -345,16 +352,13 @@ export const runSoak = async (options: SoakOptions): Promise<SoakFigures> => {
       failures,
       maxCallMs,
       churn: { ...churn, evictions },
-      unhandledRejections: unhandled,
+      unhandledRejections: teardown.unhandled,
       samples,
       series,
       checks
     }
   } finally {
-    for (const undo of cleanup.reverse()) {
-      await undo().catch((e: unknown) => log(`cleanup: ${e instanceof Error ? e.message : String(e)}`))
-    }
-    process.off("unhandledRejection", onUnhandled)
+    await teardown.close()
   }
 }
 
