@@ -26,7 +26,11 @@ describe.each(["postgresql", "mysql"] as const)("%s connections dropped under lo
 
   /** An instance over the proxy, with no health check in the way (60 s apart), and `options` on top. */
   const open = (options: FlexiDBOptions = {}) =>
-    createFlexiDB({ main: clientVia(db, proxy.port, { connect: 1000, acquire: 2000 }) }, { gracefulShutdown: false, healthCheck: { interval: 60_000 }, ...options })
+    createFlexiDB({ main: clientVia(db, proxy.port, { connect: 1000, acquire: 2000 }) }, {
+      gracefulShutdown: false,
+      healthCheck: { interval: 60_000 },
+      ...options
+    })
 
   /**
    * `loops` loops of `op` while every connection is dropped `drops` times, at least 100 ms apart. A drop waits until

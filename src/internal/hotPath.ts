@@ -117,7 +117,7 @@ export const runOperation = <I, A>(
   const failed = (error: unknown): PromiseLike<A> => {
     // A read whose connection was lost under it runs again, within what is left of its timeout; the breaker and the
     // counters see only the final outcome. Middleware sees each run as a call of its own.
-    if (retryable && runs < readRuns && connectionLost(error) && mayRetry(target, generation)) {
+    if (retryable && runsAgain(runs, error, target, generation)) {
       const left = timeout === undefined ? undefined : timeout - Number(clock.unsafeCurrentTimeNanos() - start) / 1e6
       if (left === undefined || left > 0) {
         runs++
@@ -147,7 +147,7 @@ export const retryRead = <A>(target: Target, run: () => PromiseLike<A>): Promise
   const generation = target.breaker.generation.current
   let runs = 1
   const failed = (error: unknown): PromiseLike<A> => {
-    if (runs === readRuns || !connectionLost(error) || !mayRetry(target, generation)) throw error
+    if (!runsAgain(runs, error, target, generation)) throw error
     runs++
     return poolNoticed().then(() => {
       if (!mayRetry(target, generation)) throw error
@@ -167,14 +167,19 @@ export const retryRead = <A>(target: Target, run: () => PromiseLike<A>): Promise
 const readRuns = 3
 
 /**
- * Not a delay: the end of this turn of the event loop, after its I/O callbacks, by which the pool has let go of the
- * other connections the same fault closed. Whatever happened meanwhile is checked again after it.
+ * Not a delay: the end of this turn of the event loop, after its I/O callbacks, by which the pool has usually let go
+ * of the other connections the same fault closed (not always: a socket's close may reach it a turn later, hence
+ * `readRuns`). Whatever happened meanwhile is checked again after it.
  */
 const poolNoticed = () => new Promise<void>((resolve) => setImmediate(resolve))
 
 /** Not released, and the circuit has not moved since the operation was admitted (an open circuit sends nothing). */
 const mayRetry = (target: Target, generation: number) =>
   !target.closed.current && target.breaker.generation.current === generation
+
+/** A read sent `runs` times so far, which failed with `error`, is sent again. */
+const runsAgain = (runs: number, error: unknown, target: Target, generation: number) =>
+  runs < readRuns && connectionLost(error) && mayRetry(target, generation)
 
 /**
  * The error with `outcomeUnknown` said: true when the operation may have taken effect (a connection lost under it,
