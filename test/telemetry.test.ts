@@ -66,6 +66,12 @@ const withPassword = (db: TestDatabase) =>
   db.provider === "postgresql" ? db.url.replace("postgres@", `postgres:${SECRET}@`) : db.url
 const client = (db: TestDatabase): AnyClient => prisma7[db.provider](withPassword(db)) as unknown as AnyClient
 const system: Record<Provider, string> = { sqlite: "sqlite", postgresql: "postgresql", mysql: "mysql" }
+// Where the driver adapter says it connects (PrismaPg's config; PrismaMariaDb keeps its config private).
+const server: Record<Provider, Attributes> = {
+  sqlite: {},
+  postgresql: { "server.address": "127.0.0.1", "server.port": 5432 },
+  mysql: {}
+}
 
 const byName = (name: string) => spans.getFinishedSpans().filter((s) => s.name === name)
 const parentOf = (s: ReadableSpan) => s.parentSpanContext?.spanId
@@ -107,7 +113,9 @@ describe.each(providers)("telemetry on %s", (provider) => {
       expect(findMany!.attributes).toEqual({
         "db.system.name": system[provider],
         "db.namespace": main,
+        ...server[provider],
         "db.operation.name": "User.findMany",
+        "db.query.summary": "SELECT User",
         "flexidb.role": "write",
         "flexidb.member": 0
       })
@@ -116,6 +124,8 @@ describe.each(providers)("telemetry on %s", (provider) => {
       expect(creates).toHaveLength(2)
       const failed = creates.find((s) => s.status.code === SpanStatusCode.ERROR)!
       expect(failed.attributes["error.type"]).toBe("P2002")
+      expect(failed.attributes["db.response.status_code"]).toBe("P2002")
+      expect(failed.attributes["db.query.summary"]).toBe("INSERT User")
       expect(failed.status.message).toMatch(/Unique constraint/)
       expect(failed.events.map((e) => e.name)).toEqual(["exception"])
 
