@@ -124,7 +124,9 @@ describe.each(providers)("telemetry on %s", (provider) => {
       expect(creates).toHaveLength(2)
       const failed = creates.find((s) => s.status.code === SpanStatusCode.ERROR)!
       expect(failed.attributes["error.type"]).toBe("P2002")
-      expect(failed.attributes["db.response.status_code"]).toBe("P2002")
+      expect(failed.attributes["db.response.status_code"]).toBe(
+        { sqlite: "SQLITE_CONSTRAINT_UNIQUE", postgresql: "23505", mysql: "1062" }[provider]
+      )
       expect(failed.attributes["db.query.summary"]).toBe("INSERT User")
       expect(failed.status.message).toMatch(/Unique constraint/)
       expect(failed.events.map((e) => e.name)).toEqual(["exception"])
@@ -181,6 +183,47 @@ describe.each(providers)("telemetry on %s", (provider) => {
       expect(shown).not.toMatch(/postgres(ql)?:\/\/|mysql:\/\//)
     } finally {
       await db.disconnect()
+    }
+  })
+})
+
+describe.each(providers)("semantic-convention attributes on %s", (provider) => {
+  it("summarize raw SQL by kind and first table, keep values out unless queryText, and give the database's error code", async () => {
+    const database = await createDatabase(provider)
+    const q = provider === "mysql" ? "`" : '"'
+    const plain = createFlexiDB({ raw: client(database) }, { gracefulShutdown: false, prometheus: true })
+    const texted = createFlexiDB({ texted: client(database) }, { gracefulShutdown: false, telemetry: { queryText: true } })
+    try {
+      await plain.ready()
+      await texted.ready()
+      const email = "grace@example.com"
+      await plain.get("raw").$executeRawUnsafe(`INSERT INTO ${q}User${q} (email) VALUES ('${email}')`)
+      // A tagged template whose table is quoted for this provider.
+      const strings = Object.assign([`SELECT id FROM ${q}User${q} WHERE email = `, ""], { raw: [`SELECT id FROM ${q}User${q} WHERE email = `, ""] })
+      await plain.get("raw").$queryRaw(strings, email)
+      await texted.get("texted").$queryRawUnsafe(`SELECT id, 42 AS n FROM ${q}User${q} WHERE email = '${email}' /* ${email} */`)
+      await expect(texted.get("texted").$queryRawUnsafe(`SELECT nope FROM ${q}User${q}`)).rejects.toThrow()
+
+      const [insert] = byName("$executeRawUnsafe raw")
+      expect(insert!.attributes["db.query.summary"]).toBe("INSERT User")
+      expect(insert!.attributes["db.query.text"]).toBeUndefined()
+      const [select] = byName("$queryRaw raw")
+      expect(select!.attributes["db.query.summary"]).toBe("SELECT User")
+      const [withText, failed] = byName("$queryRawUnsafe texted")
+      expect(withText!.attributes["db.query.summary"]).toBe("SELECT User")
+      expect(withText!.attributes["db.query.text"]).toBe(`SELECT id, ? AS n FROM ${q}User${q} WHERE email = ?`)
+      expect(failed!.attributes["error.type"]).toEqual(expect.any(String))
+      // The database's own code, as the driver adapter passes it on.
+      expect(failed!.attributes["db.response.status_code"]).toBe({ sqlite: "SQLITE_ERROR", postgresql: "42703", mysql: "1054" }[provider])
+      const shown = JSON.stringify(spans.getFinishedSpans().map((s) => [s.name, s.attributes, s.events, s.status])) +
+        await plain.metrics()
+      expect(shown).not.toContain(email)
+      expect(shown).not.toContain(SECRET)
+      expect(await plain.metrics()).toMatch(/db_query_summary="INSERT User"/)
+    } finally {
+      await plain.disconnect()
+      await texted.disconnect()
+      await database.drop()
     }
   })
 })

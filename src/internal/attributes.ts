@@ -115,17 +115,15 @@ export const summarize = (sql: string): string => {
 }
 
 /**
- * `db.response.status_code`: Prisma's code (P2002) or the driver's (a SQLSTATE such as 23505, a MySQL error
- * number), when the database answered with one; undefined for flexidb's own refusals and network errors.
+ * `db.response.status_code`: the database's own code when it answered with one (PostgreSQL's SQLSTATE such as
+ * 23505, MySQL's error number such as 1062, SQLite's SQLITE_CONSTRAINT_UNIQUE), as Prisma's driver adapter passes
+ * it on; else Prisma's code (P2025); undefined for flexidb's own refusals and network errors.
  */
 export const statusCode = (error: unknown): string | undefined => {
-  const e = error as { code?: unknown; cause?: unknown; meta?: { driverAdapterError?: { cause?: { originalCode?: unknown } } } } | null
-  const code = e?.code
-  if (typeof code === "string" && /^P\d{4}$/.test(code)) return code
+  const e = error as { code?: unknown; meta?: { driverAdapterError?: { cause?: { originalCode?: unknown } } } } | null
   const original = e?.meta?.driverAdapterError?.cause?.originalCode
   if (typeof original === "string" || typeof original === "number") return String(original)
-  if (typeof code === "string" && /^[0-9A-Z]{5}$/.test(code) && /\d/.test(code)) return code
-  const errno = (error as { errno?: unknown } | null)?.errno
-  if (typeof errno === "number" && errno > 0 && (error as { sqlState?: unknown }).sqlState !== undefined) return String(errno)
+  const code = e?.code
+  if (typeof code === "string" && /^P\d{4}$/.test(code)) return code
   return undefined
 }
