@@ -93,28 +93,6 @@ export const withoutLiterals = (sql: string): string =>
     .trim()
 
 /**
- * `db.query.summary` of a statement: its kind and first table (`SELECT users`, `INSERT orders`), or its kind alone.
- * Never a value: only keywords and the identifier after FROM / INTO / UPDATE / JOIN / TABLE are kept.
- */
-export const summarize = (sql: string): string => {
-  const text = sql.replace(/--[^\n]*|\/\*[\s\S]*?\*\//g, " ").replace(/^[\s(]+/, "")
-  const kind = /^[a-z]+/i.exec(text)?.[0]?.toUpperCase() ?? "SQL"
-  const identifier = String.raw`("[^"]+"|\x60[^\x60]+\x60|\[[^\]]+\]|[\w$]+)(?:\s*\.\s*("[^"]+"|\x60[^\x60]+\x60|\[[^\]]+\]|[\w$]+))?`
-  const after = kind === "INSERT" || kind === "REPLACE"
-    ? "INTO"
-    : kind === "UPDATE"
-    ? "UPDATE"
-    : kind === "CREATE" || kind === "DROP" || kind === "ALTER" || kind === "TRUNCATE"
-    ? "(?:TABLE|INDEX|VIEW)(?:\\s+IF\\s+(?:NOT\\s+)?EXISTS)?"
-    : "FROM"
-  const found = new RegExp(`\\b${after}\\s+(?:ONLY\\s+)?${identifier}`, "i").exec(text)
-  if (found === null) return kind
-  const unquote = (s: string) => s.replace(/^["`[]|["`\]]$/g, "")
-  const table = unquote(found[2] ?? found[1]!)
-  return `${kind} ${table}`
-}
-
-/**
  * `db.response.status_code`: the database's own code when it answered with one (PostgreSQL's SQLSTATE such as
  * 23505, MySQL's error number such as 1062, SQLite's SQLITE_CONSTRAINT_UNIQUE), as Prisma's driver adapter passes
  * it on; else Prisma's code (P2025); undefined for flexidb's own refusals and network errors.

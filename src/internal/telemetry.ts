@@ -12,9 +12,11 @@ import { createRequire } from "node:module"
 import { InvalidArgumentError } from "../Errors.js"
 import type { MemberRef, ResolvedOptions } from "../Options.js"
 import { errorSummary } from "../Redact.js"
-import { modelSummary, rawOperations, rawText, serverOf, statusCode, summarize } from "./attributes.js"
+import { modelSummary, rawOperations, rawText, serverOf, statusCode } from "./attributes.js"
 import { serve } from "./metricsHandler.js"
 import * as MetricsStore from "./metricsStore.js"
+import type { Dialect } from "./sql.js"
+import { summarize } from "./sql.js"
 import * as TenantLabel from "./tenantLabel.js"
 
 /** The attributes every span and metric of one member carries. */
@@ -381,18 +383,14 @@ export const make = (options: ResolvedOptions, clock: Clock.Clock): Telemetry | 
     return p
   }
 
-  // Raw statements' summaries, by text: a bounded few per app (parameters are placeholders, never values).
-  const summaries = new Map<string, string>()
-  const summaryOf = (operation: string, input: unknown): { summary: string | undefined; text: string | undefined } => {
+  /** The summary of a model operation, or of a raw statement (sql.ts caches them, parsed in the client's dialect). */
+  const summaryOf = (labels: Labels, operation: string, input: unknown): { summary: string | undefined; text: string | undefined } => {
     if (!rawOperations.has(operation)) return { summary: modelSummary(operation), text: undefined }
     const text = rawText(input)
     if (text === undefined) return { summary: undefined, text: undefined }
-    let summary = summaries.get(text)
-    if (summary === undefined) {
-      summary = summarize(text)
-      if (summaries.size < 10_000) summaries.set(text, summary)
-    }
-    return { summary, text: queryText ? text : undefined }
+    const system = labels["db.system.name"]
+    const dialect = system === "postgresql" || system === "mysql" || system === "sqlite" ? (system as Dialect) : undefined
+    return { summary: summarize(text, dialect), text: queryText ? text : undefined }
   }
 
   const fail = (span: Api.Span, error: unknown, type: string) => {
@@ -448,7 +446,7 @@ export const make = (options: ResolvedOptions, clock: Clock.Clock): Telemetry | 
   return {
     pool: metered ? watchPool : () => undefined,
     start: (labels, operation, input) => {
-      const { summary, text } = summaryOf(operation, input)
+      const { summary, text } = summaryOf(labels, operation, input)
       const attributes: Labels = {
         ...labels,
         "db.operation.name": operation,
