@@ -343,7 +343,6 @@ const flexidb = Command.make("flexidb").pipe(
         )
       ),
     migrate,
-    topCommand,
     across("diff", "prisma migrate diff for every database (pass its flags after --)", parallel(["migrate", "diff"], true)),
     db,
     studio,
@@ -355,7 +354,8 @@ const flexidb = Command.make("flexidb").pipe(
     Command.make("watch", { schema }, (o) =>
       Effect.flatMap(selected(o.schema), ({ names, project }) => watch(project, names))).pipe(
         Command.withDescription("Regenerate a schema's client when it changes; Ctrl+C stops")
-      )
+      ),
+    topCommand
   ])
 )
 

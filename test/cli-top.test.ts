@@ -33,10 +33,12 @@ afterAll(async () => {
 
 describe("flexidb top, once", () => {
   it("--once --json prints one JSON document with every member's numbers and the tenant cache", () => {
-    const run = spawnSync(process.execPath, [...flexidb, "top", "--once", "--json", "--url", url], { cwd: root, encoding: "utf8" })
+    // --url twice: the same app seen as two instances, one entry each.
+    const run = spawnSync(process.execPath, [...flexidb, "top", "--once", "--json", "--url", url, "--url", url], { cwd: root, encoding: "utf8" })
     expect(run.status, run.stderr).toBe(0)
     const { instances } = JSON.parse(run.stdout) as { instances: Array<any> }
-    expect(instances).toHaveLength(1)
+    expect(instances.map((i) => i.url)).toEqual([url, url])
+    expect(instances[1].members.map((m: any) => m.database).sort()).toEqual(instances[0].members.map((m: any) => m.database).sort())
     const [instance] = instances
     expect(instance.error).toBeNull()
     const byName = Object.fromEntries(instance.members.map((m: any) => [m.database, m]))
