@@ -363,12 +363,15 @@ export const make = (options: ResolvedOptions, clock: Clock.Clock): Telemetry | 
 
   // Metric attribute sets by member labels, then by operation, summary and outcome: built once, so a query records
   // with no allocation. Emptied when series are dropped, so no point records into a dropped series.
-  let points = new WeakMap<Labels, Map<string, Point>>()
+  let points = new WeakMap<Labels, Map<string, Map<string | undefined, Point>>>()
   const point = (labels: Labels, operation: string, summary: string | undefined, type: string | undefined, status: string | undefined) => {
     let byLabels = points.get(labels)
     if (byLabels === undefined) points.set(labels, byLabels = new Map())
-    const k = `${operation}\u0000${summary}\u0000${type}\u0000${status}`
-    let p = byLabels.get(k)
+    // A success is keyed by its operation alone: no string is built per query.
+    const k = type === undefined ? operation : `${operation}\u0000${type}\u0000${status}`
+    let bySummary = byLabels.get(k)
+    if (bySummary === undefined) byLabels.set(k, bySummary = new Map())
+    let p = bySummary.get(summary)
     if (p === undefined) {
       const attributes: Labels = {
         ...labels,
@@ -378,19 +381,24 @@ export const make = (options: ResolvedOptions, clock: Clock.Clock): Telemetry | 
         ...(status === undefined ? {} : { "db.response.status_code": status })
       }
       p = { attributes, series: own?.store.histogram(attributes) }
-      byLabels.set(k, p)
+      bySummary.set(summary, p)
     }
     return p
   }
 
-  /** The summary of a model operation, or of a raw statement (sql.ts caches them, parsed in the client's dialect). */
-  const summaryOf = (labels: Labels, operation: string, input: unknown): { summary: string | undefined; text: string | undefined } => {
-    if (!rawOperations.has(operation)) return { summary: modelSummary(operation), text: undefined }
-    const text = rawText(input)
-    if (text === undefined) return { summary: undefined, text: undefined }
+  // Model operations' summaries, by operation label: a few per model, built once.
+  const modelSummaries = new Map<string, string | undefined>()
+  const summaryOfModel = (operation: string) => {
+    if (modelSummaries.has(operation)) return modelSummaries.get(operation)
+    const summary = modelSummary(operation)
+    modelSummaries.set(operation, summary)
+    return summary
+  }
+
+  /** The dialect sql.ts parses a member's raw statements in. */
+  const dialectOf = (labels: Labels): Dialect | undefined => {
     const system = labels["db.system.name"]
-    const dialect = system === "postgresql" || system === "mysql" || system === "sqlite" ? (system as Dialect) : undefined
-    return { summary: summarize(text, dialect), text: queryText ? text : undefined }
+    return system === "postgresql" || system === "mysql" || system === "sqlite" ? system : undefined
   }
 
   const fail = (span: Api.Span, error: unknown, type: string) => {
@@ -446,7 +454,18 @@ export const make = (options: ResolvedOptions, clock: Clock.Clock): Telemetry | 
   return {
     pool: metered ? watchPool : () => undefined,
     start: (labels, operation, input) => {
-      const { summary, text } = summaryOf(labels, operation, input)
+      // A model operation's summary from its name; a raw statement's from its text (sql.ts caches them).
+      let summary: string | undefined
+      let text: string | undefined
+      if (rawOperations.has(operation)) {
+        const sql = rawText(input)
+        if (sql !== undefined) {
+          summary = summarize(sql, dialectOf(labels))
+          if (queryText) text = sql
+        }
+      } else {
+        summary = summaryOfModel(operation)
+      }
       const attributes: Labels = {
         ...labels,
         "db.operation.name": operation,
