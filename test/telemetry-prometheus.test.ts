@@ -1,6 +1,9 @@
 // The /metrics endpoint and a real Prometheus (Debian's package) scraping it: the bounded tenant label counted at
 // Prometheus, and every PromQL expression of examples/grafana/flexidb.json answered with data.
 import Database from "better-sqlite3"
+import express from "express"
+import Fastify from "fastify"
+import { once } from "node:events"
 import { copyFileSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { createServer } from "node:http"
 import type { AddressInfo } from "node:net"
@@ -55,6 +58,33 @@ describe("the metrics endpoint", () => {
     } finally {
       server.closeAllConnections()
       await new Promise<void>((resolve) => server.close(() => resolve()))
+      await db.disconnect()
+    }
+  })
+
+  it("metricsHandler() is an Express route and a Fastify route as it is", async () => {
+    const db = createFlexiDB({ main: sqliteTenant("frameworks") }, { gracefulShutdown: false, prometheus: true })
+    const app = express()
+    app.get("/metrics", db.metricsHandler())
+    const server = app.listen(0, "127.0.0.1")
+    await once(server, "listening")
+    const fastify = Fastify()
+    fastify.get("/metrics", db.metricsHandler())
+    await fastify.listen({ port: 0, host: "127.0.0.1" })
+    try {
+      await db.get("main").user.count()
+      for (const url of [
+        `http://127.0.0.1:${(server.address() as AddressInfo).port}/metrics`,
+        `http://127.0.0.1:${(fastify.server.address() as AddressInfo).port}/metrics`
+      ]) {
+        const answer = await scrape(url)
+        expect([answer.status, answer.type], url).toEqual([200, CONTENT_TYPE])
+        expect(answer.samples.find((s) => s.name === "db_client_operation_duration_count" && s.labels.db_namespace === "main")?.value).toBe(1)
+      }
+    } finally {
+      server.closeAllConnections()
+      await new Promise<void>((resolve) => server.close(() => resolve()))
+      await fastify.close()
       await db.disconnect()
     }
   })
