@@ -316,6 +316,37 @@ describe("telemetry of failures and tenants", () => {
     }
   })
 
+  it("keeps each tenant's name on its spans while its metrics report the bounded value", async () => {
+    const files: Array<TestDatabase> = []
+    const db = createFlexiDB({}, {
+      gracefulShutdown: false,
+      telemetry: { tenantLabel: { top: 1 } },
+      tenants: {
+        resolve: async () => {
+          const file = await createDatabase("sqlite")
+          files.push(file)
+          return prisma7.sqlite(file.url)
+        }
+      }
+    })
+    try {
+      await (await db.tenant("first")).user.count()
+      await (await db.tenant("second")).user.count()
+      const [span] = byName("User.count second")
+      expect(span!.attributes).toMatchObject({ "flexidb.tenant": "second", "db.namespace": "second" })
+      // The global SDK's meter: the second tenant, outside the top one, is `other` on every label.
+      const duration = metric(await collected(), "db.client.operation.duration") as HistogramMetricData
+      const tenants = duration.dataPoints
+        .filter((p) => p.attributes["db.operation.name"] === "User.count" && p.attributes["flexidb.tenant"] !== undefined)
+        .map((p) => [p.attributes["flexidb.tenant"], p.attributes["db.namespace"], p.value.count])
+      expect(tenants).toEqual(expect.arrayContaining([["first", "first", 1], ["other", "other", 1]]))
+      expect(tenants.some(([t]) => t === "second")).toBe(false)
+    } finally {
+      await db.disconnect()
+      for (const f of files) await f.drop()
+    }
+  })
+
   it("labels a tenant's spans and reports the tenant cache", async () => {
     const files: Array<TestDatabase> = []
     const db = createFlexiDB({}, {
