@@ -187,7 +187,7 @@ export interface FlexiDBOptions<T extends ClientEntry = ClientEntry> {
    * Keep flexidb's metrics for `metrics()` (Prometheus text). Needs `@opentelemetry/api`,
    * `@opentelemetry/sdk-metrics` and `@opentelemetry/exporter-prometheus` installed. Default false.
    * `{ port }` (since 0.2.0) also serves them on `http://host:port/metrics` from a server of flexidb's own,
-   * closed by `disconnect()`; `port: 0` picks a free port (see `metricsAddress()`).
+   * closed by `disconnect()`; a port it cannot listen on is said through `logger` (the databases work without it).
    */
   readonly prometheus?: boolean | PrometheusConfig
   /** How spans and metrics describe operations: the bounded tenant label, query text. */
@@ -206,7 +206,7 @@ export interface FlexiDBOptions<T extends ClientEntry = ClientEntry> {
  * @since 0.2.0
  */
 export interface PrometheusConfig {
-  /** The port to listen on; 0 picks a free one. */
+  /** The port to listen on, 1–65535. */
   readonly port: number
   /** The interface to listen on. Default `127.0.0.1`; `0.0.0.0` for every interface. */
   readonly host?: string
@@ -557,8 +557,8 @@ const resolvePrometheus = (value: unknown): Pick<ResolvedOptions, "prometheus" |
   if (value === undefined || typeof value === "boolean") return { prometheus: value === true, prometheusServer: undefined }
   if (!isObject(value)) return fail("prometheus", `expected true, false or { port }, got ${JSON.stringify(value)}`)
   const p = section({ prometheus: value }, "prometheus", ["port", "host"])
-  if (p.port === undefined) fail("prometheus.port", "expected a port number (0 picks a free one)")
-  const port = number(p, "prometheus", "port", 0, { min: 0, integer: true })
+  if (p.port === undefined) fail("prometheus.port", "expected a port number, such as 9464")
+  const port = number(p, "prometheus", "port", 0, { min: 1, integer: true })
   if (port > 65535) fail("prometheus.port", `must be at most 65535, got ${port}`)
   const host = p.host ?? "127.0.0.1"
   if (typeof host !== "string" || host.length === 0) fail("prometheus.host", `expected a host name or address, got ${JSON.stringify(host)}`)

@@ -119,6 +119,29 @@ const open = (port: number, database: TestDatabase) =>
     tenants: { resolve: (name) => sqliteTenant(name) as unknown as AnyClient, maxClients: 10 }
   })
 
+describe("the metrics server", () => {
+  it("says through the logger when its port is taken, and the databases work without it", async () => {
+    const taken = createServer()
+    await new Promise<void>((resolve) => taken.listen(0, "127.0.0.1", resolve))
+    const port = (taken.address() as AddressInfo).port
+    const lines: Array<string> = []
+    const db = createFlexiDB({ main: sqliteTenant("taken") }, {
+      gracefulShutdown: false,
+      prometheus: { port },
+      logger: { warn: (line) => lines.push(line) }
+    })
+    try {
+      expect(await db.get("main").user.count()).toBe(0)
+      for (let i = 0; i < 100 && lines.length === 0; i++) await new Promise((r) => setTimeout(r, 10))
+      expect(lines).toEqual([`The metrics server could not listen on port ${port}: listen EADDRINUSE: address already in use 127.0.0.1:${port}`])
+      expect((await db.metrics()).length).toBeGreaterThan(0)
+    } finally {
+      await db.disconnect()
+      await new Promise<void>((resolve) => taken.close(() => resolve()))
+    }
+  })
+})
+
 describe("a real Prometheus scraping flexidb", () => {
   let prometheus: Prometheus | undefined
   let database: TestDatabase

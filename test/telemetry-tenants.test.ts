@@ -92,6 +92,8 @@ describe("the telemetry option", () => {
     expect(() => resolveOptions({ telemetry: { other: 1 } as never })).toThrow(/telemetry.other/)
     expect(resolveOptions({ prometheus: { port: 9464 } })).toMatchObject({ prometheus: true, prometheusServer: { port: 9464, host: "127.0.0.1" } })
     expect(() => resolveOptions({ prometheus: { port: 70_000 } })).toThrow(/prometheus.port/)
+    expect(() => resolveOptions({ prometheus: { port: 0 } })).toThrow(/prometheus.port/)
+    expect(() => resolveOptions({ prometheus: {} as never })).toThrow(/prometheus.port/)
   })
 })
 
