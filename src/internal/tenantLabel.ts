@@ -23,26 +23,21 @@ export interface TenantLabel {
   readonly refresh: () => void
   /** The tenants that keep their own name now. */
   readonly top: () => ReadonlySet<string>
-  /** The tenants in the window with their operation counts, busiest first (for the `top tenants` metric). */
-  readonly ranking: () => ReadonlyArray<readonly [string, number]>
 }
 
 export const make = (top: number, clock: Clock.Clock): TenantLabel => {
   if (top === Infinity) {
-    return { count: () => true, kept: () => true, refresh: () => {}, top: () => new Set(), ranking: () => [] }
+    return { count: () => true, kept: () => true, refresh: () => {}, top: () => new Set() }
   }
-  // One map of counts per slot; `current` is the slot the clock is in.
+  // One map of counts per slot of the window; `slot` is the one the clock is in (its index modulo `slots`).
   const window: Array<Map<string, number>> = Array.from({ length: slots }, () => new Map())
   let slot = Math.floor(clock.unsafeCurrentTimeMillis() / slotMs)
   let kept = new Set<string>()
 
-  const totals = () => {
+  const rerank = () => {
     const sums = new Map<string, number>()
     for (const counts of window) for (const [t, n] of counts) sums.set(t, (sums.get(t) ?? 0) + n)
-    return sums
-  }
-  const rerank = () => {
-    const ranked = [...totals()].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
+    const ranked = [...sums].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
     kept = new Set(ranked.slice(0, top).map(([t]) => t))
   }
   const refresh = () => {
@@ -68,7 +63,6 @@ export const make = (top: number, clock: Clock.Clock): TenantLabel => {
     },
     kept: (tenant) => kept.has(tenant),
     refresh,
-    top: () => kept,
-    ranking: () => [...totals()].sort((a, b) => b[1] - a[1])
+    top: () => kept
   }
 }
