@@ -148,6 +148,15 @@ describe("metrics of many tenants", () => {
       expect([operations(third.samples, "t5"), operations(third.samples, "other")]).toEqual([1, 14])
     }))
 
+  it("the Effect face's handler answers 503 once the registry's scope has closed", async () => {
+    const handler = await Effect.runPromise(Effect.scoped(
+      Effect.map(FlexiDBService.make({ main: sqliteTenant("scoped") }, { gracefulShutdown: false, prometheus: true }), (r) => r.metricsHandler())
+    ))
+    const answer = await serving(handler, scrape)
+    expect(answer.status).toBe(503)
+    expect(answer.text).toMatch(/Cannot read metrics: this flexidb instance was disconnected/)
+  })
+
   effect.scoped("without the prometheus option the handler answers 503 saying so", () =>
     Effect.gen(function*() {
       const registry = yield* FlexiDBService.make({}, { gracefulShutdown: false })

@@ -9,7 +9,7 @@ import type * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import { createRequire } from "node:module"
-import { InvalidArgumentError } from "../Errors.js"
+import { ClosedError, InvalidArgumentError } from "../Errors.js"
 import type { MemberRef, ResolvedOptions } from "../Options.js"
 import { errorSummary } from "../Redact.js"
 import { modelSummary, rawOperations, rawText, serverOf, statusCode } from "./attributes.js"
@@ -416,7 +416,10 @@ export const make = (options: ResolvedOptions, clock: Clock.Clock): Telemetry | 
       ? <A>(f: () => A) => f()
       : <A>(f: () => A) => context.with(trace.setSpan(context.active(), span), f)
 
+  let closed = false
   const text = own === undefined ? undefined : async () => {
+    // The Effect face's handler outlives its scope: after it, nothing is measured any more.
+    if (closed) throw new ClosedError({ operation: "read metrics" })
     tenants.refresh()
     // A tenant that left the top set: its series go, its operations from now on count as `other`.
     if (own.store.prune((t) => t === TenantLabel.OTHER || tenants.kept(t)) > 0) points = new WeakMap()
@@ -534,6 +537,9 @@ export const make = (options: ResolvedOptions, clock: Clock.Clock): Telemetry | 
       }
     },
     prometheus: text,
-    shutdown: () => server?.then((s) => s?.close()) ?? Promise.resolve()
+    shutdown: () => {
+      closed = true
+      return server?.then((s) => s?.close()) ?? Promise.resolve()
+    }
   }
 }
