@@ -14,6 +14,8 @@ import type { MemberRef, ResolvedOptions } from "../Options.js"
 import { errorSummary } from "../Redact.js"
 import { modelSummary, rawOperations, rawText, serverOf, statusCode } from "./attributes.js"
 import { serve } from "./metricsHandler.js"
+import type { PoolFigures } from "./pool.js"
+import { watchPool } from "./pool.js"
 import * as MetricsStore from "./metricsStore.js"
 import type { Dialect } from "./sql.js"
 import { summarize } from "./sql.js"
@@ -28,13 +30,7 @@ export interface Ongoing {
   readonly end: (durationNs: number, failed: boolean, error: unknown) => void
 }
 
-/** What a driver's connection pool holds now. */
-export interface PoolFigures {
-  readonly idle: number
-  readonly used: number
-  /** Requests waiting for a connection. */
-  readonly pending: number
-}
+export type { PoolFigures } from "./pool.js"
 
 /** What the gauges read when a reader collects: each member's state and pool, and the tenant cache's figures. */
 export interface Source {
@@ -126,53 +122,6 @@ const otherOf = (labels: Labels): Labels => {
   return other
 }
 const others = new WeakMap<Labels, Labels>()
-
-/** The figures of a pg Pool (totalCount, idleCount, waitingCount) or a mariadb Pool (its methods), else undefined. */
-const poolReader = (driver: unknown): (() => PoolFigures) | undefined => {
-  const pool = driver as Record<string, unknown> | null | undefined
-  if (typeof pool?.totalCount === "number" && typeof pool.idleCount === "number") {
-    const pg = pool as { totalCount: number; idleCount: number; waitingCount: number }
-    return () => ({ idle: pg.idleCount, used: pg.totalCount - pg.idleCount, pending: pg.waitingCount })
-  }
-  if (typeof pool?.totalConnections === "function" && typeof pool.idleConnections === "function") {
-    const mariadb = pool as { totalConnections(): number; idleConnections(): number; taskQueueSize(): number }
-    return () => {
-      const idle = mariadb.idleConnections()
-      return { idle, used: mariadb.totalConnections() - idle, pending: mariadb.taskQueueSize() }
-    }
-  }
-  return undefined
-}
-
-/**
- * The pool behind a client's driver adapter: the pool the app gave the adapter (`new PrismaPg(pool)`), else the one
- * the adapter makes when Prisma connects. Prisma keeps the connected adapter private, so the factory's `connect` is
- * wrapped (on that factory object only) to keep each new adapter's `underlyingDriver()`. Clients without a driver
- * adapter keep their pool to themselves: undefined.
- */
-const watchPool = (client: unknown): (() => PoolFigures | undefined) | undefined => {
-  const factory = (client as { _engineConfig?: { adapter?: Record<string, unknown> } } | null)?._engineConfig?.adapter
-  if (factory === undefined || factory === null || typeof factory.connect !== "function") return undefined
-  // Once per factory, whatever the number of clients or instances built on it.
-  let watched = watchedFactories.get(factory)
-  if (watched === undefined) {
-    const cell: { read: (() => PoolFigures) | undefined } = { read: poolReader(factory.externalPool) }
-    const connect = factory.connect as (...args: Array<unknown>) => Promise<{ underlyingDriver?: () => unknown }>
-    try {
-      factory.connect = async function(this: unknown, ...args: Array<unknown>) {
-        const adapter = await connect.apply(this, args)
-        cell.read = poolReader(adapter?.underlyingDriver?.()) ?? cell.read
-        return adapter
-      }
-    } catch {
-      // a frozen factory: only a pool the app gave it can be read
-    }
-    watchedFactories.set(factory, watched = cell)
-  }
-  const cell = watched
-  return () => cell.read?.()
-}
-const watchedFactories = new WeakMap<object, { read: (() => PoolFigures) | undefined }>()
 
 /** `error.type`: the error's code (Prisma's P2002, flexidb's CIRCUIT_OPEN…), else its class name. */
 export const errorType = (error: unknown): string => {
