@@ -17,6 +17,7 @@ import { currentProject, currentProjectFiles, selectSchemas } from "./project.js
 import type { AcrossOptions } from "./run.js"
 import { runAcross } from "./run.js"
 import { seed } from "./seed.js"
+import { topCommand } from "./top.js"
 import { projectTargets, tenantTargets } from "./targets.js"
 import type { CommandLine } from "./usage.js"
 import { commandName, commandTree, presentTo, readCommandLine } from "./usage.js"
@@ -353,7 +354,8 @@ const flexidb = Command.make("flexidb").pipe(
     Command.make("watch", { schema }, (o) =>
       Effect.flatMap(selected(o.schema), ({ names, project }) => watch(project, names))).pipe(
         Command.withDescription("Regenerate a schema's client when it changes; Ctrl+C stops")
-      )
+      ),
+    topCommand
   ])
 )
 

@@ -5,6 +5,8 @@ import { context, trace } from "@opentelemetry/api"
 import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks"
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base"
 import { mkdirSync, rmSync } from "node:fs"
+import { createServer } from "node:http"
+import type { AddressInfo } from "node:net"
 import { join } from "node:path"
 import { createFlexiDB } from "../src/index.js"
 import { PrismaClient as AnalyticsClient } from "./generated/analytics/client.ts"
@@ -46,9 +48,14 @@ for (const s of spans.getFinishedSpans()) {
 const [create] = spans.getFinishedSpans()
 console.log(`  attributes of "${create!.name}": ${JSON.stringify(create!.attributes)}`)
 
-console.log("\n▸ db.metrics() (what a /metrics route serves), operation counts and gauges")
-const text = await db.metrics()
+// The /metrics route: db.metricsHandler() for node:http (Express and Fastify take it as well).
+const server = createServer(db.metricsHandler())
+await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
+const response = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/metrics`)
+console.log(`\n▸ GET /metrics → ${response.status} ${response.headers.get("content-type")}: operation counts and gauges`)
+const text = await response.text()
 console.log(text.split("\n").filter((l) => /_count\{|^flexidb_|^# TYPE/.test(l)).join("\n"))
+server.close()
 
 await db.disconnect()
 rmSync(data, { recursive: true, force: true })

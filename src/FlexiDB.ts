@@ -24,10 +24,11 @@ import type {
 } from "./Errors.js"
 import { BatchError, InvalidArgumentError, isFlexiDBError } from "./Errors.js"
 import { validate } from "./internal/database.js"
+import { ofRegistry } from "./internal/metricsHandler.js"
 import * as Session from "./internal/session.js"
 import type { BatchRun, Operation, Registry } from "./internal/registry.js"
 import { batchOutcome, make as makeRegistry, record, settledResults } from "./internal/registry.js"
-import type { FlexiDBOptions } from "./Options.js"
+import type { FlexiDBOptions, MetricsHandler } from "./Options.js"
 import { resolveOptions } from "./Options.js"
 
 type Names<M> = keyof M & string
@@ -129,6 +130,13 @@ export interface Service<M extends Record<string, ClientEntry> = Record<string, 
    * TenantCapacityError, or what `resolve` threw.
    */
   readonly tenant: (name: string) => Effect.Effect<PrismaClientLike, unknown>
+  /**
+   * A `(req, res)` handler serving the metrics in Prometheus' text format (the `prometheus` option; 503 with the
+   * reason without it), for node:http, Express or Fastify.
+   *
+   * @since 0.2.0
+   */
+  readonly metricsHandler: () => MetricsHandler
   /** Runs `f` with the tenant's client, holding the tenant open until it ends. */
   readonly withTenant: <A, E, R>(
     name: string,
@@ -232,6 +240,7 @@ export const make = <const M extends Record<string, ClientEntry>>(
         : Effect.succeed(registry.tenants)
     const service: Service<Record<string, PrismaClientLike>> = {
       get: client,
+      metricsHandler: () => ofRegistry(registry.metrics),
       register: registry.register,
       unregister: registry.unregister,
       use: registry.use,

@@ -186,14 +186,61 @@ export interface FlexiDBOptions<T extends ClientEntry = ClientEntry> {
   /**
    * Keep flexidb's metrics for `metrics()` (Prometheus text). Needs `@opentelemetry/api`,
    * `@opentelemetry/sdk-metrics` and `@opentelemetry/exporter-prometheus` installed. Default false.
+   * `{ port }` (since 0.2.0) also serves them on `http://host:port/metrics` from a server of flexidb's own,
+   * closed by `disconnect()`; a port it cannot listen on is said through `logger` (the databases work without it).
    */
-  readonly prometheus?: boolean
+  readonly prometheus?: boolean | PrometheusConfig
+  /** How spans and metrics describe operations: the bounded tenant label, query text. */
+  readonly telemetry?: TelemetryConfig
   /**
    * Where flexidb says, in one line, that a database went down or came back (credentials removed). Default: a
    * `[flexidb]` line on stderr through `console.warn`; pass your logger (anything with `warn(message)`, such as
    * pino or `console`), or `false` for silence.
    */
   readonly logger?: FlexiDBLogger | false
+}
+
+/**
+ * flexidb's own `/metrics` server (the `prometheus` option).
+ *
+ * @since 0.2.0
+ */
+export interface PrometheusConfig {
+  /** The port to listen on, 1–65535. */
+  readonly port: number
+  /** The interface to listen on. Default `127.0.0.1`; `0.0.0.0` for every interface. */
+  readonly host?: string
+}
+
+/**
+ * A request handler serving flexidb's metrics in Prometheus' text format (`text/plain; version=0.0.4`): call it
+ * from a `node:http` server or an Express route with `(req, res)`, or a Fastify route with `(request, reply)`.
+ * It answers 200 with the metrics, or 503 with a one-line reason when there are none to give (no `prometheus`
+ * option, or after `disconnect()`); it never rejects.
+ *
+ * @since 0.2.0
+ */
+export type MetricsHandler = (req: unknown, res: unknown) => Promise<void>
+
+/**
+ * How spans and metrics describe operations.
+ *
+ * @since 0.2.0
+ */
+export interface TelemetryConfig {
+  /**
+   * The `flexidb.tenant` value in metrics (spans always carry the tenant). `{ top: N }` (default `{ top: 50 }`):
+   * the N tenants with the most operations in the last minute keep their name, every other tenant reports as
+   * `other` (its `db.namespace` too), and a tenant leaving the top set has its series removed from `metrics()`.
+   * `'all'`: every tenant's own name (one set of series per tenant: fine for a few dozen). `'none'`: every tenant
+   * reports as `other`.
+   */
+  readonly tenantLabel?: { readonly top: number } | "all" | "none"
+  /**
+   * Put `db.query.text` on raw SQL spans, with literal values replaced by `?`. Default false: spans carry only
+   * `db.query.summary` (`SELECT users`).
+   */
+  readonly queryText?: boolean
 }
 
 /**
@@ -259,6 +306,13 @@ export interface ResolvedOptions {
   readonly disconnectTimeout: number
   readonly tenants: ResolvedTenants | undefined
   readonly prometheus: boolean
+  /** flexidb's own `/metrics` server, with `prometheus: { port }`. */
+  readonly prometheusServer: { readonly port: number; readonly host: string } | undefined
+  readonly telemetry: {
+    /** Tenants that keep their own name in metrics: Infinity for `'all'`, 0 for `'none'`. */
+    readonly tenantTop: number
+    readonly queryText: boolean
+  }
   /** Undefined for `logger: false`. */
   readonly log: ((message: string) => void) | undefined
 }
@@ -351,6 +405,7 @@ const topLevel = [
   "replicas",
   "tenants",
   "prometheus",
+  "telemetry",
   "logger"
 ]
 
@@ -492,9 +547,36 @@ export const resolveOptions = (input: FlexiDBOptions<any> | undefined = {}): Res
     gracefulShutdown: boolean(input as Record<string, unknown>, "options", "gracefulShutdown", true),
     disconnectTimeout: duration(input as Record<string, unknown>, "options", "disconnectTimeout", 5000, { min: 1 }),
     tenants: resolveTenants(input as Record<string, unknown>),
-    prometheus: boolean(input as Record<string, unknown>, "options", "prometheus", false),
+    ...resolvePrometheus((input as Record<string, unknown>).prometheus),
+    telemetry: resolveTelemetry(input as Record<string, unknown>),
     log: resolveLogger((input as Record<string, unknown>).logger)
   }
+}
+
+const resolvePrometheus = (value: unknown): Pick<ResolvedOptions, "prometheus" | "prometheusServer"> => {
+  if (value === undefined || typeof value === "boolean") return { prometheus: value === true, prometheusServer: undefined }
+  if (!isObject(value)) return fail("prometheus", `expected true, false or { port }, got ${JSON.stringify(value)}`)
+  const p = section({ prometheus: value }, "prometheus", ["port", "host"])
+  if (p.port === undefined) fail("prometheus.port", "expected a port number, such as 9464")
+  const port = number(p, "prometheus", "port", 0, { min: 1, integer: true })
+  if (port > 65535) fail("prometheus.port", `must be at most 65535, got ${port}`)
+  const host = p.host ?? "127.0.0.1"
+  if (typeof host !== "string" || host.length === 0) fail("prometheus.host", `expected a host name or address, got ${JSON.stringify(host)}`)
+  return { prometheus: true, prometheusServer: { port, host: host as string } }
+}
+
+const resolveTelemetry = (input: Record<string, unknown>): ResolvedOptions["telemetry"] => {
+  const t = section(input, "telemetry", ["tenantLabel", "queryText"])
+  const label = t.tenantLabel ?? { top: 50 }
+  let tenantTop: number
+  if (label === "all") tenantTop = Infinity
+  else if (label === "none") tenantTop = 0
+  else if (isObject(label) && Object.keys(label).every((k) => k === "top")) {
+    tenantTop = number(label, "telemetry.tenantLabel", "top", 50, { min: 0, integer: true })
+  } else {
+    tenantTop = fail("telemetry.tenantLabel", `expected { top: N }, 'all' or 'none', got ${JSON.stringify(label)}`)
+  }
+  return { tenantTop, queryText: boolean(t, "telemetry", "queryText", false) }
 }
 
 const stderrLine = (message: string) => console.warn(`[flexidb] ${message}`)

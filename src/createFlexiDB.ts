@@ -14,11 +14,12 @@ import * as Scope from "effect/Scope"
 import type { ClientEntry, ClientOf, DBStats, MiddlewareFn, PrismaClientLike, Role, Settled, TenantStats } from "./Client.js"
 import { BatchError, ClosedError, InvalidArgumentError, TenantLockedError } from "./Errors.js"
 
+import { handler as metricsHandler } from "./internal/metricsHandler.js"
 import type { Registry } from "./internal/registry.js"
 import { batchOutcome, make as makeRegistry, record, settledResults } from "./internal/registry.js"
 import * as Session from "./internal/session.js"
 import { closeOnSignal } from "./internal/shutdown.js"
-import type { FlexiDBOptions } from "./Options.js"
+import type { FlexiDBOptions, MetricsHandler } from "./Options.js"
 import { resolveOptions } from "./Options.js"
 
 /** The names of a map, as strings. */
@@ -99,6 +100,13 @@ export interface FlexiDB<M extends Record<string, ClientEntry>, T = never> {
    * `disconnect()`.
    */
   metrics(): Promise<string>
+  /**
+   * A `(req, res)` handler serving `metrics()` with Prometheus' content type, for node:http, Express or Fastify
+   * (503 with the reason when `metrics()` rejects). See also the `prometheus: { port }` option.
+   *
+   * @since 0.2.0
+   */
+  metricsHandler(): MetricsHandler
   /**
    * Adds a database, usable at once; it connects in the background with retry. Throws DuplicateDatabaseError
    * for a registered name and InvalidArgumentError for an invalid name or client. Returns this instance, typed
@@ -274,6 +282,7 @@ export const build = (
       }
       return registry.metrics()
     },
+    metricsHandler: () => metricsHandler(() => db.metrics()),
     register: (name, client) => {
       sync(`register('${name}')`, registry.register(name, client))
       return db as never

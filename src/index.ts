@@ -28,8 +28,11 @@ export type {
   FlexiDBLogger,
   FlexiDBOptions,
   HealthCheckConfig,
+  MetricsHandler,
+  PrometheusConfig,
   ReconnectConfig,
   RetryConfig,
+  TelemetryConfig,
   TenantsConfig
 } from "./Options.js"
 export type { Settled } from "./Client.js"

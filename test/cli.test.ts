@@ -153,7 +153,7 @@ describe("usage", () => {
     const p = project(7, { user: "sqlite" })
     const help = await p.cli(["help"])
     expect(help.code).toBe(0)
-    for (const c of ["init", "codegen", "generate", "validate", "format", "migrate", "diff", "db", "studio", "seed", "watch"]) {
+    for (const c of ["init", "codegen", "generate", "validate", "format", "migrate", "diff", "db", "studio", "seed", "watch", "top"]) {
       expect(help.out).toContain(c)
     }
     expect((await p.cli(["migrate", "--help"])).out).toContain("Prisma Migrate for every database")
@@ -161,7 +161,7 @@ describe("usage", () => {
     expect(bad.code).toBe(2)
     expect(bad.err).toBe(
       "flexidb: unknown command 'frobnicate'.\nThe commands of flexidb: init, codegen, generate, validate, format, doctor, " +
-        "migrate, diff, db, studio, seed, watch. Usage: flexidb --help"
+        "migrate, diff, db, studio, seed, watch, top. Usage: flexidb --help"
     )
   })
 

@@ -66,6 +66,12 @@ const withPassword = (db: TestDatabase) =>
   db.provider === "postgresql" ? db.url.replace("postgres@", `postgres:${SECRET}@`) : db.url
 const client = (db: TestDatabase): AnyClient => prisma7[db.provider](withPassword(db)) as unknown as AnyClient
 const system: Record<Provider, string> = { sqlite: "sqlite", postgresql: "postgresql", mysql: "mysql" }
+// Where the driver adapter says it connects (PrismaPg's config; PrismaMariaDb keeps its config private).
+const server: Record<Provider, Attributes> = {
+  sqlite: {},
+  postgresql: { "server.address": "127.0.0.1", "server.port": 5432 },
+  mysql: {}
+}
 
 const byName = (name: string) => spans.getFinishedSpans().filter((s) => s.name === name)
 const parentOf = (s: ReadableSpan) => s.parentSpanContext?.spanId
@@ -107,7 +113,9 @@ describe.each(providers)("telemetry on %s", (provider) => {
       expect(findMany!.attributes).toEqual({
         "db.system.name": system[provider],
         "db.namespace": main,
+        ...server[provider],
         "db.operation.name": "User.findMany",
+        "db.query.summary": "SELECT User",
         "flexidb.role": "write",
         "flexidb.member": 0
       })
@@ -116,6 +124,10 @@ describe.each(providers)("telemetry on %s", (provider) => {
       expect(creates).toHaveLength(2)
       const failed = creates.find((s) => s.status.code === SpanStatusCode.ERROR)!
       expect(failed.attributes["error.type"]).toBe("P2002")
+      expect(failed.attributes["db.response.status_code"]).toBe(
+        { sqlite: "SQLITE_CONSTRAINT_UNIQUE", postgresql: "23505", mysql: "1062" }[provider]
+      )
+      expect(failed.attributes["db.query.summary"]).toBe("INSERT User")
       expect(failed.status.message).toMatch(/Unique constraint/)
       expect(failed.events.map((e) => e.name)).toEqual(["exception"])
 
@@ -171,6 +183,47 @@ describe.each(providers)("telemetry on %s", (provider) => {
       expect(shown).not.toMatch(/postgres(ql)?:\/\/|mysql:\/\//)
     } finally {
       await db.disconnect()
+    }
+  })
+})
+
+describe.each(providers)("semantic-convention attributes on %s", (provider) => {
+  it("summarize raw SQL by kind and first table, keep values out unless queryText, and give the database's error code", async () => {
+    const database = await createDatabase(provider)
+    const q = provider === "mysql" ? "`" : '"'
+    const plain = createFlexiDB({ raw: client(database) }, { gracefulShutdown: false, prometheus: true })
+    const texted = createFlexiDB({ texted: client(database) }, { gracefulShutdown: false, telemetry: { queryText: true } })
+    try {
+      await plain.ready()
+      await texted.ready()
+      const email = "grace@example.com"
+      await plain.get("raw").$executeRawUnsafe(`INSERT INTO ${q}User${q} (email) VALUES ('${email}')`)
+      // A tagged template whose table is quoted for this provider.
+      const strings = Object.assign([`SELECT id FROM ${q}User${q} WHERE email = `, ""], { raw: [`SELECT id FROM ${q}User${q} WHERE email = `, ""] })
+      await plain.get("raw").$queryRaw(strings, email)
+      await texted.get("texted").$queryRawUnsafe(`SELECT id, 42 AS n FROM ${q}User${q} WHERE email = '${email}' /* ${email} */`)
+      await expect(texted.get("texted").$queryRawUnsafe(`SELECT nope FROM ${q}User${q}`)).rejects.toThrow()
+
+      const [insert] = byName("$executeRawUnsafe raw")
+      expect(insert!.attributes["db.query.summary"]).toBe("INSERT User")
+      expect(insert!.attributes["db.query.text"]).toBeUndefined()
+      const [select] = byName("$queryRaw raw")
+      expect(select!.attributes["db.query.summary"]).toBe("SELECT User")
+      const [withText, failed] = byName("$queryRawUnsafe texted")
+      expect(withText!.attributes["db.query.summary"]).toBe("SELECT User")
+      expect(withText!.attributes["db.query.text"]).toBe(`SELECT id, ? AS n FROM ${q}User${q} WHERE email = ?`)
+      expect(failed!.attributes["error.type"]).toEqual(expect.any(String))
+      // The database's own code, as the driver adapter passes it on.
+      expect(failed!.attributes["db.response.status_code"]).toBe({ sqlite: "SQLITE_ERROR", postgresql: "42703", mysql: "1054" }[provider])
+      const shown = JSON.stringify(spans.getFinishedSpans().map((s) => [s.name, s.attributes, s.events, s.status])) +
+        await plain.metrics()
+      expect(shown).not.toContain(email)
+      expect(shown).not.toContain(SECRET)
+      expect(await plain.metrics()).toMatch(/db_query_summary="INSERT User"/)
+    } finally {
+      await plain.disconnect()
+      await texted.disconnect()
+      await database.drop()
     }
   })
 })
@@ -260,6 +313,37 @@ describe("telemetry of failures and tenants", () => {
       expect(shown).not.toContain(SECRET)
     } finally {
       await db.disconnect()
+    }
+  })
+
+  it("keeps each tenant's name on its spans while its metrics report the bounded value", async () => {
+    const files: Array<TestDatabase> = []
+    const db = createFlexiDB({}, {
+      gracefulShutdown: false,
+      telemetry: { tenantLabel: { top: 1 } },
+      tenants: {
+        resolve: async () => {
+          const file = await createDatabase("sqlite")
+          files.push(file)
+          return prisma7.sqlite(file.url)
+        }
+      }
+    })
+    try {
+      await (await db.tenant("first")).user.count()
+      await (await db.tenant("second")).user.count()
+      const [span] = byName("User.count second")
+      expect(span!.attributes).toMatchObject({ "flexidb.tenant": "second", "db.namespace": "second" })
+      // The global SDK's meter: the second tenant, outside the top one, is `other` on every label.
+      const duration = metric(await collected(), "db.client.operation.duration") as HistogramMetricData
+      const tenants = duration.dataPoints
+        .filter((p) => p.attributes["db.operation.name"] === "User.count" && p.attributes["flexidb.tenant"] !== undefined)
+        .map((p) => [p.attributes["flexidb.tenant"], p.attributes["db.namespace"], p.value.count])
+      expect(tenants).toEqual(expect.arrayContaining([["first", "first", 1], ["other", "other", 1]]))
+      expect(tenants.some(([t]) => t === "second")).toBe(false)
+    } finally {
+      await db.disconnect()
+      for (const f of files) await f.drop()
     }
   })
 

@@ -92,9 +92,8 @@ export const makeEnv = (
   observe?: (database: string, operation: string) => void,
   effectTelemetry = false
 ): Effect.Effect<Env, InvalidArgumentError> =>
-  Effect.map(
-    Effect.all([Effect.runtime<never>(), Effect.clock, validate(() => Telemetry.make(options))]),
-    ([runtime, clock, telemetry]) => ({
+  Effect.flatMap(Effect.all([Effect.runtime<never>(), Effect.clock]), ([runtime, clock]) =>
+    Effect.map(validate(() => Telemetry.make(options, clock)), (telemetry) => ({
       options,
       clock,
       runtime,
@@ -102,8 +101,7 @@ export const makeEnv = (
       observe,
       telemetry,
       effectTelemetry: effectTelemetry && telemetry === undefined
-    })
-  )
+    })))
 
 /*
  * FiberRefs history. A fiber's FiberRefs keep a stack per FiberRef with an entry per ancestor fiber that set it; a

@@ -93,7 +93,7 @@ export const runOperation = <I, A>(
   const start = clock.unsafeCurrentTimeNanos()
   target.counters.inFlight++
   const middleware = env.middleware.current
-  const ongoing = env.telemetry === undefined ? undefined : env.telemetry.start(target.labels, operation)
+  const ongoing = env.telemetry === undefined ? undefined : env.telemetry.start(target.labels, operation, input)
   let promise: PromiseLike<A>
   try {
     // Called straight when there is no telemetry: every frame under a query costs Prisma's stack capture time.

@@ -5,12 +5,21 @@
  * provider registered by then, `make` answers undefined and the hot path does no telemetry work at all.
  */
 import type * as Api from "@opentelemetry/api"
+import type * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import { createRequire } from "node:module"
-import { InvalidArgumentError } from "../Errors.js"
+import { ClosedError, InvalidArgumentError } from "../Errors.js"
 import type { MemberRef, ResolvedOptions } from "../Options.js"
 import { errorSummary } from "../Redact.js"
+import { modelSummary, rawOperations, rawText, serverOf, statusCode } from "./attributes.js"
+import { serve } from "./metricsHandler.js"
+import type { PoolFigures } from "./pool.js"
+import { watchPool } from "./pool.js"
+import * as MetricsStore from "./metricsStore.js"
+import type { Dialect } from "./sql.js"
+import { summarize } from "./sql.js"
+import * as TenantLabel from "./tenantLabel.js"
 
 /** The attributes every span and metric of one member carries. */
 export type Labels = Api.Attributes
@@ -21,13 +30,7 @@ export interface Ongoing {
   readonly end: (durationNs: number, failed: boolean, error: unknown) => void
 }
 
-/** What a driver's connection pool holds now. */
-export interface PoolFigures {
-  readonly idle: number
-  readonly used: number
-  /** Requests waiting for a connection. */
-  readonly pending: number
-}
+export type { PoolFigures } from "./pool.js"
 
 /** What the gauges read when a reader collects: each member's state and pool, and the tenant cache's figures. */
 export interface Source {
@@ -43,7 +46,8 @@ export interface Source {
 export interface Telemetry {
   /** Reads `client`'s connection pool, when there are metrics and its driver adapter exposes one. */
   readonly pool: (client: unknown) => (() => PoolFigures | undefined) | undefined
-  readonly start: (labels: Labels, operation: string) => Ongoing
+  /** `input`: the operation's arguments, for a raw SQL call's `db.query.summary` (and text, when asked for). */
+  readonly start: (labels: Labels, operation: string, input?: unknown) => Ongoing
   /** A parent span for a batch: its operations' spans are its children. */
   readonly batch: () => Ongoing
   /** An operation refused by an open circuit. */
@@ -95,61 +99,29 @@ const systemName = (client: unknown): string => {
   }
 }
 
-/** The attributes of one member: the same in spans and metrics, through OpenTelemetry or Effect. */
+/**
+ * The attributes of one member, through OpenTelemetry or Effect. Spans carry them as they are; a tenant's metrics
+ * carry its bounded value instead (`bounded` below).
+ */
 export const memberLabels = (database: string, ref: MemberRef, client: unknown, tenant: boolean): Labels => ({
   "db.system.name": systemName(client),
   "db.namespace": database,
+  ...serverOf(client),
   "flexidb.role": ref.role,
   "flexidb.member": ref.index,
   ...(tenant ? { "flexidb.tenant": database } : {})
 })
 
-/** The figures of a pg Pool (totalCount, idleCount, waitingCount) or a mariadb Pool (its methods), else undefined. */
-const poolReader = (driver: unknown): (() => PoolFigures) | undefined => {
-  const pool = driver as Record<string, unknown> | null | undefined
-  if (typeof pool?.totalCount === "number" && typeof pool.idleCount === "number") {
-    const pg = pool as { totalCount: number; idleCount: number; waitingCount: number }
-    return () => ({ idle: pg.idleCount, used: pg.totalCount - pg.idleCount, pending: pg.waitingCount })
+/** A tenant member's labels as every tenant outside the top set reports them. */
+const otherOf = (labels: Labels): Labels => {
+  let other = others.get(labels)
+  if (other === undefined) {
+    other = { ...labels, "db.namespace": TenantLabel.OTHER, "flexidb.tenant": TenantLabel.OTHER }
+    others.set(labels, other)
   }
-  if (typeof pool?.totalConnections === "function" && typeof pool.idleConnections === "function") {
-    const mariadb = pool as { totalConnections(): number; idleConnections(): number; taskQueueSize(): number }
-    return () => {
-      const idle = mariadb.idleConnections()
-      return { idle, used: mariadb.totalConnections() - idle, pending: mariadb.taskQueueSize() }
-    }
-  }
-  return undefined
+  return other
 }
-
-/**
- * The pool behind a client's driver adapter: the pool the app gave the adapter (`new PrismaPg(pool)`), else the one
- * the adapter makes when Prisma connects. Prisma keeps the connected adapter private, so the factory's `connect` is
- * wrapped (on that factory object only) to keep each new adapter's `underlyingDriver()`. Clients without a driver
- * adapter keep their pool to themselves: undefined.
- */
-const watchPool = (client: unknown): (() => PoolFigures | undefined) | undefined => {
-  const factory = (client as { _engineConfig?: { adapter?: Record<string, unknown> } } | null)?._engineConfig?.adapter
-  if (factory === undefined || factory === null || typeof factory.connect !== "function") return undefined
-  // Once per factory, whatever the number of clients or instances built on it.
-  let watched = watchedFactories.get(factory)
-  if (watched === undefined) {
-    const cell: { read: (() => PoolFigures) | undefined } = { read: poolReader(factory.externalPool) }
-    const connect = factory.connect as (...args: Array<unknown>) => Promise<{ underlyingDriver?: () => unknown }>
-    try {
-      factory.connect = async function(this: unknown, ...args: Array<unknown>) {
-        const adapter = await connect.apply(this, args)
-        cell.read = poolReader(adapter?.underlyingDriver?.()) ?? cell.read
-        return adapter
-      }
-    } catch {
-      // a frozen factory: only a pool the app gave it can be read
-    }
-    watchedFactories.set(factory, watched = cell)
-  }
-  const cell = watched
-  return () => cell.read?.()
-}
-const watchedFactories = new WeakMap<object, { read: (() => PoolFigures) | undefined }>()
+const others = new WeakMap<Labels, Labels>()
 
 /** `error.type`: the error's code (Prisma's P2002, flexidb's CIRCUIT_OPEN…), else its class name. */
 export const errorType = (error: unknown): string => {
@@ -159,64 +131,103 @@ export const errorType = (error: unknown): string => {
   return "_OTHER"
 }
 
+/** The gauges' values at one reading, a tenant outside the top set folded into `other`. */
+interface Readings {
+  readonly circuit: Array<readonly [Labels, number]>
+  readonly healthy: Array<readonly [Labels, number]>
+  readonly connections: Array<readonly [Labels, number]>
+  readonly pending: Array<readonly [Labels, number]>
+  readonly tenants: Readonly<Record<string, number>> | undefined
+}
+
+/**
+ * Reads `source`. Members of tenants outside the top set are one group per distinct `other` label set: `healthy`
+ * counts its healthy members (1 or 0 for a single member, as before), `circuit` is its worst circuit, the pool
+ * figures are summed.
+ */
+const read = (source: Source, bounded: (labels: Labels) => Labels): Readings => {
+  // By content: each member has its own labels object, and several fold into one `other` set.
+  const groups = new Map<string, { labels: Labels; healthy: number; circuit: number; pool: PoolFigures | undefined }>()
+  for (const m of source.members()) {
+    const labels = bounded(m.labels)
+    const figures = m.pool?.()
+    const circuit = circuitValue[m.circuit] ?? -1
+    const key = JSON.stringify(labels)
+    const group = groups.get(key)
+    if (group === undefined) {
+      groups.set(key, { labels, healthy: m.healthy ? 1 : 0, circuit, pool: figures })
+      continue
+    }
+    group.healthy += m.healthy ? 1 : 0
+    group.circuit = Math.max(group.circuit, circuit)
+    if (figures !== undefined) {
+      const p = group.pool ?? { idle: 0, used: 0, pending: 0 }
+      group.pool = { idle: p.idle + figures.idle, used: p.used + figures.used, pending: p.pending + figures.pending }
+    }
+  }
+  const readings: Readings = { circuit: [], healthy: [], connections: [], pending: [], tenants: source.tenants() }
+  for (const { labels, ...g } of groups.values()) {
+    readings.circuit.push([labels, g.circuit])
+    readings.healthy.push([labels, g.healthy])
+    if (g.pool === undefined) continue
+    const pool = poolLabels(labels)
+    readings.connections.push([{ ...pool, "db.client.connection.state": "idle" }, g.pool.idle])
+    readings.connections.push([{ ...pool, "db.client.connection.state": "used" }, g.pool.used])
+    readings.pending.push([pool, g.pool.pending])
+  }
+  return readings
+}
+
+const describe = {
+  duration: "Duration of database client operations, middleware included.",
+  rejected: "Operations refused without being sent, because the member's circuit was open.",
+  circuit: "Each member's circuit breaker: 0 closed, 1 half-open, 2 open (the worst of a group of tenants).",
+  healthy: "1 when the member answered its last connection or health check, else 0 (for other tenants: how many did).",
+  connections: "Connections in the driver's pool, by state (idle, used).",
+  pending: "Requests waiting for a connection from the driver's pool."
+}
+const tenantGauges = ["resident", "leased", "waiting"]
+const tenantCounters = ["hits", "misses", "evictions"]
+
 interface Instruments {
   readonly duration: Api.Histogram
   readonly rejected: Api.Counter
-  readonly stop: (source: Source) => () => void
+  readonly stop: (source: Source, bounded: (labels: Labels) => Labels) => () => void
 }
 
 const instruments = (meter: Api.Meter): Instruments => {
   const duration = meter.createHistogram("db.client.operation.duration", {
     unit: "s",
-    description: "Duration of database client operations, middleware included.",
+    description: describe.duration,
     advice: { explicitBucketBoundaries: durationBuckets }
   })
-  const rejected = meter.createCounter("flexidb.operations.rejected", {
-    description: "Operations refused without being sent, because the member's circuit was open."
-  })
-  const circuit = meter.createObservableGauge("flexidb.circuit.state", {
-    description: "Each member's circuit breaker: 0 closed, 1 half-open, 2 open."
-  })
-  const healthy = meter.createObservableGauge("flexidb.member.healthy", {
-    description: "1 when the member answered its last connection or health check, else 0."
-  })
-  const tenantGauges = ["resident", "leased", "waiting"].map((k) =>
+  const rejected = meter.createCounter("flexidb.operations.rejected", { description: describe.rejected })
+  const circuit = meter.createObservableGauge("flexidb.circuit.state", { description: describe.circuit })
+  const healthy = meter.createObservableGauge("flexidb.member.healthy", { description: describe.healthy })
+  const gauges = tenantGauges.map((k) =>
     [k, meter.createObservableGauge(`flexidb.tenants.${k}`, { description: `Tenant databases ${k}.` })] as const
   )
-  const tenantCounters = ["hits", "misses", "evictions"].map((k) =>
+  const counters = tenantCounters.map((k) =>
     [k, meter.createObservableCounter(`flexidb.tenants.${k}`, { description: `Tenant cache ${k} since start.` })] as const
   )
   const connections = meter.createObservableUpDownCounter("db.client.connection.count", {
     unit: "{connection}",
-    description: "Connections in the driver's pool, by state (idle, used)."
+    description: describe.connections
   })
   const pending = meter.createObservableUpDownCounter("db.client.connection.pending_requests", {
     unit: "{request}",
-    description: "Requests waiting for a connection from the driver's pool."
+    description: describe.pending
   })
-  const observables = [
-    circuit,
-    healthy,
-    connections,
-    pending,
-    ...tenantGauges.map(([, g]) => g),
-    ...tenantCounters.map(([, c]) => c)
-  ]
-  const stop = (source: Source) => {
+  const observables = [circuit, healthy, connections, pending, ...gauges.map(([, g]) => g), ...counters.map(([, c]) => c)]
+  const stop = (source: Source, bounded: (labels: Labels) => Labels) => {
     const callback: Api.BatchObservableCallback = (result) => {
-      for (const m of source.members()) {
-        result.observe(circuit, circuitValue[m.circuit] ?? -1, m.labels)
-        result.observe(healthy, m.healthy ? 1 : 0, m.labels)
-        const figures = m.pool?.()
-        if (figures === undefined) continue
-        const pool = poolLabels(m.labels)
-        result.observe(connections, figures.idle, { ...pool, "db.client.connection.state": "idle" })
-        result.observe(connections, figures.used, { ...pool, "db.client.connection.state": "used" })
-        result.observe(pending, figures.pending, pool)
-      }
-      const tenants = source.tenants()
-      if (tenants === undefined) return
-      for (const [k, o] of [...tenantGauges, ...tenantCounters]) result.observe(o, tenants[k] ?? 0)
+      const r = read(source, bounded)
+      for (const [labels, v] of r.circuit) result.observe(circuit, v, labels)
+      for (const [labels, v] of r.healthy) result.observe(healthy, v, labels)
+      for (const [labels, v] of r.connections) result.observe(connections, v, labels)
+      for (const [labels, v] of r.pending) result.observe(pending, v, labels)
+      if (r.tenants === undefined) return
+      for (const [k, o] of [...gauges, ...counters]) result.observe(o, r.tenants[k] ?? 0)
     }
     meter.addBatchObservableCallback(callback, observables)
     return () => meter.removeBatchObservableCallback(callback, observables)
@@ -226,15 +237,25 @@ const instruments = (meter: Api.Meter): Instruments => {
 
 /** A pool's attributes: the semantic conventions' pool name is the flexidb database; role and member tell a pair's. */
 const poolLabels = (labels: Labels): Labels => {
-  const { "db.namespace": name, "db.system.name": _, ...rest } = labels
+  const {
+    "db.namespace": name,
+    "db.system.name": _,
+    "server.address": __,
+    "server.port": ___,
+    ...rest
+  } = labels
   return { "db.client.connection.pool.name": name, ...rest }
 }
 
 type MetricsSdk = typeof import("@opentelemetry/sdk-metrics")
 type PrometheusPackage = typeof import("@opentelemetry/exporter-prometheus")
+type ResourcesPackage = typeof import("@opentelemetry/resources")
 
-/** A MeterProvider of flexidb's own, read only by `metrics()`. Throws InvalidArgumentError when the packages are missing. */
-const prometheusMeter = () => {
+/**
+ * flexidb's own series, read only by `metrics()`: see metricsStore.ts for why not an SDK MeterProvider. Throws
+ * InvalidArgumentError when the packages are missing.
+ */
+const prometheusStore = () => {
   const sdk = load<MetricsSdk>("@opentelemetry/sdk-metrics")
   const prom = load<PrometheusPackage>("@opentelemetry/exporter-prometheus")
   if (sdk === undefined || prom === undefined) {
@@ -244,27 +265,29 @@ const prometheusMeter = () => {
         "npm install @opentelemetry/api @opentelemetry/sdk-metrics @opentelemetry/exporter-prometheus"
     })
   }
-  const reader = new prom.PrometheusExporter({ preventServerStart: true })
-  const provider = new sdk.MeterProvider({ readers: [reader] })
-  const serializer = new prom.PrometheusSerializer()
-  return {
-    meter: provider.getMeter("flexidb"),
-    text: async () => {
-      const { resourceMetrics } = await reader.collect()
-      return serializer.serialize(resourceMetrics)
-    },
-    shutdown: () => provider.shutdown()
-  }
+  const store = MetricsStore.make(
+    sdk,
+    load<ResourcesPackage>("@opentelemetry/resources"),
+    { name: "db.client.operation.duration", description: describe.duration, unit: "s", boundaries: durationBuckets },
+    { name: "flexidb.operations.rejected", description: describe.rejected }
+  )
+  return { store, serializer: new prom.PrometheusSerializer() }
+}
+
+/** A cached metric attribute set: its OpenTelemetry attributes and, with `metrics()`, its own series. */
+interface Point {
+  readonly attributes: Labels
+  readonly series: MetricsStore.HistogramSeries | undefined
 }
 
 /**
  * The instance's telemetry, decided now: spans when a tracer provider is registered, metrics when a meter provider
  * is (or the `prometheus` option is set); undefined when neither.
  */
-export const make = (options: ResolvedOptions): Telemetry | undefined => {
+export const make = (options: ResolvedOptions, clock: Clock.Clock): Telemetry | undefined => {
   const api = load<typeof Api>("@opentelemetry/api")
   if (api === undefined) {
-    if (options.prometheus) prometheusMeter() // throws, saying what to install
+    if (options.prometheus) prometheusStore() // throws, saying what to install
     return undefined
   }
   // The global provider is a proxy: what matters is whether anything was registered behind it.
@@ -272,16 +295,66 @@ export const make = (options: ResolvedOptions): Telemetry | undefined => {
   const noTracer = new api.ProxyTracerProvider().getDelegate()
   const tracer = registered.getDelegate?.() === noTracer ? undefined : api.trace.getTracer("flexidb")
   const globalMeter = api.metrics.getMeter("flexidb")
-  const own = options.prometheus ? prometheusMeter() : undefined
-  const meters = [...(globalMeter === api.createNoopMeter() ? [] : [globalMeter]), ...(own === undefined ? [] : [own.meter])]
-  if (tracer === undefined && meters.length === 0) return undefined
-
-  const all = meters.map(instruments)
+  const own = options.prometheus ? prometheusStore() : undefined
+  const meters = globalMeter === api.createNoopMeter() ? [] : [instruments(globalMeter)]
+  if (tracer === undefined && meters.length === 0 && own === undefined) return undefined
+  const metered = meters.length > 0 || own !== undefined
   const { context, trace, SpanKind, SpanStatusCode } = api
+  const { queryText, tenantTop } = options.telemetry
+  const tenants = TenantLabel.make(tenantTop, clock)
+
+  /** A member's labels in metrics: a tenant outside the top set as `other`. Counts the operation when `counted`. */
+  const bounded = (labels: Labels, counted = false): Labels => {
+    const tenant = labels["flexidb.tenant"]
+    if (tenant === undefined) return labels
+    return (counted ? tenants.count(String(tenant)) : tenants.kept(String(tenant))) ? labels : otherOf(labels)
+  }
+
+  // Metric attribute sets by member labels, then by operation, summary and outcome: built once, so a query records
+  // with no allocation. Emptied when series are dropped, so no point records into a dropped series.
+  let points = new WeakMap<Labels, Map<string, Map<string | undefined, Point>>>()
+  const point = (labels: Labels, operation: string, summary: string | undefined, type: string | undefined, status: string | undefined) => {
+    let byLabels = points.get(labels)
+    if (byLabels === undefined) points.set(labels, byLabels = new Map())
+    // A success is keyed by its operation alone: no string is built per query.
+    const k = type === undefined ? operation : `${operation}\u0000${type}\u0000${status}`
+    let bySummary = byLabels.get(k)
+    if (bySummary === undefined) byLabels.set(k, bySummary = new Map())
+    let p = bySummary.get(summary)
+    if (p === undefined) {
+      const attributes: Labels = {
+        ...labels,
+        "db.operation.name": operation,
+        ...(summary === undefined ? {} : { "db.query.summary": summary }),
+        ...(type === undefined ? {} : { "error.type": type }),
+        ...(status === undefined ? {} : { "db.response.status_code": status })
+      }
+      p = { attributes, series: own?.store.histogram(attributes) }
+      bySummary.set(summary, p)
+    }
+    return p
+  }
+
+  // Model operations' summaries, by operation label: a few per model, built once.
+  const modelSummaries = new Map<string, string | undefined>()
+  const summaryOfModel = (operation: string) => {
+    if (modelSummaries.has(operation)) return modelSummaries.get(operation)
+    const summary = modelSummary(operation)
+    modelSummaries.set(operation, summary)
+    return summary
+  }
+
+  /** The dialect sql.ts parses a member's raw statements in. */
+  const dialectOf = (labels: Labels): Dialect | undefined => {
+    const system = labels["db.system.name"]
+    return system === "postgresql" || system === "mysql" || system === "sqlite" ? system : undefined
+  }
 
   const fail = (span: Api.Span, error: unknown, type: string) => {
     const message = errorSummary(error)
     span.setAttribute("error.type", type)
+    const status = statusCode(error)
+    if (status !== undefined) span.setAttribute("db.response.status_code", status)
     span.setStatus({ code: SpanStatusCode.ERROR, message })
     // Not recordException: a stack or a raw message may carry a connection string.
     span.addEvent("exception", { "exception.type": type, "exception.message": message })
@@ -292,17 +365,77 @@ export const make = (options: ResolvedOptions): Telemetry | undefined => {
       ? <A>(f: () => A) => f()
       : <A>(f: () => A) => context.with(trace.setSpan(context.active(), span), f)
 
+  let closed = false
+  const text = own === undefined ? undefined : async () => {
+    // The Effect face's handler outlives its scope: after it, nothing is measured any more.
+    if (closed) throw new ClosedError({ operation: "read metrics" })
+    tenants.refresh()
+    // A tenant that left the top set: its series go, its operations from now on count as `other`.
+    if (own.store.prune((t) => t === TenantLabel.OTHER || tenants.kept(t)) > 0) points = new WeakMap()
+    const r = sourceNow === undefined ? undefined : read(sourceNow, (labels) => bounded(labels))
+    const readings: Array<MetricsStore.Reading> = r === undefined ? [] : [
+      { name: "flexidb.circuit.state", description: describe.circuit, points: r.circuit },
+      { name: "flexidb.member.healthy", description: describe.healthy, points: r.healthy },
+      { name: "db.client.connection.count", description: describe.connections, unit: "{connection}", points: r.connections },
+      { name: "db.client.connection.pending_requests", description: describe.pending, unit: "{request}", points: r.pending },
+      ...(r.tenants === undefined ? [] : [
+        ...tenantGauges.map((k) => ({ name: `flexidb.tenants.${k}`, description: `Tenant databases ${k}.`, points: [[{}, r.tenants![k] ?? 0] as const] })),
+        ...tenantCounters.map((k) => ({
+          name: `flexidb.tenants.${k}`,
+          description: `Tenant cache ${k} since start.`,
+          counter: true,
+          points: [[{}, r.tenants![k] ?? 0] as const]
+        }))
+      ])
+    ]
+    return own.serializer.serialize(own.store.collect(readings))
+  }
+  let sourceNow: Source | undefined
+  // `prometheus: { port }`: flexidb's own /metrics server, closed with the instance. A port it cannot listen on is
+  // said in the log (the databases work without it).
+  const server = text === undefined || options.prometheusServer === undefined
+    ? undefined
+    : serve(text, options.prometheusServer.port, options.prometheusServer.host).then(
+      (s) => s,
+      (error: unknown) => {
+        options.log?.(`The metrics server could not listen on port ${options.prometheusServer!.port}: ${errorSummary(error)}`)
+        return undefined
+      }
+    )
+
   return {
-    pool: all.length === 0 ? () => undefined : watchPool,
-    start: (labels, operation) => {
-      const attributes = { ...labels, "db.operation.name": operation }
+    pool: metered ? watchPool : () => undefined,
+    start: (labels, operation, input) => {
+      // A model operation's summary from its name; a raw statement's from its text (sql.ts caches them).
+      let summary: string | undefined
+      let text: string | undefined
+      if (rawOperations.has(operation)) {
+        const sql = rawText(input)
+        if (sql !== undefined) {
+          summary = summarize(sql, dialectOf(labels))
+          if (queryText) text = sql
+        }
+      } else {
+        summary = summaryOfModel(operation)
+      }
+      const attributes: Labels = {
+        ...labels,
+        "db.operation.name": operation,
+        ...(summary === undefined ? {} : { "db.query.summary": summary }),
+        ...(text === undefined ? {} : { "db.query.text": text })
+      }
       const span = tracer?.startSpan(`${operation} ${labels["db.namespace"]}`, { kind: SpanKind.CLIENT, attributes })
+      const metricLabels = metered ? bounded(labels, true) : labels
       return {
         run: inSpan(span),
         end: (durationNs, failed, error) => {
           const type = failed ? errorType(error) : undefined
-          const recorded = type === undefined ? attributes : { ...attributes, "error.type": type }
-          for (const i of all) i.duration.record(durationNs / 1e9, recorded)
+          if (metered) {
+            const p = point(metricLabels, operation, summary, type, failed ? statusCode(error) : undefined)
+            const seconds = durationNs / 1e9
+            for (const i of meters) i.duration.record(seconds, p.attributes)
+            if (p.series !== undefined) own!.store.record(p.series, seconds)
+          }
           if (span === undefined) return
           if (type !== undefined) fail(span, error, type)
           span.end()
@@ -321,8 +454,10 @@ export const make = (options: ResolvedOptions): Telemetry | undefined => {
       }
     },
     rejected: (labels, operation) => {
-      const attributes = { ...labels, "db.operation.name": operation }
-      for (const i of all) i.rejected.add(1, attributes)
+      if (!metered) return
+      const attributes = { ...bounded(labels, true), "db.operation.name": operation }
+      for (const i of meters) i.rejected.add(1, attributes)
+      if (own !== undefined) own.store.counter(attributes).value++
     },
     root: (labels, operation, effect) =>
       tracer === undefined
@@ -343,10 +478,17 @@ export const make = (options: ResolvedOptions): Telemetry | undefined => {
             }))
         }),
     observe: (source) => {
-      const stops = all.map((i) => i.stop(source))
-      return () => stops.forEach((stop) => stop())
+      sourceNow = source
+      const stops = meters.map((i) => i.stop(source, (labels) => bounded(labels)))
+      return () => {
+        sourceNow = undefined
+        stops.forEach((stop) => stop())
+      }
     },
-    prometheus: own?.text,
-    shutdown: () => own?.shutdown() ?? Promise.resolve()
+    prometheus: text,
+    shutdown: () => {
+      closed = true
+      return server?.then((s) => s?.close()) ?? Promise.resolve()
+    }
   }
 }

@@ -1,0 +1,107 @@
+/**
+ * OpenTelemetry's stable database attributes that flexidb can tell from a client, an operation and its outcome:
+ * `server.address`/`server.port` (a host, never a URL: a connection string's credentials stay out),
+ * `db.query.summary`, `db.query.text` (opt-in, values replaced by placeholders) and `db.response.status_code`.
+ */
+
+/** `server.address` and `server.port` of a client whose driver adapter says where it connects; {} otherwise. */
+export const serverOf = (client: unknown): Record<string, string | number> => {
+  const factory = (client as { _engineConfig?: { adapter?: Record<string, unknown> } } | null)?._engineConfig?.adapter
+  if (factory === undefined || factory === null) return {}
+  // PrismaPg: the pool config it was given, or the app's own pool's options.
+  const config = (factory.config ?? (factory.externalPool as { options?: unknown } | undefined)?.options) as
+    | { connectionString?: unknown; host?: unknown; port?: unknown }
+    | undefined
+  if (config === undefined || config === null) return {}
+  let host: unknown = config.host
+  let port: unknown = config.port
+  if (typeof config.connectionString === "string") {
+    try {
+      const url = new URL(config.connectionString)
+      host = url.hostname || (url.searchParams.get("host") ?? host)
+      port = url.port === "" ? port : Number(url.port)
+    } catch {
+      return {}
+    }
+  }
+  if (typeof host !== "string" || host.length === 0) return {}
+  const address = host.replace(/^\[|\]$/g, "")
+  const defaultPort = factory.provider === "mysql" ? 3306 : 5432
+  const number = typeof port === "number" ? port : typeof port === "string" && /^\d+$/.test(port) ? Number(port) : defaultPort
+  return { "server.address": address, "server.port": number }
+}
+
+/** Prisma's model operations, by the kind of statement they send. */
+const kinds: Record<string, string> = {
+  findUnique: "SELECT",
+  findUniqueOrThrow: "SELECT",
+  findFirst: "SELECT",
+  findFirstOrThrow: "SELECT",
+  findMany: "SELECT",
+  count: "SELECT",
+  aggregate: "SELECT",
+  groupBy: "SELECT",
+  findRaw: "SELECT",
+  aggregateRaw: "SELECT",
+  create: "INSERT",
+  createMany: "INSERT",
+  createManyAndReturn: "INSERT",
+  update: "UPDATE",
+  updateMany: "UPDATE",
+  updateManyAndReturn: "UPDATE",
+  upsert: "UPSERT",
+  delete: "DELETE",
+  deleteMany: "DELETE"
+}
+
+/** `db.query.summary` of a model operation labelled `Model.operation`: `SELECT User`; undefined for others. */
+export const modelSummary = (operation: string): string | undefined => {
+  const dot = operation.indexOf(".")
+  if (dot <= 0) return undefined
+  const kind = kinds[operation.slice(dot + 1)]
+  return kind === undefined ? undefined : `${kind} ${operation.slice(0, dot)}`
+}
+
+/** The raw SQL operations, whose arguments carry their statement. */
+export const rawOperations = new Set(["$queryRaw", "$executeRaw", "$queryRawUnsafe", "$executeRawUnsafe"])
+
+/**
+ * The statement of a raw SQL call, with its values as placeholders: a tagged template's parts joined by `?`, a
+ * `Prisma.sql` value's text (placeholders already), an unsafe call's string with its literals replaced.
+ */
+export const rawText = (args: unknown): string | undefined => {
+  if (Array.isArray(args)) {
+    const first: unknown = args[0]
+    if (Array.isArray(first)) return first.join("?")
+    return typeof first === "string" ? withoutLiterals(first) : undefined
+  }
+  const sql = args as { sql?: unknown; strings?: ReadonlyArray<unknown> } | null
+  if (typeof sql?.sql === "string") return sql.sql
+  if (Array.isArray(sql?.strings)) return sql.strings.join("?")
+  return undefined
+}
+
+/** Quoted strings, numbers and hex or boolean literals as `?`; comments removed (they may hold anything). */
+export const withoutLiterals = (sql: string): string =>
+  sql
+    .replace(/--[^\n]*|\/\*[\s\S]*?\*\//g, " ")
+    .replace(/'(?:[^']|'')*'|\$\$[\s\S]*?\$\$/g, "?")
+    .replace(/\b(?:0x[0-9a-f]+|\d+(?:\.\d+)?(?:e[+-]?\d+)?|true|false)\b/gi, (m, offset: number, all: string) =>
+      // `$1` and `?1` are placeholders already; identifiers like t1 are not literals (\b keeps them whole).
+      all[offset - 1] === "$" ? m : "?")
+    .replace(/\s+/g, " ")
+    .trim()
+
+/**
+ * `db.response.status_code`: the database's own code when it answered with one (PostgreSQL's SQLSTATE such as
+ * 23505, MySQL's error number such as 1062, SQLite's SQLITE_CONSTRAINT_UNIQUE), as Prisma's driver adapter passes
+ * it on; else Prisma's code (P2025); undefined for flexidb's own refusals and network errors.
+ */
+export const statusCode = (error: unknown): string | undefined => {
+  const e = error as { code?: unknown; meta?: { driverAdapterError?: { cause?: { originalCode?: unknown } } } } | null
+  const original = e?.meta?.driverAdapterError?.cause?.originalCode
+  if (typeof original === "string" || typeof original === "number") return String(original)
+  const code = e?.code
+  if (typeof code === "string" && /^P\d{4}$/.test(code)) return code
+  return undefined
+}
