@@ -219,6 +219,15 @@ export interface TenantsConfig<T extends ClientEntry = ClientEntry> {
     name: string,
     context: { readonly connectionLimit: number | undefined }
   ) => T | undefined | PromiseLike<T | undefined>
+  /**
+   * Whether tenant `name` exists (sync or async), asked before `resolve` when a tenant is not open. `false` rejects
+   * with UnknownDatabaseError ("Unknown tenant 'name'") before anything is opened: no slot is taken, no client made,
+   * nothing reconnects. Without it, `resolve` returning `undefined` or a database the server says does not exist is
+   * refused the same way, after `resolve`.
+   *
+   * @since 0.2.0
+   */
+  readonly exists?: (name: string) => boolean | PromiseLike<boolean>
   /** Tenant clients kept at most (least recently used idle ones are closed to make room). Default 100. */
   readonly maxClients?: number
   /** A tenant unused this long is closed. Default 10 minutes. */
@@ -234,6 +243,7 @@ export interface TenantsConfig<T extends ClientEntry = ClientEntry> {
 /** Tenant settings with every default filled in. */
 export interface ResolvedTenants {
   readonly resolve: TenantsConfig<ClientEntry>["resolve"]
+  readonly exists: TenantsConfig<ClientEntry>["exists"]
   readonly maxClients: number
   readonly idleTimeout: number
   readonly connectionLimit: number | undefined
@@ -358,6 +368,7 @@ const resolveTenants = (input: Record<string, unknown>): ResolvedTenants | undef
   if (input.tenants === undefined) return undefined
   const t = section(input, "tenants", [
     "resolve",
+    "exists",
     "maxClients",
     "idleTimeout",
     "connectionLimit",
@@ -366,6 +377,7 @@ const resolveTenants = (input: Record<string, unknown>): ResolvedTenants | undef
   ])
   const resolve = callback<TenantsConfig<ClientEntry>["resolve"]>(t, "tenants", "resolve")
   if (resolve === undefined) return fail("tenants.resolve", "expected a function (name, { connectionLimit }) => client")
+  const exists = callback<TenantsConfig<ClientEntry>["exists"]>(t, "tenants", "exists")
   const connectionLimit = t.connectionLimit === undefined
     ? undefined
     : number(t, "tenants", "connectionLimit", 1, { min: 1, integer: true })
@@ -382,6 +394,7 @@ const resolveTenants = (input: Record<string, unknown>): ResolvedTenants | undef
   }
   return {
     resolve,
+    exists,
     maxClients,
     connectionLimit,
     idleTimeout: duration(t, "tenants", "idleTimeout", 600_000, { min: 1 }),

@@ -35,6 +35,7 @@ export type {
 export type { Settled } from "./Client.js"
 export {
   BatchError,
+  CatalogError,
   CircuitOpenError,
   ClosedError,
   ConnectionError,
@@ -48,6 +49,7 @@ export {
   ReplicaUnavailableError,
   TenantCapacityError,
   TenantLockedError,
+  TenantSuspendedError,
   UnknownDatabaseError,
   UnknownGroupError
 } from "./Errors.js"

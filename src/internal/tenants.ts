@@ -12,7 +12,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import type * as Scope from "effect/Scope"
-import type { ClientEntry, TenantStats } from "../Client.js"
+import type { ClientEntry, PrismaClientLike, TenantStats } from "../Client.js"
 import { InvalidArgumentError, TenantCapacityError, UnknownDatabaseError } from "../Errors.js"
 import type { ResolvedTenants } from "../Options.js"
 import { forkIn } from "./database.js"
@@ -37,7 +37,10 @@ export interface Tenants {
   readonly acquire: (name: string) => Effect.Effect<Db, TenantError>
   /** The hot path of a hit: the resident tenant's database (touched), or undefined. */
   readonly hit: (name: string) => Db | undefined
-  /** Holds a resident tenant (it is never evicted) until `release`; undefined if it is not resident. */
+  /**
+   * Holds a resident tenant (it is never evicted) until `release`, counted as a hit; undefined if it is not resident
+   * (then `hold` acquires it, counted as a miss).
+   */
   readonly retain: (name: string) => Lease | undefined
   readonly release: (lease: Lease) => void
   /** Acquires and holds: again if the tenant was closed in between (another tenant's load may run meanwhile). */
@@ -64,6 +67,61 @@ const activityOf = (db: Db) =>
   [db.writer, ...db.readers].reduce((n, m) => n + m.counters.total + m.counters.inFlight, 0)
 
 const busy = (t: Tenant) => t.leases > 0 || [t.db.writer, ...t.db.readers].some((m) => m.counters.inFlight > 0)
+
+const unknownTenant = (name: string) => new UnknownDatabaseError({ database: name, registered: [], tenant: true })
+
+/** What a server or driver says when the database itself is not there (not a table: the probe is `SELECT 1`). */
+const missingCodes = new Set(["P1003", "3D000", "1049", "ER_BAD_DB_ERROR", "SQLITE_CANTOPEN"])
+const missingMessage =
+  /database "[^"]*" does not exist|Unknown database|no: 1049|unable to open database file|directory does not exist/i
+
+/** Whether `error` (or a cause under it, the driver adapter's included) says the database does not exist. */
+export const databaseMissing = (error: unknown, depth = 0): boolean => {
+  if (typeof error !== "object" || error === null || depth > 5) return false
+  const e = error as Record<string, unknown>
+  for (const c of [e.code, e.errno, e.originalCode]) {
+    if ((typeof c === "string" || typeof c === "number") && missingCodes.has(String(c))) return true
+  }
+  if (e.kind === "DatabaseDoesNotExist") return true
+  for (const m of [e.message, e.originalMessage, typeof e.cause === "string" ? e.cause : undefined]) {
+    if (typeof m === "string" && missingMessage.test(m)) return true
+  }
+  const adapter = (e.meta as Record<string, unknown> | undefined)?.driverAdapterError as Record<string, unknown> | undefined
+  return [adapter, adapter?.cause, typeof e.cause === "object" ? e.cause : undefined].some((c) =>
+    c !== undefined && c !== error && databaseMissing(c, depth + 1)
+  )
+}
+
+/** The writer of a client entry (a client, or a `{ read, write }` pair). */
+const writerOf = (entry: unknown): PrismaClientLike | undefined => {
+  const e = entry as { write?: unknown; $queryRawUnsafe?: unknown }
+  const c = typeof e?.$queryRawUnsafe === "function" ? e : e?.write
+  return typeof (c as PrismaClientLike | undefined)?.$queryRawUnsafe === "function" ? c as PrismaClientLike : undefined
+}
+
+/**
+ * Whether a probe of the tenant's writer says its database does not exist; then its clients are disconnected. Any
+ * other outcome (it answers, or its server is down) leaves the tenant to the registry, which connects and reconnects.
+ */
+const missing = (entry: unknown): Effect.Effect<boolean> => {
+  const writer = writerOf(entry)
+  if (writer === undefined) return Effect.succeed(false)
+  return Effect.promise(() =>
+    writer.$connect().then(() => writer.$queryRawUnsafe("SELECT 1")).then(() => false, (error) => databaseMissing(error))
+  ).pipe(
+    Effect.tap((gone) =>
+      gone
+        ? Effect.promise(() => {
+          const e = entry as { write?: PrismaClientLike; read?: unknown }
+          const all = [writer, ...(Array.isArray(e.read) ? e.read : e.read === undefined ? [] : [e.read])]
+          return Promise.allSettled(
+            all.map((c) => (c as { client?: PrismaClientLike }).client ?? c).map((c) => (c as PrismaClientLike).$disconnect())
+          )
+        })
+        : Effect.void
+    )
+  )
+}
 
 /** How often a new tenant looks again for a slot while every tenant is busy. */
 const recheck = Duration.millis(5)
@@ -155,6 +213,16 @@ export const make = (registry: Registry, env: Env, config: ResolvedTenants): Eff
     const load = (name: string, done: Deferred.Deferred<Db, TenantError>) => {
       let slotted = false
       return Effect.gen(function*() {
+        // Asked before a slot is taken: a random name costs one call to `exists` and nothing else.
+        if (config.exists !== undefined) {
+          const known = yield* Effect.tryPromise({ try: async () => config.exists!(name), catch: (error) => error }).pipe(
+            Effect.tapError(() => Effect.sync(() => counts.resolveFailures++))
+          )
+          if (known !== true) {
+            counts.resolveFailures++
+            return yield* Effect.fail(unknownTenant(name))
+          }
+        }
         yield* reserve(name)
         slotted = true
         const entry = yield* Effect.tryPromise({
@@ -163,7 +231,12 @@ export const make = (registry: Registry, env: Env, config: ResolvedTenants): Eff
         }).pipe(Effect.tapError(() => Effect.sync(() => counts.resolveFailures++)))
         if (entry === undefined || entry === null) {
           counts.resolveFailures++
-          return yield* Effect.fail(new UnknownDatabaseError({ database: name, registered: [] }))
+          return yield* Effect.fail(unknownTenant(name))
+        }
+        // A tenant whose database is gone would be kept down and reconnected forever: asked first, and refused.
+        if (yield* missing(entry)) {
+          counts.resolveFailures++
+          return yield* Effect.fail(unknownTenant(name))
         }
         yield* registry.register(name, entry as ClientEntry, true)
         const db = registry.find(name)!
@@ -227,11 +300,19 @@ export const make = (registry: Registry, env: Env, config: ResolvedTenants): Eff
       return t.db
     }
 
-    const retain = (name: string): Lease | undefined => {
+    /** Holds a resident tenant, without counting: `hold` counted it when it acquired. */
+    const holdResident = (name: string): Lease | undefined => {
       const t = resident.get(name)
       if (t === undefined || registry.find(name) !== t.db) return undefined
       t.leases++
       return { db: t.db, tenant: t }
+    }
+
+    /** A hit of `withTenant()`: counted like `tenant()`'s (a miss is counted by `hold`'s acquire). */
+    const retain = (name: string): Lease | undefined => {
+      const held = holdResident(name)
+      if (held !== undefined) counts.hits++
+      return held
     }
 
     const release = (lease: Lease) => {
@@ -243,7 +324,7 @@ export const make = (registry: Registry, env: Env, config: ResolvedTenants): Eff
     /** Acquires and holds, again if the tenant was evicted in between (another tenant's load may run meanwhile). */
     const hold = (name: string): Effect.Effect<Lease, TenantError> =>
       Effect.flatMap(acquire(name), () => {
-        const held = retain(name)
+        const held = holdResident(name)
         return held === undefined ? hold(name) : Effect.succeed(held)
       })
 
