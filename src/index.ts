@@ -30,6 +30,8 @@ export type {
   HealthCheckConfig,
   ReconnectConfig,
   RetryConfig,
+  TenantInfo,
+  TenantsCatalogConfig,
   TenantsConfig
 } from "./Options.js"
 export type { Settled } from "./Client.js"

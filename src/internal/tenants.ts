@@ -11,10 +11,15 @@ import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
+import * as Runtime from "effect/Runtime"
 import type * as Scope from "effect/Scope"
 import type { ClientEntry, PrismaClientLike, TenantStats } from "../Client.js"
-import { InvalidArgumentError, TenantCapacityError, UnknownDatabaseError } from "../Errors.js"
+import { CatalogError, InvalidArgumentError, TenantCapacityError, TenantSuspendedError, UnknownDatabaseError } from "../Errors.js"
 import type { ResolvedTenants } from "../Options.js"
+import type { Change, Follower } from "./catalog/follow.js"
+import { follow } from "./catalog/follow.js"
+import { parseServers, tenantUrl } from "./catalog/servers.js"
+import type { Row } from "./catalog/store.js"
 import { forkIn } from "./database.js"
 import type { Db } from "./database.js"
 import type { Env } from "./hotPath.js"
@@ -30,6 +35,10 @@ interface Tenant {
   activity: number
   /** The fiber that closes it when idle: ended with the tenant, or it would keep the closed client alive. */
   expiry: Fiber.RuntimeFiber<void> | undefined
+  /** The catalog's epoch it was opened at (with `catalog`): a higher one means it must be reopened or closed. */
+  readonly epoch: number | undefined
+  /** Superseded by a catalog change: out of the cache, writes refused, closed when its last lease ends. */
+  retired: boolean
 }
 
 export interface Tenants {
@@ -136,6 +145,50 @@ export const make = (registry: Registry, env: Env, config: ResolvedTenants): Eff
     const counts = { hits: 0, misses: 0, evictions: 0, resolveFailures: 0, waiting: 0 }
     /** Slots taken by loads under way: counted with the resident tenants against the budget. */
     const reserved = { current: 0 }
+    /** Retired tenants still registered (leased): a reopen of the name waits for them to close. */
+    const retiring = new Map<string, Deferred.Deferred<void>>()
+    /** The highest epoch heard for a name while it was loading: the load retires what it opened if it is older. */
+    const heard = new Map<string, number>()
+
+    /** Closes a retired tenant: unregistered (its client disconnects), and a reopen of its name may go on. */
+    const close = (t: Tenant) =>
+      Effect.suspend(() => {
+        const gone = retiring.get(t.name)
+        if (registry.find(t.name) !== t.db) {
+          retiring.delete(t.name)
+          return gone === undefined ? Effect.void : Deferred.succeed(gone, undefined)
+        }
+        return Effect.ignore(registry.unregister(t.name)).pipe(
+          Effect.zipRight(Effect.sync(() => retiring.delete(t.name))),
+          Effect.zipRight(gone === undefined ? Effect.void : Deferred.succeed(gone, undefined))
+        )
+      })
+
+    /** A catalog change superseded `t`: no new caller gets it, writes are refused now, it closes when its leases end. */
+    const retire = (t: Tenant) =>
+      Effect.gen(function*() {
+        if (t.retired) return
+        t.retired = true
+        if (resident.get(t.name) === t) resident.delete(t.name)
+        yield* stopExpiry(t)
+        if (!retiring.has(t.name)) retiring.set(t.name, yield* Deferred.make<void>())
+        registry.preventWrites(t.name)
+        if (t.leases === 0) yield* close(t)
+      })
+
+    const applyChanges = (changes: ReadonlyArray<Change>) =>
+      Effect.forEach(changes, (c) =>
+        Effect.suspend(() => {
+          if (loading.has(c.name)) heard.set(c.name, Math.max(heard.get(c.name) ?? 0, c.epoch))
+          const t = resident.get(c.name)
+          return t !== undefined && t.epoch !== undefined && c.epoch > t.epoch ? retire(t) : Effect.void
+        }), { discard: true })
+
+    const catalog = config.catalog
+    const servers = catalog === undefined ? undefined : parseServers(catalog.servers)
+    const follower: Follower | undefined = catalog === undefined
+      ? undefined
+      : yield* follow(catalog, applyChanges, () => [...resident.keys()], env.options.log)
 
     const touch = (t: Tenant, now: number) => {
       t.lastUsed = now
@@ -223,10 +276,23 @@ export const make = (registry: Registry, env: Env, config: ResolvedTenants): Eff
             return yield* Effect.fail(unknownTenant(name))
           }
         }
+        // With a catalog, the row says whether the tenant exists and may be served, before a slot is taken.
+        let row: Row | undefined
+        if (follower !== undefined) {
+          heard.delete(name)
+          row = yield* follower.lookup(name).pipe(Effect.tapError(() => Effect.sync(() => counts.resolveFailures++)))
+          if (row === undefined || row.state === "suspended") {
+            counts.resolveFailures++
+            return yield* Effect.fail(row === undefined ? unknownTenant(name) : new TenantSuspendedError({ tenant: name }))
+          }
+          // The client this name had before a change is still closing (its leases have not ended).
+          const gone = retiring.get(name)
+          if (gone !== undefined) yield* Deferred.await(gone)
+        }
         yield* reserve(name)
         slotted = true
         const entry = yield* Effect.tryPromise({
-          try: async () => config.resolve(name, { connectionLimit: config.connectionLimit }),
+          try: async () => row === undefined ? config.resolve!(name, { connectionLimit: config.connectionLimit }) : clientOf(row),
           catch: (error) => error
         }).pipe(Effect.tapError(() => Effect.sync(() => counts.resolveFailures++)))
         if (entry === undefined || entry === null) {
@@ -242,12 +308,23 @@ export const make = (registry: Registry, env: Env, config: ResolvedTenants): Eff
         const db = registry.find(name)!
         yield* registry.connected(name)
         const now = yield* Clock.currentTimeMillis
-        const t: Tenant = { name, db, leases: 0, lastUsed: now, activity: activityOf(db), expiry: undefined }
+        const t: Tenant = {
+          name,
+          db,
+          leases: 0,
+          lastUsed: now,
+          activity: activityOf(db),
+          expiry: undefined,
+          epoch: row?.epoch,
+          retired: false
+        }
         resident.set(name, t)
         reserved.current--
         slotted = false
         // Interruptible whatever forked it (a lease is acquired uninterruptibly): the scope must be able to end it.
         t.expiry = yield* forkIn(env, Effect.interruptible(expire(t)), scope)
+        // A change heard while it opened: what it opened is already out of date.
+        if (row !== undefined && (heard.get(name) ?? 0) > row.epoch) yield* retire(t)
         return db
       }).pipe(
         Effect.onExit((exit) =>
@@ -261,6 +338,28 @@ export const make = (registry: Registry, env: Env, config: ResolvedTenants): Eff
           )
         )
       )
+    }
+
+    /** The client of a catalog row, from this app's own servers and `client`. */
+    const clientOf = async (row: Row) => {
+      const server = servers instanceof Map ? servers.get(row.server) : undefined
+      if (server === undefined) {
+        throw new CatalogError({
+          operation: "open",
+          tenant: row.name,
+          reason: servers instanceof Map
+            ? `its server '${row.server}' is not in tenants.catalog.servers: add it (the same servers as the catalog's)`
+            : servers!.message
+        })
+      }
+      return catalog!.client(tenantUrl(server, row.kind, row.location), {
+        name: row.name,
+        server: row.server,
+        kind: row.kind,
+        location: row.location,
+        epoch: row.epoch,
+        connectionLimit: config.connectionLimit
+      })
     }
 
     const acquire = (name: string): Effect.Effect<Db, TenantError> =>
@@ -319,6 +418,7 @@ export const make = (registry: Registry, env: Env, config: ResolvedTenants): Eff
       const t = lease.tenant as Tenant
       t.leases--
       t.lastUsed = clock.unsafeCurrentTimeMillis()
+      if (t.retired && t.leases === 0) Runtime.runFork(env.runtime)(close(t))
     }
 
     /** Acquires and holds, again if the tenant was evicted in between (another tenant's load may run meanwhile). */
