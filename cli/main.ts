@@ -17,6 +17,7 @@ import { currentProject, currentProjectFiles, selectSchemas } from "./project.js
 import type { AcrossOptions } from "./run.js"
 import { runAcross } from "./run.js"
 import { seed } from "./seed.js"
+import { tenantsCommand } from "./tenants.js"
 import { projectTargets, tenantTargets } from "./targets.js"
 import type { CommandLine } from "./usage.js"
 import { commandName, commandTree, presentTo, readCommandLine } from "./usage.js"
@@ -342,6 +343,7 @@ const flexidb = Command.make("flexidb").pipe(
         )
       ),
     migrate,
+    tenantsCommand,
     across("diff", "prisma migrate diff for every database (pass its flags after --)", parallel(["migrate", "diff"], true)),
     db,
     studio,
