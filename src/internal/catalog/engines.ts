@@ -101,6 +101,8 @@ export const provision = async (
         await pause(20)
       }
     }
+    // A copy of the template is as current as the template: kept migrated by `flexidb migrate deploy`.
+    if (template !== undefined) return
     try {
       await migrate({ url })
     } catch (e) {
