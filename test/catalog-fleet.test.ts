@@ -23,6 +23,7 @@ import { createDatabase, PG_HOST, uniqueName } from "./support/databases.js"
 import type { TestDatabase } from "./support/databases.js"
 import { until } from "./support/effect.js"
 import { startPgBouncer } from "./support/pgbouncer.js"
+import { FaultProxy } from "./support/proxy.js"
 
 type Client = ReturnType<typeof prisma7.postgresql>
 const pgServer = `postgresql://postgres@${PG_HOST}/postgres`
@@ -59,13 +60,13 @@ const newTenant = async () => {
   return name
 }
 
-const app = (extra: { listen?: boolean; url?: string; log?: Array<string> } = {}) =>
+const app = (extra: { listen?: boolean; url?: string; log?: Array<string>; pollInterval?: `${number} seconds` | `${number} hour` } = {}) =>
   createFlexiDB({}, {
     gracefulShutdown: false,
     retry: { attempts: 0 },
     logger: { warn: (line: string) => extra.log?.push(line) },
     tenants: {
-      catalog: { url: extra.url ?? catalogDb.url, servers, listen: extra.listen ?? true },
+      catalog: { url: extra.url ?? catalogDb.url, servers, listen: extra.listen ?? true, pollInterval: extra.pollInterval ?? "5 seconds" },
       client: (url) => prisma7.postgresql(url) as Client,
       maxClients: 4
     }
@@ -142,7 +143,50 @@ describe("an app following the catalog", () => {
     }
   }, 60_000)
 
-  it("a catalog that cannot be reached: ConnectionError, no credential; resident tenants keep serving", async () => {
+  it("a LISTEN connection killed while a change is made: it reconnects and resynchronises by epoch (polling hourly)", async () => {
+    const name = await newTenant()
+    const db = app({ pollInterval: "1 hour" })
+    const admin = new pg.Client({ connectionString: pgServer })
+    await admin.connect()
+    try {
+      await (await db.tenant(name)).user.count()
+      const catalogName = new URL(catalogDb.url).pathname.slice(1)
+      const listening = `FROM pg_stat_activity WHERE datname = $1 AND query LIKE 'LISTEN%'`
+      await eventually(async () => Number((await admin.query(`SELECT count(*) AS n ${listening}`, [catalogName])).rows[0].n) > 0)
+      await admin.query(`SELECT pg_terminate_backend(pid) ${listening}`, [catalogName])
+      await catalog.suspend(name)
+      // Not by polling (hourly): by the resynchronisation after the LISTEN session is back.
+      await eventually(async () => (await outcome(db.tenant(name))) === "TenantSuspendedError", 20_000)
+      await catalog.resume(name)
+      await eventually(async () => (await outcome(db.tenant(name))) === "ok", 20_000)
+    } finally {
+      await admin.end()
+      await db.disconnect()
+    }
+  }, 60_000)
+
+  it("the catalog goes away: resident tenants keep serving, a new one fails with ConnectionError, and opens once it is back", async () => {
+    const [resident, later] = [await newTenant(), await newTenant()]
+    const proxy = await FaultProxy.start(Number(PG_HOST.split(":")[1]))
+    const u = new URL(catalogDb.url)
+    u.port = String(proxy.port)
+    const db = app({ url: u.toString() })
+    try {
+      await (await db.tenant(resident)).user.create({ data: { email: "a@x.io" } })
+      proxy.dropAll()
+      await proxy.refuse()
+      expect(await (await db.tenant(resident)).user.count()).toBe(1)
+      await expect(db.tenant(later)).rejects.toBeInstanceOf(ConnectionError)
+      expect(await (await db.tenant(resident)).user.count()).toBe(1)
+      await proxy.restore()
+      await eventually(async () => (await outcome(db.tenant(later))) === "ok")
+    } finally {
+      await db.disconnect()
+      await proxy.close()
+    }
+  }, 60_000)
+
+  it("a catalog that cannot be reached at all: ConnectionError, no credential in it", async () => {
     const db = app({ url: "postgresql://u:hunter2@127.0.0.1:1/cat" })
     try {
       const error = await db.tenant("any").catch((e: unknown) => e)
