@@ -4,8 +4,12 @@
 // hears nothing — after suspend() resolves, no write is accepted for the tenant by any process.
 import { it as effect } from "@effect/vitest"
 import { Effect, TestClock } from "effect"
+import { PrismaPg } from "@prisma/adapter-pg"
+import Database from "better-sqlite3"
 import { spawn } from "node:child_process"
 import type { ChildProcess } from "node:child_process"
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
 import { join } from "node:path"
 import pg from "pg"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
@@ -114,6 +118,53 @@ describe("an app following the catalog", () => {
       expect(log).toEqual([])
     } finally {
       await db.disconnect()
+    }
+  }, 60_000)
+
+  it("schema and file tenants: client(url, info) gets the server's URL and the location; each serves its own data", async () => {
+    const schemaDb = await createDatabase("postgresql")
+    const dir = mkdtempSync(join(tmpdir(), "flexidb-fleet-"))
+    const t = new Database(join(dir, "template.db"))
+    t.exec(`CREATE TABLE "User" (id INTEGER PRIMARY KEY AUTOINCREMENT, email TEXT NOT NULL UNIQUE, name TEXT)`)
+    t.close()
+    const more = { ...servers, shared: schemaDb.url, files: `file:${dir}` }
+    const wide = await openCatalog({ url: catalogDb.url, servers: more, migrations: join(import.meta.dirname, "fixtures", "migrations", "postgresql") })
+    const seen: Array<unknown> = []
+    const db = createFlexiDB({}, {
+      gracefulShutdown: false,
+      tenants: {
+        catalog: { url: catalogDb.url, servers: more },
+        client: (url, info) => {
+          seen.push({ url, ...info })
+          return (info.kind === "file"
+            ? prisma7.sqlite(url.replace(/^file:/, ""))
+            : new prisma7.PostgresClient({ adapter: new PrismaPg({ connectionString: url }, { schema: info.location }) })) as Client
+        }
+      }
+    })
+    const [s, f] = [uniqueName("fs").replace(/^flexidb_/, "fs_"), uniqueName("ff").replace(/^flexidb_/, "ff_")]
+    try {
+      await wide.create(s, { server: "shared", kind: "schema" })
+      await wide.create(f, { server: "files", template: "template.db" })
+      await (await db.tenant(s)).user.create({ data: { email: "s@x.io" } })
+      await (await db.tenant(f)).user.create({ data: { email: "f@x.io" } })
+      expect(seen).toEqual([
+        { url: schemaDb.url, name: s, server: "shared", kind: "schema", location: s, epoch: 1, connectionLimit: undefined },
+        { url: `file:${dir}/${f}.db`, name: f, server: "files", kind: "file", location: `${f}.db`, epoch: 1, connectionLimit: undefined }
+      ])
+      const check = new pg.Client({ connectionString: schemaDb.url })
+      await check.connect()
+      expect((await check.query(`SELECT email FROM "${s}"."User"`)).rows).toEqual([{ email: "s@x.io" }])
+      await check.end()
+      await wide.suspend(f)
+      await eventually(async () => (await outcome(db.tenant(f))) === "TenantSuspendedError")
+    } finally {
+      await db.disconnect()
+      await wide.remove(s, { drop: true }).catch(() => undefined)
+      await wide.remove(f, { drop: true }).catch(() => undefined)
+      await wide.close()
+      await schemaDb.drop()
+      rmSync(dir, { recursive: true, force: true })
     }
   }, 60_000)
 

@@ -331,6 +331,7 @@ export const make = (registry: Registry, env: Env, config: ResolvedTenants): Eff
           Effect.zipRight(
             Effect.sync(() => {
               loading.delete(name)
+              heard.delete(name)
               // A load that failed after reserving gives its slot back.
               if (slotted) reserved.current--
             }),
