@@ -12,6 +12,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as Runtime from "effect/Runtime"
 import * as Chunk from "effect/Chunk"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
@@ -178,6 +179,9 @@ export const make = (config: CatalogConfig): Effect.Effect<Service, InvalidArgum
       const server = serverOf(row.server)
       return server instanceof InvalidArgumentError ? server : { name: row.name, server, kind: row.kind, location: row.location }
     }
+    // The engines wait (a template in use, terminated sessions exiting) on this fiber's Clock.
+    const runtime = yield* Effect.runtime<never>()
+    const pause = (ms: number) => Runtime.runPromise(runtime)(Effect.sleep(ms))
     const unknownTenant = (name: string) => new UnknownDatabaseError({ database: name, registered: [], tenant: true })
 
     const create = (name: string, options: CreateOptions) =>
@@ -205,7 +209,7 @@ export const make = (config: CatalogConfig): Effect.Effect<Service, InvalidArgum
               throw e
             }
             try {
-              await engines.provision(await adminOf(server), target, options.template, config.migrations)
+              await engines.provision(await adminOf(server), target, options.template, config.migrations, pause)
             } catch (e) {
               await pool.query(`DELETE FROM flexidb.tenants WHERE name = $1 AND state = 'creating'`, [name]).catch(() => undefined)
               throw e
@@ -274,7 +278,7 @@ export const make = (config: CatalogConfig): Effect.Effect<Service, InvalidArgum
       create,
       suspend: (name) =>
         change("suspend", name, async (row, target, admin, s) => {
-          await engines.fence(admin, target)
+          await engines.fence(admin, target, pause)
           return row.state === "suspended" ? row : setState(s, name, "suspended")
         }),
       resume: (name) =>
@@ -284,7 +288,7 @@ export const make = (config: CatalogConfig): Effect.Effect<Service, InvalidArgum
         }),
       remove: (name, options) =>
         change("remove", name, async (row, target, admin, s) => {
-          await engines.fence(admin, target)
+          await engines.fence(admin, target, pause)
           if (options?.drop === true) await engines.drop(admin, target)
           await s.query(`DELETE FROM flexidb.tenants WHERE name = $1`, [name])
           await notify(s, name, "removed", row.epoch + 1)

@@ -39,10 +39,11 @@ const errno = (e: unknown) => Number((e as { errno?: unknown })?.errno)
 const exists = (file: string) => access(file, fsConstants.F_OK).then(() => true, () => false)
 const sqliteFiles = (file: string) => [file, `${file}-wal`, `${file}-shm`]
 
-const pause = (ms: number) => new Promise((r) => setTimeout(r, ms))
+/** Waits `ms` on the caller's Clock (the catalog passes `Effect.sleep` run in its own runtime). */
+export type Pause = (ms: number) => Promise<void>
 
-/** Waits until none of `query`'s sessions is left (a terminated backend takes a moment to exit). */
-const drained = async (admin: Admin, sql: string, params: ReadonlyArray<unknown>) => {
+/** Waits until none of `query`'s sessions is left (a terminated backend takes a moment to exit), for at most 2 s. */
+const drained = async (admin: Admin, sql: string, params: ReadonlyArray<unknown>, pause: Pause) => {
   for (let i = 0; i < 200; i++) {
     const rows = await admin.query(sql, params)
     if (Number(rows[0]?.n ?? 0) === 0) return
@@ -57,7 +58,8 @@ export const provision = async (
   admin: Admin | undefined,
   t: Target,
   template: string | undefined,
-  migrations: string | undefined
+  migrations: string | undefined,
+  pause: Pause
 ): Promise<void> => {
   const url = tenantUrl(t.server, t.kind, t.location)
   const migrate = async (options: { url: string; schema?: string }) => {
@@ -143,7 +145,7 @@ export const provision = async (
 const parkedFile = (file: string) => `${file}.parked`
 
 /** Closes the door: once this returns, no session can reach the tenant's data where it was. Idempotent. */
-export const fence = async (admin: Admin | undefined, t: Target): Promise<void> => {
+export const fence = async (admin: Admin | undefined, t: Target, pause: Pause): Promise<void> => {
   if (t.server.engine === "sqlite") {
     const file = join(folderOf(t.server), t.location)
     for (const f of sqliteFiles(file)) {
@@ -158,7 +160,7 @@ export const fence = async (admin: Admin | undefined, t: Target): Promise<void> 
     await a.query(`ALTER DATABASE ${pgId(t.location)} ALLOW_CONNECTIONS false`)
     const sessions = `FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`
     await a.query(`SELECT pg_terminate_backend(pid) ${sessions}`, [t.location])
-    await drained(a, `SELECT count(*) AS n ${sessions}`, [t.location])
+    await drained(a, `SELECT count(*) AS n ${sessions}`, [t.location], pause)
     return
   }
   if (t.server.engine === "postgresql") {
@@ -167,7 +169,7 @@ export const fence = async (admin: Admin | undefined, t: Target): Promise<void> 
     const holders = `FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
       WHERE c.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = $1) AND l.pid <> pg_backend_pid()`
     await a.query(`SELECT pg_terminate_backend(l.pid) ${holders}`, [t.location])
-    await drained(a, `SELECT count(*) AS n ${holders}`, [t.location])
+    await drained(a, `SELECT count(*) AS n ${holders}`, [t.location], pause)
     await a.query(`ALTER SCHEMA ${pgId(t.location)} RENAME TO ${pgId(parkedName(t.location))}`)
     return
   }
