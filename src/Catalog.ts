@@ -109,7 +109,10 @@ export interface Service {
   readonly suspend: (name: string) => Effect.Effect<Row, CatalogFailure>
   /** Opens the fence and records the tenant active (epoch + 1). */
   readonly resume: (name: string) => Effect.Effect<Row, CatalogFailure>
-  /** Fences the tenant, drops its data with `{ drop: true }` (else it stays parked on its server), and deletes its row. */
+  /**
+   * Fences the tenant, drops its data with `{ drop: true }` (else it stays parked on its server), and deletes its row.
+   * Also cleans up a tenant whose `create` died half-way (its row left 'creating').
+   */
   readonly remove: (name: string, options?: { readonly drop?: boolean }) => Effect.Effect<void, CatalogFailure>
   /** The tenant's row, or undefined. */
   readonly get: (name: string) => Effect.Effect<Row | undefined, CatalogFailure>
@@ -217,9 +220,13 @@ export const make = (config: CatalogConfig): Effect.Effect<Service, InvalidArgum
             return pool.session(async (s) => {
               await s.query("BEGIN")
               const { rows } = await s.query(
-                `UPDATE flexidb.tenants SET state = 'active', updated_at = now() WHERE name = $1 RETURNING ${columns}`,
+                `UPDATE flexidb.tenants SET state = 'active', updated_at = now() WHERE name = $1 AND state = 'creating' RETURNING ${columns}`,
                 [name]
               )
+              if (rows.length === 0) {
+                await s.query("ROLLBACK")
+                throw new CatalogError({ operation: "create", tenant: name, reason: "it was removed while it was being created" })
+              }
               const row = toRow(rows[0]!)
               await notify(s, name, row.state, row.epoch)
               await s.query("COMMIT")
@@ -234,7 +241,9 @@ export const make = (config: CatalogConfig): Effect.Effect<Service, InvalidArgum
     const change = <A>(
       operation: string,
       name: string,
-      apply: (row: Row, target: Target, admin: Admin | undefined, s: { query: typeof pool.query }) => Promise<A>
+      apply: (row: Row, target: Target, admin: Admin | undefined, s: { query: typeof pool.query }) => Promise<A>,
+      /** Also a row left 'creating' (a create that died half-way): only `remove` may clean it up. */
+      creating = false
     ) =>
       Effect.suspend(() => {
         const bad = checkTenantName(name)
@@ -245,7 +254,7 @@ export const make = (config: CatalogConfig): Effect.Effect<Service, InvalidArgum
               await s.query("BEGIN")
               try {
                 const { rows } = await s.query(
-                  `SELECT ${columns} FROM flexidb.tenants WHERE name = $1 AND state <> 'creating' FOR UPDATE`,
+                  `SELECT ${columns} FROM flexidb.tenants WHERE name = $1${creating ? "" : " AND state <> 'creating'"} FOR UPDATE`,
                   [name]
                 )
                 if (rows.length === 0) throw unknownTenant(name)
@@ -292,7 +301,7 @@ export const make = (config: CatalogConfig): Effect.Effect<Service, InvalidArgum
           if (options?.drop === true) await engines.drop(admin, target)
           await s.query(`DELETE FROM flexidb.tenants WHERE name = $1`, [name])
           await notify(s, name, "removed", row.epoch + 1)
-        }),
+        }, true),
       get: (name) =>
         Effect.suspend(() => {
           const bad = checkTenantName(name)

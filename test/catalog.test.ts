@@ -244,6 +244,24 @@ describe("errors", () => {
     }
   })
 
+  it("a create that died half-way blocks its name (DuplicateDatabaseError) until remove() cleans it up", async () => {
+    const catalog = await openCatalog({ url: catalogDb.url, servers: servers() })
+    const c = await admin(catalogDb.url)
+    const name = tenant("half")
+    try {
+      await c.query(`INSERT INTO flexidb.tenants (name, server, kind, location, state) VALUES ($1, 'files', 'file', $2, 'creating')`, [name, `${name}.db`])
+      expect(await catalog.get(name)).toBeUndefined()
+      await expect(catalog.suspend(name)).rejects.toBeInstanceOf(UnknownDatabaseError)
+      await expect(catalog.create(name, { server: "files", template: "template.db" })).rejects.toBeInstanceOf(DuplicateDatabaseError)
+      await catalog.remove(name, { drop: true })
+      expect(await catalog.create(name, { server: "files", template: "template.db" })).toMatchObject({ state: "active" })
+      await catalog.remove(name, { drop: true })
+    } finally {
+      await c.end()
+      await catalog.close()
+    }
+  })
+
   it("a catalog that cannot be reached: ConnectionError, no credential in it", async () => {
     const error = await openCatalog({ url: "postgresql://u:hunter2@127.0.0.1:1/cat", servers: {} }).catch((e: unknown) => e)
     expect(error).toBeInstanceOf(ConnectionError)
