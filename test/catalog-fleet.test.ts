@@ -168,6 +168,30 @@ describe("an app following the catalog", () => {
     }
   }, 60_000)
 
+  it("a MariaDB tenant: built by the migrator, opened at its URL, suspended for the app and in the engine", async () => {
+    const maria = { maria: "mysql://root@127.0.0.1:3306/" }
+    const wide = await openCatalog({ url: catalogDb.url, servers: maria, migrations: join(import.meta.dirname, "fixtures", "migrations", "mysql") })
+    const name = uniqueName("fm").replace(/^flexidb_/, "fm_")
+    const db = createFlexiDB({}, {
+      gracefulShutdown: false,
+      retry: { attempts: 0 },
+      tenants: { catalog: { url: catalogDb.url, servers: maria }, client: (url) => prisma7.mysql(url) as unknown as Client }
+    })
+    try {
+      expect(await wide.create(name, { server: "maria" })).toMatchObject({ kind: "database", location: name })
+      await (await db.tenant(name)).user.create({ data: { email: "m@x.io" } })
+      await wide.suspend(name)
+      await eventually(async () => (await outcome(db.tenant(name))) === "TenantSuspendedError")
+      await wide.resume(name)
+      await eventually(async () => (await outcome(db.tenant(name))) === "ok")
+      expect(await (await db.tenant(name)).user.count()).toBe(1)
+    } finally {
+      await db.disconnect()
+      await wide.remove(name, { drop: true }).catch(() => undefined)
+      await wide.close()
+    }
+  }, 60_000)
+
   it("a leased tenant whose epoch changed refuses writes at once and closes when its lease ends", async () => {
     const name = await newTenant()
     const db = app()
