@@ -35,7 +35,15 @@ import { columns, migrate, notify, toRow } from "./internal/catalog/store.js"
 import type { Row, State } from "./internal/catalog/store.js"
 import { errorSummary } from "./Redact.js"
 
+/**
+ * `Kind`: how a tenant lives on its server (`database`, `schema`, `file`). `Row`: a catalog row, `{ name, server,
+ * kind, location, state, epoch }` — a server's name and a location on it, never a URL. `State`: `active` or
+ * `suspended`.
+ *
+ * @since 0.2.0
+ */
 export type { Kind } from "./internal/catalog/servers.js"
+/** @since 0.2.0 */
 export type { Row, State } from "./internal/catalog/store.js"
 
 /**
