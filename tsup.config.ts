@@ -7,7 +7,7 @@ const shared: Options = {
 }
 
 export default defineConfig([
-  { ...shared, entry: { index: "src/index.ts", testing: "src/testing.ts", migrate: "src/migrate.ts" }, format: ["esm", "cjs"], dts: true },
+  { ...shared, entry: { index: "src/index.ts", testing: "src/testing.ts", migrate: "src/migrate.ts", catalog: "src/Catalog.ts" }, format: ["esm", "cjs"], dts: true },
   // The executable: ESM only, with its shebang kept. `npm run build` empties dist/ first: no `clean` racing
   // between the two builds. Effect and @effect/* are bundled into it: loading them as ~1,000 separate modules was
   // most of the command's start-up. Native and optional packages stay outside.

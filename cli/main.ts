@@ -18,6 +18,7 @@ import type { AcrossOptions } from "./run.js"
 import { runAcross } from "./run.js"
 import { seed } from "./seed.js"
 import { topCommand } from "./top.js"
+import { tenantsCommand } from "./tenants.js"
 import { projectTargets, tenantTargets } from "./targets.js"
 import type { CommandLine } from "./usage.js"
 import { commandName, commandTree, presentTo, readCommandLine } from "./usage.js"
@@ -343,6 +344,7 @@ const flexidb = Command.make("flexidb").pipe(
         )
       ),
     migrate,
+    tenantsCommand,
     across("diff", "prisma migrate diff for every database (pass its flags after --)", parallel(["migrate", "diff"], true)),
     db,
     studio,

@@ -52,12 +52,17 @@ const formatNames = (names: ReadonlyArray<string>) =>
 export class UnknownDatabaseError extends TaggedError("UnknownDatabaseError")<{
   readonly database: string
   readonly registered: ReadonlyArray<string>
+  /** A tenant (`tenant()`, `withTenant()`): `tenants.exists` said no, or its database does not exist. @since 0.2.0 */
+  readonly tenant?: boolean
 }> {
   readonly [TypeId]: TypeId = TypeId
   readonly code = "FLEXIDB_UNKNOWN_DATABASE"
   /** Refused before anything ran. */
   readonly outcomeUnknown = false
   override get message() {
+    if (this.tenant === true) {
+      return `Unknown tenant '${this.database}': there is no such tenant. Check the name, or create the tenant first.`
+    }
     return `Unknown database '${this.database}' (${formatNames(this.registered)}). Register it first with register().`
   }
 }
@@ -330,6 +335,45 @@ export class TenantLockedError extends TaggedError("TenantLockedError")<{
 }
 
 /**
+ * The tenant is suspended in the catalog (`flexidb/catalog`'s `suspend`): nothing was sent. It serves again after
+ * `resume(name)`.
+ *
+ * @since 0.2.0
+ */
+export class TenantSuspendedError extends TaggedError("TenantSuspendedError")<{
+  readonly tenant: string
+}> {
+  readonly [TypeId]: TypeId = TypeId
+  readonly code = "FLEXIDB_TENANT_SUSPENDED"
+  /** Refused before anything ran. */
+  readonly outcomeUnknown = false
+  override get message() {
+    return `Tenant '${this.tenant}' is suspended: nothing was sent. It serves again once the catalog resumes it ` +
+      `(resume('${this.tenant}'), or \`flexidb tenants resume ${this.tenant}\`).`
+  }
+}
+
+/**
+ * The tenant catalog (`flexidb/catalog`) refused or failed an operation for a reason other than an unknown or
+ * duplicate tenant, a bad argument or an unreachable server: `reason` is the server's message, without credentials.
+ *
+ * @since 0.2.0
+ */
+export class CatalogError extends TaggedError("CatalogError")<{
+  readonly operation: string
+  readonly tenant?: string | undefined
+  readonly reason: string
+  readonly cause?: unknown
+}> {
+  readonly [TypeId]: TypeId = TypeId
+  readonly code = "FLEXIDB_CATALOG"
+  override get message() {
+    const who = this.tenant === undefined ? "" : ` of tenant '${this.tenant}'`
+    return `Catalog ${this.operation}${who} failed: ${this.reason}`
+  }
+}
+
+/**
  * Thrown when the instance is used after `disconnect()`, or (with `database`) when a client kept from `get()` is
  * used after its database was unregistered or its instance disconnected: nothing is sent, no connection reopened.
  *
@@ -368,6 +412,8 @@ export type FlexiDBError =
   | ReadOnlyError
   | TenantCapacityError
   | TenantLockedError
+  | TenantSuspendedError
+  | CatalogError
 
 /**
  * Whether `u` is one of flexidb's own errors.

@@ -260,12 +260,37 @@ export interface FlexiDBLogger {
 export interface TenantsConfig<T extends ClientEntry = ClientEntry> {
   /**
    * Makes the client of tenant `name` (sync or async), or `undefined` when there is no such tenant. Pass
-   * `connectionLimit` to your adapter's pool (`new PrismaPg({ connectionString, max: connectionLimit })`).
+   * `connectionLimit` to your adapter's pool (`new PrismaPg({ connectionString, max: connectionLimit })`). Required
+   * unless `catalog` is given (then `client` makes the clients).
    */
-  readonly resolve: (
+  readonly resolve?: (
     name: string,
     context: { readonly connectionLimit: number | undefined }
   ) => T | undefined | PromiseLike<T | undefined>
+  /**
+   * Whether tenant `name` exists (sync or async), asked before `resolve` when a tenant is not open. `false` rejects
+   * with UnknownDatabaseError ("Unknown tenant 'name'") before anything is opened: no slot is taken, no client made,
+   * nothing reconnects. Without it, `resolve` returning `undefined` or a database the server says does not exist is
+   * refused the same way, after `resolve`.
+   *
+   * @since 0.2.0
+   */
+  readonly exists?: (name: string) => boolean | PromiseLike<boolean>
+  /**
+   * Follow a tenant catalog (`flexidb/catalog`) instead of `resolve`: `tenant(name)` opens what the catalog says
+   * (a suspended tenant rejects with TenantSuspendedError, one not in it with UnknownDatabaseError), and every change
+   * made from any process is applied here at once (LISTEN) or within `pollInterval`.
+   *
+   * @since 0.2.0
+   */
+  readonly catalog?: TenantsCatalogConfig
+  /**
+   * With `catalog`: makes the client of a tenant from its URL (put together from `catalog.servers` and the tenant's
+   * location; for a `schema` tenant the server's URL, with the schema in `info.location`).
+   *
+   * @since 0.2.0
+   */
+  readonly client?: (url: string, info: TenantInfo) => T | PromiseLike<T>
   /** Tenant clients kept at most (least recently used idle ones are closed to make room). Default 100. */
   readonly maxClients?: number
   /** A tenant unused this long is closed. Default 10 minutes. */
@@ -278,9 +303,51 @@ export interface TenantsConfig<T extends ClientEntry = ClientEntry> {
   readonly acquireTimeout?: Duration.DurationInput
 }
 
+/**
+ * Where the tenant catalog is, and the servers its rows name.
+ *
+ * @since 0.2.0
+ */
+export interface TenantsCatalogConfig {
+  /** The catalog database (PostgreSQL). Point it at the server, not through PgBouncer in transaction mode: LISTEN needs a session. */
+  readonly url: string
+  /** `{ [server]: baseUrl }`, as given to `openCatalog`. */
+  readonly servers: Readonly<Record<string, string>>
+  /** How often resident tenants are checked against the catalog when notifications are not delivered. Default 5 s. */
+  readonly pollInterval?: Duration.DurationInput
+  /** `false` keeps this process off LISTEN (it follows by polling only): a test hook for the engine's fence. Default true. */
+  readonly listen?: boolean
+}
+
+/**
+ * What `tenants.client` is told about the tenant it makes a client for.
+ *
+ * @since 0.2.0
+ */
+export interface TenantInfo {
+  readonly name: string
+  readonly server: string
+  readonly kind: "database" | "schema" | "file"
+  /** The database, schema or file name on the server. */
+  readonly location: string
+  readonly epoch: number
+  readonly connectionLimit: number | undefined
+}
+
 /** Tenant settings with every default filled in. */
 export interface ResolvedTenants {
+  /** Undefined with `catalog`. */
   readonly resolve: TenantsConfig<ClientEntry>["resolve"]
+  readonly catalog:
+    | {
+      readonly url: string
+      readonly servers: Readonly<Record<string, string>>
+      readonly pollInterval: number
+      readonly listen: boolean
+      readonly client: NonNullable<TenantsConfig<ClientEntry>["client"]>
+    }
+    | undefined
+  readonly exists: TenantsConfig<ClientEntry>["exists"]
   readonly maxClients: number
   readonly idleTimeout: number
   readonly connectionLimit: number | undefined
@@ -413,6 +480,9 @@ const resolveTenants = (input: Record<string, unknown>): ResolvedTenants | undef
   if (input.tenants === undefined) return undefined
   const t = section(input, "tenants", [
     "resolve",
+    "exists",
+    "catalog",
+    "client",
     "maxClients",
     "idleTimeout",
     "connectionLimit",
@@ -420,7 +490,31 @@ const resolveTenants = (input: Record<string, unknown>): ResolvedTenants | undef
     "acquireTimeout"
   ])
   const resolve = callback<TenantsConfig<ClientEntry>["resolve"]>(t, "tenants", "resolve")
-  if (resolve === undefined) return fail("tenants.resolve", "expected a function (name, { connectionLimit }) => client")
+  const client = callback<TenantsConfig<ClientEntry>["client"]>(t, "tenants", "client")
+  let catalog: ResolvedTenants["catalog"]
+  if (t.catalog !== undefined) {
+    const c = section(t, "catalog", ["url", "servers", "pollInterval", "listen"], "tenants")
+    if (typeof c.url !== "string" || !/^postgres(?:ql)?:\/\//i.test(c.url)) {
+      fail("tenants.catalog.url", "expected the catalog database's postgresql:// URL (the URL is not repeated here)")
+    }
+    if (!isObject(c.servers) || Object.values(c.servers).some((v) => typeof v !== "string")) {
+      fail("tenants.catalog.servers", "expected an object mapping server names to base URLs")
+    }
+    if (resolve !== undefined) fail("tenants.resolve", "give either resolve or catalog (with client), not both")
+    if (client === undefined) fail("tenants.client", "expected a function (url, info) => client: it makes each tenant's client")
+    catalog = {
+      url: c.url as string,
+      servers: c.servers as Record<string, string>,
+      pollInterval: duration(c, "tenants.catalog", "pollInterval", 5_000, { min: 1 }),
+      listen: boolean(c, "tenants.catalog", "listen", true),
+      client: client!
+    }
+  } else if (resolve === undefined) {
+    return fail("tenants.resolve", "expected a function (name, { connectionLimit }) => client")
+  } else if (client !== undefined) {
+    fail("tenants.client", "is for tenants.catalog: with resolve, resolve makes the clients")
+  }
+  const exists = callback<TenantsConfig<ClientEntry>["exists"]>(t, "tenants", "exists")
   const connectionLimit = t.connectionLimit === undefined
     ? undefined
     : number(t, "tenants", "connectionLimit", 1, { min: 1, integer: true })
@@ -437,6 +531,8 @@ const resolveTenants = (input: Record<string, unknown>): ResolvedTenants | undef
   }
   return {
     resolve,
+    catalog,
+    exists,
     maxClients,
     connectionLimit,
     idleTimeout: duration(t, "tenants", "idleTimeout", 600_000, { min: 1 }),

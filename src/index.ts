@@ -33,11 +33,14 @@ export type {
   ReconnectConfig,
   RetryConfig,
   TelemetryConfig,
+  TenantInfo,
+  TenantsCatalogConfig,
   TenantsConfig
 } from "./Options.js"
 export type { Settled } from "./Client.js"
 export {
   BatchError,
+  CatalogError,
   CircuitOpenError,
   ClosedError,
   ConnectionError,
@@ -51,6 +54,7 @@ export {
   ReplicaUnavailableError,
   TenantCapacityError,
   TenantLockedError,
+  TenantSuspendedError,
   UnknownDatabaseError,
   UnknownGroupError
 } from "./Errors.js"

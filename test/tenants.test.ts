@@ -1,6 +1,7 @@
 // A database per tenant at scale: single-flight opening, a bounded number of resident clients, leases that survive
 // eviction pressure, idle expiry (TestClock), a connection budget counted on the real server, and tenant isolation.
 import { it as effect } from "@effect/vitest"
+import { PrismaBetterSqlite3 } from "@prisma/adapter-better-sqlite3"
 import { PrismaPg } from "@prisma/adapter-pg"
 import Database from "better-sqlite3"
 import { Effect, Fiber, TestClock } from "effect"
@@ -425,4 +426,154 @@ describe("a MariaDB tenant", () => {
     await flexi.disconnect()
     await Promise.all(dbs.map((d) => d.drop()))
   })
+})
+
+// Issue #27: random names must cost nothing — no slot, no client, no reconnect loop, no "down" line — and a tenant
+// whose database the server says does not exist is refused the same way, without the server's database name.
+describe("unknown tenants are refused before they cost anything", () => {
+  /** Everything an unknown tenant could leave behind: log lines, hook calls. */
+  const watched = () => {
+    const lines: Array<string> = []
+    const events: Array<string> = []
+    return {
+      lines,
+      events,
+      options: {
+        logger: { warn: (line: string) => lines.push(line) },
+        reconnect: { interval: 20 },
+        hooks: {
+          onConnect: (name: string) => events.push(`connect:${name}`),
+          onError: (name: string) => events.push(`error:${name}`),
+          onRetry: (name: string) => events.push(`retry:${name}`)
+        }
+      }
+    }
+  }
+
+  it("PostgreSQL with exists(): 300 random names never resolve, evict or log; the real tenants stay resident", async () => {
+    const dbs = [await createDatabase("postgresql"), await createDatabase("postgresql"), await createDatabase("postgresql")]
+    const urls = new Map(dbs.map((d, i) => [`real${i}`, d.url]))
+    const resolved: Array<string> = []
+    const w = watched()
+    const flexi = createFlexiDB({}, {
+      ...base,
+      ...w.options,
+      tenants: {
+        exists: async (name) => urls.has(name),
+        resolve: (name) => {
+          resolved.push(name)
+          return prisma7.postgresql(urls.get(name)!)
+        },
+        maxClients: 3
+      }
+    })
+    try {
+      for (const name of urls.keys()) await (await flexi.tenant(name)).user.count()
+      const refused = await Promise.all(
+        Array.from({ length: 300 }, (_, i) => (i % 2 === 0 ? flexi.tenant(`nosuch${i}`) : flexi.withTenant(`nosuch${i}`, () => 1)).then(
+          () => undefined,
+          (e: unknown) => e
+        ))
+      )
+      for (const e of refused) {
+        expect(e).toBeInstanceOf(UnknownDatabaseError)
+        expect((e as UnknownDatabaseError).message).toMatch(/^Unknown tenant 'nosuch\d+'/)
+        expect((e as UnknownDatabaseError).message).not.toMatch(/register/)
+      }
+      expect(resolved.sort()).toEqual(["real0", "real1", "real2"])
+      expect(flexi.list().sort()).toEqual(["real0", "real1", "real2"])
+      expect(flexi.tenantStats()).toMatchObject({ resident: 3, evictions: 0, misses: 303, resolveFailures: 300 })
+      // Still the same clients: nothing was reopened.
+      for (const name of urls.keys()) expect(await (await flexi.tenant(name)).user.count()).toBe(0)
+      expect(flexi.tenantStats()).toMatchObject({ misses: 303, hits: 3 })
+      expect(w.lines).toEqual([])
+      expect(w.events.filter((e) => !e.startsWith("connect:real"))).toEqual([])
+    } finally {
+      await flexi.disconnect()
+      await Promise.all(dbs.map((d) => d.drop()))
+    }
+  }, 60_000)
+
+  it.each([
+    {
+      engine: "PostgreSQL (3D000)",
+      client: (db: string) => prisma7.postgresql(`postgresql://postgres@${PG_HOST}/${db}`)
+    },
+    {
+      engine: "MariaDB (1049)",
+      client: (db: string) => prisma7.mysql(`mysql://root@127.0.0.1:3306/${db}?connectTimeout=2000&acquireTimeout=1500`)
+    },
+    {
+      engine: "SQLite (a missing file, fileMustExist)",
+      client: (db: string) =>
+        new prisma7.SqliteClient({ adapter: new PrismaBetterSqlite3({ url: `file:${join(dir, `${db}.db`)}`, fileMustExist: true }) })
+    }
+  ])("$engine: a tenant whose database does not exist is refused, not kept, not reconnected, its name unsaid", async ({ client }) => {
+    const real = await createDatabase("postgresql")
+    const w = watched()
+    const made: Array<{ connects: number }> = []
+    const flexi = createFlexiDB({}, {
+      ...base,
+      ...w.options,
+      tenants: {
+        // The server's database name is not the tenant's name: it must not reach the caller.
+        resolve: (name) => {
+          if (name === "real") return prisma7.postgresql(real.url) as unknown as Sqlite
+          const c = client(`nc_t_${name}`)
+          const seen = { connects: 0 }
+          made.push(seen)
+          const connect = c.$connect.bind(c)
+          c.$connect = () => {
+            seen.connects++
+            return connect()
+          }
+          return c as unknown as Sqlite
+        },
+        // Without exists(), a slot is reserved before resolve: room for both, so the real tenant is not evicted.
+        maxClients: 2
+      }
+    })
+    try {
+      await (await flexi.tenant("real")).user.count()
+      const error = await flexi.tenant("nosuch").then(() => undefined, (e: unknown) => e)
+      expect(error).toBeInstanceOf(UnknownDatabaseError)
+      expect((error as Error).message).toMatch(/^Unknown tenant 'nosuch'/)
+      expect(JSON.stringify({ error, message: (error as Error).message })).not.toContain("nc_t_")
+      // Not kept: the real tenant was not evicted for it, and the name is not served.
+      expect(flexi.list()).toEqual(["real"])
+      expect(flexi.tenantStats()).toMatchObject({ resident: 1, evictions: 0, resolveFailures: 1 })
+      // Not reconnected: with reconnect every 20 ms, a kept tenant would have tried again many times by now.
+      await new Promise((r) => setTimeout(r, 300))
+      expect(made).toEqual([{ connects: 1 }])
+      expect(w.lines).toEqual([])
+      expect(w.events).toEqual(["connect:real"])
+    } finally {
+      await flexi.disconnect()
+      await real.drop()
+    }
+  }, 30_000)
+})
+
+describe("withTenant() counts like tenant() (#27 item 4)", () => {
+  it("100 requests through withTenant(): 1 miss, 99 hits, in tenantStats() and in flexidb_tenants_hits_total", async () => {
+    const flexi = createFlexiDB({}, { ...base, prometheus: true, tenants: { resolve: (name) => sqliteTenant(name) } })
+    try {
+      for (let i = 0; i < 100; i++) await flexi.withTenant("counted", (c) => c.user.count())
+      expect(flexi.tenantStats()).toMatchObject({ hits: 99, misses: 1 })
+      await flexi.tenant("counted")
+      expect(flexi.tenantStats()).toMatchObject({ hits: 100, misses: 1 })
+      const text = await flexi.metrics()
+      expect(text).toMatch(/^flexidb_tenants_hits_total(?:\{[^}]*\})? 100$/m)
+      expect(text).toMatch(/^flexidb_tenants_misses_total(?:\{[^}]*\})? 1$/m)
+    } finally {
+      await flexi.disconnect()
+    }
+  })
+
+  effect.scoped("the Effect service's withTenant counts a hit once, not twice", () =>
+    Effect.gen(function*() {
+      const registry = yield* FlexiDBService.make({}, { ...base, tenants: { resolve: (name) => sqliteTenant(name) } })
+      for (let i = 0; i < 10; i++) yield* registry.withTenant("eff", (c) => Effect.promise(() => (c as Sqlite).user.count()))
+      expect(yield* registry.tenantStats).toMatchObject({ hits: 9, misses: 1 })
+    }))
 })

@@ -11,10 +11,15 @@ import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
+import * as Runtime from "effect/Runtime"
 import type * as Scope from "effect/Scope"
-import type { ClientEntry, TenantStats } from "../Client.js"
-import { InvalidArgumentError, TenantCapacityError, UnknownDatabaseError } from "../Errors.js"
+import type { ClientEntry, PrismaClientLike, TenantStats } from "../Client.js"
+import { CatalogError, InvalidArgumentError, TenantCapacityError, TenantSuspendedError, UnknownDatabaseError } from "../Errors.js"
 import type { ResolvedTenants } from "../Options.js"
+import type { Change, Follower } from "./catalog/follow.js"
+import { follow } from "./catalog/follow.js"
+import { parseServers, tenantUrl } from "./catalog/servers.js"
+import type { Row } from "./catalog/store.js"
 import { forkIn } from "./database.js"
 import type { Db } from "./database.js"
 import type { Env } from "./hotPath.js"
@@ -30,6 +35,10 @@ interface Tenant {
   activity: number
   /** The fiber that closes it when idle: ended with the tenant, or it would keep the closed client alive. */
   expiry: Fiber.RuntimeFiber<void> | undefined
+  /** The catalog's epoch it was opened at (with `catalog`): a higher one means it must be reopened or closed. */
+  readonly epoch: number | undefined
+  /** Superseded by a catalog change: out of the cache, writes refused, closed when its last lease ends. */
+  retired: boolean
 }
 
 export interface Tenants {
@@ -37,7 +46,10 @@ export interface Tenants {
   readonly acquire: (name: string) => Effect.Effect<Db, TenantError>
   /** The hot path of a hit: the resident tenant's database (touched), or undefined. */
   readonly hit: (name: string) => Db | undefined
-  /** Holds a resident tenant (it is never evicted) until `release`; undefined if it is not resident. */
+  /**
+   * Holds a resident tenant (it is never evicted) until `release`, counted as a hit; undefined if it is not resident
+   * (then `hold` acquires it, counted as a miss).
+   */
   readonly retain: (name: string) => Lease | undefined
   readonly release: (lease: Lease) => void
   /** Acquires and holds: again if the tenant was closed in between (another tenant's load may run meanwhile). */
@@ -65,6 +77,61 @@ const activityOf = (db: Db) =>
 
 const busy = (t: Tenant) => t.leases > 0 || [t.db.writer, ...t.db.readers].some((m) => m.counters.inFlight > 0)
 
+const unknownTenant = (name: string) => new UnknownDatabaseError({ database: name, registered: [], tenant: true })
+
+/** What a server or driver says when the database itself is not there (not a table: the probe is `SELECT 1`). */
+const missingCodes = new Set(["P1003", "3D000", "1049", "ER_BAD_DB_ERROR", "SQLITE_CANTOPEN"])
+const missingMessage =
+  /database "[^"]*" does not exist|Unknown database|no: 1049|unable to open database file|directory does not exist/i
+
+/** Whether `error` (or a cause under it, the driver adapter's included) says the database does not exist. */
+export const databaseMissing = (error: unknown, depth = 0): boolean => {
+  if (typeof error !== "object" || error === null || depth > 5) return false
+  const e = error as Record<string, unknown>
+  for (const c of [e.code, e.errno, e.originalCode]) {
+    if ((typeof c === "string" || typeof c === "number") && missingCodes.has(String(c))) return true
+  }
+  if (e.kind === "DatabaseDoesNotExist") return true
+  for (const m of [e.message, e.originalMessage, typeof e.cause === "string" ? e.cause : undefined]) {
+    if (typeof m === "string" && missingMessage.test(m)) return true
+  }
+  const adapter = (e.meta as Record<string, unknown> | undefined)?.driverAdapterError as Record<string, unknown> | undefined
+  return [adapter, adapter?.cause, typeof e.cause === "object" ? e.cause : undefined].some((c) =>
+    c !== undefined && c !== error && databaseMissing(c, depth + 1)
+  )
+}
+
+/** The writer of a client entry (a client, or a `{ read, write }` pair). */
+const writerOf = (entry: unknown): PrismaClientLike | undefined => {
+  const e = entry as { write?: unknown; $queryRawUnsafe?: unknown }
+  const c = typeof e?.$queryRawUnsafe === "function" ? e : e?.write
+  return typeof (c as PrismaClientLike | undefined)?.$queryRawUnsafe === "function" ? c as PrismaClientLike : undefined
+}
+
+/**
+ * Whether a probe of the tenant's writer says its database does not exist; then its clients are disconnected. Any
+ * other outcome (it answers, or its server is down) leaves the tenant to the registry, which connects and reconnects.
+ */
+const missing = (entry: unknown): Effect.Effect<boolean> => {
+  const writer = writerOf(entry)
+  if (writer === undefined) return Effect.succeed(false)
+  return Effect.promise(() =>
+    writer.$connect().then(() => writer.$queryRawUnsafe("SELECT 1")).then(() => false, (error) => databaseMissing(error))
+  ).pipe(
+    Effect.tap((gone) =>
+      gone
+        ? Effect.promise(() => {
+          const e = entry as { write?: PrismaClientLike; read?: unknown }
+          const all = [writer, ...(Array.isArray(e.read) ? e.read : e.read === undefined ? [] : [e.read])]
+          return Promise.allSettled(
+            all.map((c) => (c as { client?: PrismaClientLike }).client ?? c).map((c) => (c as PrismaClientLike).$disconnect())
+          )
+        })
+        : Effect.void
+    )
+  )
+}
+
 /** How often a new tenant looks again for a slot while every tenant is busy. */
 const recheck = Duration.millis(5)
 
@@ -78,6 +145,50 @@ export const make = (registry: Registry, env: Env, config: ResolvedTenants): Eff
     const counts = { hits: 0, misses: 0, evictions: 0, resolveFailures: 0, waiting: 0 }
     /** Slots taken by loads under way: counted with the resident tenants against the budget. */
     const reserved = { current: 0 }
+    /** Retired tenants still registered (leased): a reopen of the name waits for them to close. */
+    const retiring = new Map<string, Deferred.Deferred<void>>()
+    /** The highest epoch heard for a name while it was loading: the load retires what it opened if it is older. */
+    const heard = new Map<string, number>()
+
+    /** Closes a retired tenant: unregistered (its client disconnects), and a reopen of its name may go on. */
+    const close = (t: Tenant) =>
+      Effect.suspend(() => {
+        const gone = retiring.get(t.name)
+        if (registry.find(t.name) !== t.db) {
+          retiring.delete(t.name)
+          return gone === undefined ? Effect.void : Deferred.succeed(gone, undefined)
+        }
+        return Effect.ignore(registry.unregister(t.name)).pipe(
+          Effect.zipRight(Effect.sync(() => retiring.delete(t.name))),
+          Effect.zipRight(gone === undefined ? Effect.void : Deferred.succeed(gone, undefined))
+        )
+      })
+
+    /** A catalog change superseded `t`: no new caller gets it, writes are refused now, it closes when its leases end. */
+    const retire = (t: Tenant) =>
+      Effect.gen(function*() {
+        if (t.retired) return
+        t.retired = true
+        if (resident.get(t.name) === t) resident.delete(t.name)
+        yield* stopExpiry(t)
+        if (!retiring.has(t.name)) retiring.set(t.name, yield* Deferred.make<void>())
+        registry.preventWrites(t.name)
+        if (t.leases === 0) yield* close(t)
+      })
+
+    const applyChanges = (changes: ReadonlyArray<Change>) =>
+      Effect.forEach(changes, (c) =>
+        Effect.suspend(() => {
+          if (loading.has(c.name)) heard.set(c.name, Math.max(heard.get(c.name) ?? 0, c.epoch))
+          const t = resident.get(c.name)
+          return t !== undefined && t.epoch !== undefined && c.epoch > t.epoch ? retire(t) : Effect.void
+        }), { discard: true })
+
+    const catalog = config.catalog
+    const servers = catalog === undefined ? undefined : parseServers(catalog.servers)
+    const follower: Follower | undefined = catalog === undefined
+      ? undefined
+      : yield* follow(catalog, applyChanges, () => [...resident.keys()], env.options.log)
 
     const touch = (t: Tenant, now: number) => {
       t.lastUsed = now
@@ -155,32 +266,72 @@ export const make = (registry: Registry, env: Env, config: ResolvedTenants): Eff
     const load = (name: string, done: Deferred.Deferred<Db, TenantError>) => {
       let slotted = false
       return Effect.gen(function*() {
+        // Asked before a slot is taken: a random name costs one call to `exists` and nothing else.
+        if (config.exists !== undefined) {
+          const known = yield* Effect.tryPromise({ try: async () => config.exists!(name), catch: (error) => error }).pipe(
+            Effect.tapError(() => Effect.sync(() => counts.resolveFailures++))
+          )
+          if (known !== true) {
+            counts.resolveFailures++
+            return yield* Effect.fail(unknownTenant(name))
+          }
+        }
+        // With a catalog, the row says whether the tenant exists and may be served, before a slot is taken.
+        let row: Row | undefined
+        if (follower !== undefined) {
+          heard.delete(name)
+          row = yield* follower.lookup(name).pipe(Effect.tapError(() => Effect.sync(() => counts.resolveFailures++)))
+          if (row === undefined || row.state === "suspended") {
+            counts.resolveFailures++
+            return yield* Effect.fail(row === undefined ? unknownTenant(name) : new TenantSuspendedError({ tenant: name }))
+          }
+          // The client this name had before a change is still closing (its leases have not ended).
+          const gone = retiring.get(name)
+          if (gone !== undefined) yield* Deferred.await(gone)
+        }
         yield* reserve(name)
         slotted = true
         const entry = yield* Effect.tryPromise({
-          try: async () => config.resolve(name, { connectionLimit: config.connectionLimit }),
+          try: async () => row === undefined ? config.resolve!(name, { connectionLimit: config.connectionLimit }) : clientOf(row),
           catch: (error) => error
         }).pipe(Effect.tapError(() => Effect.sync(() => counts.resolveFailures++)))
         if (entry === undefined || entry === null) {
           counts.resolveFailures++
-          return yield* Effect.fail(new UnknownDatabaseError({ database: name, registered: [] }))
+          return yield* Effect.fail(unknownTenant(name))
+        }
+        // A tenant whose database is gone would be kept down and reconnected forever: asked first, and refused.
+        if (yield* missing(entry)) {
+          counts.resolveFailures++
+          return yield* Effect.fail(unknownTenant(name))
         }
         yield* registry.register(name, entry as ClientEntry, true)
         const db = registry.find(name)!
         yield* registry.connected(name)
         const now = yield* Clock.currentTimeMillis
-        const t: Tenant = { name, db, leases: 0, lastUsed: now, activity: activityOf(db), expiry: undefined }
+        const t: Tenant = {
+          name,
+          db,
+          leases: 0,
+          lastUsed: now,
+          activity: activityOf(db),
+          expiry: undefined,
+          epoch: row?.epoch,
+          retired: false
+        }
         resident.set(name, t)
         reserved.current--
         slotted = false
         // Interruptible whatever forked it (a lease is acquired uninterruptibly): the scope must be able to end it.
         t.expiry = yield* forkIn(env, Effect.interruptible(expire(t)), scope)
+        // A change heard while it opened: what it opened is already out of date.
+        if (row !== undefined && (heard.get(name) ?? 0) > row.epoch) yield* retire(t)
         return db
       }).pipe(
         Effect.onExit((exit) =>
           Effect.zipRight(
             Effect.sync(() => {
               loading.delete(name)
+              heard.delete(name)
               // A load that failed after reserving gives its slot back.
               if (slotted) reserved.current--
             }),
@@ -188,6 +339,28 @@ export const make = (registry: Registry, env: Env, config: ResolvedTenants): Eff
           )
         )
       )
+    }
+
+    /** The client of a catalog row, from this app's own servers and `client`. */
+    const clientOf = async (row: Row) => {
+      const server = servers instanceof Map ? servers.get(row.server) : undefined
+      if (server === undefined) {
+        throw new CatalogError({
+          operation: "open",
+          tenant: row.name,
+          reason: servers instanceof Map
+            ? `its server '${row.server}' is not in tenants.catalog.servers: add it (the same servers as the catalog's)`
+            : servers!.message
+        })
+      }
+      return catalog!.client(tenantUrl(server, row.kind, row.location), {
+        name: row.name,
+        server: row.server,
+        kind: row.kind,
+        location: row.location,
+        epoch: row.epoch,
+        connectionLimit: config.connectionLimit
+      })
     }
 
     const acquire = (name: string): Effect.Effect<Db, TenantError> =>
@@ -227,23 +400,32 @@ export const make = (registry: Registry, env: Env, config: ResolvedTenants): Eff
       return t.db
     }
 
-    const retain = (name: string): Lease | undefined => {
+    /** Holds a resident tenant, without counting: `hold` counted it when it acquired. */
+    const holdResident = (name: string): Lease | undefined => {
       const t = resident.get(name)
       if (t === undefined || registry.find(name) !== t.db) return undefined
       t.leases++
       return { db: t.db, tenant: t }
     }
 
+    /** A hit of `withTenant()`: counted like `tenant()`'s (a miss is counted by `hold`'s acquire). */
+    const retain = (name: string): Lease | undefined => {
+      const held = holdResident(name)
+      if (held !== undefined) counts.hits++
+      return held
+    }
+
     const release = (lease: Lease) => {
       const t = lease.tenant as Tenant
       t.leases--
       t.lastUsed = clock.unsafeCurrentTimeMillis()
+      if (t.retired && t.leases === 0) Runtime.runFork(env.runtime)(close(t))
     }
 
     /** Acquires and holds, again if the tenant was evicted in between (another tenant's load may run meanwhile). */
     const hold = (name: string): Effect.Effect<Lease, TenantError> =>
       Effect.flatMap(acquire(name), () => {
-        const held = retain(name)
+        const held = holdResident(name)
         return held === undefined ? hold(name) : Effect.succeed(held)
       })
 

@@ -1,0 +1,156 @@
+/**
+ * `flexidb tenants list|create|suspend|resume|remove`: the tenant catalog (`flexidb/catalog`) from the command line.
+ * The catalog is `--catalog URL` or FLEXIDB_CATALOG_URL; the servers are FLEXIDB_SERVER_<NAME> variables
+ * (`FLEXIDB_SERVER_MAIN` is server `main`) or `--servers <module>` (its default export). No URL is ever printed.
+ */
+import { Args, Command, Options } from "@effect/cli"
+import { Console, Effect, Option, Stream } from "effect"
+import { isAbsolute, resolve } from "node:path"
+import { pathToFileURL } from "node:url"
+import { Catalog } from "../src/Catalog.js"
+import type { CatalogConfig, Row, Service } from "../src/Catalog.js"
+import { isFlexiDBError, redact } from "../src/index.js"
+import { CliError } from "./error.js"
+import { Io } from "./io.js"
+
+const catalogFlag = Options.text("catalog").pipe(
+  Options.withDescription("The catalog database's postgresql:// URL (default: FLEXIDB_CATALOG_URL)"),
+  Options.optional
+)
+const serversFlag = Options.text("servers").pipe(
+  Options.withDescription("A module whose default export is the servers object (default: FLEXIDB_SERVER_<NAME> variables)"),
+  Options.optional
+)
+const json = Options.boolean("json").pipe(Options.withDescription("Print JSON instead of a table"))
+const name = Args.text({ name: "name" }).pipe(Args.withDescription("The tenant's name"))
+
+/** The servers: the module's default export, else every FLEXIDB_SERVER_<NAME> variable. */
+const serversFrom = (option: Option.Option<string>) =>
+  Effect.flatMap(Io, (io) => {
+    if (Option.isNone(option)) {
+      const servers: Record<string, string> = {}
+      for (const [key, value] of Object.entries(io.env)) {
+        const m = /^FLEXIDB_SERVER_(.+)$/.exec(key)
+        if (m !== null && value !== undefined && value !== "") servers[m[1]!.toLowerCase()] = value
+      }
+      return Effect.succeed(servers)
+    }
+    const file = isAbsolute(option.value) ? option.value : resolve(io.cwd, option.value)
+    return Effect.tryPromise({
+      try: async () => {
+        const m = await import(pathToFileURL(file).href)
+        const servers = m.default ?? m.servers
+        if (typeof servers !== "object" || servers === null) throw new Error("its default export is not an object")
+        return servers as Record<string, string>
+      },
+      catch: (e) => new CliError(`--servers ${option.value}: cannot load the servers (${redact(e instanceof Error ? e.message : String(e))}).`)
+    })
+  })
+
+const configFrom = (o: { readonly catalog: Option.Option<string>; readonly servers: Option.Option<string> }, migrations?: string) =>
+  Effect.gen(function*() {
+    const io = yield* Io
+    const url = Option.getOrUndefined(o.catalog) ?? io.env.FLEXIDB_CATALOG_URL
+    if (url === undefined || url === "") {
+      return yield* new CliError("No catalog: pass --catalog <postgresql://…> or set FLEXIDB_CATALOG_URL.", { exitCode: 2 })
+    }
+    const config: CatalogConfig = { url, servers: yield* serversFrom(o.servers), migrations }
+    return config
+  })
+
+/** Runs `f` with the catalog open; flexidb's errors become the CLI's (their messages carry no credential). */
+const withCatalog = <A>(config: CatalogConfig, f: (c: Service) => Effect.Effect<A, unknown>) =>
+  Effect.scoped(Effect.flatMap(Catalog.make(config), f)).pipe(
+    Effect.catchAll((e) =>
+      Effect.fail(
+        e instanceof CliError ? e : new CliError(isFlexiDBError(e) ? e.message : redact(String(e)), { cause: e })
+      )
+    )
+  )
+
+const header = ["NAME", "SERVER", "KIND", "LOCATION", "STATE", "EPOCH"] as const
+const cells = (r: Row) => [r.name, r.server, r.kind, r.location, r.state, String(r.epoch)]
+
+/** A plain table, columns as wide as their widest cell. */
+export const table = (rows: ReadonlyArray<Row>): Array<string> => {
+  const all = [header as ReadonlyArray<string>, ...rows.map(cells)]
+  const widths = header.map((_, i) => Math.max(...all.map((r) => r[i]!.length)))
+  return all.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join("  "))
+}
+
+const print = (rows: ReadonlyArray<Row>, asJson: boolean, single = false) =>
+  asJson
+    ? Console.log(JSON.stringify(single ? rows[0] : rows))
+    : Effect.forEach(table(rows), (line) => Console.log(line), { discard: true })
+
+const list = Command.make("list", {
+  catalog: catalogFlag,
+  servers: serversFlag,
+  json,
+  state: Options.choice("state", ["active", "suspended"]).pipe(Options.optional),
+  server: Options.text("server").pipe(Options.withDescription("Only this server's tenants"), Options.optional)
+}, (o) =>
+  Effect.gen(function*() {
+    const config = yield* configFrom(o)
+    const rows = yield* withCatalog(config, (c) =>
+      Stream.runCollect(c.list({ state: Option.getOrUndefined(o.state), server: Option.getOrUndefined(o.server) })))
+    yield* print([...rows], o.json)
+  })).pipe(Command.withDescription("The catalog's tenants (a table, or --json)"))
+
+const create = Command.make("create", {
+  catalog: catalogFlag,
+  servers: serversFlag,
+  json,
+  server: Options.text("server").pipe(Options.withDescription("The server it lives on (a name of the servers)")),
+  kind: Options.choice("kind", ["database", "schema", "file"]).pipe(Options.optional),
+  template: Options.text("template").pipe(
+    Options.withDescription("PostgreSQL: the database to copy; SQLite: the file to copy"),
+    Options.optional
+  ),
+  migrations: Options.text("migrations").pipe(
+    Options.withDescription("The tenant schema's migrations folder (builds schema and MariaDB tenants)"),
+    Options.optional
+  ),
+  name
+}, (o) =>
+  Effect.gen(function*() {
+    const io = yield* Io
+    const migrations = Option.map(o.migrations, (m) => (isAbsolute(m) ? m : resolve(io.cwd, m)))
+    const config = yield* configFrom(o, Option.getOrUndefined(migrations))
+    const row = yield* withCatalog(config, (c) =>
+      c.create(o.name, { server: o.server, kind: Option.getOrUndefined(o.kind), template: Option.getOrUndefined(o.template) }))
+    yield* print([row], o.json, true)
+  })).pipe(Command.withDescription("Create a tenant on a server and record it active"))
+
+const change = (verb: "suspend" | "resume", description: string) =>
+  Command.make(verb, { catalog: catalogFlag, servers: serversFlag, json, name }, (o) =>
+    Effect.gen(function*() {
+      const config = yield* configFrom(o)
+      const row = yield* withCatalog(config, (c) => c[verb](o.name))
+      yield* print([row], o.json, true)
+    })).pipe(Command.withDescription(description))
+
+const remove = Command.make("remove", {
+  catalog: catalogFlag,
+  servers: serversFlag,
+  json,
+  drop: Options.boolean("drop").pipe(Options.withDescription("Drop its data too (else it stays parked on its server)")),
+  name
+}, (o) =>
+  Effect.gen(function*() {
+    const config = yield* configFrom(o)
+    yield* withCatalog(config, (c) => c.remove(o.name, { drop: o.drop }))
+    yield* o.json ? Console.log(JSON.stringify({ name: o.name, removed: true, dropped: o.drop })) : Console.log(`removed ${o.name}`)
+  })).pipe(Command.withDescription("Fence a tenant and delete it from the catalog (--drop: its data too)"))
+
+/** `flexidb tenants …`. */
+export const tenantsCommand = Command.make("tenants").pipe(
+  Command.withDescription("The tenant catalog: list, create, suspend, resume, remove (--catalog or FLEXIDB_CATALOG_URL)"),
+  Command.withSubcommands([
+    list,
+    create,
+    change("suspend", "Fence a tenant in its engine and record it suspended"),
+    change("resume", "Open a suspended tenant again"),
+    remove
+  ])
+)

@@ -1,0 +1,78 @@
+/**
+ * The catalog's own tables, in schema `flexidb` of the catalog database, and the statements on them. Created and
+ * migrated under an advisory lock, so any number of processes may open the catalog at once.
+ */
+import type { Kind } from "./servers.js"
+
+export type State = "active" | "suspended"
+
+/** A catalog row: where a tenant lives (a server's name, a location on it), never a URL or a credential. */
+export interface Row {
+  readonly name: string
+  readonly server: string
+  readonly kind: Kind
+  readonly location: string
+  readonly state: State
+  readonly epoch: number
+}
+
+/** The channel every process LISTENs on; a payload is `{ name, state, epoch }` (`state: "removed"` once removed). */
+export const channel = "flexidb_tenants"
+
+/** pg_advisory_xact_lock key for the catalog's DDL: "flexidb" as bytes, kept clear of Prisma's 72707369. */
+const ddlLock = 0x666c6578
+
+/** Each version's statements, applied once, in order. */
+const versions: ReadonlyArray<ReadonlyArray<string>> = [
+  [
+    `CREATE TABLE flexidb.tenants (
+      name text PRIMARY KEY,
+      server text NOT NULL,
+      kind text NOT NULL CHECK (kind IN ('database', 'schema', 'file')),
+      location text NOT NULL,
+      state text NOT NULL CHECK (state IN ('creating', 'active', 'suspended')),
+      epoch bigint NOT NULL DEFAULT 1,
+      created_at timestamptz NOT NULL DEFAULT now(),
+      updated_at timestamptz NOT NULL DEFAULT now()
+    )`,
+    `CREATE INDEX tenants_state_server ON flexidb.tenants (state, server, name)`,
+    `CREATE INDEX tenants_server ON flexidb.tenants (server, name)`
+  ]
+]
+
+export interface Session {
+  readonly query: (sql: string, params?: ReadonlyArray<unknown>) => Promise<{ rows: Array<Record<string, unknown>> }>
+}
+
+/** Creates or migrates the catalog's tables: one process does it, the others wait on the lock and find it done. */
+export const migrate = async (s: Session): Promise<void> => {
+  await s.query("BEGIN")
+  try {
+    await s.query(`SELECT pg_advisory_xact_lock(${ddlLock})`)
+    await s.query(`CREATE SCHEMA IF NOT EXISTS flexidb`)
+    await s.query(`CREATE TABLE IF NOT EXISTS flexidb.catalog_version (version int PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`)
+    const { rows } = await s.query(`SELECT coalesce(max(version), 0) AS v FROM flexidb.catalog_version`)
+    for (let v = Number(rows[0]!.v); v < versions.length; v++) {
+      for (const sql of versions[v]!) await s.query(sql)
+      await s.query(`INSERT INTO flexidb.catalog_version (version) VALUES ($1)`, [v + 1])
+    }
+    await s.query("COMMIT")
+  } catch (e) {
+    await s.query("ROLLBACK").catch(() => undefined)
+    throw e
+  }
+}
+
+export const columns = `name, server, kind, location, state, epoch`
+
+export const toRow = (r: Record<string, unknown>): Row => ({
+  name: String(r.name),
+  server: String(r.server),
+  kind: r.kind as Kind,
+  location: String(r.location),
+  state: r.state as State,
+  epoch: Number(r.epoch)
+})
+
+export const notify = (s: Session, name: string, state: State | "removed", epoch: number) =>
+  s.query(`SELECT pg_notify($1, $2)`, [channel, JSON.stringify({ name, state, epoch })])
