@@ -161,7 +161,7 @@ describe("usage", () => {
     expect(bad.code).toBe(2)
     expect(bad.err).toBe(
       "flexidb: unknown command 'frobnicate'.\nThe commands of flexidb: init, codegen, generate, validate, format, doctor, " +
-        "migrate, diff, db, studio, seed, watch, top. Usage: flexidb --help"
+        "migrate, tenants, diff, db, studio, seed, watch, top. Usage: flexidb --help"
     )
   })
 
