@@ -43,7 +43,7 @@ export interface Database<C extends PrismaClientLike = PrismaClientLike> {
   readonly query: <A>(
     f: (client: C) => PromiseLike<A>,
     role?: Role
-  ) => Effect.Effect<A, QueryError | CircuitOpenError | OperationTimeoutError | ReplicaUnavailableError>
+  ) => Effect.Effect<A, QueryError | CircuitOpenError | OperationTimeoutError | ReplicaUnavailableError | InvalidArgumentError>
   /** `SELECT 1` within the health timeout; updates the status and fires hooks on a change. Never fails. */
   readonly health: Effect.Effect<boolean>
   readonly stats: Effect.Effect<DBStats>
@@ -91,10 +91,10 @@ export const make = <C extends PrismaClientLike>(
         return db.clientFor(role) as C
       },
       query: <A>(f: (client: C) => PromiseLike<A>, role?: Role) =>
-        Effect.suspend((): Effect.Effect<A, QueryError | CircuitOpenError | OperationTimeoutError | ReplicaUnavailableError> => {
+        Effect.suspend((): Effect.Effect<A, QueryError | CircuitOpenError | OperationTimeoutError | ReplicaUnavailableError | InvalidArgumentError> => {
           if (role !== undefined && role !== "read" && role !== "write") return Effect.die(invalidRole(role))
           const member = db.memberFor(role, "query")
-          if (member instanceof ReplicaUnavailableError) return Effect.fail(member)
+          if (member instanceof ReplicaUnavailableError || member instanceof InvalidArgumentError) return Effect.fail(member)
           const run = Effect.tryPromise({ try: () => runOperation(member, "query", f, member.bare as C), catch: asQueryError(name) })
           return traced ? EffectTelemetry.operation(member.labels, "query", run) : run
         }),

@@ -35,6 +35,8 @@ import { makeCounters, makeMiddleware, retryRead, runOperation } from "./hotPath
 import type { Member, Router } from "./replicas.js"
 import { isWrite, makeRouter } from "./replicas.js"
 import * as Session from "./session.js"
+import type { Dialect } from "./sql.js"
+import { dialectOf, isRawRead } from "./sql.js"
 import * as EffectTelemetry from "./effectTelemetry.js"
 import * as Telemetry from "./telemetry.js"
 
@@ -51,7 +53,10 @@ export interface Db {
   /** What `get()` hands out for a role: the writer's client, or a pair's routing read client. */
   readonly clientFor: (role: Role | undefined) => PrismaClientLike
   /** The member an operation of `role` made now runs on (the writer for writes). */
-  readonly memberFor: (role: Role | undefined, operation: string) => Member | ReplicaUnavailableError
+  readonly memberFor: (
+    role: Role | undefined,
+    operation: string
+  ) => Member | ReplicaUnavailableError | InvalidArgumentError
   /** Writes are refused while above zero (`preventWrites`). */
   readonly prevented: MutableRef.MutableRef<number>
   /** True from the moment release starts: nothing new is sent to a closing client. */
@@ -243,33 +248,22 @@ const modelReads = new Set([
   "groupBy"
 ])
 
-/** The SQL of a `$queryRaw` (tagged template or `Prisma.sql`) or `$queryRawUnsafe` call. */
-const rawSql = (args: unknown): unknown => {
-  if (Array.isArray(args)) return Array.isArray(args[0]) ? args[0][0] : args[0]
-  const sql = args as { sql?: unknown; strings?: ReadonlyArray<unknown> } | null
-  return sql?.strings?.[0] ?? sql?.sql
-}
-
 /**
- * Safe to run twice: a model read, or a raw query that is a plain SELECT, outside any transaction (Prisma's own
- * request says; without it nothing is retried).
+ * Safe to run twice: a model read, or a raw query whose SQL only reads (internal/sql.ts: no INTO, no locking
+ * clause, no sequence), outside any transaction (Prisma's own request says; without it nothing is retried).
  */
-export const retryable = ({ __internalParams: request, args, operation }: Hook) => {
+export const retryable = ({ __internalParams: request, args, operation }: Hook, dialect?: Dialect) => {
   if (request === undefined || request.transaction !== undefined) return false
-  if (modelReads.has(operation)) return true
-  if (operation !== "$queryRaw" && operation !== "$queryRawUnsafe") return false
-  const sql = rawSql(args)
-  // One plain SELECT: not `SELECT … INTO`, not several statements, no sequence.
-  return typeof sql === "string" && /^\s*select\b/i.test(sql) && !/;\s*\S|\binto\b|\b(?:nextval|setval)\s*\(/i.test(sql)
+  return modelReads.has(operation) || isRawRead(operation, args, dialect)
 }
 
 /** A replica's client: every query counted on that replica. */
-const interceptReader = (client: PrismaClientLike, target: Target): PrismaClientLike =>
+const interceptReader = (client: PrismaClientLike, target: Target, dialect: Dialect | undefined): PrismaClientLike =>
   client.$extends({
     name: "flexidb",
     query: {
       $allOperations: (hook: Hook) =>
-        runOperation(target, label(hook.model, hook.operation), hook.query, hook.args, retryable(hook))
+        runOperation(target, label(hook.model, hook.operation), hook.query, hook.args, retryable(hook, dialect))
     }
   })
 
@@ -277,11 +271,11 @@ const interceptReader = (client: PrismaClientLike, target: Target): PrismaClient
  * The client a `batch()` operation is given: the operation is counted as one call, and the reads it sends run again
  * when their connection is lost under them.
  */
-const retryingReads = (client: PrismaClientLike, target: Target): PrismaClientLike =>
+const retryingReads = (client: PrismaClientLike, target: Target, dialect: Dialect | undefined): PrismaClientLike =>
   client.$extends({
     name: "flexidb",
     query: {
-      $allOperations: (hook: Hook) => (retryable(hook) ? retryRead(target, () => hook.query(hook.args)) : hook.query(hook.args))
+      $allOperations: (hook: Hook) => (retryable(hook, dialect) ? retryRead(target, () => hook.query(hook.args)) : hook.query(hook.args))
     }
   })
 
@@ -293,21 +287,22 @@ const interceptWriter = (
   client: PrismaClientLike,
   target: Target,
   prevented: MutableRef.MutableRef<number>,
-  router: () => Router | undefined
+  router: () => Router | undefined,
+  dialect: Dialect | undefined
 ): PrismaClientLike =>
   client.$extends({
     name: "flexidb",
     query: {
       $allOperations: (hook: Hook) => {
         const { args, model, operation, query } = hook
-        if (prevented.current > 0 && isWrite(operation)) {
+        if (prevented.current > 0 && isWrite(operation, args, dialect)) {
           return Promise.reject(new ReadOnlyError({ database: target.name, operation: label(model, operation), reason: "prevented" }))
         }
-        const result = runOperation(target, label(model, operation), query, args, retryable(hook))
+        const result = runOperation(target, label(model, operation), query, args, retryable(hook, dialect))
         const pair = router()
         if (pair === undefined) return result
         const session = Session.current()
-        if (session === undefined || !isWrite(operation)) return result
+        if (session === undefined || !isWrite(operation, args, dialect)) return result
         return result.then((value) => pair.wrote(session).then(() => value))
       }
     }
@@ -334,7 +329,7 @@ const makeMember = (
   env: Env,
   closed: MutableRef.MutableRef<boolean>,
   connecting: (client: PrismaClientLike) => Promise<void>,
-  api: (target: Target) => PrismaClientLike,
+  api: (target: Target, dialect: Dialect | undefined) => PrismaClientLike,
   tenant: boolean
 ): Effect.Effect<Life, never, Scope.Scope> =>
   Effect.gen(function*() {
@@ -436,6 +431,7 @@ const makeMember = (
       })
 
     const fork = Runtime.runFork(env.runtime)
+    const dialect = dialectOf(bare)
     const target: Target = { name, env, breaker, counters, closed, labels, pool, foundDown: (error) => fork(markDown(error)) }
     let forBatch: PrismaClientLike | undefined
     const member: Member = {
@@ -443,9 +439,10 @@ const makeMember = (
       ref,
       weight,
       bare,
-      api: api(target),
+      api: api(target, dialect),
+      dialect,
       // Built on the first batch(): most tenants never see one. With `intercept: false`, the bare client too.
-      batchClient: () => forBatch ??= env.options.intercept ? retryingReads(bare, target) : bare,
+      batchClient: () => forBatch ??= env.options.intercept ? retryingReads(bare, target, dialect) : bare,
       healthy,
       takeDown: (error) => {
         healthy.current = false
@@ -528,13 +525,13 @@ export const make = (
 
     const intercepting = options.intercept
     const readers = yield* Effect.forEach(reads, (r, index) =>
-      makeMember(name, { role: "read", index }, r.client, r.weight, env, closed, connecting, (t) =>
-        intercepting ? interceptReader(r.client, t) : r.client, tenant))
+      makeMember(name, { role: "read", index }, r.client, r.weight, env, closed, connecting, (t, dialect) =>
+        intercepting ? interceptReader(r.client, t, dialect) : r.client, tenant))
     // The writer's interception needs the router (to remember a session's writes), and the router the writer: the
     // router is made after the writer and read through this cell when a query runs.
     let router: Router | undefined
-    const writer = yield* makeMember(name, { role: "write", index: 0 }, write, 1, env, closed, connecting, (t) =>
-      intercepting ? interceptWriter(write, t, prevented, () => router) : write, tenant)
+    const writer = yield* makeMember(name, { role: "write", index: 0 }, write, 1, env, closed, connecting, (t, dialect) =>
+      intercepting ? interceptWriter(write, t, prevented, () => router, dialect) : write, tenant)
     const lives = [writer, ...readers]
     if (readers.length > 0) {
       router = makeRouter({
