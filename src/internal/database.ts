@@ -5,11 +5,9 @@
  * `createFlexiDB` and `flexidb/testing`) are all built from `make` below; they differ only in whether they wait
  * for the first connection.
  */
-import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as FiberHandle from "effect/FiberHandle"
 import * as MutableRef from "effect/MutableRef"
@@ -28,7 +26,7 @@ import {
 } from "../Errors.js"
 import type { ReplicaUnavailableError } from "../Errors.js"
 import type { MemberRef, ResolvedOptions, ResolvedReplicaConfig } from "../Options.js"
-import { defaultReplicaConfig, replicaKeys, resolveReplicas, retrySchedule } from "../Options.js"
+import { defaultReplicaConfig, reconnectSchedule, replicaKeys, resolveReplicas, retrySchedule } from "../Options.js"
 import { errorSummary, redact } from "../Redact.js"
 import type { Counters, Env, Target } from "./hotPath.js"
 import { makeCounters, makeMiddleware, retryRead, runOperation } from "./hotPath.js"
@@ -340,7 +338,11 @@ const makeMember = (
     // Routable until found down: a replica still connecting serves reads, and a dead one fails over on first use.
     const healthy = MutableRef.make(true)
     const counters: Counters = makeCounters(env.clock)
-    const breaker = CircuitBreaker.make(options.circuitBreaker)
+    const { resetTimeout, sampling, threshold } = options.circuitBreaker
+    const breaker = CircuitBreaker.make({
+      resetTimeout,
+      strategy: sampling !== undefined ? CircuitBreaker.sampling(sampling) : CircuitBreaker.consecutive(threshold)
+    })
     const healthTimeout = Duration.millis(options.healthCheck.timeout)
     const reconnecting = yield* FiberHandle.make<void, never>()
     const who = ref.role === "write" ? `Database '${name}'` : `Replica ${ref.index} of database '${name}'`
@@ -394,18 +396,23 @@ const makeMember = (
       yield* gauges
     })
 
-    /** Tries `maxAttempts` times, `interval` apart; stops at the first success. */
-    const reconnect = Effect.gen(function*() {
-      const { interval, maxAttempts } = options.reconnect
-      for (let attempt = 1; attempt <= maxAttempts; attempt++) {
-        yield* Effect.sleep(Duration.millis(interval))
-        if ((yield* Ref.get(status)) === "up") return
-        const exit = yield* Effect.exit(traced("reconnect", connectOnce))
-        if (Exit.isSuccess(exit)) return yield* markUp
-        counters.lastError = errorSummary(Cause.squash(exit.cause))
-      }
-      yield* callHook(hooks.onError, name, new ReconnectFailedError({ database: name, attempts: maxAttempts }), ref)
-    })
+    /**
+     * `interval` after it went down, then on the reconnect schedule (`maxAttempts` in all, `interval` apart); stops
+     * at the first success, or when something else (a health check, a query's trial) found it up.
+     */
+    const attempt = Effect.flatMap(Ref.get(status), (now) =>
+      now === "up"
+        ? Effect.void
+        : traced("reconnect", connectOnce).pipe(
+          Effect.tapError((error) => Effect.sync(() => (counters.lastError = errorSummary(error)))),
+          Effect.zipRight(markUp)
+        ))
+    const reconnect = Effect.sleep(Duration.millis(options.reconnect.interval)).pipe(
+      Effect.zipRight(Effect.retry(attempt, reconnectSchedule(options.reconnect))),
+      Effect.catchAll(() =>
+        callHook(hooks.onError, name, new ReconnectFailedError({ database: name, attempts: options.reconnect.maxAttempts }), ref)
+      )
+    )
 
     const markDown = (error: unknown, connecting = false): Effect.Effect<void> =>
       Effect.gen(function*() {
