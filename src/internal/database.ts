@@ -1,9 +1,12 @@
 /**
- * The one implementation of a database: its clients, breaker and counters (the hot path's, see hotPath.ts), and
- * its lifecycle as Effects — connect on a Schedule, status and hooks, health polling and reconnect fibers in the
- * Scope it is made in, release when that Scope closes. `Database.make`, the registry (and through it
- * `createFlexiDB` and `flexidb/testing`) are all built from `make` below; they differ only in whether they wait
- * for the first connection.
+ * The one implementation of a database: its members (the writer and a pair's replicas), each with a breaker and
+ * counters (the hot path's, see hotPath.ts) and a client intercepted by Prisma's `$extends` query hook (unless
+ * `intercept: false`); the routing read client of a pair (replicas.ts); and its lifecycle as Effects — connect on
+ * `retrySchedule`, status and hooks, reconnect on `reconnectSchedule` in a fiber of the member's scope, health
+ * polling to fork into the database's scope, release when that scope closes. `make` below neither connects nor
+ * polls: `Database.make` runs `connect` and waits for it; the registry (and through it `createFlexiDB`, tenants and
+ * `flexidb/testing`) runs it in the background. Both record OpenTelemetry spans and metrics when a provider is
+ * registered; without one, `Database.make` records Effect spans and Metrics instead (makeEnv's `effectTelemetry`).
  */
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
@@ -31,7 +34,7 @@ import { errorSummary, redact } from "../Redact.js"
 import type { Counters, Env, Target } from "./hotPath.js"
 import { makeCounters, makeMiddleware, retryRead, runOperation } from "./hotPath.js"
 import type { Member, Router } from "./replicas.js"
-import { isWrite, makeRouter } from "./replicas.js"
+import { isWrite, makeRouter, readOnly } from "./replicas.js"
 import * as Session from "./session.js"
 import type { Dialect } from "./sql.js"
 import { dialectOf, isRawRead } from "./sql.js"
@@ -55,6 +58,13 @@ export interface Db {
     role: Role | undefined,
     operation: string
   ) => Member | ReplicaUnavailableError | InvalidArgumentError
+  /**
+   * Runs the app's function `f` as one operation on `member` (from `memberFor`), as `Database.query` does: counted
+   * and broken as one call; the reads `f` sends run again after a lost connection (the read re-run policy); on a
+   * replica, `f` gets a read-only client, and runs once more on another member if the replica turns out
+   * unreachable. Writes through the writer are refused while prevented.
+   */
+  readonly run: <A>(member: Member, operation: string, f: (client: PrismaClientLike) => PromiseLike<A>) => Promise<A>
   /** Writes are refused while above zero (`preventWrites`). */
   readonly prevented: MutableRef.MutableRef<number>
   /** True from the moment release starts: nothing new is sent to a closing client. */
@@ -608,6 +618,18 @@ export const make = (
       readers: readers.map((r) => r.member),
       clientFor: (role) => (role === "read" && readClient !== undefined ? readClient : writerApi),
       memberFor: (role, operation) => (role === "read" && router !== undefined ? router.pick(operation) : writer.member),
+      run: <A>(member: Member, operation: string, f: (client: PrismaClientLike) => PromiseLike<A>) => {
+        const call = (m: Member) => {
+          const client = m.batchClient()
+          const guarded = m !== writer.member
+            ? readOnly(client, name, "read-client", m.dialect)
+            : prevented.current > 0
+            ? readOnly(client, name, "prevented", m.dialect)
+            : client
+          return runOperation(m, operation, f, guarded)
+        }
+        return Promise.resolve(router === undefined || member === writer.member ? call(member) : router.readOn(member, operation, call))
+      },
       prevented,
       isClosed: () => closed.current,
       connect,

@@ -152,13 +152,24 @@ export const retryRead = <A>(target: Target, run: () => PromiseLike<A>): Promise
   return run().then(undefined, failed)
 }
 
+/*
+ * The read re-run policy, one for every path a read takes: `get()`'s queries (runOperation), the reads inside a
+ * `batch()` operation or a `Database.query` function (retryRead), and a pair's replica failover (failsOver).
+ *  - Same member: a read outside any transaction whose connection was lost under it is sent again, at most
+ *    `readRuns` times in all, after the pool has had a turn to notice its dead connections, and only while the
+ *    database is open and its circuit has not moved since the read was admitted.
+ *  - Another member: a read on a replica that turned out unreachable (or whose circuit is open) takes the replica
+ *    out of rotation and runs once more on another member.
+ * Never a write, never a query inside a transaction, never the app's own function (a batch operation).
+ */
+
 /**
  * How many times at most a read lost with its connection is sent. The pool learns that its idle connections died one
  * socket at a time, as each close reaches it, and may hand the retry another connection the same fault killed: on a
  * CPU-starved machine, one read in about half of the runs of 30 drops failed with a single retry. A server that is
  * down refuses the next connection, and a refusal is never run again, so this cannot loop on an outage.
  */
-const readRuns = 3
+export const readRuns = 3
 
 /**
  * Not a delay: the end of this turn of the event loop, after its I/O callbacks, by which the pool has usually let go
@@ -171,9 +182,12 @@ const poolNoticed = () => new Promise<void>((resolve) => setImmediate(resolve))
 const mayRetry = (target: Target, ticket: CircuitBreaker.Ticket) =>
   !target.closed.current && target.breaker.generation.current === ticket.generation
 
-/** A read sent `runs` times so far, which failed with `error`, is sent again. */
+/** A read sent `runs` times so far, which failed with `error`, is sent again on the same member. */
 const runsAgain = (runs: number, error: unknown, target: Target, ticket: CircuitBreaker.Ticket) =>
   runs < readRuns && connectionLost(error) && mayRetry(target, ticket)
+
+/** A read that failed on a replica with `error` runs once more on another member: the replica is unreachable. */
+export const failsOver = (error: unknown) => error instanceof CircuitOpenError || isUnhealthy(error)
 
 /**
  * The error with `outcomeUnknown` said: true when the operation may have taken effect (a connection lost under it,

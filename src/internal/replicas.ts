@@ -8,8 +8,8 @@ import type { PrismaClientLike } from "../Client.js"
 import { CircuitOpenError, InvalidArgumentError, ReadOnlyError, ReplicaUnavailableError } from "../Errors.js"
 import type { MemberRef, ReplicaInfo, ResolvedReplicaConfig } from "../Options.js"
 import { errorSummary } from "../Redact.js"
-import { isUnhealthy } from "./classify.js"
 import type { Target } from "./hotPath.js"
+import { failsOver } from "./hotPath.js"
 import * as Session from "./session.js"
 import type { Dialect } from "./sql.js"
 import { dialectOf, isRawQuery, isRawRead } from "./sql.js"
@@ -218,6 +218,14 @@ export interface Router {
    * or an app balance function that threw or returned a stranger.
    */
   readonly pick: (operation: string) => Member | ReplicaUnavailableError | InvalidArgumentError
+  /**
+   * Runs `call` on the member a read made now goes to; when that replica turns out unreachable, takes it out of
+   * rotation and runs `call` once more on another member (`failsOver`). Rejects with ReplicaUnavailableError or
+   * InvalidArgumentError (the app's balance function) when no member can be chosen.
+   */
+  readonly read: <A>(operation: string, call: (member: Member) => PromiseLike<A>) => PromiseLike<A>
+  /** As `read`, on a member already chosen (by `pick`). */
+  readonly readOn: <A>(member: Member, operation: string, call: (member: Member) => PromiseLike<A>) => PromiseLike<A>
   /** Call after a write through the writer succeeded inside a session: remembers it (and the WAL position). */
   readonly wrote: (session: Session.Session) => Promise<void>
 }
@@ -292,21 +300,21 @@ export const makeRouter = (db: Routed): Router => {
       })
 
   /** Runs a read on a member; if the member turns out unreachable, takes it out and runs the read once more elsewhere. */
-  const attempt = (member: Member, operation: string, call: (client: PrismaClientLike) => PromiseLike<unknown>) => {
+  const attempt = <A>(member: Member, operation: string, call: (member: Member) => PromiseLike<A>): PromiseLike<A> => {
     // `then` straight on Prisma's promise: Promise.resolve() around it would cost a thenable job per read.
-    const first = call(member.api)
+    const first = call(member)
     if (member === writer) return first
     return first.then(undefined, (error) => {
-      if (!(error instanceof CircuitOpenError) && !isUnhealthy(error)) throw error
+      if (!failsOver(error)) throw error
       member.takeDown(error)
       const next = pick(operation, member)
       if (next instanceof ReplicaUnavailableError) throw error
       if (next instanceof InvalidArgumentError) throw next
-      return call(next.api)
+      return call(next)
     })
   }
 
-  const read = (operation: string, call: (client: PrismaClientLike) => PromiseLike<unknown>): PromiseLike<unknown> => {
+  const read = <A>(operation: string, call: (member: Member) => PromiseLike<A>): PromiseLike<A> => {
     const last = ryw.mode === "lsn" ? lastWrite() : undefined
     if (last?.lsn !== undefined) {
       return pickCaughtUp(last.lsn).then((m) => (m instanceof InvalidArgumentError ? Promise.reject(m) : attempt(m, operation, call)))
@@ -349,7 +357,7 @@ export const makeRouter = (db: Routed): Router => {
         const operation = `${label}.${method}`
         const routed = writes.has(method)
           ? refuse(name, "read-client", operation)
-          : (...args: Array<unknown>) => read(operation, (c) => (c as any)[key][method](...args))
+          : (...args: Array<unknown>) => read(operation, (m) => (m.api as any)[key][method](...args))
         methods.set(method, routed)
         return routed
       },
@@ -372,7 +380,7 @@ export const makeRouter = (db: Routed): Router => {
         if (isRawQuery(key)) {
           // Its SQL decides: a write is refused here, never sent to a replica (or to a writer standing in for one).
           return (...args: Array<unknown>) =>
-            isRawRead(key, args, dialect) ? read(key, (c) => (c as any)[key](...args)) : refuse(name, "read-client", key)()
+            isRawRead(key, args, dialect) ? read(key, (m) => (m.api as any)[key](...args)) : refuse(name, "read-client", key)()
         }
         return value
       }
@@ -398,6 +406,6 @@ export const makeRouter = (db: Routed): Router => {
     )
   }
 
-  return { client, pick: (operation) => pick(operation), wrote }
+  return { client, pick: (operation) => pick(operation), read, readOn: attempt, wrote }
 }
 
