@@ -165,6 +165,53 @@ describe("stale outcomes: a call's outcome counts only under the generation it w
   })
 })
 
+describe("the sampling strategy through the query path", () => {
+  /** A client whose every other query fails as an unreachable server does. */
+  const alternating = () => {
+    const down = Object.assign(new Error("Can't reach database server"), { code: "P1001" })
+    let n = 0
+    const answer = () => (n++ % 2 === 0 ? Promise.reject(down) : Promise.resolve([]))
+    const base = {
+      $connect: async () => {},
+      $disconnect: async () => {},
+      $queryRawUnsafe: () => Promise.resolve([{ ok: 1 }]),
+      $extends: (extension: { query: { $allOperations: (hook: object) => PromiseLike<unknown> } }) => ({
+        ...base,
+        user: {
+          findMany: (args: unknown) =>
+            extension.query.$allOperations({ args, model: "User", operation: "findMany", query: () => answer() })
+        }
+      })
+    }
+    return base
+  }
+  const run = async (circuitBreaker: object) => {
+    const { createFlexiDB } = await import("../src/index.js")
+    const db = createFlexiDB({ main: alternating() as never }, {
+      gracefulShutdown: false,
+      logger: false,
+      circuitBreaker,
+      reconnect: { enabled: false }
+    })
+    await db.ready()
+    const client = db.get("main") as unknown as { user: { findMany: () => Promise<unknown> } }
+    const states: Array<string> = []
+    for (let i = 0; i < 7; i++) {
+      await client.user.findMany().catch(() => {})
+      states.push(db.stats().main!.circuitState)
+    }
+    await db.disconnect()
+    return states
+  }
+
+  it("opens on half the calls failing once the window holds enough of them; consecutive never sees two in a row", async () => {
+    const sampled = await run({ sampling: { threshold: 0.5, duration: 60_000, minimumThroughput: 6 } })
+    // f s f s f s: below the throughput until the sixth, which is a success; the seventh, a failure, opens it (4 of 7).
+    expect(sampled).toEqual(["closed", "closed", "closed", "closed", "closed", "closed", "open"])
+    expect(await run({ threshold: 2 })).toEqual(Array(7).fill("closed"))
+  })
+})
+
 describe("failures in flight together", () => {
   it("count once: a dropped network fails every call on it at once, and that is one failure, not threshold", () => {
     const breaker = CircuitBreaker.make({ threshold: 3, resetTimeout: 1000 })
