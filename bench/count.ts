@@ -15,6 +15,24 @@ const flexi = createFlexiDB({ main: client }, { gracefulShutdown: false })
 const withMiddleware = createFlexiDB({ main: client }, { gracefulShutdown: false })
 withMiddleware.use((_db, _op, next) => next())
 await Promise.all([flexi.ready(), withMiddleware.ready()])
+// `intercept: false`: get() hands out the bare client.
+const bare = createFlexiDB({ main: client }, { gracefulShutdown: false, intercept: false })
+await bare.ready()
+// The adapter-level prototype (bench/adapter.ts) and its own baseline, in their processes only (so the other
+// variants' layout is the same with and without it): two more clients of the same file, one over a wrapped adapter.
+const second = async (wrap: boolean) => {
+  const factory = new PrismaBetterSqlite3({ url: `file:${file}` })
+  const { target, wrapFactory } = wrap ? await import("./adapter.js") : { target: undefined, wrapFactory: undefined }
+  const c = new SqliteClient({
+    adapter: wrapFactory === undefined ? factory : wrapFactory(factory, target!("main")),
+    ...(errorFormat === "minimal" ? { errorFormat: "minimal" as const } : {})
+  })
+  await c.$connect()
+  return c
+}
+const prototype = variant === "adapter" || variant === "raw2"
+  ? await Promise.all([second(true), second(false)])
+  : undefined
 const extended = client.$extends({ query: { $allOperations: ({ args, query }) => query(args) } })
 const query = { where: { id: 1 } }
 const variants: Record<string, () => PromiseLike<unknown>> = {
@@ -22,7 +40,11 @@ const variants: Record<string, () => PromiseLike<unknown>> = {
   extends: () => extended.user.findUnique(query),
   get: () => flexi.get("main").user.findUnique(query),
   middleware: () => withMiddleware.get("main").user.findUnique(query),
-  batch: () => flexi.batch({ main: (c) => c.user.findUnique(query) })
+  batch: () => flexi.batch({ main: (c) => c.user.findUnique(query) }),
+  bare: () => bare.get("main").user.findUnique(query),
+  adapter: () => prototype![0].user.findUnique(query),
+  // The prototype's own raw baseline: an unwrapped client built beside the wrapped one.
+  raw2: () => prototype![1].user.findUnique(query)
 }
 const run = variants[variant]!
 const lines = createInterface({ input: process.stdin })[Symbol.asyncIterator]()
@@ -35,6 +57,7 @@ for (let i = 0; i < Number(warmup); i++) await run()
 await handshake("ready")
 for (let i = 0; i < Number(count); i++) await run()
 await handshake("done")
+await Promise.all([bare.disconnect(), ...(prototype ?? []).map((c) => c.$disconnect())])
 await withMiddleware.disconnect()
 await flexi.disconnect()
 process.exit(0)

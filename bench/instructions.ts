@@ -33,12 +33,19 @@ const collectorIn = (file: string) => {
   return n ? Number(n[1]!.replaceAll(",", "")) : 0
 }
 
-const count = (file: string, variant: string, errorFormat: Counted["errorFormat"], queries: number, warmup: number) =>
+const count = (
+  file: string,
+  variant: string,
+  errorFormat: Counted["errorFormat"],
+  queries: number,
+  warmup: number,
+  script: string
+) =>
   new Promise<Counted>((resolve, reject) => {
     const dir = mkdtempSync(join(tmpdir(), "flexidb-callgrind-"))
     const child = spawn("valgrind", [
       "--tool=callgrind", "--instr-atstart=no", "--separate-threads=yes", `--callgrind-out-file=${join(dir, "out")}`,
-      process.execPath, "--import", "tsx", join(import.meta.dirname, "count.ts"),
+      process.execPath, "--import", "tsx", script,
       variant, file, String(queries), String(warmup), errorFormat
     ], { stdio: ["pipe", "pipe", "ignore"] })
     const instrument = (on: boolean) => spawnSync("callgrind_control", ["-i", on ? "on" : "off", String(child.pid)])
@@ -84,12 +91,12 @@ export interface Summary {
 export const countAll = async (
   file: string,
   runs: ReadonlyArray<readonly [string, Counted["errorFormat"]]>,
-  { queries = 2000, warmup = 8000, repeats = 3 } = {}
+  { queries = 2000, warmup = 8000, repeats = 3, script = join(import.meta.dirname, "count.ts") } = {}
 ): Promise<Array<Summary>> => {
   const jobs = Array.from({ length: repeats }, () => runs).flat()
   const out: Array<Counted> = []
   for (let i = 0; i < jobs.length; i += 2) {
-    out.push(...await Promise.all(jobs.slice(i, i + 2).map(([v, f]) => count(file, v, f, queries, warmup))))
+    out.push(...await Promise.all(jobs.slice(i, i + 2).map(([v, f]) => count(file, v, f, queries, warmup, script))))
   }
   return runs.map(([variant, errorFormat]) => {
     const mine = out.filter((c) => c.variant === variant && c.errorFormat === errorFormat)

@@ -68,7 +68,9 @@ const perQuery = async (label: string, db: TestDatabase) => {
   const flexi = createFlexiDB({ main: client }, { gracefulShutdown: false })
   const withMiddleware = createFlexiDB({ main: client }, { gracefulShutdown: false })
   withMiddleware.use((_db, _op, next) => next())
-  await Promise.all([flexi.ready(), withMiddleware.ready()])
+  // `intercept: false`: get() hands out the bare client (issue 21: it must keep costing a Map lookup).
+  const bareFlexi = createFlexiDB({ main: client }, { gracefulShutdown: false, intercept: false })
+  await Promise.all([flexi.ready(), withMiddleware.ready(), bareFlexi.ready()])
   const extended = client.$extends({ query: { $allOperations: ({ args, query }) => query(args) } })
   const query = { where: { id: 1 } }
   const raw: Variant = { name: "raw", run: () => client.user.findUnique(query) }
@@ -81,11 +83,14 @@ const perQuery = async (label: string, db: TestDatabase) => {
   note(`${label}: findUnique through get()`, us(g!.us), us(r!.us), `${ratio(g!, r!).toFixed(3)}× (${ratio(g!, e!).toFixed(3)}× the empty hook)`)
   note(`${label}: findUnique through get() with one pass-through middleware`, us(m!.us), us(r!.us), `${ratio(m!, r!).toFixed(3)}× (${ratio(m!, g!).toFixed(3)}× get())`)
   note(`${label}: batch() with one operation`, us(b!.us), us(r!.us), `${ratio(b!, r!).toFixed(3)}×`)
-  // The same three questions as direct pairs: each pair alone, in ABBA rounds.
+  const bare: Variant = { name: "intercept: false", run: () => bareFlexi.get("main").user.findUnique(query) }
+  // The questions of issues 8 and 21 as direct pairs: each pair alone, in ABBA rounds.
   for (const [a, x, what] of [
+    [raw, get, "get() ÷ raw"],
     [hook, get, "get() ÷ the empty hook"],
     [get, middleware, "one pass-through middleware ÷ get()"],
-    [raw, batch, "batch() ÷ raw"]
+    [raw, batch, "batch() ÷ raw"],
+    [raw, bare, "intercept: false ÷ raw"]
   ] as const) {
     const p = await pair(a, x, pairing)
     pairs.push({ label, what, p })
@@ -105,6 +110,7 @@ const perQuery = async (label: string, db: TestDatabase) => {
     ], { blocks: 40, perBlock: 2000 })
     note("batch() bookkeeping alone (an operation with no I/O)", us(n!.us), `${us(p!.us)} (a bare promise)`, `+${((n!.us - p!.us) * 1000).toFixed(0)} ns per batch`)
   }
+  await bareFlexi.disconnect()
   await withMiddleware.disconnect()
   await flexi.disconnect()
 }
@@ -127,7 +133,7 @@ const instructionsPerQuery = async () => {
   await client.$disconnect()
   const counted = await instructions.countAll(db.url, [
     ["raw", "default"], ["extends", "default"], ["get", "default"], ["middleware", "default"], ["batch", "default"],
-    ["raw", "minimal"]
+    ["bare", "default"], ["raw", "minimal"]
   ], { repeats: 1 })
   await db.drop()
   const find = (variant: string, format: string) => counted.find((c) => c.variant === variant && c.errorFormat === format)!
@@ -139,7 +145,8 @@ const instructionsPerQuery = async () => {
     ["extends", "$extends with an empty hook (no flexidb)", undefined],
     ["get", "get()", ["extends", "the empty hook"]],
     ["middleware", "get() with one pass-through middleware", ["get", "get()"]],
-    ["batch", "batch() with one operation", undefined]
+    ["batch", "batch() with one operation", undefined],
+    ["bare", "get() with intercept: false", undefined]
   ] as const) {
     const c = find(variant, "default")
     const details = [
@@ -315,10 +322,12 @@ below moves from run to run by about as much as its interquartile range or sprea
 
 ${table}
 
-Targets (issue 8), read from the direct pairs of this run:
+Targets (issues 8 and 21), read from the direct pairs of this run:
+- \`get()\` ≤ 1.03× raw, below Prisma's own \`$extends\` floor (issue 21): ${verdict("get() ÷ raw", 1.03)}.
 - \`get()\` within 1.02× of the empty \`$extends\` hook: ${verdict("get() ÷ the empty hook", 1.02)}.
 - one pass-through middleware adds at most 2 %: ${verdict("one pass-through middleware ÷ get()", 1.02)}.
 - \`batch()\` with one operation ≤ 1.05× raw: ${verdict("batch() ÷ raw", 1.05)}.
+- \`intercept: false\` costs a \`Map\` lookup (within the noise of raw): ${verdict("intercept: false ÷ raw", 1.01)}.
 
 Why the targets moved (measured 2026-11-26 with bench/instructions.ts, three processes per variant, against the
 code before the change): reads that run again after a lost connection (RELIABILITY.md) cost the hot path. \`get()\`:
@@ -384,6 +393,38 @@ another process). Well above a few percent for SQLite, the run was disturbed: ru
     promise; inside Prisma's chain, where every instruction pays for the misses above, more), Prisma's capture of
     one more frame, and the call sites it shares. Getting under 1.02× reliably means fewer instructions in the
     hook, not a different clock or fewer promises.
+- **Issue 21, measured 2026-12-07 with bench/compare.ts** (\`node --import tsx bench/compare.ts <before-tree> 1\`:
+  bench/count.ts of the code before this branch, commit 822466a, and of this branch, under callgrind in one run, one
+  process per variant; main-thread instructions per SQLite findUnique outside the collector):
+
+  | variant | before | after | ÷ raw before | ÷ raw after |
+  | --- | --- | --- | --- | --- |
+  | raw Prisma | 578.4 k | 576.1 k | 1.000 | 1.000 |
+  | \`$extends\` with an empty hook | 595.3 k | 601.5 k | 1.029 | 1.044 |
+  | \`get()\` | 608.7 k | 601.1 k | 1.052 | 1.043 |
+  | \`get()\` with one pass-through middleware | 606.6 k | 605.4 k | 1.049 | 1.051 |
+  | \`batch()\` with one operation | 634.6 k | 621.5 k | 1.097 | 1.079 |
+  | \`get()\` with \`intercept: false\` | 579.6 k | 579.5 k | 1.002 | 1.006 |
+  | driver-adapter prototype (bench/adapter.ts) ÷ its own raw client | — | 581.3 k / 569.0 k | — | 1.022 |
+
+  The same code counted in different processes moves by about 1 % (the empty hook, unchanged, moved 595 → 601 k):
+  \`get()\` went from 1.023× to 0.999× the empty hook and \`batch()\` from 1.097× to 1.079× raw, but the hot path
+  changed little (admission reads one ticket, issued once per circuit move, instead of two cells), so most of that
+  is the process-to-process spread, not a change of cost: read differences under about 1 % as noise. Not met in instructions: \`batch()\` ≤ 1.05× raw (1.079×) and
+  \`get()\` ≤ 1.03× raw (1.043×); the wall-time rows above are the lead's to take at a quiet time.
+- **Tried, not shipped: the bookkeeping at the driver adapter.** bench/adapter.ts wraps the driver adapter factory a
+  client is built with: every \`queryRaw\`/\`executeRaw\` outside a transaction runs through \`runOperation\` (breaker,
+  counters, timing, and a plain read — \`isReadStatement\` on the SQL — sent again after a lost connection), with no
+  copy of the model arguments and no Prisma promise more. It costs 1.022× its own raw client in instructions, against
+  1.043× for \`get()\` and 1.044× for the empty \`$extends\` hook: about half of \`get()\`'s 25 k, below Prisma's
+  \`$extends\` floor. It is not shipped because it keeps fewer behaviours than the issue requires: flexidb is handed
+  a constructed client and cannot reach its adapter without Prisma internals (the API would have to take the adapter
+  factory and build the client itself); statistics, spans and \`observe\` see SQL statements, not model operations
+  (a findMany with an include is two statements; middleware needs the operation's name, so the model hook would stay
+  whenever middleware is registered); \`outcomeUnknown\` and the breaker's stale-outcome rule work per statement; a
+  transaction's statements pass through unseen, so both transaction forms would need their own path; and the
+  replica router and \`preventWrites\` decide per model call today. The prototype and its count stay in bench/ for
+  whoever takes that API step.
 - **Tried and dropped: a Proxy instead of \`$extends\`.** A Proxy over the client that wraps model methods, raw
   queries and transactions (keeping fluent relations, lazy promises and \`$transaction([...])\`) measured 1.057× raw
   in instructions against 1.039× for \`$extends\` (one run each): no gain, because its wrapper frame sits under every

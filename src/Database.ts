@@ -17,10 +17,16 @@ import type { LazyArg } from "effect/Function"
 import * as CircuitBreaker from "./CircuitBreaker.js"
 import type { DBStats, PrismaClientLike, ReadWriteClient, Role } from "./Client.js"
 import type { ConnectionError } from "./Errors.js"
-import { CircuitOpenError, InvalidArgumentError, OperationTimeoutError, QueryError, ReplicaUnavailableError } from "./Errors.js"
+import {
+  CircuitOpenError,
+  InvalidArgumentError,
+  OperationTimeoutError,
+  QueryError,
+  ReadOnlyError,
+  ReplicaUnavailableError
+} from "./Errors.js"
 import { invalidRole, make as makeDatabase, makeEnv, validate } from "./internal/database.js"
 import * as EffectTelemetry from "./internal/effectTelemetry.js"
-import { runOperation } from "./internal/hotPath.js"
 import type { FlexiDBOptions } from "./Options.js"
 import { resolveOptions } from "./Options.js"
 
@@ -36,14 +42,15 @@ export interface Database<C extends PrismaClientLike = PrismaClientLike> {
   /** The client for a role: `'read'` picks the next read client of a pair. */
   readonly clientFor: (role: Role) => C
   /**
-   * Runs `f` with the client as one operation (`'read'`: a replica's, chosen now). Fails with CircuitOpenError (not
-   * run), ReplicaUnavailableError (no healthy replica, `fallback: 'error'`), OperationTimeoutError, or QueryError
-   * carrying Prisma's error.
+   * Runs `f` with the client as one operation (`'read'`: a replica's, chosen now, read-only), counted and broken
+   * as one call. The reads `f` sends run again when their connection is lost under them, as `get()`'s do; with
+   * `'read'`, `f` runs once more on another member when its replica turns out unreachable, as a read through
+   * `clientFor('read')` does. Fails with CircuitOpenError (not run), ReplicaUnavailableError (no healthy replica,
+   * `fallback: 'error'`), OperationTimeoutError, ReadOnlyError (a write on a read client), InvalidArgumentError
+   * (a role that is neither `'read'` nor `'write'`, or a `balance` function that failed), or QueryError carrying
+   * Prisma's error.
    */
-  readonly query: <A>(
-    f: (client: C) => PromiseLike<A>,
-    role?: Role
-  ) => Effect.Effect<A, QueryError | CircuitOpenError | OperationTimeoutError | ReplicaUnavailableError>
+  readonly query: <A>(f: (client: C) => PromiseLike<A>, role?: Role) => Effect.Effect<A, QueryFailure>
   /** `SELECT 1` within the health timeout; updates the status and fires hooks on a change. Never fails. */
   readonly health: Effect.Effect<boolean>
   readonly stats: Effect.Effect<DBStats>
@@ -52,15 +59,30 @@ export interface Database<C extends PrismaClientLike = PrismaClientLike> {
 
 /**
  * Options for one database: those of `createFlexiDB` except process-wide ones (graceful shutdown is the Effect
- * runtime's job: `NodeRuntime.runMain` interrupts on SIGINT and the scope closes). Durations take milliseconds or
+ * runtime's job: `NodeRuntime.runMain` interrupts on SIGINT and the scope closes; metrics are Effect `Metric`s, or a
+ * registered OpenTelemetry MeterProvider's, so there is no `prometheus` text endpoint here). Durations take milliseconds or
  * any `Duration.DurationInput` (`"5 seconds"`).
  *
  * @since 0.1.0
  */
-export type DatabaseOptions = Omit<FlexiDBOptions, "gracefulShutdown" | "tenants">
+export type DatabaseOptions = Omit<FlexiDBOptions, "gracefulShutdown" | "tenants" | "prometheus">
 
-const asQueryError = (database: string) => (error: unknown) =>
-  error instanceof CircuitOpenError || error instanceof OperationTimeoutError
+/**
+ * How `Database.query` fails.
+ *
+ * @since 0.2.0
+ */
+export type QueryFailure =
+  | QueryError
+  | CircuitOpenError
+  | OperationTimeoutError
+  | ReplicaUnavailableError
+  | ReadOnlyError
+  | InvalidArgumentError
+
+const asQueryError = (database: string) => (error: unknown): QueryFailure =>
+  error instanceof CircuitOpenError || error instanceof OperationTimeoutError || error instanceof ReplicaUnavailableError ||
+    error instanceof ReadOnlyError || error instanceof InvalidArgumentError
     ? error
     : new QueryError({ database, cause: error })
 
@@ -76,6 +98,16 @@ export const make = <C extends PrismaClientLike>(
   options?: DatabaseOptions
 ): Effect.Effect<Database<C>, ConnectionError | InvalidArgumentError, Scope.Scope> =>
   Effect.gen(function*() {
+    if ((options as { prometheus?: unknown } | undefined)?.prometheus === true) {
+      // It would build a MeterProvider that nothing reads or shuts down.
+      return yield* Effect.fail(
+        new InvalidArgumentError({
+          path: "prometheus",
+          reason: "Database.make has no metrics() endpoint: its metrics are Effect Metrics (Metric.snapshot), or those " +
+            "of a registered OpenTelemetry MeterProvider; for Prometheus text use createFlexiDB(clients, { prometheus: true })"
+        })
+      )
+    }
     const resolved = yield* validate(() => resolveOptions({ ...options, gracefulShutdown: false }))
     // With a global OpenTelemetry provider, the OpenTelemetry path records everything; without one, Effect's
     // tracer and Metric do (effectTelemetry.ts): one path, never both.
@@ -91,11 +123,14 @@ export const make = <C extends PrismaClientLike>(
         return db.clientFor(role) as C
       },
       query: <A>(f: (client: C) => PromiseLike<A>, role?: Role) =>
-        Effect.suspend((): Effect.Effect<A, QueryError | CircuitOpenError | OperationTimeoutError | ReplicaUnavailableError> => {
-          if (role !== undefined && role !== "read" && role !== "write") return Effect.die(invalidRole(role))
+        Effect.suspend((): Effect.Effect<A, QueryFailure> => {
+          if (role !== undefined && role !== "read" && role !== "write") return Effect.fail(invalidRole(role))
           const member = db.memberFor(role, "query")
-          if (member instanceof ReplicaUnavailableError) return Effect.fail(member)
-          const run = Effect.tryPromise({ try: () => runOperation(member, "query", f, member.bare as C), catch: asQueryError(name) })
+          if (member instanceof ReplicaUnavailableError || member instanceof InvalidArgumentError) return Effect.fail(member)
+          const run = Effect.tryPromise({
+            try: () => db.run(member, "query", f as (client: PrismaClientLike) => PromiseLike<A>),
+            catch: asQueryError(name)
+          })
           return traced ? EffectTelemetry.operation(member.labels, "query", run) : run
         }),
       health: db.check,

@@ -34,6 +34,18 @@ export interface CircuitBreakerConfig {
   readonly threshold?: number
   /** Milliseconds the circuit stays open before one trial operation runs. Default 30000. */
   readonly resetTimeout?: Duration.DurationInput
+  /**
+   * Open on a ratio of failures instead of `threshold` in sequence: when at least `threshold` (0–1) of the
+   * operations that ended in the last `duration` failed unhealthy, once at least `minimumThroughput` (default 20)
+   * ended in it. Suits busy databases where one slow failure among successes says little.
+   *
+   * @since 0.2.0
+   */
+  readonly sampling?: {
+    readonly threshold: number
+    readonly duration: Duration.DurationInput
+    readonly minimumThroughput?: number
+  }
 }
 
 /**
@@ -362,7 +374,11 @@ export interface ResolvedOptions {
     readonly backoff: "exponential" | "fixed"
     readonly maxDelay: number
   }
-  readonly circuitBreaker: { readonly threshold: number; readonly resetTimeout: number }
+  readonly circuitBreaker: {
+    readonly threshold: number
+    readonly resetTimeout: number
+    readonly sampling?: { readonly threshold: number; readonly duration: number; readonly minimumThroughput: number }
+  }
   readonly healthCheck: { readonly interval: number; readonly timeout: number; readonly enabled: boolean }
   readonly reconnect: { readonly enabled: boolean; readonly interval: number; readonly maxAttempts: number }
   readonly hooks: FlexiDBHooks & { readonly onStatusChange?: (name: string, healthy: boolean, member: MemberRef) => void }
@@ -419,6 +435,15 @@ const number = (
 }
 
 /** A duration option in milliseconds: a number of milliseconds, or a DurationInput such as `"5 seconds"`. */
+/** A required ratio above 0, at most 1. */
+const ratio = (obj: Record<string, unknown>, path: string, key: string): number => {
+  const value = obj[key]
+  if (typeof value !== "number" || !(value > 0 && value <= 1)) {
+    return fail(`${path}.${key}`, `expected a number above 0 and at most 1, got ${JSON.stringify(value) ?? typeof value}`)
+  }
+  return value
+}
+
 const duration = (
   obj: Record<string, unknown>,
   path: string,
@@ -597,7 +622,8 @@ export const resolveOptions = (input: FlexiDBOptions<any> | undefined = {}): Res
   if (backoff !== "exponential" && backoff !== "fixed") {
     fail("retry.backoff", `expected 'exponential' or 'fixed', got ${JSON.stringify(backoff)}`)
   }
-  const cb = section(input, "circuitBreaker", ["threshold", "resetTimeout"])
+  const cb = section(input, "circuitBreaker", ["threshold", "resetTimeout", "sampling"])
+  const sampling = section(cb, "sampling", ["threshold", "duration", "minimumThroughput"], "circuitBreaker")
   const hc = section(input, "healthCheck", ["interval", "timeout", "onStatusChange"])
   const rc = section(input, "reconnect", ["enabled", "interval", "maxAttempts"])
   const hooks = section(input, "hooks", ["onConnect", "onDisconnect", "onError", "onRetry"])
@@ -616,7 +642,14 @@ export const resolveOptions = (input: FlexiDBOptions<any> | undefined = {}): Res
     },
     circuitBreaker: {
       threshold: number(cb, "circuitBreaker", "threshold", 5, { min: 1, integer: true }),
-      resetTimeout: duration(cb, "circuitBreaker", "resetTimeout", 30_000, { min: 1 })
+      resetTimeout: duration(cb, "circuitBreaker", "resetTimeout", 30_000, { min: 1 }),
+      ...(cb.sampling !== undefined && {
+        sampling: {
+          threshold: ratio(sampling, "circuitBreaker.sampling", "threshold"),
+          duration: duration(sampling, "circuitBreaker.sampling", "duration", 10_000, { min: 1 }),
+          minimumThroughput: number(sampling, "circuitBreaker.sampling", "minimumThroughput", 20, { min: 1, integer: true })
+        }
+      })
     },
     healthCheck: {
       enabled: input.healthCheck !== undefined,
@@ -710,3 +743,13 @@ export const retrySchedule = (retry: ResolvedOptions["retry"]): Schedule.Schedul
     : Schedule.spaced(Duration.min(Duration.millis(retry.delay), cap))
   return Schedule.intersect(delays, Schedule.recurs(retry.attempts)).pipe(Schedule.map(([, n]) => n + 1))
 }
+
+/**
+ * The reconnect policy after the first attempt: the next ones `interval` apart, `maxAttempts` in all. Its output
+ * numbers the retry (1, 2, …). Reconnect waits `interval` before the first attempt, then retries on this schedule.
+ *
+ * @since 0.2.0
+ */
+export const reconnectSchedule = (reconnect: ResolvedOptions["reconnect"]): Schedule.Schedule<number, unknown> =>
+  Schedule.intersect(Schedule.spaced(Duration.millis(reconnect.interval)), Schedule.recurs(Math.max(0, reconnect.maxAttempts - 1)))
+    .pipe(Schedule.map(([, n]) => n + 1))

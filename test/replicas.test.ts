@@ -251,6 +251,13 @@ describe("writes through a read client", () => {
       operation: "User.upsert"
     })
     await expect(read.$executeRawUnsafe(`INSERT INTO "User" (email) VALUES ('${address}')`)).rejects.toBeInstanceOf(ReadOnlyError)
+    // Raw SQL is judged by what it says, not by the method: these never reach a replica (which would refuse them
+    // too, with a server error instead of ReadOnlyError) nor the middleware.
+    await expect(read.$queryRawUnsafe(`INSERT INTO "User" (email) VALUES ('${address}') RETURNING id`)).rejects.toMatchObject({
+      _tag: "ReadOnlyError",
+      reason: "read-client"
+    })
+    await expect(read.$queryRaw`SELECT id FROM "User" WHERE email = ${address} FOR UPDATE`).rejects.toBeInstanceOf(ReadOnlyError)
     await expect(read.$transaction(async (tx) => {
       await tx.user.count()
       return tx.user.deleteMany()
@@ -271,10 +278,15 @@ describe("writes through a read client", () => {
     const flexi = createFlexiDB({ main: pair() }, base)
     await flexi.ready()
     const address = email("maintenance")
+    const users = await flexi.get("main").user.count()
     await flexi.preventWrites("main", async () => {
       await expect(flexi.get("main").user.create({ data: { email: address } })).rejects.toMatchObject({ reason: "prevented" })
       await expect(flexi.batch({ main: (c) => c.user.create({ data: { email: address } }) })).rejects.toThrow(/prevented/)
-      expect(await flexi.get("main").user.count()).toBeGreaterThanOrEqual(0)
+      await expect(flexi.get("main").$queryRawUnsafe(`INSERT INTO "User" (email) VALUES ('${address}') RETURNING id`))
+        .rejects.toMatchObject({ reason: "prevented" })
+      // Reads still run, on the writer and the replicas alike.
+      expect(await flexi.get("main").user.count()).toBe(users)
+      expect(await flexi.get("main").user.findUnique({ where: { email: address } })).toBe(null)
     })
     await flexi.get("main").user.create({ data: { email: address } })
     await expect(flexi.preventWrites("nope" as "main", () => 1)).rejects.toThrow(/Unknown database 'nope'/)

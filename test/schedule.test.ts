@@ -2,9 +2,11 @@
 // is numbered (the `onRetry` hook reports it). Driven by TestClock (Schedule.driver and Effect.retry): nothing sleeps.
 import { describe, expect, it } from "@effect/vitest"
 import { Clock, Duration, Effect, Fiber, Option, Schedule, TestClock } from "effect"
-import { InvalidArgumentError } from "../src/Errors.js"
+import { InvalidArgumentError, ReconnectFailedError } from "../src/Errors.js"
+import { FlexiDBService } from "../src/index.js"
 import type { FlexiDBOptions, RetryConfig } from "../src/Options.js"
-import { resolveOptions, retrySchedule } from "../src/Options.js"
+import { reconnectSchedule, resolveOptions, retrySchedule } from "../src/Options.js"
+import { flush, until } from "./support/effect.js"
 
 const scheduleFor = (retry: RetryConfig) => retrySchedule(resolveOptions({ retry }).retry)
 
@@ -112,4 +114,102 @@ describe("resolveOptions validation", () => {
       maxDelay: 0
     })
   })
+})
+
+describe("reconnect as a Schedule", () => {
+  const reconnectFor = (reconnect: { interval?: number; maxAttempts?: number }) =>
+    reconnectSchedule(resolveOptions({ reconnect }).reconnect)
+
+  it.effect.each<[string, { interval?: number; maxAttempts?: number }, Array<number>]>([
+    ["5 attempts 1000 ms apart: 4 retries after the first", { interval: 1000, maxAttempts: 5 }, [1000, 1000, 1000, 1000]],
+    ["one attempt: no retry", { interval: 250, maxAttempts: 1 }, []]
+  ])("%s", ([, reconnect, delays]) =>
+    Effect.gen(function*() {
+      const driver = yield* Schedule.driver(reconnectFor(reconnect))
+      const waits: Array<number> = []
+      const fiber = yield* Effect.fork(Effect.gen(function*() {
+        for (let before = 0;; before = yield* Clock.currentTimeMillis) {
+          if (Option.isNone(yield* Effect.option(driver.next("refused")))) return
+          waits.push((yield* Clock.currentTimeMillis) - before)
+        }
+      }))
+      yield* TestClock.adjust(Duration.hours(1))
+      yield* Fiber.join(fiber)
+      expect(waits).toEqual(delays)
+    }))
+
+  /** A client whose server can be taken away: `$connect` notes each attempt made while it is down. */
+  const flaky = () => {
+    const state = { up: true, attempts: [] as Array<number>, now: () => 0 }
+    const down = Object.assign(new Error("Can't reach database server"), { code: "P1001" })
+    const client = {
+      $connect: async () => {
+        if (!state.up) state.attempts.push(state.now())
+      },
+      $disconnect: async () => {},
+      $queryRawUnsafe: () => (state.up ? Promise.resolve([{ ok: 1 }]) : Promise.reject(down)),
+      $extends: () => client
+    }
+    return { state, client }
+  }
+
+  it.scoped("a database found down is tried interval, 2·interval … maxAttempts·interval later, then onError", () =>
+    Effect.gen(function*() {
+      const { client, state } = flaky()
+      const clock = yield* Effect.clock
+      state.now = () => clock.unsafeCurrentTimeMillis()
+      const errors: Array<unknown> = []
+      const registry = yield* FlexiDBService.make({ main: client as never }, {
+        gracefulShutdown: false,
+        logger: false,
+        retry: { attempts: 0 },
+        reconnect: { interval: 1000, maxAttempts: 3 },
+        hooks: { onError: (_name, error) => errors.push(error) }
+      })
+      yield* registry.ready
+      state.up = false
+      expect(yield* registry.health()).toEqual({ main: false })
+      yield* TestClock.adjust(999)
+      yield* flush
+      expect(state.attempts).toEqual([])
+      for (const at of [1000, 2000, 3000]) {
+        yield* TestClock.adjust(at === 1000 ? 1 : 1000)
+        yield* until(() => state.attempts.length === at / 1000)
+      }
+      expect(state.attempts).toEqual([1000, 2000, 3000])
+      yield* until(() => errors.some((e) => e instanceof ReconnectFailedError))
+      expect(errors.find((e) => e instanceof ReconnectFailedError)).toMatchObject({ database: "main", attempts: 3 })
+      yield* TestClock.adjust(60_000)
+      yield* flush
+      expect(state.attempts).toHaveLength(3)
+    }))
+
+  it.scoped("stops at the first attempt that connects: the database is up again", () =>
+    Effect.gen(function*() {
+      const { client, state } = flaky()
+      const clock = yield* Effect.clock
+      state.now = () => clock.unsafeCurrentTimeMillis()
+      let connects = 0
+      const registry = yield* FlexiDBService.make({ main: client as never }, {
+        gracefulShutdown: false,
+        logger: false,
+        retry: { attempts: 0 },
+        reconnect: { interval: 500, maxAttempts: 10 },
+        hooks: { onConnect: () => connects++ }
+      })
+      yield* registry.ready
+      state.up = false
+      expect(yield* registry.health()).toEqual({ main: false })
+      yield* TestClock.adjust(500)
+      yield* until(() => state.attempts.length === 1)
+      // Back before the second attempt: it connects, and nothing more is tried.
+      state.up = true
+      yield* TestClock.adjust(500)
+      yield* until(() => connects === 2)
+      const stats = yield* registry.stats
+      expect(stats.main!.connected).toBe(true)
+      yield* TestClock.adjust(10_000)
+      yield* flush
+      expect(state.attempts).toEqual([500])
+    }))
 })

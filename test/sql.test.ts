@@ -2,7 +2,7 @@
 // out of preventWrites, and decides which raw reads are sent again after a lost connection), and the summary that
 // names a statement in spans and metrics. Pure functions of the text: the table is the specification.
 import { describe, expect, it } from "vitest"
-import { dialectOf, isReadStatement, summarize } from "../src/internal/sql.js"
+import { dialectOf, isRawRead, isReadStatement, rawText, summarize } from "../src/internal/sql.js"
 import * as prisma6 from "./fixtures/prisma6/clients.js"
 import * as prisma7 from "./fixtures/prisma7/clients.ts"
 
@@ -182,5 +182,29 @@ describe("summarize", () => {
     for (const sql of ["SELECT * FROM t WHERE a = 'hunter2'", "INSERT INTO t VALUES ('hunter2')", "UPDATE t SET p = 'hunter2'"]) {
       expect(summarize(sql)).not.toContain("hunter2")
     }
+  })
+})
+
+describe("rawText: the SQL of a raw call's arguments", () => {
+  class Typed {
+    constructor(private readonly text: string) {}
+    get sql() {
+      return this.text
+    }
+  }
+  it.each([
+    ["$queryRawUnsafe(sql, …values)", ["SELECT * FROM t WHERE id = $1", 1], "SELECT * FROM t WHERE id = $1"],
+    ["a tagged template", [Object.assign(["SELECT * FROM t WHERE id = ", " AND b = ", ""], { raw: [] }), 1, 2], "SELECT * FROM t WHERE id =  ?  AND b =  ? "],
+    ["Prisma.sql, as the query hook passes it", { strings: ["DELETE FROM t WHERE id = ", ""], values: [1] }, "DELETE FROM t WHERE id =  ? "],
+    ["Prisma.sql, as a call's argument", [{ strings: ["SELECT 1"], values: [] }], "SELECT 1"],
+    ["TypedSQL (a getter)", [new Typed("SELECT a FROM t")], "SELECT a FROM t"],
+    ["nothing it knows", [42], undefined]
+  ] as const)("%s", (_what, args, text) => {
+    expect(rawText(args)).toBe(text)
+  })
+  it("a raw call it cannot read is not a read", () => {
+    expect(isRawRead("$queryRawUnsafe", [42], "sqlite")).toBe(false)
+    expect(isRawRead("$queryRaw", { strings: ["SELECT 1"], values: [] }, "sqlite")).toBe(true)
+    expect(isRawRead("findMany", {}, "sqlite")).toBe(false)
   })
 })

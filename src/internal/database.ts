@@ -1,15 +1,16 @@
 /**
- * The one implementation of a database: its clients, breaker and counters (the hot path's, see hotPath.ts), and
- * its lifecycle as Effects — connect on a Schedule, status and hooks, health polling and reconnect fibers in the
- * Scope it is made in, release when that Scope closes. `Database.make`, the registry (and through it
- * `createFlexiDB` and `flexidb/testing`) are all built from `make` below; they differ only in whether they wait
- * for the first connection.
+ * The one implementation of a database: its members (the writer and a pair's replicas), each with a breaker and
+ * counters (the hot path's, see hotPath.ts) and a client intercepted by Prisma's `$extends` query hook (unless
+ * `intercept: false`); the routing read client of a pair (replicas.ts); and its lifecycle as Effects — connect on
+ * `retrySchedule`, status and hooks, reconnect on `reconnectSchedule` in a fiber of the member's scope, health
+ * polling to fork into the database's scope, release when that scope closes. `make` below neither connects nor
+ * polls: `Database.make` runs `connect` and waits for it; the registry (and through it `createFlexiDB`, tenants and
+ * `flexidb/testing`) runs it in the background. Both record OpenTelemetry spans and metrics when a provider is
+ * registered; without one, `Database.make` records Effect spans and Metrics instead (makeEnv's `effectTelemetry`).
  */
-import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as FiberHandle from "effect/FiberHandle"
 import * as MutableRef from "effect/MutableRef"
@@ -28,13 +29,15 @@ import {
 } from "../Errors.js"
 import type { ReplicaUnavailableError } from "../Errors.js"
 import type { MemberRef, ResolvedOptions, ResolvedReplicaConfig } from "../Options.js"
-import { defaultReplicaConfig, replicaKeys, resolveReplicas, retrySchedule } from "../Options.js"
+import { defaultReplicaConfig, reconnectSchedule, replicaKeys, resolveReplicas, retrySchedule } from "../Options.js"
 import { errorSummary, redact } from "../Redact.js"
 import type { Counters, Env, Target } from "./hotPath.js"
 import { makeCounters, makeMiddleware, retryRead, runOperation } from "./hotPath.js"
 import type { Member, Router } from "./replicas.js"
-import { isWrite, makeRouter } from "./replicas.js"
+import { isWrite, makeRouter, readOnly } from "./replicas.js"
 import * as Session from "./session.js"
+import type { Dialect } from "./sql.js"
+import { dialectOf, isRawRead } from "./sql.js"
 import * as EffectTelemetry from "./effectTelemetry.js"
 import * as Telemetry from "./telemetry.js"
 
@@ -51,7 +54,17 @@ export interface Db {
   /** What `get()` hands out for a role: the writer's client, or a pair's routing read client. */
   readonly clientFor: (role: Role | undefined) => PrismaClientLike
   /** The member an operation of `role` made now runs on (the writer for writes). */
-  readonly memberFor: (role: Role | undefined, operation: string) => Member | ReplicaUnavailableError
+  readonly memberFor: (
+    role: Role | undefined,
+    operation: string
+  ) => Member | ReplicaUnavailableError | InvalidArgumentError
+  /**
+   * Runs the app's function `f` as one operation on `member` (from `memberFor`), as `Database.query` does: counted
+   * and broken as one call; the reads `f` sends run again after a lost connection (the read re-run policy); on a
+   * replica, `f` gets a read-only client, and runs once more on another member if the replica turns out
+   * unreachable. Writes through the writer are refused while prevented.
+   */
+  readonly run: <A>(member: Member, operation: string, f: (client: PrismaClientLike) => PromiseLike<A>) => Promise<A>
   /** Writes are refused while above zero (`preventWrites`). */
   readonly prevented: MutableRef.MutableRef<number>
   /** True from the moment release starts: nothing new is sent to a closing client. */
@@ -241,33 +254,22 @@ const modelReads = new Set([
   "groupBy"
 ])
 
-/** The SQL of a `$queryRaw` (tagged template or `Prisma.sql`) or `$queryRawUnsafe` call. */
-const rawSql = (args: unknown): unknown => {
-  if (Array.isArray(args)) return Array.isArray(args[0]) ? args[0][0] : args[0]
-  const sql = args as { sql?: unknown; strings?: ReadonlyArray<unknown> } | null
-  return sql?.strings?.[0] ?? sql?.sql
-}
-
 /**
- * Safe to run twice: a model read, or a raw query that is a plain SELECT, outside any transaction (Prisma's own
- * request says; without it nothing is retried).
+ * Safe to run twice: a model read, or a raw query whose SQL only reads (internal/sql.ts: no INTO, no locking
+ * clause, no sequence), outside any transaction (Prisma's own request says; without it nothing is retried).
  */
-export const retryable = ({ __internalParams: request, args, operation }: Hook) => {
+export const retryable = ({ __internalParams: request, args, operation }: Hook, dialect?: Dialect) => {
   if (request === undefined || request.transaction !== undefined) return false
-  if (modelReads.has(operation)) return true
-  if (operation !== "$queryRaw" && operation !== "$queryRawUnsafe") return false
-  const sql = rawSql(args)
-  // One plain SELECT: not `SELECT … INTO`, not several statements, no sequence.
-  return typeof sql === "string" && /^\s*select\b/i.test(sql) && !/;\s*\S|\binto\b|\b(?:nextval|setval)\s*\(/i.test(sql)
+  return modelReads.has(operation) || isRawRead(operation, args, dialect)
 }
 
 /** A replica's client: every query counted on that replica. */
-const interceptReader = (client: PrismaClientLike, target: Target): PrismaClientLike =>
+const interceptReader = (client: PrismaClientLike, target: Target, dialect: Dialect | undefined): PrismaClientLike =>
   client.$extends({
     name: "flexidb",
     query: {
       $allOperations: (hook: Hook) =>
-        runOperation(target, label(hook.model, hook.operation), hook.query, hook.args, retryable(hook))
+        runOperation(target, label(hook.model, hook.operation), hook.query, hook.args, retryable(hook, dialect))
     }
   })
 
@@ -275,11 +277,11 @@ const interceptReader = (client: PrismaClientLike, target: Target): PrismaClient
  * The client a `batch()` operation is given: the operation is counted as one call, and the reads it sends run again
  * when their connection is lost under them.
  */
-const retryingReads = (client: PrismaClientLike, target: Target): PrismaClientLike =>
+const retryingReads = (client: PrismaClientLike, target: Target, dialect: Dialect | undefined): PrismaClientLike =>
   client.$extends({
     name: "flexidb",
     query: {
-      $allOperations: (hook: Hook) => (retryable(hook) ? retryRead(target, () => hook.query(hook.args)) : hook.query(hook.args))
+      $allOperations: (hook: Hook) => (retryable(hook, dialect) ? retryRead(target, () => hook.query(hook.args)) : hook.query(hook.args))
     }
   })
 
@@ -291,21 +293,22 @@ const interceptWriter = (
   client: PrismaClientLike,
   target: Target,
   prevented: MutableRef.MutableRef<number>,
-  router: () => Router | undefined
+  router: () => Router | undefined,
+  dialect: Dialect | undefined
 ): PrismaClientLike =>
   client.$extends({
     name: "flexidb",
     query: {
       $allOperations: (hook: Hook) => {
         const { args, model, operation, query } = hook
-        if (prevented.current > 0 && isWrite(operation)) {
+        if (prevented.current > 0 && isWrite(operation, args, dialect)) {
           return Promise.reject(new ReadOnlyError({ database: target.name, operation: label(model, operation), reason: "prevented" }))
         }
-        const result = runOperation(target, label(model, operation), query, args, retryable(hook))
+        const result = runOperation(target, label(model, operation), query, args, retryable(hook, dialect))
         const pair = router()
         if (pair === undefined) return result
         const session = Session.current()
-        if (session === undefined || !isWrite(operation)) return result
+        if (session === undefined || !isWrite(operation, args, dialect)) return result
         return result.then((value) => pair.wrote(session).then(() => value))
       }
     }
@@ -332,7 +335,7 @@ const makeMember = (
   env: Env,
   closed: MutableRef.MutableRef<boolean>,
   connecting: (client: PrismaClientLike) => Promise<void>,
-  api: (target: Target) => PrismaClientLike,
+  api: (target: Target, dialect: Dialect | undefined) => PrismaClientLike,
   tenant: boolean
 ): Effect.Effect<Life, never, Scope.Scope> =>
   Effect.gen(function*() {
@@ -343,7 +346,11 @@ const makeMember = (
     // Routable until found down: a replica still connecting serves reads, and a dead one fails over on first use.
     const healthy = MutableRef.make(true)
     const counters: Counters = makeCounters(env.clock)
-    const breaker = CircuitBreaker.make(options.circuitBreaker)
+    const { resetTimeout, sampling, threshold } = options.circuitBreaker
+    const breaker = CircuitBreaker.make({
+      resetTimeout,
+      strategy: sampling !== undefined ? CircuitBreaker.sampling(sampling) : CircuitBreaker.consecutive(threshold)
+    })
     const healthTimeout = Duration.millis(options.healthCheck.timeout)
     const reconnecting = yield* FiberHandle.make<void, never>()
     const who = ref.role === "write" ? `Database '${name}'` : `Replica ${ref.index} of database '${name}'`
@@ -397,18 +404,23 @@ const makeMember = (
       yield* gauges
     })
 
-    /** Tries `maxAttempts` times, `interval` apart; stops at the first success. */
-    const reconnect = Effect.gen(function*() {
-      const { interval, maxAttempts } = options.reconnect
-      for (let attempt = 1; attempt <= maxAttempts; attempt++) {
-        yield* Effect.sleep(Duration.millis(interval))
-        if ((yield* Ref.get(status)) === "up") return
-        const exit = yield* Effect.exit(traced("reconnect", connectOnce))
-        if (Exit.isSuccess(exit)) return yield* markUp
-        counters.lastError = errorSummary(Cause.squash(exit.cause))
-      }
-      yield* callHook(hooks.onError, name, new ReconnectFailedError({ database: name, attempts: maxAttempts }), ref)
-    })
+    /**
+     * `interval` after it went down, then on the reconnect schedule (`maxAttempts` in all, `interval` apart); stops
+     * at the first success, or when something else (a health check, a query's trial) found it up.
+     */
+    const attempt = Effect.flatMap(Ref.get(status), (now) =>
+      now === "up"
+        ? Effect.void
+        : traced("reconnect", connectOnce).pipe(
+          Effect.tapError((error) => Effect.sync(() => (counters.lastError = errorSummary(error)))),
+          Effect.zipRight(markUp)
+        ))
+    const reconnect = Effect.sleep(Duration.millis(options.reconnect.interval)).pipe(
+      Effect.zipRight(Effect.retry(attempt, reconnectSchedule(options.reconnect))),
+      Effect.catchAll(() =>
+        callHook(hooks.onError, name, new ReconnectFailedError({ database: name, attempts: options.reconnect.maxAttempts }), ref)
+      )
+    )
 
     const markDown = (error: unknown, connecting = false): Effect.Effect<void> =>
       Effect.gen(function*() {
@@ -434,6 +446,7 @@ const makeMember = (
       })
 
     const fork = Runtime.runFork(env.runtime)
+    const dialect = dialectOf(bare)
     const target: Target = { name, env, breaker, counters, closed, labels, pool, foundDown: (error) => fork(markDown(error)) }
     let forBatch: PrismaClientLike | undefined
     const member: Member = {
@@ -441,9 +454,10 @@ const makeMember = (
       ref,
       weight,
       bare,
-      api: api(target),
+      api: api(target, dialect),
+      dialect,
       // Built on the first batch(): most tenants never see one. With `intercept: false`, the bare client too.
-      batchClient: () => forBatch ??= env.options.intercept ? retryingReads(bare, target) : bare,
+      batchClient: () => forBatch ??= env.options.intercept ? retryingReads(bare, target, dialect) : bare,
       healthy,
       takeDown: (error) => {
         healthy.current = false
@@ -526,13 +540,13 @@ export const make = (
 
     const intercepting = options.intercept
     const readers = yield* Effect.forEach(reads, (r, index) =>
-      makeMember(name, { role: "read", index }, r.client, r.weight, env, closed, connecting, (t) =>
-        intercepting ? interceptReader(r.client, t) : r.client, tenant))
+      makeMember(name, { role: "read", index }, r.client, r.weight, env, closed, connecting, (t, dialect) =>
+        intercepting ? interceptReader(r.client, t, dialect) : r.client, tenant))
     // The writer's interception needs the router (to remember a session's writes), and the router the writer: the
     // router is made after the writer and read through this cell when a query runs.
     let router: Router | undefined
-    const writer = yield* makeMember(name, { role: "write", index: 0 }, write, 1, env, closed, connecting, (t) =>
-      intercepting ? interceptWriter(write, t, prevented, () => router) : write, tenant)
+    const writer = yield* makeMember(name, { role: "write", index: 0 }, write, 1, env, closed, connecting, (t, dialect) =>
+      intercepting ? interceptWriter(write, t, prevented, () => router, dialect) : write, tenant)
     const lives = [writer, ...readers]
     if (readers.length > 0) {
       router = makeRouter({
@@ -602,6 +616,18 @@ export const make = (
       readers: readers.map((r) => r.member),
       clientFor: (role) => (role === "read" && readClient !== undefined ? readClient : writerApi),
       memberFor: (role, operation) => (role === "read" && router !== undefined ? router.pick(operation) : writer.member),
+      run: <A>(member: Member, operation: string, f: (client: PrismaClientLike) => PromiseLike<A>) => {
+        const call = (m: Member) => {
+          const client = m.batchClient()
+          const guarded = m !== writer.member
+            ? readOnly(client, name, "read-client", m.dialect)
+            : prevented.current > 0
+            ? readOnly(client, name, "prevented", m.dialect)
+            : client
+          return runOperation(m, operation, f, guarded)
+        }
+        return Promise.resolve(router === undefined || member === writer.member ? call(member) : router.readOn(member, operation, call))
+      },
       prevented,
       isClosed: () => closed.current,
       connect,

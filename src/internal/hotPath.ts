@@ -77,19 +77,13 @@ export const runOperation = <I, A>(
   if (env.observe !== undefined) env.observe(target.name, operation)
   if (target.closed.current) return Promise.reject(new ClosedError({ operation, database: target.name }))
   const clock = env.clock
-  // A closed circuit admits every call whatever the time: the clock is read only when it is not closed.
-  if (target.breaker.cell.current._tag !== "Closed") {
-    const permit = CircuitBreaker.unsafeAcquire(target.breaker, clock.unsafeCurrentTimeMillis())
-    if (permit._tag === "Reject") {
-      target.counters.rejected++
-      if (env.telemetry !== undefined) env.telemetry.rejected(target.labels, operation)
-      return Promise.reject(new CircuitOpenError({ database: target.name, operation, retryAfterMs: permit.retryAfterMs }))
-    }
+  // The ticket notes the circuit as it was at admission: the outcome counts only if it has not moved since.
+  const ticket = CircuitBreaker.unsafeAdmit(target.breaker, clock)
+  if (ticket._tag === "Reject") {
+    target.counters.rejected++
+    if (env.telemetry !== undefined) env.telemetry.rejected(target.labels, operation)
+    return Promise.reject(new CircuitOpenError({ database: target.name, operation, retryAfterMs: ticket.retryAfterMs }))
   }
-  // The circuit's generation at admission: the outcome counts only if the circuit has not moved since.
-  const generation = target.breaker.generation.current
-  // The failures counted so far: a failure of this call counts only if no other was counted while it ran.
-  const counted = target.breaker.counted.current
   const start = clock.unsafeCurrentTimeNanos()
   target.counters.inFlight++
   const middleware = env.middleware.current
@@ -111,27 +105,27 @@ export const runOperation = <I, A>(
   if (timeout !== undefined) promise = withTimeout(promise, env, target.name, operation, timeout)
   let runs = 1
   const succeeded = (value: A) => {
-    settle(target, start, generation, counted, false, undefined, ongoing)
+    settle(target, start, ticket, false, undefined, ongoing)
     return value
   }
   const failed = (error: unknown): PromiseLike<A> => {
     // A read whose connection was lost under it runs again, within what is left of its timeout; the breaker and the
     // counters see only the final outcome. Middleware sees each run as a call of its own.
-    if (retryable && runsAgain(runs, error, target, generation)) {
+    if (retryable && runsAgain(runs, error, target, ticket)) {
       const left = timeout === undefined ? undefined : timeout - Number(clock.unsafeCurrentTimeNanos() - start) / 1e6
       if (left === undefined || left > 0) {
         runs++
         const call = () => (middleware.length === 0 ? run(input) : chain(middleware, target.name, operation, () => run(input)))
         return poolNoticed()
           .then(() => {
-            if (!mayRetry(target, generation)) throw error
+            if (!mayRetry(target, ticket)) throw error
             const again = Promise.resolve(ongoing !== undefined ? ongoing.run(call) : call())
             return left === undefined ? again : withTimeout(again, env, target.name, operation, left, timeout)
           })
           .then(succeeded, failed)
       }
     }
-    settle(target, start, generation, counted, true, error, ongoing)
+    settle(target, start, ticket, true, error, ongoing)
     throw marked(error)
   }
   // `then` straight on Prisma's promise: wrapping it in Promise.resolve first costs an extra thenable job per query.
@@ -144,13 +138,13 @@ export const runOperation = <I, A>(
  * reads it sends are safe to send again.
  */
 export const retryRead = <A>(target: Target, run: () => PromiseLike<A>): PromiseLike<A> => {
-  const generation = target.breaker.generation.current
+  const ticket = CircuitBreaker.ticket(target.breaker)
   let runs = 1
   const failed = (error: unknown): PromiseLike<A> => {
-    if (!runsAgain(runs, error, target, generation)) throw error
+    if (!runsAgain(runs, error, target, ticket)) throw error
     runs++
     return poolNoticed().then(() => {
-      if (!mayRetry(target, generation)) throw error
+      if (!mayRetry(target, ticket)) throw error
       return run().then(undefined, failed)
     })
   }
@@ -158,13 +152,24 @@ export const retryRead = <A>(target: Target, run: () => PromiseLike<A>): Promise
   return run().then(undefined, failed)
 }
 
+/*
+ * The read re-run policy, one for every path a read takes: `get()`'s queries (runOperation), the reads inside a
+ * `batch()` operation or a `Database.query` function (retryRead), and a pair's replica failover (failsOver).
+ *  - Same member: a read outside any transaction whose connection was lost under it is sent again, at most
+ *    `readRuns` times in all, after the pool has had a turn to notice its dead connections, and only while the
+ *    database is open and its circuit has not moved since the read was admitted.
+ *  - Another member: a read on a replica that turned out unreachable (or whose circuit is open) takes the replica
+ *    out of rotation and runs once more on another member.
+ * Never a write, never a query inside a transaction, never the app's own function (a batch operation).
+ */
+
 /**
  * How many times at most a read lost with its connection is sent. The pool learns that its idle connections died one
  * socket at a time, as each close reaches it, and may hand the retry another connection the same fault killed: on a
  * CPU-starved machine, one read in about half of the runs of 30 drops failed with a single retry. A server that is
  * down refuses the next connection, and a refusal is never run again, so this cannot loop on an outage.
  */
-const readRuns = 3
+export const readRuns = 3
 
 /**
  * Not a delay: the end of this turn of the event loop, after its I/O callbacks, by which the pool has usually let go
@@ -174,12 +179,15 @@ const readRuns = 3
 const poolNoticed = () => new Promise<void>((resolve) => setImmediate(resolve))
 
 /** Not released, and the circuit has not moved since the operation was admitted (an open circuit sends nothing). */
-const mayRetry = (target: Target, generation: number) =>
-  !target.closed.current && target.breaker.generation.current === generation
+const mayRetry = (target: Target, ticket: CircuitBreaker.Ticket) =>
+  !target.closed.current && target.breaker.generation.current === ticket.generation
 
-/** A read sent `runs` times so far, which failed with `error`, is sent again. */
-const runsAgain = (runs: number, error: unknown, target: Target, generation: number) =>
-  runs < readRuns && connectionLost(error) && mayRetry(target, generation)
+/** A read sent `runs` times so far, which failed with `error`, is sent again on the same member. */
+const runsAgain = (runs: number, error: unknown, target: Target, ticket: CircuitBreaker.Ticket) =>
+  runs < readRuns && connectionLost(error) && mayRetry(target, ticket)
+
+/** A read that failed on a replica with `error` runs once more on another member: the replica is unreachable. */
+export const failsOver = (error: unknown) => error instanceof CircuitOpenError || isUnhealthy(error)
 
 /**
  * The error with `outcomeUnknown` said: true when the operation may have taken effect (a connection lost under it,
@@ -200,8 +208,7 @@ const marked = (error: unknown): unknown => {
 const settle = (
   target: Target,
   start: bigint,
-  generation: number,
-  counted: number,
+  ticket: CircuitBreaker.Ticket,
   failed: boolean,
   error: unknown,
   ongoing: Ongoing | undefined
@@ -213,11 +220,13 @@ const settle = (
   const elapsed = Number(clock.unsafeCurrentTimeNanos() - start)
   counters.elapsedNs += elapsed
   if (ongoing !== undefined) ongoing.end(elapsed, failed, error)
-  const state = target.breaker.cell.current
+  const breaker = target.breaker
+  const state = breaker.cell.current
   if (!failed) {
-    // Nothing to record on a closed circuit with no failures counted: the common case costs no clock read.
-    if (state._tag !== "Closed" || state.failures > 0) {
-      CircuitBreaker.unsafeRecord(target.breaker, "Success", clock.unsafeCurrentTimeMillis(), generation)
+    // Nothing to record on a closed circuit with no failures counted (unless the strategy samples every call): the
+    // common case costs no clock read.
+    if (state._tag !== "Closed" || state.failures > 0 || breaker.samplesSuccesses) {
+      CircuitBreaker.unsafeRecord(breaker, ticket, "Success", clock.unsafeCurrentTimeMillis())
     }
     return
   }
@@ -226,11 +235,8 @@ const settle = (
   if (unhealthy) counters.lastError = errorSummary(error)
   // Refused by Prisma before anything was sent: it says nothing about the database, either way.
   else if (neverSent(error)) return
-  const now = clock.unsafeCurrentTimeMillis()
-  const outcome = unhealthy ? "Unhealthy" : "Success"
-  if (CircuitBreaker.unsafeRecord(target.breaker, outcome, now, generation, counted, unhealthy && connectionLost(error))) {
-    target.foundDown(error)
-  }
+  const outcome = !unhealthy ? "Success" : connectionLost(error) ? "Lost" : "Unhealthy"
+  if (CircuitBreaker.unsafeRecord(breaker, ticket, outcome, clock.unsafeCurrentTimeMillis())) target.foundDown(error)
 }
 
 /** The onion: the first middleware is outermost; `next()` may run once per middleware. */

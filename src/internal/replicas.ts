@@ -7,9 +7,12 @@ import type * as MutableRef from "effect/MutableRef"
 import type { PrismaClientLike } from "../Client.js"
 import { CircuitOpenError, InvalidArgumentError, ReadOnlyError, ReplicaUnavailableError } from "../Errors.js"
 import type { MemberRef, ReplicaInfo, ResolvedReplicaConfig } from "../Options.js"
-import { isUnhealthy } from "./classify.js"
+import { errorSummary } from "../Redact.js"
 import type { Target } from "./hotPath.js"
+import { failsOver } from "./hotPath.js"
 import * as Session from "./session.js"
+import type { Dialect } from "./sql.js"
+import { dialectOf, isRawQuery, isRawRead } from "./sql.js"
 
 /** One client of a database, with its own breaker, counters and health. */
 export interface Member extends Target {
@@ -18,15 +21,20 @@ export interface Member extends Target {
   readonly bare: PrismaClientLike
   /** What `get()` hands out: intercepted (or bare with `intercept: false`). */
   readonly api: PrismaClientLike
-  /** What a `batch()` operation is given: the bare client, its reads run again once on a lost connection. */
+  /**
+   * What a `batch()` operation is given: the bare client with its reads run again after a lost connection (see
+   * `readRuns`), made on the first batch; the bare client itself with `intercept: false`.
+   */
   readonly batchClient: () => PrismaClientLike
+  /** The client's SQL dialect (its provider), for raw SQL; undefined when it does not say. */
+  readonly dialect: Dialect | undefined
   /** Up, as the routing sees it: set at once when a query finds the member unreachable. */
   readonly healthy: MutableRef.MutableRef<boolean>
   /** Takes the member out of rotation now; its status, hooks and reconnect follow in the background. */
   readonly takeDown: (error: unknown) => void
 }
 
-/** Model operations and raw calls that write. */
+/** Model operations and raw calls that always write. */
 const writes = new Set([
   "create",
   "createMany",
@@ -42,7 +50,12 @@ const writes = new Set([
   "$runCommandRaw"
 ])
 
-export const isWrite = (operation: string) => writes.has(operation)
+/**
+ * A call that writes: a model write, `$executeRaw*`, or a `$queryRaw*` whose SQL is not a plain read (`UPDATE …
+ * RETURNING`, `SELECT … FOR UPDATE`, a data-modifying WITH, DDL: see internal/sql.ts).
+ */
+export const isWrite = (operation: string, args: unknown, dialect: Dialect | undefined) =>
+  writes.has(operation) || (isRawQuery(operation) && !isRawRead(operation, args, dialect))
 
 /** What a router needs of its database. */
 export interface Routed {
@@ -54,8 +67,8 @@ export interface Routed {
 }
 
 interface Balancer {
-  /** One of `candidates` (never empty). */
-  readonly choose: (candidates: ReadonlyArray<Member>) => Member
+  /** One of `candidates` (never empty); InvalidArgumentError when the app's balance function fails or strays. */
+  readonly choose: (candidates: ReadonlyArray<Member>) => Member | InvalidArgumentError
 }
 
 const info = (m: Member): ReplicaInfo => ({
@@ -65,6 +78,14 @@ const info = (m: Member): ReplicaInfo => ({
   totalQueries: m.counters.total,
   failedQueries: m.counters.failed
 })
+
+const safeJson = (u: unknown) => {
+  try {
+    return JSON.stringify(u) ?? typeof u
+  } catch {
+    return typeof u
+  }
+}
 
 const balancer = (name: string, readers: ReadonlyArray<Member>, policy: ResolvedReplicaConfig["balance"]): Balancer => {
   // Smooth weighted round robin (as nginx does): even spread, in proportion to the weights, over whoever is healthy.
@@ -90,13 +111,22 @@ const balancer = (name: string, readers: ReadonlyArray<Member>, policy: Resolved
     return {
       choose: (candidates) => {
         const infos = candidates.map(info)
-        const chosen = policy(infos)
+        let chosen: ReplicaInfo
+        try {
+          chosen = policy(infos)
+        } catch (error) {
+          // The app's code failed: the read it was choosing for fails with it, typed, never thrown out of the call.
+          return new InvalidArgumentError({
+            path: `clients.${name}.balance`,
+            reason: `the balance function threw: ${errorSummary(error)}`
+          })
+        }
         const i = infos.indexOf(chosen)
         const found = i >= 0 ? candidates[i] : candidates.find((m) => m.ref.index === chosen?.index)
         if (found === undefined) {
-          throw new InvalidArgumentError({
+          return new InvalidArgumentError({
             path: `clients.${name}.balance`,
-            reason: `the balance function must return one of the replicas it is given, got ${JSON.stringify(chosen)}`
+            reason: `the balance function must return one of the replicas it is given, got ${safeJson(chosen)}`
           })
         }
         return found
@@ -128,13 +158,40 @@ const balancer = (name: string, readers: ReadonlyArray<Member>, policy: Resolved
 const refuse = (database: string, reason: "read-client" | "prevented", operation: string) => () =>
   Promise.reject(new ReadOnlyError({ database, operation, reason }))
 
-/** A proxy that refuses every write without sending it: model write methods and `$executeRaw*`. */
-export const readOnly = <C extends object>(client: C, database: string, reason: "read-client" | "prevented"): C =>
+/**
+ * A raw query that refuses its SQL, without sending it, when the SQL may write. A tagged template's `this` is
+ * whatever it was read from: the call goes to `target`, as Prisma's own method would.
+ */
+const rawGuard = (
+  target: object,
+  key: string,
+  fn: (...args: Array<unknown>) => unknown,
+  database: string,
+  reason: "read-client" | "prevented",
+  dialect: Dialect | undefined
+) =>
+(...args: Array<unknown>) =>
+  isRawRead(key, args, dialect) ? Reflect.apply(fn, target, args) : refuse(database, reason, key)()
+
+/**
+ * A proxy that refuses every write without sending it: model write methods, `$executeRaw*`, and `$queryRaw*` whose
+ * SQL may write.
+ */
+export const readOnly = <C extends object>(
+  client: C,
+  database: string,
+  reason: "read-client" | "prevented",
+  dialect: Dialect | undefined = dialectOf(client)
+): C =>
   new Proxy(client, {
     get(target, key, receiver) {
       const value = Reflect.get(target, key, receiver)
       if (typeof key !== "string") return value
-      if (key.startsWith("$")) return writes.has(key) ? refuse(database, reason, key) : value
+      if (key.startsWith("$")) {
+        if (writes.has(key)) return refuse(database, reason, key)
+        if (!isRawQuery(key) || typeof value !== "function") return value
+        return rawGuard(target, key, value as (...args: Array<unknown>) => unknown, database, reason, dialect)
+      }
       if (typeof value !== "object" || value === null) return value
       const model = `${key.charAt(0).toUpperCase()}${key.slice(1)}`
       return new Proxy(value, {
@@ -156,8 +213,19 @@ interface Position {
 export interface Router {
   /** The routing client for `get(name, 'read')`. */
   readonly client: PrismaClientLike
-  /** The member a read made now goes to (the writer under fallback); a failure to reject with. */
-  readonly pick: (operation: string) => Member | ReplicaUnavailableError
+  /**
+   * The member a read made now goes to (the writer under fallback); a failure to reject with: no healthy replica,
+   * or an app balance function that threw or returned a stranger.
+   */
+  readonly pick: (operation: string) => Member | ReplicaUnavailableError | InvalidArgumentError
+  /**
+   * Runs `call` on the member a read made now goes to; when that replica turns out unreachable, takes it out of
+   * rotation and runs `call` once more on another member (`failsOver`). Rejects with ReplicaUnavailableError or
+   * InvalidArgumentError (the app's balance function) when no member can be chosen.
+   */
+  readonly read: <A>(operation: string, call: (member: Member) => PromiseLike<A>) => PromiseLike<A>
+  /** As `read`, on a member already chosen (by `pick`). */
+  readonly readOn: <A>(member: Member, operation: string, call: (member: Member) => PromiseLike<A>) => PromiseLike<A>
   /** Call after a write through the writer succeeded inside a session: remembers it (and the WAL position). */
   readonly wrote: (session: Session.Session) => Promise<void>
 }
@@ -169,6 +237,7 @@ export interface Router {
 export const makeRouter = (db: Routed): Router => {
   const { config, name, readers, writer } = db
   const { choose } = balancer(name, readers, config.balance)
+  const dialect = writer.dialect
   const ryw = config.readYourWrites
   const positions = new Map(readers.map((m): [Member, Position] => [m, { at: -Infinity, lsn: undefined, pending: undefined }]))
 
@@ -198,7 +267,7 @@ export const makeRouter = (db: Routed): Router => {
     return last
   }
 
-  const pick = (operation: string, exclude?: Member): Member | ReplicaUnavailableError => {
+  const pick = (operation: string, exclude?: Member): Member | ReplicaUnavailableError | InvalidArgumentError => {
     if (exclude === undefined && lastWrite() !== undefined) return writer
     const candidates = healthy(exclude)
     return candidates.length === 0 ? fallback(operation) : choose(candidates)
@@ -223,7 +292,7 @@ export const makeRouter = (db: Routed): Router => {
   }
 
   /** LSN mode after a write: a healthy replica that has replayed that far, else the writer. */
-  const pickCaughtUp = (need: bigint): Promise<Member> =>
+  const pickCaughtUp = (need: bigint): Promise<Member | InvalidArgumentError> =>
     Promise.all(healthy().map((m) => replayed(m).then((lsn) => (lsn !== undefined && lsn >= need ? m : undefined))))
       .then((ready) => {
         const candidates = ready.filter((m): m is Member => m !== undefined)
@@ -231,24 +300,29 @@ export const makeRouter = (db: Routed): Router => {
       })
 
   /** Runs a read on a member; if the member turns out unreachable, takes it out and runs the read once more elsewhere. */
-  const attempt = (member: Member, operation: string, call: (client: PrismaClientLike) => PromiseLike<unknown>) => {
+  const attempt = <A>(member: Member, operation: string, call: (member: Member) => PromiseLike<A>): PromiseLike<A> => {
     // `then` straight on Prisma's promise: Promise.resolve() around it would cost a thenable job per read.
-    const first = call(member.api)
+    const first = call(member)
     if (member === writer) return first
     return first.then(undefined, (error) => {
-      if (!(error instanceof CircuitOpenError) && !isUnhealthy(error)) throw error
+      if (!failsOver(error)) throw error
       member.takeDown(error)
       const next = pick(operation, member)
       if (next instanceof ReplicaUnavailableError) throw error
-      return call(next.api)
+      if (next instanceof InvalidArgumentError) throw next
+      return call(next)
     })
   }
 
-  const read = (operation: string, call: (client: PrismaClientLike) => PromiseLike<unknown>): PromiseLike<unknown> => {
+  const read = <A>(operation: string, call: (member: Member) => PromiseLike<A>): PromiseLike<A> => {
     const last = ryw.mode === "lsn" ? lastWrite() : undefined
-    if (last?.lsn !== undefined) return pickCaughtUp(last.lsn).then((m) => attempt(m, operation, call))
+    if (last?.lsn !== undefined) {
+      return pickCaughtUp(last.lsn).then((m) => (m instanceof InvalidArgumentError ? Promise.reject(m) : attempt(m, operation, call)))
+    }
     const member = pick(operation)
-    return member instanceof ReplicaUnavailableError ? Promise.reject(member) : attempt(member, operation, call)
+    return member instanceof ReplicaUnavailableError || member instanceof InvalidArgumentError
+      ? Promise.reject(member)
+      : attempt(member, operation, call)
   }
 
   const transaction = (arg: unknown, options?: unknown) => {
@@ -261,9 +335,9 @@ export const makeRouter = (db: Routed): Router => {
       )
     }
     const member = pick("$transaction")
-    if (member instanceof ReplicaUnavailableError) return Promise.reject(member)
+    if (member instanceof ReplicaUnavailableError || member instanceof InvalidArgumentError) return Promise.reject(member)
     // One member runs the whole transaction; writes inside it are refused like any other on a read client.
-    return (member.api as any).$transaction((tx: object) => arg(readOnly(tx, name, "read-client")), options)
+    return (member.api as any).$transaction((tx: object) => arg(readOnly(tx, name, "read-client", dialect)), options)
   }
 
   // A model's proxy and its methods are made once and kept: a read costs two Map lookups before it picks a member.
@@ -283,7 +357,7 @@ export const makeRouter = (db: Routed): Router => {
         const operation = `${label}.${method}`
         const routed = writes.has(method)
           ? refuse(name, "read-client", operation)
-          : (...args: Array<unknown>) => read(operation, (c) => (c as any)[key][method](...args))
+          : (...args: Array<unknown>) => read(operation, (m) => (m.api as any)[key][method](...args))
         methods.set(method, routed)
         return routed
       },
@@ -303,7 +377,11 @@ export const makeRouter = (db: Routed): Router => {
       const value = Reflect.get(api, key)
       if (key.startsWith("$")) {
         if (writes.has(key)) return refuse(name, "read-client", key)
-        if (key.startsWith("$queryRaw")) return (...args: Array<unknown>) => read(key, (c) => (c as any)[key](...args))
+        if (isRawQuery(key)) {
+          // Its SQL decides: a write is refused here, never sent to a replica (or to a writer standing in for one).
+          return (...args: Array<unknown>) =>
+            isRawRead(key, args, dialect) ? read(key, (m) => (m.api as any)[key](...args)) : refuse(name, "read-client", key)()
+        }
         return value
       }
       return typeof value === "object" && value !== null ? model(key, value) : value
@@ -328,6 +406,6 @@ export const makeRouter = (db: Routed): Router => {
     )
   }
 
-  return { client, pick: (operation) => pick(operation), wrote }
+  return { client, pick: (operation) => pick(operation), read, readOn: attempt, wrote }
 }
 

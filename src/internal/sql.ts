@@ -402,3 +402,31 @@ export const isReadStatement = (sql: string, dialect?: Dialect): boolean => clas
  * statements, the first.
  */
 export const summarize = (sql: string, dialect?: Dialect): string => classified(sql, dialect).summary
+
+/**
+ * The SQL text of a raw query's arguments: `$queryRawUnsafe(sql, …values)`, a tagged template's strings, or a
+ * `Prisma.sql` / `Prisma.raw` / TypedSQL object (as Prisma's query hook passes it). Parameters stand as `?`: they are
+ * values, never SQL. Undefined when the arguments are none of these.
+ */
+export const rawText = (args: unknown): string | undefined => {
+  const first = Array.isArray(args) ? args[0] : args
+  if (typeof first === "string") return first
+  if (Array.isArray(first)) return first.every((s) => typeof s === "string") ? first.join(" ? ") : undefined
+  if (typeof first !== "object" || first === null) return undefined
+  const { sql, strings } = first as { sql?: unknown; strings?: unknown }
+  if (Array.isArray(strings) && strings.every((s) => typeof s === "string")) return strings.join(" ? ")
+  return typeof sql === "string" ? sql : undefined
+}
+
+/** Raw calls whose SQL says whether they read. */
+const rawQueries = new Set(["$queryRaw", "$queryRawUnsafe", "$queryRawTyped"])
+
+/** `$queryRaw*` whose SQL only reads (see `isReadStatement`); false for any other operation. */
+export const isRawRead = (operation: string, args: unknown, dialect: Dialect | undefined): boolean => {
+  if (!rawQueries.has(operation)) return false
+  const text = rawText(args)
+  return text !== undefined && isReadStatement(text, dialect)
+}
+
+/** A raw query that may write: `$queryRaw*` whose SQL is not a plain read. */
+export const isRawQuery = (operation: string) => rawQueries.has(operation)
