@@ -172,6 +172,41 @@ describe("flexidb doctor: a healthy project", () => {
   }, 180_000)
 })
 
+describe("flexidb doctor: a client is stale only when the schema's meaning changed", () => {
+  it("an unformatted schema is fresh right after generate; a real change is stale, and the fix doctor gives makes it fresh", async () => {
+    mkdirSync(join(repo, "test", ".tmp"), { recursive: true })
+    const root = mkdtempSync(join(repo, "test", ".tmp", "doctor-layout-"))
+    cleanups.push(() => rmSync(root, { recursive: true, force: true }))
+    mkdirSync(join(root, "prisma", "schemas"), { recursive: true })
+    writeFileSync(join(root, "package.json"), JSON.stringify({ name: "app", private: true, type: "module" }))
+    const schemaFile = join(root, "prisma", "schemas", "audit.prisma")
+    // Not in `prisma format`'s layout: odd indentation, no alignment, no blank lines, a comment.
+    const unformatted = `generator client {\n provider = "prisma-client"\n      output = "../../generated/audit"\n}\n` +
+      `datasource db {\n provider = "sqlite"\n}\n// who did what\nmodel Entry {\n id Int @id @default(autoincrement())\n` +
+      `    action String\n  at DateTime @default(now())\n}\n`
+    writeFileSync(schemaFile, unformatted)
+    const run = (argv: ReadonlyArray<string>) => cli(root, argv, { ...engines, DATABASE_URL_AUDIT: "file:./audit.db" })
+    expect((await run(["generate"])).code).toBe(0)
+    const fresh = await doctor(run, [], ["--schema", "audit"])
+    expect(fresh.row("audit").checks.client).toMatchObject({ status: "pass" })
+    expect(fresh.row("audit").checks.client!.detail).toMatch(/^current \(7\.\d+\.\d+\)$/)
+    // Another layout of the same schema is no change either.
+    writeFileSync(schemaFile, unformatted.replaceAll("\n ", "\n\t").replace("// who did what\n", "\n\n// who did what\n"))
+    expect((await doctor(run, [], ["--schema", "audit"])).row("audit").checks.client!.status).toBe("pass")
+
+    // A real change: a new field.
+    writeFileSync(schemaFile, unformatted.replace("  at DateTime", "  actor String?\n  at DateTime"))
+    const stale = await doctor(run, [], ["--schema", "audit"])
+    expect(stale.row("audit").checks.client).toEqual({ status: "fail", detail: "stale: the schema changed since", fix: "run flexidb generate --schema audit" })
+    // The fix, pasted: it regenerates (not "up to date"), and doctor agrees.
+    const fix = stale.row("audit").checks.client!.fix!.replace(/^run flexidb /, "").split(" ")
+    const generated = await run(fix)
+    expect(generated.code).toBe(0)
+    expect(generated.out).not.toContain("up to date")
+    expect((await doctor(run, [], ["--schema", "audit"])).row("audit").checks.client!.status).toBe("pass")
+  }, 120_000)
+})
+
 describe("flexidb doctor: each check fails for its own reason", () => {
   const project = (schemas: Record<string, string>, dotenv = "") => {
     const p = fakeProject(7, schemas, dotenv)
