@@ -15,7 +15,7 @@ import { existsSync, mkdirSync, writeFileSync } from "node:fs"
 import { basename, dirname, extname, join, relative, resolve } from "node:path"
 import { CliError } from "./error.js"
 import type { Project } from "./project.js"
-import { readSchema, schemaPath, selectSchemas, urlVariable } from "./project.js"
+import { readSchema, recordTenants, schemaPath, selectSchemas, urlVariable } from "./project.js"
 import { stringField } from "./schema.js"
 
 interface Adapter {
@@ -127,6 +127,8 @@ const dotenvHint =
 const tenantSchemaName = (project: Project, options: CodegenOptions): Effect.Effect<string | undefined, CliError> => {
   const given = options.tenantSchema
   if (given === undefined) {
+    // The one package.json records (a codegen --tenant-schema before): --force keeps the tenants.
+    if (project.tenants !== undefined) return Effect.succeed(project.tenants.schema)
     return options.tenantMode === undefined
       ? Effect.succeed(undefined)
       : Effect.fail(new CliError(`--tenant-mode needs --tenant-schema: the schema whose client each tenant gets.`))
@@ -321,7 +323,9 @@ export const codegen = (project: Project, options: CodegenOptions): Effect.Effec
     const all = yield* Effect.forEach(names, (name) => database(project, target, name))
     const tenant = all.find((d) => d.name === tenantSchema)
     const databases = all.filter((d) => d !== tenant)
-    const mode = options.tenantMode ?? "database"
+    const mode = options.tenantMode ??
+      (options.tenantSchema === undefined || project.tenants?.schema === tenantSchema ? project.tenants?.mode : undefined) ??
+      "database"
     if (tenant !== undefined && mode === "schema" && tenant.adapter !== adapters.postgresql) {
       return yield* new CliError(
         `--tenant-mode schema needs a PostgreSQL schema; prisma/schemas/${tenant.name}.prisma's provider is ` +
@@ -397,6 +401,13 @@ export const codegen = (project: Project, options: CodegenOptions): Effect.Effec
       yield* Console.log(`Created ${optionsPath}: your options for createFlexiDB (codegen never overwrites it)`)
     }
     if (tenant !== undefined) {
+      // Every command reads it there: doctor and migrate then treat this schema's databases as the tenants'.
+      const recorded = project.tenants?.schema === tenant.name && project.tenants.mode === mode
+      if (!recorded) {
+        yield* recordTenants(project.root, { schema: tenant.name, mode })
+          ? Console.log(`Recorded in package.json ("flexidb": { "tenantSchema": "${tenant.name}", "tenantMode": "${mode}" }): doctor and migrate treat ${tenant.name} as the tenants' schema`)
+          : Console.log(`No package.json to record the tenants' schema in: doctor and migrate will treat ${tenant.name} as one database. Create package.json, then run codegen again.`)
+      }
       yield* Console.log(
         `Tenants of ${tenant.name}: ` + (mode === "schema"
           ? `a PostgreSQL schema each, in the database at ${urlVariable(tenant.name)}`

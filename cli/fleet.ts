@@ -5,6 +5,7 @@
  * from starting (those in flight finish); `continueOnFailure` goes on. Status and dry runs read only, and read all.
  */
 import { Console, Effect, Fiber, Schedule } from "effect"
+import { existsSync } from "node:fs"
 import { redact } from "../src/index.js"
 import type { MigrationStatus } from "../src/migrate.js"
 import { deployMigrations, deployRefusal, MigrationError, migrationStatus, resolveMigration } from "../src/migrate.js"
@@ -18,7 +19,7 @@ export type Action =
   | { readonly kind: "status" }
   | { readonly kind: "resolve"; readonly applied?: string | undefined; readonly rolledBack?: string | undefined }
 
-export type Outcome = "applied" | "up to date" | "pending" | "resolved" | "failed" | "not attempted"
+export type Outcome = "applied" | "up to date" | "no migrations" | "pending" | "resolved" | "failed" | "not attempted"
 
 export interface Failure {
   readonly code: string
@@ -77,6 +78,8 @@ const failureOf = (error: unknown): Failure => {
 /** Runs the action on one database; never rejects. */
 const attempt = async (target: Target, action: Action): Promise<Omit<Result, "name" | "ms">> => {
   if (target.problem !== undefined) return { outcome: "failed", error: target.problem }
+  // A schema without a migrations folder (db push, or none yet) has nothing to deploy, as doctor says.
+  if (action.kind !== "resolve" && !existsSync(target.migrations)) return { outcome: "no migrations", applied: [], pending: [] }
   const options = { url: target.url, migrations: target.migrations, ...(target.schema !== undefined && { schema: target.schema }) }
   try {
     switch (action.kind) {
@@ -136,6 +139,8 @@ const describe = (r: Result, action: Action): string => {
         : `resolved: ${action.kind === "resolve" ? action.rolledBack : ""} marked rolled back`
     case "failed":
       return `failed (${headline(r.error!)})`
+    case "no migrations":
+      return "no migrations: nothing to deploy"
     default:
       return r.outcome
   }
@@ -296,6 +301,7 @@ export const runFleet = (
     const summary = {
       applied: tally("applied"),
       upToDate: tally("up to date"),
+      noMigrations: tally("no migrations"),
       pending: tally("pending"),
       resolved: tally("resolved"),
       failed: tally("failed"),
@@ -327,6 +333,7 @@ export const runFleet = (
       const parts = [
         summary.applied > 0 && `${summary.applied} applied`,
         summary.upToDate > 0 && `${summary.upToDate} up to date`,
+        summary.noMigrations > 0 && `${summary.noMigrations} without migrations`,
         summary.pending > 0 && `${summary.pending} ${action.kind === "dry-run" ? "with migrations to apply" : "pending"}`,
         summary.resolved > 0 && `${summary.resolved} resolved`,
         summary.failed > 0 && `${summary.failed} failed`,
@@ -347,7 +354,8 @@ export const runFleet = (
         failed.length > 0
           ? `${options.command} failed for ${which(failed)}`
           : `${options.command}: migrations to apply for ${which(notUpToDate)}`,
-        { reported: !options.json }
+        // With --json the document says it all: nothing more on stderr.
+        { reported: true }
       )
     }
   })

@@ -13,6 +13,7 @@ import { init } from "./init.js"
 import { Io, stopRequested } from "./io.js"
 import type { Action } from "./fleet.js"
 import { runFleet } from "./fleet.js"
+import type { ProjectFiles } from "./project.js"
 import { currentProject, currentProjectFiles, selectSchemas } from "./project.js"
 import type { AcrossOptions } from "./run.js"
 import { runAcross } from "./run.js"
@@ -127,7 +128,7 @@ const inProcessRun = (command: string, action: Action, o: InProcessFlags) =>
       return yield* new CliError(`--tenant picks one tenant of a --tenants <module> list: give the module too.`)
     }
     if (module === undefined) {
-      const names = yield* selectSchemas(project, Option.getOrUndefined(o.schema))
+      const names = yield* withoutTenantsSchema(project, command, Option.getOrUndefined(o.schema))
       const targets = yield* projectTargets(project, names)
       return yield* runFleet(targets, action, {
         label: "database",
@@ -156,6 +157,30 @@ const inProcessRun = (command: string, action: Action, o: InProcessFlags) =>
     })
   })
 
+/**
+ * The schemas a migrate command without `--tenants` runs on: never the tenants' schema (package.json's
+ * `"flexidb": { "tenantSchema" }`), whose databases are the tenants'. Named with `--schema`, it is a usage error
+ * that says what works; among all schemas it is left out, with a line on stderr.
+ */
+const withoutTenantsSchema = (project: ProjectFiles, command: string, schemaOption: string | undefined) =>
+  Effect.gen(function*() {
+    const names = yield* selectSchemas(project, schemaOption)
+    const tenants = project.tenants?.schema
+    if (tenants === undefined || !names.includes(tenants)) return names
+    const fix = `flexidb ${command} --tenants <module> --schema ${tenants}`
+    if (schemaOption !== undefined) {
+      return yield* new CliError(
+        `${tenants} is the tenants' schema (package.json "flexidb": { "tenantSchema" }): its databases are the ` +
+          `tenants', listed by a module. Add --tenants: ${fix}`,
+        { exitCode: 2 }
+      )
+    }
+    yield* Console.error(`${command}: left out ${tenants}, the tenants' schema (${fix} runs it on every tenant)`)
+    const rest = names.filter((n) => n !== tenants)
+    if (rest.length === 0) return yield* new CliError(`${command}: no schema but the tenants': run ${fix}`, { exitCode: 2 })
+    return rest
+  })
+
 /** Flags that only the in-process run has: refused with Prisma, naming what would make them work. */
 const onlyInProcess = (flags: Record<string, boolean>) => {
   const given = Object.entries(flags).filter(([, on]) => on).map(([flag]) => flag)
@@ -174,7 +199,8 @@ const viaPrisma = (
   extra: ReadonlyArray<string> = []
 ) =>
   Effect.gen(function*() {
-    const { names, project } = yield* selected(schemaOption)
+    const project = yield* currentProject
+    const names = yield* withoutTenantsSchema(project, `migrate ${spec.command[1]}`, Option.getOrUndefined(schemaOption))
     yield* runAcross(project, names, {
       ...spec,
       extra: [...extra, ...(yield* PassThrough)],
@@ -331,11 +357,22 @@ const flexidb = Command.make("flexidb").pipe(
       timeout: wholeNumber("timeout", 1, Number.MAX_SAFE_INTEGER, "a whole number of milliseconds, 1 or more").pipe(
         Options.withDescription("Milliseconds each database server has to answer"),
         Options.withDefault(5000)
+      ),
+      tenants: Options.text("tenants").pipe(
+        Options.withDescription(
+          "A module listing the tenants' databases ({ name, url } each): check a sample connection and every tenant's migrations"
+        ),
+        Options.optional
       )
     }, (o) =>
       Effect.gen(function*() {
         const { names, project } = yield* selected(o.schema)
-        yield* doctor(project, names, { json: o.json, concurrency: o.concurrency, timeout: o.timeout })
+        yield* doctor(project, names, {
+          json: o.json,
+          concurrency: o.concurrency,
+          timeout: o.timeout,
+          tenants: Option.getOrUndefined(o.tenants)
+        })
       }).pipe(stoppable)).pipe(
         Command.withDescription(
           "Check every database: URL set, server answers, migrations applied, client generated from the current schema, adapter installed"

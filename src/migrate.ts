@@ -73,6 +73,13 @@ export interface MigrationStatus {
   readonly modified: ReadonlyArray<string>
   /** Applied, but not in the folder. */
   readonly missingLocally: ReadonlyArray<string>
+  /**
+   * The database has tables but no `_prisma_migrations`: a deploy refuses it (Prisma's P3005) until it is baselined,
+   * each migration it already has recorded with `resolveMigration({ applied })`. Absent means false.
+   *
+   * @since 0.2.0
+   */
+  readonly needsBaseline?: boolean | undefined
 }
 
 // -----------------------------------------------------------------------------------------------------------------
@@ -422,7 +429,7 @@ const readRows = async (c: Connection): Promise<Array<Row> | undefined> => {
   }))
 }
 
-const statusOf = (folder: Folder, rows: ReadonlyArray<Row>): MigrationStatus => {
+const statusOf = (folder: Folder, rows: ReadonlyArray<Row>, needsBaseline = false): MigrationStatus => {
   const live = rows.filter((r) => !r.rolledBack)
   const local = new Set(folder.migrations.map((m) => m.name))
   const appliedRows = live.filter((r) => r.finished)
@@ -438,9 +445,19 @@ const statusOf = (folder: Folder, rows: ReadonlyArray<Row>): MigrationStatus => 
       const row = appliedRows.find((r) => r.name === m.name)
       return row !== undefined && m.script !== undefined && !matches(row.checksum, m.script)
     }).map((m) => m.name),
-    missingLocally: [...appliedNames].filter((n) => !local.has(n))
+    missingLocally: [...appliedNames].filter((n) => !local.has(n)),
+    ...(needsBaseline && { needsBaseline })
   }
 }
+
+/** Prisma's P3005: tables and no `_prisma_migrations`. */
+const notEmpty = () =>
+  new MigrationError({
+    code: "P3005",
+    reason: `The database schema is not empty and has no _prisma_migrations table: baseline it first ` +
+      `(\`flexidb migrate resolve --applied <name>\` for each migration it already has). ` +
+      `Read more: https://pris.ly/d/migrate-baseline`
+  })
 
 const checkProvider = (folder: Folder, provider: Provider) => {
   const locked = folder.lockProvider
@@ -518,12 +535,13 @@ const locked = async <A>(
 }
 
 /**
- * What `deployMigrations` would refuse for this status, changing nothing: a failed migration (P3009), a modified or
- * a missing one; undefined when a deploy may go ahead (`flexidb migrate deploy --dry-run` reports it).
+ * What `deployMigrations` would refuse for this status, changing nothing: a database to baseline first (P3005), a
+ * failed migration (P3009), a modified or a missing one; undefined when a deploy may go ahead (`flexidb migrate deploy --dry-run` reports it).
  *
  * @since 0.2.0
  */
 export const deployRefusal = (status: MigrationStatus): MigrationError | undefined => {
+  if (status.needsBaseline === true) return notEmpty()
   if (status.failed.length > 0) {
     return new MigrationError({
       code: "P3009",
@@ -574,12 +592,7 @@ export const deployMigrations = (options: MigrateOptions): Promise<{ readonly ap
     let rows = await readRows(c)
     if (rows === undefined) {
       if (Number((await c.query(d.tables))[0]?.n) > 0) {
-        return new MigrationError({
-          code: "P3005",
-          reason: `The database schema is not empty and has no _prisma_migrations table: baseline it first ` +
-            `(\`flexidb migrate resolve --applied <name>\` for each migration it already has). ` +
-            `Read more: https://pris.ly/d/migrate-baseline`
-        })
+        return notEmpty()
       }
       await c.execute(ddl[c.provider])
       rows = []
@@ -648,7 +661,10 @@ export const migrationStatus = async (given: MigrateOptions): Promise<MigrationS
     checkProvider(folder, db.provider)
     return await db.session(async (c) => {
       await useSchema(c, options, false)
-      return statusOf(folder, (await readRows(c)) ?? [])
+      const rows = await readRows(c)
+      if (rows !== undefined) return statusOf(folder, rows)
+      // No history: a deploy would refuse a database that has tables (P3005), as Prisma's does.
+      return statusOf(folder, [], Number((await c.query(dialect(c.provider).tables))[0]?.n) > 0)
     })
   } finally {
     await db.close()

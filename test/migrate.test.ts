@@ -6,7 +6,7 @@ import { cpSync, existsSync, readFileSync, rmSync, writeFileSync } from "node:fs
 import { join } from "node:path"
 import pg from "pg"
 import { afterAll, describe, expect, it } from "vitest"
-import { checksum, deployMigrations, migrationStatus, resolveMigration, statements } from "../src/migrate.js"
+import { checksum, deployMigrations, deployRefusal, migrationStatus, resolveMigration, statements } from "../src/migrate.js"
 import * as prisma7 from "./fixtures/prisma7/clients.ts"
 import { MYSQL_HOST, PG_HOST, uniqueName } from "./support/databases.js"
 import { prisma6, scratch } from "./support/prisma6.js"
@@ -175,9 +175,16 @@ describe("refuses like Prisma, changing nothing", () => {
     db.exec(`CREATE TABLE "Legacy" (id INTEGER)`)
     db.close()
     const migrations = join(fixtures, "sqlite")
+    // Status predicts the refusal: deployRefusal says P3005 before a deploy is tried.
+    const before = await migrationStatus({ url: `file:${file}`, migrations })
+    expect(before).toMatchObject({ needsBaseline: true, pending: [INIT, ROLES] })
+    expect(deployRefusal(before)).toMatchObject({ code: "P3005" })
     expect(await failure(deployMigrations({ url: `file:${file}`, migrations }))).toMatchObject({ code: "P3005" })
     expect(sqliteTables(file)).toEqual(["Legacy"])
     await resolveMigration({ url: `file:${file}`, migrations, applied: INIT })
+    const after = await migrationStatus({ url: `file:${file}`, migrations })
+    expect(after.needsBaseline).toBeUndefined()
+    expect(after.pending).toEqual([ROLES])
     expect(sqliteRows(file)[0]).toMatchObject({ migration_name: INIT, logs: "", applied_steps_count: 0 })
     expect(await failure(resolveMigration({ url: `file:${file}`, migrations, applied: INIT }))).toMatchObject({ code: "P3008" })
     expect(await failure(resolveMigration({ url: `file:${file}`, migrations, applied: "nope" }))).toMatchObject({ code: "P3017" })
