@@ -21,8 +21,11 @@ const exampleUrl = (name: string, provider: string | undefined) =>
 const schemaFor = (major: 6 | 7) =>
   major === 7
     ? `generator client {
-  provider = "prisma-client"
-  output   = "../../src/generated/main"
+  provider            = "prisma-client"
+  output              = "../../src/generated/main"
+  // Imports between the generated files end in .js, so \`tsc\` output runs under node. Without it Prisma picks the
+  // extension from the tsconfig it finds at generate time: .ts when there is none, and node then fails to start.
+  importFileExtension = "js"
 }
 
 datasource db {

@@ -291,7 +291,7 @@ describe("init", () => {
       const r = await p.cli(["init"])
       expect(r.code).toBe(0)
       const schema = readFileSync(join(p.root, "prisma", "schemas", "main.prisma"), "utf8")
-      expect(schema).toContain(major === 7 ? `provider = "prisma-client"` : `provider   = "prisma-client-js"`)
+      expect(schema).toMatch(major === 7 ? /provider\s+= "prisma-client"\n[\s\S]*importFileExtension = "js"/ : /provider\s+= "prisma-client-js"/)
       expect(readFileSync(join(p.root, ".env.example"), "utf8")).toContain("DATABASE_URL_MAIN=")
       expect(r.out).toContain("npx flexidb generate")
       writeFileSync(join(p.root, ".env.example"), "mine")
