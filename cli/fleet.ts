@@ -166,9 +166,10 @@ interface Counts {
 
 /**
  * Progress on stderr: on a terminal one line redrawn in place (done, failed, pending, rate, ETA); otherwise a plain
- * line at each tenth of the way and at least every 5 seconds. Failures get a line of their own as they happen.
+ * line at each tenth of the way and at least every 5 seconds. Failures get a line of their own as they happen. With
+ * `--json`, nothing but the terminal's live line, erased at the end.
  */
-const progress = (io: Io, command: string, total: number, counts: Counts, started: number) => {
+const progress = (io: Io, command: string, total: number, counts: Counts, started: number, json: boolean) => {
   const render = () => {
     const finished = counts.ok + counts.failed
     const seconds = Math.max(0.001, (Date.now() - started) / 1000)
@@ -185,9 +186,10 @@ const progress = (io: Io, command: string, total: number, counts: Counts, starte
   }
   let lastLine = Date.now()
   let lastStep = 0
+  // With --json stdout is the document and stderr stays empty: only a terminal's live line, erased at the end.
   const plain = () => {
     lastLine = Date.now()
-    io.err(render())
+    if (!json) io.err(render())
   }
   return {
     /**
@@ -206,13 +208,14 @@ const progress = (io: Io, command: string, total: number, counts: Counts, starte
       }
     },
     say: (line: string) => {
+      if (json) return
       io.live?.clear()
       io.err(line)
     },
     end: () => {
       if (io.live === undefined) return
       io.live.clear()
-      io.err(render())
+      if (!json) io.err(render())
     }
   }
 }
@@ -236,7 +239,7 @@ export const runFleet = (
     const counts: Counts = { ok: 0, failed: 0, skipped: 0, running: 0 }
     let stop: "failure" | "user" | undefined
     const stopsOnFailure = (action.kind === "deploy" || action.kind === "resolve") && !options.continueOnFailure
-    const report = progress(io, options.command, targets.length, counts, started)
+    const report = progress(io, options.command, targets.length, counts, started, options.json)
     const inFlight = () => counts.running
     const live = yield* Effect.fork(report.live)
     // Ctrl+C: no database starts after it; those in flight finish (a migration is not cut in the middle).

@@ -20,7 +20,7 @@ import { runAcross } from "./run.js"
 import { seed } from "./seed.js"
 import { projectTargets, tenantTargets } from "./targets.js"
 import type { CommandLine } from "./usage.js"
-import { commandName, commandTree, presentTo, readCommandLine } from "./usage.js"
+import { commandName, commandTree, presentTo, readCommandLine, shortHelp } from "./usage.js"
 import { watch } from "./watch.js"
 
 const VERSION = "0.1.0"
@@ -309,7 +309,10 @@ const flexidb = Command.make("flexidb").pipe(
     ),
     Command.make("codegen", {
       output: Options.text("output").pipe(Options.withDefault("src/db.ts")),
-      force: Options.boolean("force").pipe(Options.withDescription("Overwrite an existing file")),
+      force: Options.boolean("force").pipe(Options.withDescription("Overwrite an existing file (never db.options.ts)")),
+      yes: Options.boolean("yes").pipe(
+        Options.withDescription("With --force: also replace lines of the module that codegen did not write")
+      ),
       tenantSchema: Options.text("tenant-schema").pipe(
         Options.withDescription("The schema of the tenants' databases: tenants.resolve builds its client per tenant"),
         Options.optional
@@ -323,6 +326,7 @@ const flexidb = Command.make("flexidb").pipe(
         codegen(project, {
           output: o.output,
           force: o.force,
+          yes: o.yes,
           tenantSchema: Option.getOrUndefined(o.tenantSchema),
           tenantMode: Option.getOrUndefined(o.tenantMode)
         })).pipe(stoppable)).pipe(
@@ -404,6 +408,22 @@ const cli = Command.run(flexidb, {
 /** The commands, for readCommandLine: an unknown one is refused with the nearest, before @effect/cli runs. */
 const commands = commandTree(flexidb)
 
+/** Each command in a few words, for `flexidb` with no command; one without a line here shows its description. */
+const SUMMARIES: Readonly<Record<string, string>> = {
+  init: "scaffold prisma/schemas/ and .env.example",
+  codegen: "write src/db.ts: every generated client wired into createFlexiDB (and tenants)",
+  generate: "prisma generate for each schema changed since its last generate",
+  validate: "prisma validate for every schema",
+  format: "prisma format for every schema",
+  doctor: "check every database (URL, server, migrations, client, adapter) and say what to do",
+  migrate: "deploy | status | resolve | dev | reset per database (--in-process, --tenants)",
+  diff: "prisma migrate diff for every database (its flags after --)",
+  db: "push | pull for every database",
+  studio: "Prisma Studio for one database",
+  seed: "run prisma/seeds/<name>.ts with that database's URL",
+  watch: "regenerate a schema's client when it changes"
+}
+
 const consoleFor = (io: Io): Console.Console => {
   const base = Effect.runSync(Console.consoleWith(Effect.succeed))
   const line = (write: (s: string) => void) => (...args: ReadonlyArray<unknown>) =>
@@ -448,9 +468,12 @@ export const run = async (argv: ReadonlyArray<string>, given: Io): Promise<numbe
     io.err(commandLine.problem)
     return 2
   }
-  const args = own.length === 0 ? ["--help"] : own[0] === "help" ? [...own.slice(1), "--help"] : own
-  // No command, inside a project: the databases it has, above the usage.
-  if (own.length === 0) databasesOverview(io).forEach((line) => io.out(line))
+  // No command: flexidb's own short help, under the project's databases when run inside one.
+  if (own.length === 0) {
+    for (const line of [...databasesOverview(io), ...shortHelp(commands, SUMMARIES, VERSION)]) io.out(line)
+    return 0
+  }
+  const args = own[0] === "help" ? [...own.slice(1), "--help"] : own
   const exit = await cli(["node", "flexidb", ...args]).pipe(
     Effect.provideService(PassThrough, dashes === -1 ? [] : argv.slice(dashes + 1)),
     Effect.provideService(Io, io),

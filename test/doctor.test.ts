@@ -103,6 +103,8 @@ const doctor = async (run: (argv: ReadonlyArray<string>) => Promise<{ code: numb
     expect(printed).not.toMatch(/\b(postgres(ql)?|mysql|mariadb|sqlserver):\/\/|\bfile:/i)
   }
   const report = JSON.parse(json.out) as Report
+  // --json: stdout is the document, and nothing else is written (no "flexidb: …" line on stderr either).
+  expect(json.err).toBe("")
   expect(text.code).toBe(json.code)
   const row = (name: string) => report.results.find((r) => r.database === name)!
   return { code: json.code, report, text, row }
@@ -432,6 +434,7 @@ describe("doctor and migrate agree", () => {
       // What doctor predicted is what a deploy does: Prisma's P3005, nothing changed.
       const deploy = await p.cli(["migrate", "deploy", "--in-process", "--schema", name, "--json"])
       expect(deploy.code).toBe(1)
+      expect(deploy.err).toBe("")
       expect(JSON.parse(deploy.out).results[0].error.code).toBe("P3005")
       // The fix, pasted, baselines it; the rest is a deploy.
       expect((await p.cli(pasted(before.row(name).fix!))).code).toBe(0)
@@ -455,6 +458,7 @@ describe("doctor and migrate agree", () => {
     expect(deploy.out).toMatch(/^pushed\s+no migrations: nothing to deploy/m)
     const json = await p.cli(["migrate", "deploy", "--in-process", "--json"])
     expect(json.code).toBe(0)
+    expect(json.err).toBe("")
     expect(JSON.parse(json.out)).toMatchObject({ ok: true, results: [{ database: "pushed", outcome: "no migrations" }] })
     const status = await p.cli(["migrate", "status", "--in-process", "--schema", "pushed"])
     expect(status.code).toBe(0)
@@ -559,7 +563,7 @@ describe("the tenants' schema", () => {
 })
 
 describe("flexidb with no command, and --completions", () => {
-  it("inside a project, lists the databases (name, provider, URL variable set or not) above the usage", async () => {
+  it("inside a project, lists the databases (name, provider, URL variable set or not) above flexidb's own short help", async () => {
     const p = fakeProject(7, { users: "postgresql", cache: "sqlite", orders: "mysql" }, `DATABASE_URL_USERS=postgresql://u:${PASSWORD}@db/users\n`)
     cleanups.push(() => p.remove())
     const r = await p.cli([])
@@ -571,7 +575,7 @@ describe("flexidb with no command, and --completions", () => {
       "  orders  mysql       DATABASE_URL_ORDERS not set",
       "  users   postgresql  DATABASE_URL_USERS set"
     ])
-    expect(r.out.indexOf("USAGE")).toBeGreaterThan(r.out.indexOf("DATABASE_URL_USERS set"))
+    expect(r.out.indexOf("Usage: flexidb <command>")).toBeGreaterThan(r.out.indexOf("DATABASE_URL_USERS set"))
     expect(r.out).not.toContain(PASSWORD)
     // From a folder inside the project, the same project.
     mkdirSync(join(p.root, "src"))
@@ -582,7 +586,18 @@ describe("flexidb with no command, and --completions", () => {
     const outside = await cli(empty, [])
     expect(outside.code).toBe(0)
     expect(outside.out).not.toContain("Databases in")
-    expect(outside.out).toContain("USAGE")
+    // flexidb's own help, not @effect/cli's generic one: every command on one line, nothing wider than 100 columns.
+    const help = outside.out.split("\n")
+    expect(help[0]).toMatch(/^flexidb \d+\.\d+\.\d+: /)
+    expect(help).toContain("Usage: flexidb <command> [--schema <name>] [--json] [flags] [-- <prisma flags>]")
+    for (const command of ["init", "codegen", "generate", "validate", "format", "doctor", "migrate", "diff", "db", "studio", "seed", "watch"]) {
+      expect(help.filter((l) => new RegExp(`^  ${command} +\\S`).test(l))).toHaveLength(1)
+    }
+    for (const line of help) expect(line.length).toBeLessThanOrEqual(100)
+    for (const generic of ["--wizard", "--log-level", "USAGE", "--completions"]) expect(outside.out).not.toContain(generic)
+    expect(outside.err).toBe("")
+    // Its --help is still @effect/cli's whole reference.
+    expect((await cli(empty, ["--help"])).out).toContain("--completions")
   })
 
   it("prints completion scripts for bash, zsh and fish; bash's completes commands and options", async () => {
