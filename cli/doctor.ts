@@ -9,14 +9,16 @@
  * No URL, password or SQLite path is ever shown: messages from drivers are cut to their first line, stripped of the
  * URL and its password, and redacted.
  */
+import type { FileSystem } from "@effect/platform"
 import type { CommandExecutor } from "@effect/platform/CommandExecutor"
-import { Console, Effect } from "effect"
+import type { Scope } from "effect"
+import { Console, Duration, Effect } from "effect"
 import { existsSync, readFileSync } from "node:fs"
 import { createRequire } from "node:module"
 import { dirname, join, relative, resolve } from "node:path"
 import { redact } from "../src/index.js"
 import type { MigrationStatus } from "../src/migrate.js"
-import { MigrationError, migrationStatus } from "../src/migrate.js"
+import { MigrationError, Migrator } from "../src/migrate.js"
 import { CliError } from "./error.js"
 import type { Io } from "./io.js"
 import type { Project } from "./project.js"
@@ -147,50 +149,54 @@ interface Probe {
   readonly timedOut?: boolean
 }
 
-/** Connects and runs `SELECT 1`; never rejects. Whatever it opened is closed, also after a timeout. */
-const probe = async (driver: any, provider: Reachable, url: string, timeout: number): Promise<Probe> => {
-  const started = performance.now()
-  let close: () => unknown = () => {}
-  const cleanup = () => {
-    Promise.resolve().then(close).catch(() => {})
-  }
-  const work = (async () => {
+/**
+ * Connects and runs `SELECT 1`; never fails. The drivers' own timeouts end an attempt; `Effect.timeout` ends one that
+ * would not, interrupting it. Whatever it opened is closed when its scope closes: at once, or, for a connection still
+ * being made, as soon as that attempt settles.
+ */
+const probe = (driver: any, provider: Reachable, url: string, timeout: number): Effect.Effect<Probe> => {
+  /** Closes `connection` once it settles: never waited for, never an unhandled rejection. */
+  const closeWhenSettled = <C>(connection: Promise<C>, close: (c: C) => unknown) =>
+    Effect.addFinalizer(() => Effect.sync(() => {
+      connection.then((c) => close(c), () => {}).then(undefined, () => {})
+    }))
+  const attempt = (f: () => unknown) => Effect.tryPromise({ try: async () => await f(), catch: (error) => error })
+  const work: Effect.Effect<void, unknown, Scope.Scope> = Effect.gen(function*() {
     if (provider === "sqlite") {
-      const db = new driver(url.replace(/^file:/, ""), { readonly: true, fileMustExist: true, timeout })
-      close = () => db.close()
-      db.prepare("SELECT 1").get()
+      const db = yield* Effect.acquireRelease(
+        Effect.try({ try: () => new driver(url.replace(/^file:/, ""), { readonly: true, fileMustExist: true, timeout }), catch: (e) => e }),
+        (db) => Effect.sync(() => db.close())
+      )
+      yield* attempt(() => db.prepare("SELECT 1").get())
     } else if (provider === "postgresql") {
       const client = new driver.Client({ connectionString: url, connectionTimeoutMillis: timeout, query_timeout: timeout })
       // A connection that fails after the probe gave up must not become an unhandled error.
       client.on("error", () => {})
-      close = () => client.end()
-      await client.connect()
-      await client.query("SELECT 1")
+      const connected: Promise<unknown> = client.connect()
+      yield* closeWhenSettled(connected.then(() => client, () => client), (c) => c.end())
+      yield* attempt(() => connected)
+      yield* attempt(() => client.query("SELECT 1"))
     } else {
       const options = new URL(url)
       options.protocol = "mariadb:"
       options.searchParams.set("connectTimeout", String(timeout))
-      const connection = await driver.createConnection(options.href)
-      close = () => connection.end()
-      await connection.query({ sql: "SELECT 1", timeout })
+      const connecting: Promise<any> = driver.createConnection(options.href)
+      yield* closeWhenSettled(connecting, (c) => c.end())
+      const connection = yield* attempt(() => connecting)
+      yield* attempt(() => (connection as any).query({ sql: "SELECT 1", timeout }))
     }
-  })()
-  // Whatever it opened is closed once the work settles: at once, or when a connection the timeout gave up on ends.
-  work.then(cleanup, cleanup)
-  let timer: ReturnType<typeof setTimeout> | undefined
-  // The drivers' own timeouts end the attempt; this is for one that would not.
-  const expired = new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), timeout + 250)))
-  try {
-    const outcome = await Promise.race([work.then(() => "done" as const), expired])
-    return outcome === "timeout"
-      ? { ok: false, ms: performance.now() - started, timedOut: true }
-      : { ok: true, ms: performance.now() - started }
-  } catch (error) {
-    return { ok: false, ms: performance.now() - started, error }
-  } finally {
-    clearTimeout(timer)
-  }
+  })
+  return Effect.scoped(work).pipe(
+    Effect.timeoutFail({ duration: timeout + 250, onTimeout: () => TIMED_OUT }),
+    Effect.timed,
+    Effect.map(([elapsed]): Probe => ({ ok: true, ms: Duration.toMillis(elapsed) })),
+    Effect.catchAll((error) =>
+      Effect.succeed<Probe>(error === TIMED_OUT ? { ok: false, ms: timeout, timedOut: true } : { ok: false, ms: 0, error })
+    )
+  )
 }
+
+const TIMED_OUT = Symbol("flexidb/doctor/timed-out")
 
 /** A driver that gave up waiting by its own timeout (pg: "Connection terminated due to connection timeout"). */
 const timedOut = (error: unknown) => /\btime(d)?[ -]?out\b|timeout expired/i.test(error instanceof Error ? error.message : String(error))
@@ -338,11 +344,10 @@ const statusCheck = (s: MigrationStatus, c: Commands): Check => {
 
 /** flexidb/migrate's status of one database, within the timeout; never fails. */
 const readStatus = (target: Target, migrations: string, timeout: number) =>
-  Effect.tryPromise(() =>
-    migrationStatus({ url: target.url, migrations, ...(target.schema !== undefined && { schema: target.schema }) })
-  ).pipe(
-    Effect.mapError((e) => e.error),
-    Effect.timeoutFail({ duration: timeout * 2, onTimeout: () => new Error(`no answer within ${timeout} ms`) }),
+  Migrator.status({ url: target.url, migrations, ...(target.schema !== undefined && { schema: target.schema }) }).pipe(
+    Effect.mapError((e): unknown => e._tag === "DriverError" ? e.cause : e),
+    // Past the timeout the read is interrupted: its transaction rolled back, its connection closed.
+    Effect.timeoutFail({ duration: timeout * 2, onTimeout: (): unknown => new Error(`no answer within ${timeout} ms`) }),
     Effect.either
   )
 
@@ -357,7 +362,7 @@ const migrationsCheck = (
   provider: string | undefined,
   target: Target | undefined,
   machine: Machine
-): Effect.Effect<Check, never, CommandExecutor> =>
+): Effect.Effect<Check, never, CommandExecutor | FileSystem.FileSystem> =>
   Effect.gen(function*() {
     const folder = migrationsPath(project, name)
     if (!existsSync(folder)) return pass("no migrations")
@@ -421,7 +426,7 @@ const serverCheck = (
     if (reachable === "sqlite" && !existsSync(t.url.replace(/^file:/, ""))) {
       return { server: fail("no such file", createSqlite(project, name, engine)) }
     }
-    const probed = yield* Effect.promise(() => probe(driver, reachable, t.url, timeout))
+    const probed = yield* probe(driver, reachable, t.url, timeout)
     if (probed.ok) return { server: pass(`answered in ${Math.max(1, Math.round(probed.ms))} ms`), target: { url: t.url, schema: t.schema } }
     return {
       server: probed.timedOut || timedOut(probed.error)
@@ -474,7 +479,7 @@ const tenantsListed = (
   provider: string | undefined,
   module: string,
   machine: Machine
-): Effect.Effect<Spread> =>
+): Effect.Effect<Spread, never, FileSystem.FileSystem> =>
   Effect.gen(function*() {
     const folder = migrationsPath(project, name)
     const hasMigrations = existsSync(folder)
@@ -508,7 +513,7 @@ const tenantsListed = (
       ? fail(`tenant ${sample.name}: no such file`, hasMigrations
         ? `create it: flexidb migrate deploy --tenants ${module} --schema ${name}`
         : checkTenant)
-      : yield* Effect.map(Effect.promise(() => probe(driver, reachable, sample.url, machine.timeout)), (probed) =>
+      : yield* Effect.map(probe(driver, reachable, sample.url, machine.timeout), (probed) =>
         probed.ok
           ? pass(`tenant ${sample.name} answered in ${Math.max(1, Math.round(probed.ms))} ms (1 of ${targets.length})`)
           : probed.timedOut || timedOut(probed.error)
@@ -556,7 +561,7 @@ const doctorOne = (
   name: string,
   machine: Machine,
   tenants: string | undefined
-): Effect.Effect<Row, never, CommandExecutor> =>
+): Effect.Effect<Row, never, CommandExecutor | FileSystem.FileSystem> =>
   Effect.gen(function*() {
     const started = performance.now()
     const url = databaseUrl(project, name)
@@ -649,7 +654,7 @@ export const doctor = (
   given: Project,
   names: ReadonlyArray<string>,
   options: DoctorOptions
-): Effect.Effect<void, CliError, CommandExecutor> =>
+): Effect.Effect<void, CliError, CommandExecutor | FileSystem.FileSystem> =>
   Effect.gen(function*() {
     const progress = progressLine(options.json)
     const project = yield* withTenantsSchema(given, names, options.tenants)

@@ -7,8 +7,9 @@
 import { Console, Effect, Fiber, Schedule } from "effect"
 import { existsSync } from "node:fs"
 import { redact } from "../src/index.js"
+import type { FileSystem } from "@effect/platform"
 import type { MigrationStatus } from "../src/migrate.js"
-import { deployMigrations, deployRefusal, MigrationError, migrationStatus, resolveMigration } from "../src/migrate.js"
+import { deployRefusal, MigrationError, Migrator } from "../src/migrate.js"
 import { CliError } from "./error.js"
 import { Io, stopRequested } from "./io.js"
 import type { Target } from "./targets.js"
@@ -75,34 +76,34 @@ const failureOf = (error: unknown): Failure => {
   return { code, reason: redact(error instanceof Error ? error.message : String(error)) }
 }
 
-/** Runs the action on one database; never rejects. */
-const attempt = async (target: Target, action: Action): Promise<Omit<Result, "name" | "ms">> => {
-  if (target.problem !== undefined) return { outcome: "failed", error: target.problem }
+/** Runs the action on one database; never fails: a failure (or a defect) is its outcome. */
+const attempt = (target: Target, action: Action): Effect.Effect<Omit<Result, "name" | "ms">, never, FileSystem.FileSystem> => {
+  if (target.problem !== undefined) return Effect.succeed({ outcome: "failed", error: target.problem })
   // A schema without a migrations folder (db push, or none yet) has nothing to deploy, as doctor says.
-  if (action.kind !== "resolve" && !existsSync(target.migrations)) return { outcome: "no migrations", applied: [], pending: [] }
-  const options = { url: target.url, migrations: target.migrations, ...(target.schema !== undefined && { schema: target.schema }) }
-  try {
-    switch (action.kind) {
-      case "deploy": {
-        const { applied } = await deployMigrations(options)
-        return { outcome: applied.length > 0 ? "applied" : "up to date", applied }
-      }
-      case "dry-run":
-      case "status": {
-        // Only reads: a SQLite file that is not there yet has everything pending, and is not created.
-        const status = await migrationStatus(options)
-        const refused = deployRefusal(status)
-        if (refused !== undefined) return { outcome: "failed", pending: status.pending, status, error: failureOf(refused) }
-        return { outcome: status.pending.length > 0 ? "pending" : "up to date", pending: status.pending, status }
-      }
-      case "resolve": {
-        await resolveMigration({ ...options, applied: action.applied, rolledBack: action.rolledBack })
-        return { outcome: "resolved" }
-      }
-    }
-  } catch (error) {
-    return { outcome: "failed", error: failureOf(error) }
+  if (action.kind !== "resolve" && !existsSync(target.migrations)) {
+    return Effect.succeed({ outcome: "no migrations", applied: [], pending: [] })
   }
+  const options = { url: target.url, migrations: target.migrations, ...(target.schema !== undefined && { schema: target.schema }) }
+  const run: Effect.Effect<Omit<Result, "name" | "ms">, Migrator.Failure, FileSystem.FileSystem> = (() => {
+    switch (action.kind) {
+      case "deploy":
+        return Effect.map(Migrator.deploy(options), ({ applied }) => ({ outcome: applied.length > 0 ? "applied" : "up to date", applied }))
+      case "dry-run":
+      case "status":
+        // Only reads: a SQLite file that is not there yet has everything pending, and is not created.
+        return Effect.map(Migrator.status(options), (status) => {
+          const refused = deployRefusal(status)
+          if (refused !== undefined) return { outcome: "failed", pending: status.pending, status, error: failureOf(refused) }
+          return { outcome: status.pending.length > 0 ? "pending" : "up to date", pending: status.pending, status }
+        })
+      case "resolve":
+        return Effect.as(Migrator.resolve({ ...options, applied: action.applied, rolledBack: action.rolledBack }), { outcome: "resolved" })
+    }
+  })()
+  return run.pipe(
+    Effect.catchAll((e) => Effect.succeed({ outcome: "failed" as const, error: failureOf(e._tag === "DriverError" ? e.cause : e) })),
+    Effect.catchAllDefect((d) => Effect.succeed({ outcome: "failed" as const, error: failureOf(d) }))
+  )
 }
 
 // -----------------------------------------------------------------------------------------------------------------
@@ -232,7 +233,7 @@ export const runFleet = (
   targets: ReadonlyArray<Target>,
   action: Action,
   options: FleetOptions
-): Effect.Effect<void, CliError, Io> =>
+): Effect.Effect<void, CliError, Io | FileSystem.FileSystem> =>
   Effect.gen(function*() {
     const io = yield* Io
     const started = Date.now()
@@ -262,7 +263,7 @@ export const runFleet = (
     for (const [lock, n] of sharing) if (n > 1) turns.set(lock, Effect.unsafeMakeSemaphore(1))
 
     const one = (target: Target) => {
-      const body = Effect.suspend((): Effect.Effect<Result> => {
+      const body = Effect.suspend((): Effect.Effect<Result, never, FileSystem.FileSystem> => {
         if (io.signal?.aborted) userStop()
         if (stop !== undefined) {
           counts.skipped++
@@ -270,7 +271,7 @@ export const runFleet = (
         }
         const t0 = performance.now()
         counts.running++
-        return Effect.map(Effect.promise(() => attempt(target, action)), (r): Result => {
+        return Effect.map(attempt(target, action), (r): Result => {
           counts.running--
           const result: Result = { name: target.name, ...r, ms: Math.round(performance.now() - t0) }
           if (r.outcome === "failed") {

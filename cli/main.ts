@@ -4,6 +4,8 @@
  * command or a database failed), 2 for a usage error. Arguments after `--` pass through to Prisma untouched.
  */
 import { Command, HelpDoc, Options, ValidationError } from "@effect/cli"
+import type { FileSystem } from "@effect/platform"
+import type { CommandExecutor } from "@effect/platform/CommandExecutor"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { Cause, Console, Context, Effect, Exit, Option } from "effect"
 import { codegen } from "./codegen.js"
@@ -209,6 +211,9 @@ const viaPrisma = (
     })
   }).pipe(stoppable)
 
+/** A migrate command's handler: in process (FileSystem) or through Prisma (CommandExecutor). */
+type MigrateHandler = Effect.Effect<void, CliError, Io | PassThrough | FileSystem.FileSystem | CommandExecutor>
+
 /** What deploy, status and resolve share: Prisma's way, or in process over the schemas or a tenant list. */
 const fleet = { schema, json, concurrency: optionalConcurrency, tenants, tenant, inProcess }
 const continueOnFailure = (description: string) => Options.boolean("continue").pipe(Options.withDescription(description))
@@ -221,7 +226,7 @@ const deploy = Command.make("deploy", {
   dryRun: Options.boolean("dry-run").pipe(
     Options.withDescription("In process: list each database's pending migrations; change nothing")
   )
-}, (o) =>
+}, (o): MigrateHandler =>
   o.inProcess || Option.isSome(o.tenants)
     ? inProcessRun("migrate deploy", o.dryRun ? { kind: "dry-run" } : { kind: "deploy" }, o)
     : Effect.zipRight(
@@ -229,7 +234,7 @@ const deploy = Command.make("deploy", {
       viaPrisma(parallel(["migrate", "deploy"], true), o.schema, o.json, o.concurrency)
     )).pipe(Command.withDescription("prisma migrate deploy in parallel; or in process with --in-process or --tenants <module>"))
 
-const status = Command.make("status", fleet, (o) =>
+const status = Command.make("status", fleet, (o): MigrateHandler =>
   o.inProcess || Option.isSome(o.tenants)
     ? inProcessRun("migrate status", { kind: "status" }, { ...o, continueOnFailure: true })
     : Effect.zipRight(

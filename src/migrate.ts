@@ -27,7 +27,17 @@ import type { MigrateOptions, MigrationStatus } from "./migrate/model.js"
 
 export { checksum, deployRefusal, statements } from "./migrate/ledger.js"
 export type { MigrateOptions, MigrationStatus, Provider } from "./migrate/model.js"
-export { isMigrationError, MigrationError, MigrationErrorTypeId } from "./migrate/model.js"
+export { DriverError, isMigrationError, MigrationError, MigrationErrorTypeId } from "./migrate/model.js"
+
+/**
+ * The same three operations as Effects, for Effect programs: `Migrator.deploy(options)`, `Migrator.status(options)`,
+ * `Migrator.resolve(options)`. They need @effect/platform's `FileSystem` (`NodeContext.layer` or
+ * `NodeFileSystem.layer`), fail with `MigrationError` or `DriverError` (the driver's own error as `cause`), and can
+ * be interrupted or timed out (`Effect.timeout`): the transaction is rolled back and the connection closed.
+ *
+ * @since 0.2.0
+ */
+export * as Migrator from "./migrate/migrator.js"
 
 /** Runs an operation; rejects with its MigrationError, or with the driver's error itself. */
 const run = async <A>(effect: Effect.Effect<A, migrator.Failure, import("@effect/platform").FileSystem.FileSystem>): Promise<A> => {

@@ -2,9 +2,7 @@
  * flexidb/migrate's three operations as Effects, in the manner of @effect/sql's Migrator: the folder read through
  * FileSystem (loader), the database opened in a scope (connection) and spoken to in its dialect, Prisma's lock taken
  * (lock), and Prisma's rules applied (ledger). Interrupting one rolls its transaction back and closes what it opened.
- * `flexidb/migrate`'s Promise API is a facade over these.
- *
- * @internal
+ * `flexidb/migrate`'s Promise API is a facade over these; `flexidb/migrate` exports them as `Migrator`.
  */
 import { FileSystem } from "@effect/platform"
 import { Clock, Effect } from "effect"

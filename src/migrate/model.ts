@@ -46,10 +46,10 @@ export class MigrationError extends TaggedError("MigrationError")<{
 export const isMigrationError = (u: unknown): u is MigrationError => Predicate.hasProperty(u, MigrationErrorTypeId)
 
 /**
- * A driver's own failure (connection refused, a query the server rejected), kept whole as `cause`: the Promise API
- * rejects with that cause, as it always did.
+ * A driver's own failure (connection refused, a query the server rejected), kept whole as `cause`: the Effect API
+ * fails with it; the Promise API rejects with the cause itself.
  *
- * @internal
+ * @since 0.2.0
  */
 export class DriverError extends Data.TaggedError("DriverError")<{ readonly cause: unknown }> {}
 
