@@ -18,43 +18,12 @@ import { CliError } from "./error.js"
 import type { Project } from "./project.js"
 import { readSchema, recordTenants, schemaPath, selectSchemas, urlVariable } from "./project.js"
 import { syncEnvExample } from "./init.js"
+import type { ProviderAdapter } from "./providers.js"
+import { ADAPTERS } from "./providers.js"
 import { stringField } from "./schema.js"
 
-interface Adapter {
-  readonly pkg: string
-  readonly name: (major: 6 | 7) => string
-  /** The adapter for `url`; with `limit`, the most connections its pool may open (SQLite has no pool). */
-  readonly make: (cls: string, url: string, limit?: string) => string
-  readonly pooled: boolean
-  /** A tenant URL template, for the generated comments and errors. */
-  readonly example: string
-}
-
-const adapters: Record<string, Adapter> = {
-  sqlite: {
-    pkg: "@prisma/adapter-better-sqlite3",
-    name: (major) => (major === 7 ? "PrismaBetterSqlite3" : "PrismaBetterSQLite3"),
-    make: (cls, url) => `new ${cls}({ url: ${url} })`,
-    pooled: false,
-    example: "file:./tenants/{tenant}.db"
-  },
-  postgresql: {
-    pkg: "@prisma/adapter-pg",
-    name: () => "PrismaPg",
-    make: (cls, url, limit) => `new ${cls}({ connectionString: ${url}${limit === undefined ? "" : `, max: ${limit}`} })`,
-    pooled: true,
-    example: "postgresql://user:password@localhost:5432/tenant_{tenant}"
-  },
-  mysql: {
-    pkg: "@prisma/adapter-mariadb",
-    name: () => "PrismaMariaDb",
-    // The mariadb driver reads its pool's size from the URL.
-    make: (cls, url, limit) => `new ${cls}(${limit === undefined ? url : `withConnectionLimit(${url}, ${limit})`})`,
-    pooled: true,
-    example: "mysql://user:password@localhost:3306/tenant_{tenant}"
-  }
-}
-adapters.postgres = adapters.postgresql!
+type Adapter = ProviderAdapter
+const adapters = ADAPTERS
 
 const pascal = (name: string) =>
   name.replace(/(^|[^A-Za-z0-9]+)([A-Za-z0-9])/g, (_, __, c: string) => c.toUpperCase()).replace(/^(\d)/, "_$1")

@@ -27,6 +27,8 @@ import { installedVersion, invocation, readProjectSchema, runPrisma, schemaEngin
 import { finishedLine, progressLine, startedLine } from "./run.js"
 import type { Schema } from "./schema.js"
 import { activeProvider, clientGenerator, formatSchema, parseSchema, resolvedField, stringField } from "./schema.js"
+import type { Reachable } from "./providers.js"
+import { ADAPTER_PACKAGES, DRIVERS } from "./providers.js"
 import { projectTargets, tenantTargets } from "./targets.js"
 
 export type Status = "pass" | "fail" | "skip"
@@ -72,17 +74,7 @@ const pass = (detail: string): Check => ({ status: "pass", detail })
 const fail = (detail: string, fix: string): Check => ({ status: "fail", detail, fix })
 const skip = (detail: string): Check => ({ status: "skip", detail })
 
-/** Providers whose servers flexidb can reach itself, and whose migrations flexidb/migrate reads. */
-const DRIVERS = { sqlite: "better-sqlite3", postgresql: "pg", mysql: "mariadb" } as const
-type Reachable = keyof typeof DRIVERS
-
-const ADAPTERS: Readonly<Record<string, string>> = {
-  sqlite: "@prisma/adapter-better-sqlite3",
-  postgresql: "@prisma/adapter-pg",
-  cockroachdb: "@prisma/adapter-pg",
-  mysql: "@prisma/adapter-mariadb",
-  sqlserver: "@prisma/adapter-mssql"
-}
+const ADAPTERS = ADAPTER_PACKAGES
 
 // -----------------------------------------------------------------------------------------------------------------
 // Messages without secrets
