@@ -11,7 +11,6 @@
  */
 import type { FileSystem } from "@effect/platform"
 import type { CommandExecutor } from "@effect/platform/CommandExecutor"
-import type { Scope } from "effect"
 import { Console, Duration, Effect } from "effect"
 import { existsSync, readFileSync } from "node:fs"
 import { createRequire } from "node:module"
@@ -142,51 +141,23 @@ interface Probe {
 }
 
 /**
- * Connects and runs `SELECT 1`; never fails. The drivers' own timeouts end an attempt; `Effect.timeout` ends one that
- * would not, interrupting it. Whatever it opened is closed when its scope closes: at once, or, for a connection still
- * being made, as soon as that attempt settles.
+ * Connects and runs `SELECT 1` through flexidb/migrate's connection (the one its status read opens too), with the
+ * app's own driver, read-only, within the timeout; never fails. The drivers' own timeouts end an attempt;
+ * `Effect.timeout` ends one that would not, interrupting it, and nothing it opened stays open.
  */
-const probe = (driver: any, provider: Reachable, url: string, timeout: number): Effect.Effect<Probe> => {
-  /** Closes `connection` once it settles: never waited for, never an unhandled rejection. */
-  const closeWhenSettled = <C>(connection: Promise<C>, close: (c: C) => unknown) =>
-    Effect.addFinalizer(() => Effect.sync(() => {
-      connection.then((c) => close(c), () => {}).then(undefined, () => {})
-    }))
-  const attempt = (f: () => unknown) => Effect.tryPromise({ try: async () => await f(), catch: (error) => error })
-  const work: Effect.Effect<void, unknown, Scope.Scope> = Effect.gen(function*() {
-    if (provider === "sqlite") {
-      const db = yield* Effect.acquireRelease(
-        Effect.try({ try: () => new driver(url.replace(/^file:/, ""), { readonly: true, fileMustExist: true, timeout }), catch: (e) => e }),
-        (db) => Effect.sync(() => db.close())
-      )
-      yield* attempt(() => db.prepare("SELECT 1").get())
-    } else if (provider === "postgresql") {
-      const client = new driver.Client({ connectionString: url, connectionTimeoutMillis: timeout, query_timeout: timeout })
-      // A connection that fails after the probe gave up must not become an unhandled error.
-      client.on("error", () => {})
-      const connected: Promise<unknown> = client.connect()
-      yield* closeWhenSettled(connected.then(() => client, () => client), (c) => c.end())
-      yield* attempt(() => connected)
-      yield* attempt(() => client.query("SELECT 1"))
-    } else {
-      const options = new URL(url)
-      options.protocol = "mariadb:"
-      options.searchParams.set("connectTimeout", String(timeout))
-      const connecting: Promise<any> = driver.createConnection(options.href)
-      yield* closeWhenSettled(connecting, (c) => c.end())
-      const connection = yield* attempt(() => connecting)
-      yield* attempt(() => (connection as any).query({ sql: "SELECT 1", timeout }))
-    }
-  })
-  return Effect.scoped(work).pipe(
+const probe = (driver: any, url: string, timeout: number): Effect.Effect<Probe> =>
+  Migrator.ping(url, { timeout, readOnly: true, load: () => Effect.succeed(driver) }).pipe(
     Effect.timeoutFail({ duration: timeout + 250, onTimeout: () => TIMED_OUT }),
     Effect.timed,
     Effect.map(([elapsed]): Probe => ({ ok: true, ms: Duration.toMillis(elapsed) })),
     Effect.catchAll((error) =>
-      Effect.succeed<Probe>(error === TIMED_OUT ? { ok: false, ms: timeout, timedOut: true } : { ok: false, ms: 0, error })
+      Effect.succeed<Probe>(
+        typeof error === "symbol"
+          ? { ok: false, ms: timeout, timedOut: true }
+          : { ok: false, ms: 0, error: error._tag === "DriverError" ? error.cause : error }
+      )
     )
   )
-}
 
 const TIMED_OUT = Symbol("flexidb/doctor/timed-out")
 
@@ -418,7 +389,7 @@ const serverCheck = (
     if (reachable === "sqlite" && !existsSync(t.url.replace(/^file:/, ""))) {
       return { server: fail("no such file", createSqlite(project, name, engine)) }
     }
-    const probed = yield* probe(driver, reachable, t.url, timeout)
+    const probed = yield* probe(driver, t.url, timeout)
     if (probed.ok) return { server: pass(`answered in ${Math.max(1, Math.round(probed.ms))} ms`), target: { url: t.url, schema: t.schema } }
     return {
       server: probed.timedOut || timedOut(probed.error)
@@ -505,7 +476,7 @@ const tenantsListed = (
       ? fail(`tenant ${sample.name}: no such file`, hasMigrations
         ? `create it: flexidb migrate deploy --tenants ${module} --schema ${name}`
         : checkTenant)
-      : yield* Effect.map(probe(driver, reachable, sample.url, machine.timeout), (probed) =>
+      : yield* Effect.map(probe(driver, sample.url, machine.timeout), (probed) =>
         probed.ok
           ? pass(`tenant ${sample.name} answered in ${Math.max(1, Math.round(probed.ms))} ms (1 of ${targets.length})`)
           : probed.timedOut || timedOut(probed.error)

@@ -122,13 +122,47 @@ const inTransaction = <A, E, R>(
     )
   )
 
-const viaUrl = (url: string): Effect.Effect<Database, MigrationError | DriverError, Scope.Scope> =>
+/**
+ * How a URL is opened. The defaults are the in-process migrate's; `flexidb doctor` opens with a timeout, read-only,
+ * and the app's own drivers.
+ */
+export interface ConnectSettings {
+  /** Milliseconds the driver has to connect and to answer a query (pg, mariadb), or to wait for a lock (SQLite). */
+  readonly timeout?: number | undefined
+  /** SQLite: open the file read-only; a file that is not there is an error, not created. */
+  readonly readOnly?: boolean | undefined
+  /** Where a driver package comes from (default: flexidb's own `import`). */
+  readonly load?: ((pkg: "better-sqlite3" | "pg" | "mariadb") => Effect.Effect<any, MigrationError>) | undefined
+}
+
+/**
+ * A connection being made, given to the scope at once: interrupting the wait (a timeout) leaves nothing open. The
+ * scope's end closes the connection, waiting for it to close (a database dropped next finds no session), or for
+ * the attempt to settle first.
+ */
+const connecting = <C>(attempt: () => Promise<C>, close: (c: C) => unknown): Effect.Effect<C, DriverError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const pending = attempt()
+    yield* Effect.addFinalizer(() => Effect.promise(() => pending.then((c) => close(c), () => {}).then(undefined, () => {})))
+    return yield* Effect.tryPromise({ try: () => pending, catch: (cause) => new DriverError({ cause }) })
+  })
+
+const viaUrl = (url: string, settings: ConnectSettings): Effect.Effect<Database, MigrationError | DriverError, Scope.Scope> =>
   Effect.gen(function*() {
     const scheme = /^([a-z]+):/i.exec(url)?.[1]?.toLowerCase()
+    const timeout = settings.timeout
+    const driver = settings.load ?? load
     if (scheme === "file") {
-      const Sqlite = yield* load("better-sqlite3")
+      const Sqlite = yield* driver("better-sqlite3")
       const db = yield* Effect.acquireRelease(
-        Effect.try({ try: () => new Sqlite(sqlitePath(url)), catch: (cause) => new DriverError({ cause }) }),
+        Effect.try({
+          try: () =>
+            new Sqlite(sqlitePath(url), {
+              ...(settings.readOnly && { readonly: true, fileMustExist: true }),
+              ...(timeout !== undefined && { timeout })
+            }),
+          catch: (cause) => new DriverError({ cause })
+        }),
         (db) => Effect.sync(() => db.close())
       )
       const c = connection("sqlite", (sql, args) => db.prepare(sql).all(...args), (sql, args) =>
@@ -140,30 +174,25 @@ const viaUrl = (url: string): Effect.Effect<Database, MigrationError | DriverErr
       } satisfies Database
     }
     if (scheme === "postgres" || scheme === "postgresql") {
-      const pg = yield* load("pg")
-      const client = yield* Effect.acquireRelease(
-        Effect.suspend(() => {
-          const client = new pg.Client({ connectionString: url })
-          // A connection that fails after it was given up must not become an unhandled error.
-          client.on("error", () => {})
-          return Effect.as(driverCall(() => client.connect()), client).pipe(
-            Effect.onError(() => Effect.promise(() => client.end().catch(() => {})))
-          )
-        }),
-        (client) => Effect.promise(() => client.end().catch(() => {}))
-      )
+      const pg = yield* driver("pg")
+      const client = new pg.Client({
+        connectionString: url,
+        ...(timeout !== undefined && { connectionTimeoutMillis: timeout, query_timeout: timeout })
+      })
+      // A connection that fails after it was given up must not become an unhandled error.
+      client.on("error", () => {})
+      yield* connecting(() => client.connect(), () => client.end())
       const c = connection("postgresql", async (sql, args) => (await client.query(sql, args.length === 0 ? undefined : args)).rows)
       return { provider: "postgresql", transaction: (_writes, use) => inTransaction(c, "BEGIN", use) } satisfies Database
     }
     if (scheme === "mysql" || scheme === "mariadb") {
-      const mariadb = yield* load("mariadb")
-      const conn = yield* Effect.acquireRelease(
-        driverCall(() => mariadb.createConnection(url.replace(/^mysql:/i, "mariadb:"))),
-        (conn: any) => Effect.promise(() => conn.end().catch(() => {}))
-      )
+      const mariadb = yield* driver("mariadb")
+      const target = new URL(url.replace(/^mysql:/i, "mariadb:"))
+      if (timeout !== undefined) target.searchParams.set("connectTimeout", String(timeout))
+      const conn = yield* connecting(() => mariadb.createConnection(target.href) as Promise<any>, (conn) => conn.end())
       // A statement that returns no rows answers with a summary, not an array.
       const c = connection("mysql", async (sql, args) => {
-        const result = await conn.query(sql, args)
+        const result = await conn.query(timeout === undefined ? sql : { sql, timeout }, args)
         return Array.isArray(result) ? [...result] : []
       })
       return { provider: "mysql", transaction: (_writes, use) => inTransaction(c, "BEGIN", use) } satisfies Database
@@ -174,6 +203,10 @@ const viaUrl = (url: string): Effect.Effect<Database, MigrationError | DriverErr
     })
   })
 
+/** Opens the database `url` names, runs `SELECT 1`, and closes it: is it there, and does it answer? */
+export const ping = (url: string, settings: ConnectSettings = {}): Effect.Effect<void, MigrationError | DriverError> =>
+  Effect.scoped(Effect.flatMap(viaUrl(url, settings), (db) => db.transaction(false, (c) => c.query("SELECT 1"))))
+
 /** The database `options` name (a client, or a URL), open until the scope closes. */
 export const open = (options: MigrateOptions): Effect.Effect<Database, MigrationError | DriverError, Scope.Scope> =>
-  options.client !== undefined ? viaClient(options.client) : viaUrl(options.url!)
+  options.client !== undefined ? viaClient(options.client) : viaUrl(options.url!, {})

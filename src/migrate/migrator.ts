@@ -17,6 +17,14 @@ import { takeLock } from "./lock.js"
 import type { DriverError, Folder, MigrateOptions, MigrationStatus } from "./model.js"
 import { MigrationError } from "./model.js"
 
+export type { ConnectSettings } from "./connection.js"
+/**
+ * Opens the database a URL names (with the settings' timeout, read-only, drivers), runs `SELECT 1` and closes it.
+ * Fails with the driver's error (`DriverError`) when it is not there or does not answer; interrupting it (a
+ * timeout) leaves nothing open.
+ */
+export { ping } from "./connection.js"
+
 /** The errors of an operation: flexidb's own, or a driver's (connection refused, a query the server rejected). */
 export type Failure = MigrationError | DriverError
 
