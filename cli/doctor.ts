@@ -6,6 +6,12 @@
  * or Prisma's for providers it does not migrate; no migrations folder passes); the generated client is there, made
  * from the current schema by the installed Prisma; the driver adapter package is installed for that Prisma.
  *
+ * The tenants' schema (package.json's `"flexidb": { "tenantSchema" }`) is not one database: without `--tenants` its
+ * row checks what it can without the tenants' list; with `--tenants <module>` it connects to a sample tenant and reads
+ * every tenant's migrations. Every fix names a command that works when pasted here (`--in-process` where Prisma's
+ * schema engine is absent). Connections and migration reads go through flexidb/migrate's Effects, within
+ * `Effect.timeout`.
+ *
  * No URL, password or SQLite path is ever shown: messages from drivers are cut to their first line, stripped of the
  * URL and its password, and redacted.
  */
