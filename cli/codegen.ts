@@ -11,48 +11,19 @@
  * accept too (each maps `.js` to the `.ts` beside it).
  */
 import { Console, Effect } from "effect"
-import { existsSync, mkdirSync, writeFileSync } from "node:fs"
+import { createHash } from "node:crypto"
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import { basename, dirname, extname, join, relative, resolve } from "node:path"
 import { CliError } from "./error.js"
 import type { Project } from "./project.js"
-import { readSchema, schemaPath, selectSchemas, urlVariable } from "./project.js"
+import { readSchema, recordTenants, schemaPath, selectSchemas, urlVariable } from "./project.js"
+import { syncEnvExample } from "./init.js"
+import type { ProviderAdapter } from "./providers.js"
+import { ADAPTERS } from "./providers.js"
 import { stringField } from "./schema.js"
 
-interface Adapter {
-  readonly pkg: string
-  readonly name: (major: 6 | 7) => string
-  /** The adapter for `url`; with `limit`, the most connections its pool may open (SQLite has no pool). */
-  readonly make: (cls: string, url: string, limit?: string) => string
-  readonly pooled: boolean
-  /** A tenant URL template, for the generated comments and errors. */
-  readonly example: string
-}
-
-const adapters: Record<string, Adapter> = {
-  sqlite: {
-    pkg: "@prisma/adapter-better-sqlite3",
-    name: (major) => (major === 7 ? "PrismaBetterSqlite3" : "PrismaBetterSQLite3"),
-    make: (cls, url) => `new ${cls}({ url: ${url} })`,
-    pooled: false,
-    example: "file:./tenants/{tenant}.db"
-  },
-  postgresql: {
-    pkg: "@prisma/adapter-pg",
-    name: () => "PrismaPg",
-    make: (cls, url, limit) => `new ${cls}({ connectionString: ${url}${limit === undefined ? "" : `, max: ${limit}`} })`,
-    pooled: true,
-    example: "postgresql://user:password@localhost:5432/tenant_{tenant}"
-  },
-  mysql: {
-    pkg: "@prisma/adapter-mariadb",
-    name: () => "PrismaMariaDb",
-    // The mariadb driver reads its pool's size from the URL.
-    make: (cls, url, limit) => `new ${cls}(${limit === undefined ? url : `withConnectionLimit(${url}, ${limit})`})`,
-    pooled: true,
-    example: "mysql://user:password@localhost:3306/tenant_{tenant}"
-  }
-}
-adapters.postgres = adapters.postgresql!
+type Adapter = ProviderAdapter
+const adapters = ADAPTERS
 
 const pascal = (name: string) =>
   name.replace(/(^|[^A-Za-z0-9]+)([A-Za-z0-9])/g, (_, __, c: string) => c.toUpperCase()).replace(/^(\d)/, "_$1")
@@ -110,6 +81,8 @@ export type TenantMode = "database" | "schema"
 export interface CodegenOptions {
   readonly output: string
   readonly force: boolean
+  /** With `force`: replace lines of the module that codegen did not write (otherwise refused, naming them). */
+  readonly yes?: boolean | undefined
   /** The schema whose client `tenants.resolve` builds per tenant; it is not one of the ordinary databases. */
   readonly tenantSchema?: string | undefined
   /** A database per tenant (default), or a PostgreSQL schema per tenant on one shared pool. */
@@ -127,6 +100,8 @@ const dotenvHint =
 const tenantSchemaName = (project: Project, options: CodegenOptions): Effect.Effect<string | undefined, CliError> => {
   const given = options.tenantSchema
   if (given === undefined) {
+    // The one package.json records (a codegen --tenant-schema before): --force keeps the tenants.
+    if (project.tenants !== undefined) return Effect.succeed(project.tenants.schema)
     return options.tenantMode === undefined
       ? Effect.succeed(undefined)
       : Effect.fail(new CliError(`--tenant-mode needs --tenant-schema: the schema whose client each tenant gets.`))
@@ -153,7 +128,8 @@ const tenantLines = (tenant: Database, mode: TenantMode, major: 6 | 7): Array<st
     ` * The tenants of prisma/schemas/${tenant.name}.prisma: db.tenant(name) and db.withTenant(name, fn) open a tenant's`,
     ` * client on first use and keep them within the budget below (see flexidb's README, "Tenants"); the options file's`,
     ` * \`tenants\` overrides that budget. resolve builds a client for any valid name: to refuse a tenant that does not`,
-    ` * exist, look the name up here and return undefined (db.tenant(name) then rejects with UnknownDatabaseError).`,
+    ` * exist before anything is opened, give \`tenants.exists\` in the options file (db.tenant(name) then rejects with`,
+    ` * UnknownDatabaseError).`,
     ` * Exported for tests and scripts that call resolve.`,
     ` */`
   ]
@@ -289,7 +265,7 @@ const optionsFile = (target: string) => {
 }
 
 /** The options file, written once: the user's from then on. */
-const optionsSource = (importModule: string) =>
+const optionsSource = (importModule: string, tenants: boolean) =>
   [
     `// createFlexiDB's options for the databases in ${importModule.replace(/\.[cm]?js$/, ".ts")}. This file is yours: \`flexidb codegen\` created it`,
     `// once and never overwrites it (codegen --force rewrites the module, which imports these). Every option: the`,
@@ -301,9 +277,37 @@ const optionsSource = (importModule: string) =>
     `  // circuitBreaker: { threshold: 5, resetTimeout: 30_000 },`,
     `  // healthCheck: { interval: 30_000, onStatusChange: (name, healthy) => console.log(name, healthy ? "up" : "down") },`,
     `  // hooks: { onError: (name, error) => console.error(name, error.message) },`,
+    ...(tenants
+      ? [
+        `  // tenants: {`,
+        `  //   // Asked before resolve when a tenant is not open: false refuses it (UnknownDatabaseError), with no client`,
+        `  //   // made and no connection opened. Look the name up in your own registry of tenants.`,
+        `  //   exists: async (name) => (await registry.find(name)) !== undefined, // boolean | Promise<boolean>`,
+        `  //   maxClients: 20,`,
+        `  // },`
+      ]
+      : []),
     `}`,
     ``
   ].join("\n")
+
+/** The last line of codegen's module: a digest of everything above it, so a later --force can tell hand edits. */
+const CHECKSUM = "// flexidb codegen checksum: "
+const digest = (body: string) => createHash("sha256").update(body).digest("hex").slice(0, 16)
+const sealed = (body: string) => `${body}${CHECKSUM}${digest(body)}\n`
+
+/**
+ * The lines of the module on disk that codegen did not write, and would replace: none when the file is as codegen
+ * left it (its checksum matches); otherwise its lines that the new module does not have.
+ */
+const handEdits = (existing: string, next: string): ReadonlyArray<{ readonly line: number; readonly text: string }> => {
+  const at = existing.lastIndexOf(CHECKSUM)
+  if (at !== -1 && existing.slice(at + CHECKSUM.length).trim() === digest(existing.slice(0, at))) return []
+  const kept = new Set(next.split("\n").map((l) => l.trim()))
+  return existing.split("\n").flatMap((text, i) =>
+    text.trim() === "" || kept.has(text.trim()) || text.startsWith(CHECKSUM) ? [] : [{ line: i + 1, text }]
+  )
+}
 
 export const codegen = (project: Project, options: CodegenOptions): Effect.Effect<void, CliError> =>
   Effect.gen(function*() {
@@ -316,12 +320,15 @@ export const codegen = (project: Project, options: CodegenOptions): Effect.Effec
     if (existsSync(target) && !force) {
       return yield* new CliError(`${output} exists and was left untouched. Run with --force to overwrite it.`)
     }
+    const previous = existsSync(target) ? readFileSync(target, "utf8") : undefined
     const names = yield* selectSchemas(project, undefined)
     const tenantSchema = yield* tenantSchemaName(project, options)
     const all = yield* Effect.forEach(names, (name) => database(project, target, name))
     const tenant = all.find((d) => d.name === tenantSchema)
     const databases = all.filter((d) => d !== tenant)
-    const mode = options.tenantMode ?? "database"
+    const mode = options.tenantMode ??
+      (options.tenantSchema === undefined || project.tenants?.schema === tenantSchema ? project.tenants?.mode : undefined) ??
+      "database"
     if (tenant !== undefined && mode === "schema" && tenant.adapter !== adapters.postgresql) {
       return yield* new CliError(
         `--tenant-mode schema needs a PostgreSQL schema; prisma/schemas/${tenant.name}.prisma's provider is ` +
@@ -386,17 +393,49 @@ export const codegen = (project: Project, options: CodegenOptions): Effect.Effec
       `export type DB = typeof db`,
       ``
     ]
+    const source = sealed(lines.join("\n"))
+    // --force replaces codegen's own module freely; lines someone wrote there only with --yes, and never silently.
+    const edits = previous === undefined ? [] : handEdits(previous, source)
+    if (edits.length > 0) {
+      const shown = edits.slice(0, 8).map((e) => `  ${e.line}: ${e.text.trim().slice(0, 90)}`)
+      const list = `${shown.join("\n")}${edits.length > shown.length ? `\n  … and ${edits.length - shown.length} more` : ""}`
+      const where = relative(project.root, optionsFile(target).path)
+      if (!options.yes) {
+        return yield* new CliError(
+          `${output} has ${edits.length} line${edits.length === 1 ? "" : "s"} codegen did not write, which --force would replace:\n` +
+            `${list}\nMove your changes to ${where} (codegen never overwrites it), or add --yes to replace them.`
+        )
+      }
+      yield* Console.log(`Replaced ${edits.length} line${edits.length === 1 ? "" : "s"} of ${output} that codegen did not write:\n${list}`)
+    }
     mkdirSync(dirname(target), { recursive: true })
-    writeFileSync(target, lines.join("\n"))
+    writeFileSync(target, source)
     yield* Console.log(`Wrote ${output}: ${databases.map((d) => d.name).join(", ") || "no database but the tenants'"}`)
+    // .env.example follows the schemas: a renamed schema's old line is replaced.
+    yield* syncEnvExample(
+      project.root,
+      // A database per tenant: the tenants' schema has no DATABASE_URL_<NAME> of its own.
+      yield* Effect.forEach(names.filter((n) => !(n === tenant?.name && mode === "database")), (name) => Effect.map(readSchema(project, name), (schema) => ({
+        name,
+        provider: schema.datasources[0] === undefined ? undefined : stringField(schema.datasources[0], "provider")
+      }))),
+      tenant !== undefined && mode === "database" ? [urlVariable(tenant.name)] : []
+    )
     const optionsPath = relative(project.root, mine.path)
     if (existsSync(mine.path)) {
       yield* Console.log(`Kept ${optionsPath}: your options (codegen never overwrites it)`)
     } else {
-      writeFileSync(mine.path, optionsSource(mine.importModule))
+      writeFileSync(mine.path, optionsSource(mine.importModule, tenant !== undefined))
       yield* Console.log(`Created ${optionsPath}: your options for createFlexiDB (codegen never overwrites it)`)
     }
     if (tenant !== undefined) {
+      // Every command reads it there: doctor and migrate then treat this schema's databases as the tenants'.
+      const recorded = project.tenants?.schema === tenant.name && project.tenants.mode === mode
+      if (!recorded) {
+        yield* recordTenants(project.root, { schema: tenant.name, mode })
+          ? Console.log(`Recorded in package.json ("flexidb": { "tenantSchema": "${tenant.name}", "tenantMode": "${mode}" }): doctor and migrate treat ${tenant.name} as the tenants' schema`)
+          : Console.log(`No package.json to record the tenants' schema in: doctor and migrate will treat ${tenant.name} as one database. Create package.json, then run codegen again.`)
+      }
       yield* Console.log(
         `Tenants of ${tenant.name}: ` + (mode === "schema"
           ? `a PostgreSQL schema each, in the database at ${urlVariable(tenant.name)}`

@@ -6,25 +6,35 @@
  * or Prisma's for providers it does not migrate; no migrations folder passes); the generated client is there, made
  * from the current schema by the installed Prisma; the driver adapter package is installed for that Prisma.
  *
+ * The tenants' schema (package.json's `"flexidb": { "tenantSchema" }`) is not one database: without `--tenants` its
+ * row checks what it can without the tenants' list; with `--tenants <module>` it connects to a sample tenant and reads
+ * every tenant's migrations. Every fix names a command that works when pasted here (`--in-process` where Prisma's
+ * schema engine is absent). Connections and migration reads go through flexidb/migrate's Effects, within
+ * `Effect.timeout`.
+ *
  * No URL, password or SQLite path is ever shown: messages from drivers are cut to their first line, stripped of the
  * URL and its password, and redacted.
  */
+import type { FileSystem } from "@effect/platform"
 import type { CommandExecutor } from "@effect/platform/CommandExecutor"
-import { Console, Effect } from "effect"
+import { Console, Duration, Effect } from "effect"
 import { existsSync, readFileSync } from "node:fs"
 import { createRequire } from "node:module"
-import { dirname, join, resolve } from "node:path"
+import { dirname, join, relative, resolve } from "node:path"
 import { redact } from "../src/index.js"
-import { MigrationError, migrationStatus } from "../src/migrate.js"
+import type { MigrationStatus } from "../src/migrate.js"
+import { MigrationError, Migrator } from "../src/migrate.js"
 import { CliError } from "./error.js"
 import type { Io } from "./io.js"
 import type { Project } from "./project.js"
 import { databaseUrl, findRoot, loadProjectFiles, MIGRATIONS_DIR, migrationsPath, SCHEMAS_DIR, schemaPath, urlVariable } from "./project.js"
-import { installedVersion, invocation, readProjectSchema, runPrisma } from "./prisma.js"
+import { installedVersion, invocation, readProjectSchema, runPrisma, schemaEngineAvailable } from "./prisma.js"
 import { finishedLine, progressLine, startedLine } from "./run.js"
 import type { Schema } from "./schema.js"
-import { activeProvider, clientGenerator, parseSchema, resolvedField, stringField } from "./schema.js"
-import { projectTargets } from "./targets.js"
+import { activeProvider, clientGenerator, formatSchema, parseSchema, resolvedField, stringField } from "./schema.js"
+import type { Reachable } from "./providers.js"
+import { ADAPTER_PACKAGES, DRIVERS } from "./providers.js"
+import { projectTargets, tenantTargets } from "./targets.js"
 
 export type Status = "pass" | "fail" | "skip"
 
@@ -54,23 +64,22 @@ export interface DoctorOptions {
   readonly concurrency: number
   /** How long a server has to answer, in milliseconds. */
   readonly timeout: number
+  /** `--tenants <module>`: the tenants' databases, for the tenants' schema's row. */
+  readonly tenants?: string | undefined
+}
+
+/** How this machine runs the commands doctor suggests: Prisma's, or in process where its schema engine is absent. */
+interface Machine {
+  readonly engine: boolean
+  readonly timeout: number
+  readonly concurrency: number
 }
 
 const pass = (detail: string): Check => ({ status: "pass", detail })
 const fail = (detail: string, fix: string): Check => ({ status: "fail", detail, fix })
 const skip = (detail: string): Check => ({ status: "skip", detail })
 
-/** Providers whose servers flexidb can reach itself, and whose migrations flexidb/migrate reads. */
-const DRIVERS = { sqlite: "better-sqlite3", postgresql: "pg", mysql: "mariadb" } as const
-type Reachable = keyof typeof DRIVERS
-
-const ADAPTERS: Readonly<Record<string, string>> = {
-  sqlite: "@prisma/adapter-better-sqlite3",
-  postgresql: "@prisma/adapter-pg",
-  cockroachdb: "@prisma/adapter-pg",
-  mysql: "@prisma/adapter-mariadb",
-  sqlserver: "@prisma/adapter-mssql"
-}
+const ADAPTERS = ADAPTER_PACKAGES
 
 // -----------------------------------------------------------------------------------------------------------------
 // Messages without secrets
@@ -137,50 +146,26 @@ interface Probe {
   readonly timedOut?: boolean
 }
 
-/** Connects and runs `SELECT 1`; never rejects. Whatever it opened is closed, also after a timeout. */
-const probe = async (driver: any, provider: Reachable, url: string, timeout: number): Promise<Probe> => {
-  const started = performance.now()
-  let close: () => unknown = () => {}
-  const cleanup = () => {
-    Promise.resolve().then(close).catch(() => {})
-  }
-  const work = (async () => {
-    if (provider === "sqlite") {
-      const db = new driver(url.replace(/^file:/, ""), { readonly: true, fileMustExist: true, timeout })
-      close = () => db.close()
-      db.prepare("SELECT 1").get()
-    } else if (provider === "postgresql") {
-      const client = new driver.Client({ connectionString: url, connectionTimeoutMillis: timeout, query_timeout: timeout })
-      // A connection that fails after the probe gave up must not become an unhandled error.
-      client.on("error", () => {})
-      close = () => client.end()
-      await client.connect()
-      await client.query("SELECT 1")
-    } else {
-      const options = new URL(url)
-      options.protocol = "mariadb:"
-      options.searchParams.set("connectTimeout", String(timeout))
-      const connection = await driver.createConnection(options.href)
-      close = () => connection.end()
-      await connection.query({ sql: "SELECT 1", timeout })
-    }
-  })()
-  // Whatever it opened is closed once the work settles: at once, or when a connection the timeout gave up on ends.
-  work.then(cleanup, cleanup)
-  let timer: ReturnType<typeof setTimeout> | undefined
-  // The drivers' own timeouts end the attempt; this is for one that would not.
-  const expired = new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), timeout + 250)))
-  try {
-    const outcome = await Promise.race([work.then(() => "done" as const), expired])
-    return outcome === "timeout"
-      ? { ok: false, ms: performance.now() - started, timedOut: true }
-      : { ok: true, ms: performance.now() - started }
-  } catch (error) {
-    return { ok: false, ms: performance.now() - started, error }
-  } finally {
-    clearTimeout(timer)
-  }
-}
+/**
+ * Connects and runs `SELECT 1` through flexidb/migrate's connection (the one its status read opens too), with the
+ * app's own driver, read-only, within the timeout; never fails. The drivers' own timeouts end an attempt;
+ * `Effect.timeout` ends one that would not, interrupting it, and nothing it opened stays open.
+ */
+const probe = (driver: any, url: string, timeout: number): Effect.Effect<Probe> =>
+  Migrator.ping(url, { timeout, readOnly: true, load: () => Effect.succeed(driver) }).pipe(
+    Effect.timeoutFail({ duration: timeout + 250, onTimeout: () => TIMED_OUT }),
+    Effect.timed,
+    Effect.map(([elapsed]): Probe => ({ ok: true, ms: Duration.toMillis(elapsed) })),
+    Effect.catchAll((error) =>
+      Effect.succeed<Probe>(
+        typeof error === "symbol"
+          ? { ok: false, ms: timeout, timedOut: true }
+          : { ok: false, ms: 0, error: error._tag === "DriverError" ? error.cause : error }
+      )
+    )
+  )
+
+const TIMED_OUT = Symbol("flexidb/doctor/timed-out")
 
 /** A driver that gave up waiting by its own timeout (pg: "Connection terminated due to connection timeout"). */
 const timedOut = (error: unknown) => /\btime(d)?[ -]?out\b|timeout expired/i.test(error instanceof Error ? error.message : String(error))
@@ -227,6 +212,12 @@ const jsonString = (text: string, key: string): string | undefined => {
   }
 }
 
+/** Two schema sources that Prisma's formatter lays out alike: they differ in layout only. */
+const sameMeaning = (a: string, b: string, major: 6 | 7): boolean => {
+  const formatted = formatSchema(b, major)
+  return formatted !== undefined && formatted === (formatSchema(a, major) ?? a)
+}
+
 const clientCheck = (project: Project, name: string, schema: Schema, source: string): Check => {
   const generate = `run flexidb generate --schema ${name}`
   const generator = clientGenerator(schema)
@@ -246,7 +237,10 @@ const clientCheck = (project: Project, name: string, schema: Schema, source: str
   const text = readFileSync(file, "utf8")
   const version = jsonString(text, "clientVersion")
   const inline = jsonString(text, "inlineSchema")
-  if (inline !== undefined && inline !== source) return fail("stale: the schema changed since", generate)
+  // Prisma keeps the schema as `prisma format` lays it out: a schema written in another layout is no change.
+  if (inline !== undefined && inline !== source && !sameMeaning(inline, source, schema.prisma)) {
+    return fail("stale: the schema changed since", generate)
+  }
   const installed = installedVersion(project.root, "prisma")
   if (version !== undefined && installed !== undefined && version !== installed) {
     return fail(`generated by Prisma ${version}, ${installed} installed`, generate)
@@ -261,18 +255,86 @@ interface Target {
   readonly url: string
   readonly schema?: string | undefined
 }
+type TenantTarget = import("./targets.js").Target
+
+/** `flexidb migrate <verb>` for one database: in process where Prisma's schema engine is absent, or for a tenant. */
+interface Commands {
+  readonly migrate: (verb: "deploy" | "resolve") => string
+  /** Where the migrations are, for messages. */
+  readonly where: string
+  /** The database, in a message ("" for a schema's own). */
+  readonly on: string
+}
+
+const projectCommands = (project: Project, name: string, engine: boolean): Commands => ({
+  migrate: (verb) => `flexidb migrate ${verb}${engine ? "" : " --in-process"} --schema ${name}`,
+  where: relative(project.root, migrationsPath(project, name)) || MIGRATIONS_DIR,
+  on: ""
+})
+
+const tenantCommands = (project: Project, name: string, module: string, tenant: string): Commands => ({
+  migrate: (verb) => `flexidb migrate ${verb} --tenants ${module} --schema ${name}${verb === "resolve" ? ` --tenant ${tenant}` : ""}`,
+  where: relative(project.root, migrationsPath(project, name)) || MIGRATIONS_DIR,
+  on: ` on tenant ${tenant}`
+})
+
+const listed = (names: ReadonlyArray<string>) =>
+  names.length > 2 ? `${names.slice(0, 2).join(", ")} and ${names.length - 2} more` : names.join(", ")
+
+/** What a deploy would refuse (deployRefusal's cases), each with its own fix; then what it would apply. */
+const statusCheck = (s: MigrationStatus, c: Commands): Check => {
+  if (s.needsBaseline === true) {
+    // Prisma's P3005: a deploy would refuse it. The database was made some other way (db push, by hand): record
+    // the migrations it already has, then deploy the rest.
+    const first = s.pending[0]
+    return fail(
+      `not empty, no migrations table: baseline it`,
+      first === undefined
+        ? `baseline the database${c.on}: record each migration it already has with ${c.migrate("resolve")} --applied <migration>`
+        : `baseline the database${c.on}: run ${c.migrate("resolve")} --applied ${first} (then the same for each later migration it already has)`
+    )
+  }
+  if (s.failed.length > 0) {
+    return fail(
+      `failed: ${s.failed[0]}`,
+      `undo what ${s.failed[0]} did${c.on}, then run ${c.migrate("resolve")} --rolled-back ${s.failed[0]} ` +
+        `(or --applied ${s.failed[0]} if you finished it by hand)`
+    )
+  }
+  if (s.modified.length > 0) {
+    return fail(`changed after it was applied: ${s.modified[0]}`, `restore ${c.where}/${s.modified[0]}/migration.sql as it was applied, and put the change in a new migration`)
+  }
+  if (s.missingLocally.length > 0) {
+    return fail(`applied, missing from ${c.where}: ${s.missingLocally[0]}`, `restore the folder ${c.where}/${s.missingLocally[0]}/ (it is applied to the database${c.on})`)
+  }
+  if (s.pending.length > 0) return fail(`${s.pending.length} pending`, `run ${c.migrate("deploy")} (pending: ${listed(s.pending)})`)
+  return pass(`up to date (${s.applied.length} applied)`)
+}
+
+/** flexidb/migrate's status of one database, within the timeout; never fails. */
+const readStatus = (target: Target, migrations: string, timeout: number) =>
+  Migrator.status({ url: target.url, migrations, ...(target.schema !== undefined && { schema: target.schema }) }).pipe(
+    Effect.mapError((e): unknown => e._tag === "DriverError" ? e.cause : e),
+    // Past the timeout the read is interrupted: its transaction rolled back, its connection closed.
+    Effect.timeoutFail({ duration: timeout * 2, onTimeout: (): unknown => new Error(`no answer within ${timeout} ms`) }),
+    Effect.either
+  )
+
+const statusFailure = (error: unknown, url: string, name: string, c: Commands, variable: string): Check =>
+  error instanceof MigrationError
+    ? fail(`${error.code}: ${clean(error.reason, url)}`, `run ${c.migrate("deploy").replace(" deploy", " status")} for the whole story`)
+    : fail(clean(error, url), `check ${variable} and its server`)
 
 const migrationsCheck = (
   project: Project,
   name: string,
   provider: string | undefined,
   target: Target | undefined,
-  timeout: number
-): Effect.Effect<Check, never, CommandExecutor> =>
+  machine: Machine
+): Effect.Effect<Check, never, CommandExecutor | FileSystem.FileSystem> =>
   Effect.gen(function*() {
     const folder = migrationsPath(project, name)
     if (!existsSync(folder)) return pass("no migrations")
-    const where = `${MIGRATIONS_DIR}/${name}`
     if (provider === undefined || !(provider in DRIVERS)) {
       // A provider flexidb/migrate does not read: Prisma's own status (it needs its schema engine).
       const run = yield* Effect.either(invocation(project, name, ["migrate", "status"], [], true))
@@ -283,41 +345,24 @@ const migrationsCheck = (
         : fail(`prisma migrate status: exit ${outcome.code}`, `run flexidb migrate status --schema ${name} to see what Prisma found`)
     }
     if (target === undefined) return skip("not checked")
-    const status = yield* Effect.promise(() =>
-      Promise.race([
-        migrationStatus({ url: target.url, migrations: folder, ...(target.schema !== undefined && { schema: target.schema }) })
-          .then((s) => ({ ok: true as const, s }), (error: unknown) => ({ ok: false as const, error })),
-        new Promise<{ ok: false; error: unknown }>((resolve) =>
-          setTimeout(() => resolve({ ok: false, error: new Error(`no answer within ${timeout} ms`) }), timeout * 2).unref())
-      ])
-    )
-    if (!status.ok) {
-      const e = status.error
-      return e instanceof MigrationError
-        ? fail(`${e.code}: ${clean(e.reason, target.url)}`, `run flexidb migrate status --in-process --schema ${name} for the whole story`)
-        : fail(clean(e, target.url), `check ${urlVariable(name)} and its server`)
-    }
-    // What a deploy would refuse (deployRefusal's cases), each with its own fix; then what it would apply.
-    const s = status.s
-    if (s.failed.length > 0) {
-      return fail(
-        `failed: ${s.failed[0]}`,
-        `undo what ${s.failed[0]} did, then run flexidb migrate resolve --schema ${name} --rolled-back ${s.failed[0]} ` +
-          `(or --applied ${s.failed[0]} if you finished it by hand)`
-      )
-    }
-    if (s.modified.length > 0) {
-      return fail(`changed after it was applied: ${s.modified[0]}`, `restore ${where}/${s.modified[0]}/migration.sql as it was applied, and put the change in a new migration`)
-    }
-    if (s.missingLocally.length > 0) {
-      return fail(`applied, missing from ${where}: ${s.missingLocally[0]}`, `restore the folder ${where}/${s.missingLocally[0]}/ (it is applied to the database)`)
-    }
-    if (s.pending.length > 0) {
-      const names = s.pending.length > 2 ? `${s.pending.slice(0, 2).join(", ")} and ${s.pending.length - 2} more` : s.pending.join(", ")
-      return fail(`${s.pending.length} pending`, `run flexidb migrate deploy --schema ${name} (pending: ${names})`)
-    }
-    return pass(`up to date (${s.applied.length} applied)`)
+    const c = projectCommands(project, name, machine.engine)
+    const status = yield* readStatus(target, folder, machine.timeout)
+    return status._tag === "Left"
+      ? statusFailure(status.left, target.url, name, c, urlVariable(name))
+      : statusCheck(status.right, c)
   })
+
+/** The fix for a SQLite file that is not there: what creates it on this machine. */
+const createSqlite = (project: Project, name: string, engine: boolean): string => {
+  const variable = urlVariable(name)
+  if (existsSync(migrationsPath(project, name))) {
+    return `create the SQLite file ${variable} names (flexidb migrate deploy${engine ? "" : " --in-process"} --schema ${name}), or fix ${variable}`
+  }
+  return engine
+    ? `create the SQLite file ${variable} names (flexidb db push --schema ${name}), or fix ${variable}`
+    : `create the SQLite file ${variable} names: flexidb db push --schema ${name} where Prisma's schema engine runs ` +
+      `(it is absent here), or fix ${variable}`
+}
 
 /**
  * The URL's kind (as the in-process migrate reads it: a relative SQLite path is the project root's), then the
@@ -328,7 +373,8 @@ const serverCheck = (
   name: string,
   provider: string | undefined,
   url: string | undefined,
-  timeout: number
+  timeout: number,
+  engine: boolean
 ): Effect.Effect<{ readonly url?: Check; readonly server?: Check; readonly target?: Target }> =>
   Effect.gen(function*() {
     const variable = urlVariable(name)
@@ -347,10 +393,9 @@ const serverCheck = (
       return { server: fail(`no ${DRIVERS[reachable]} driver`, `npm install ${ADAPTERS[reachable]} (it brings ${DRIVERS[reachable]})`) }
     }
     if (reachable === "sqlite" && !existsSync(t.url.replace(/^file:/, ""))) {
-      const create = existsSync(migrationsPath(project, name)) ? "migrate deploy" : "db push"
-      return { server: fail("no such file", `create the SQLite file ${variable} names (flexidb ${create} --schema ${name}), or fix ${variable}`) }
+      return { server: fail("no such file", createSqlite(project, name, engine)) }
     }
-    const probed = yield* Effect.promise(() => probe(driver, reachable, t.url, timeout))
+    const probed = yield* probe(driver, t.url, timeout)
     if (probed.ok) return { server: pass(`answered in ${Math.max(1, Math.round(probed.ms))} ms`), target: { url: t.url, schema: t.schema } }
     return {
       server: probed.timedOut || timedOut(probed.error)
@@ -372,7 +417,120 @@ const adapterCheck = (project: Project, provider: string | undefined): Check => 
   return pass(version)
 }
 
-const doctorOne = (project: Project, name: string, timeout: number): Effect.Effect<Row, never, CommandExecutor> =>
+/** The url, server and migrations checks of the tenants' schema: its databases are the tenants'. */
+interface Spread {
+  readonly url: Check
+  readonly server: Check
+  readonly migrations: Check
+}
+
+const TEMPLATE = "DATABASE_URL_TENANT_TEMPLATE"
+
+/** Without `--tenants`: what doctor can tell of the tenants without their list. */
+const tenantsUnlisted = (project: Project, name: string, migrations: boolean): Spread => {
+  const template = project.env[TEMPLATE]
+  const perTenant = skip("per tenant: add --tenants <module>")
+  return {
+    url: template === undefined || template === ""
+      ? skip(`tenants' URLs: ${TEMPLATE} or --tenants <module>`)
+      : template.includes("{tenant}")
+      ? pass(`${TEMPLATE} set`)
+      : fail(`${TEMPLATE} has no {tenant}`, `put {tenant} where the tenant's name goes in ${TEMPLATE}: every tenant would get one database`),
+    server: perTenant,
+    migrations: migrations ? perTenant : pass("no migrations")
+  }
+}
+
+/** With `--tenants <module>`: a sample connection, and every tenant's migrations. */
+const tenantsListed = (
+  project: Project,
+  name: string,
+  provider: string | undefined,
+  module: string,
+  machine: Machine
+): Effect.Effect<Spread, never, FileSystem.FileSystem> =>
+  Effect.gen(function*() {
+    const folder = migrationsPath(project, name)
+    const hasMigrations = existsSync(folder)
+    const listing = yield* Effect.either(tenantTargets(project, module, name, undefined, false))
+    if (listing._tag === "Left") {
+      const problem = listing.left.message.split("\n")[0]!
+      return {
+        url: fail(`--tenants ${module}: not read`, problem),
+        server: skip("not checked"),
+        migrations: hasMigrations ? skip("not checked") : pass("no migrations")
+      }
+    }
+    const targets: ReadonlyArray<TenantTarget> = listing.right
+    const url = pass(`${targets.length} tenant${targets.length === 1 ? "" : "s"} from ${module}`)
+    if (provider === undefined || !(provider in DRIVERS)) {
+      return { url, server: skip(`not checked (${provider ?? "no datasource"})`), migrations: skip("not checked") }
+    }
+    const reachable = provider as Reachable
+    const driver = loadDriver(project, reachable)
+    if (driver === undefined) {
+      return {
+        url,
+        server: fail(`no ${DRIVERS[reachable]} driver`, `npm install ${ADAPTERS[reachable]} (it brings ${DRIVERS[reachable]})`),
+        migrations: hasMigrations ? skip("not checked") : pass("no migrations")
+      }
+    }
+    // A sample connection: the first tenant listed.
+    const sample = targets[0]!
+    const checkTenant = `check tenant ${sample.name}'s url in ${module} and its server`
+    const server = reachable === "sqlite" && !existsSync(sample.url.replace(/^file:/, ""))
+      ? fail(`tenant ${sample.name}: no such file`, hasMigrations
+        ? `create it: flexidb migrate deploy --tenants ${module} --schema ${name}`
+        : checkTenant)
+      : yield* Effect.map(probe(driver, sample.url, machine.timeout), (probed) =>
+        probed.ok
+          ? pass(`tenant ${sample.name} answered in ${Math.max(1, Math.round(probed.ms))} ms (1 of ${targets.length})`)
+          : probed.timedOut || timedOut(probed.error)
+          ? fail(`tenant ${sample.name}: no answer within ${machine.timeout} ms`, checkTenant)
+          : fail(`tenant ${sample.name}: ${clean(probed.error, sample.url)}`, checkTenant))
+    if (!hasMigrations) return { url, server, migrations: pass("no migrations") }
+    // Every tenant's migrations: the first that needs something says what, and how many more do.
+    const checks = yield* Effect.forEach(targets, (t) =>
+      Effect.map(readStatus(t, folder, machine.timeout), (status) => {
+        const c = tenantCommands(project, name, module, t.name)
+        const check = status._tag === "Left"
+          ? (status.left instanceof MigrationError
+            ? fail(`${status.left.code}: ${clean(status.left.reason, t.url)}`, `run flexidb migrate status --tenants ${module} --schema ${name} --tenant ${t.name} for the whole story`)
+            : fail(clean(status.left, t.url), `check tenant ${t.name}'s url in ${module} and its server`))
+          : statusCheck(status.right, c)
+        return { tenant: t.name, check, applied: status._tag === "Right" ? status.right.applied.length : 0 }
+      }), { concurrency: machine.concurrency })
+    const failing = checks.filter((c) => c.check.status === "fail")
+    if (failing.length === 0) {
+      const applied = [...new Set(checks.map((c) => c.applied))]
+      return {
+        url,
+        server,
+        migrations: pass(`up to date on ${checks.length} tenant${checks.length === 1 ? "" : "s"}` +
+          (applied.length === 1 ? ` (${applied[0]} applied)` : ""))
+      }
+    }
+    // Pending everywhere it fails: one deploy of the fleet is the fix. Anything else: the first tenant's own fix.
+    const isPending = (c: (typeof failing)[number]) => /^\d+ pending$/.test(c.check.detail)
+    const onlyPending = failing.every(isPending)
+    // What blocks a deploy comes first: its fix is the one to do before the deploy.
+    const first = failing.find((c) => !isPending(c)) ?? failing[0]!
+    const of = `${failing.length} of ${checks.length} tenants`
+    return {
+      url,
+      server,
+      migrations: onlyPending
+        ? fail(`${of} pending`, `run flexidb migrate deploy --tenants ${module} --schema ${name}`)
+        : fail(`${of}; ${first.tenant}: ${first.check.detail}`, first.check.fix!)
+    }
+  })
+
+const doctorOne = (
+  project: Project,
+  name: string,
+  machine: Machine,
+  tenants: string | undefined
+): Effect.Effect<Row, never, CommandExecutor | FileSystem.FileSystem> =>
   Effect.gen(function*() {
     const started = performance.now()
     const url = databaseUrl(project, name)
@@ -380,21 +538,41 @@ const doctorOne = (project: Project, name: string, timeout: number): Effect.Effe
     const read = yield* Effect.either(readProjectSchema(project, name, source))
     const schema = read._tag === "Right" ? read.right : undefined
     const provider = schema === undefined ? undefined : activeProvider(schema)
-    const { target, ...server } = yield* serverCheck(project, name, provider, url, timeout)
+    const hasMigrations = existsSync(migrationsPath(project, name))
+    // The tenants' schema: a database per tenant (or a PostgreSQL schema per tenant), never DATABASE_URL_<NAME>'s.
+    const isTenants = project.tenants?.schema === name
+    const spread: Spread | undefined = !isTenants || schema === undefined
+      ? undefined
+      : tenants !== undefined
+      ? yield* tenantsListed(project, name, provider, tenants, machine)
+      : project.tenants?.mode === "schema"
+      ? undefined
+      : tenantsUnlisted(project, name, hasMigrations)
+    const ownDatabase = spread === undefined
+      ? yield* Effect.gen(function*() {
+        const { target, ...server } = yield* serverCheck(project, name, provider, url, machine.timeout, machine.engine)
+        return {
+          url: server.url ??
+            (url === undefined
+              ? fail("not set", `set ${urlVariable(name)} in .env or the environment to the URL of database '${name}'`)
+              : pass("set")),
+          server: server.server ?? skip("not checked"),
+          migrations: schema === undefined
+            ? hasMigrations ? skip("not checked") : pass("no migrations")
+            // A PostgreSQL schema per tenant: the tenants' migrations are in their schemas, not this database's own.
+            : isTenants
+            ? hasMigrations ? skip("per tenant: add --tenants <module>") : pass("no migrations")
+            : yield* migrationsCheck(project, name, provider, target, machine)
+        }
+      })
+      : spread
     const checks: Record<CheckName, Check> = {
       schema: read._tag === "Right"
         ? pass(provider === undefined ? "no datasource" : "ok")
         : fail("refused by Prisma", `fix ${read.left.message}`),
-      url: server.url ??
-        (url === undefined
-          ? fail("not set", `set ${urlVariable(name)} in .env or the environment to the URL of database '${name}'`)
-          : pass("set")),
-      server: server.server ?? skip("not checked"),
-      migrations: schema !== undefined
-        ? yield* migrationsCheck(project, name, provider, target, timeout)
-        : existsSync(migrationsPath(project, name))
-        ? skip("not checked")
-        : pass("no migrations"),
+      url: ownDatabase.url,
+      server: ownDatabase.server,
+      migrations: ownDatabase.migrations,
       client: schema === undefined ? skip("not checked") : clientCheck(project, name, schema, source),
       adapter: adapterCheck(project, provider)
     }
@@ -424,20 +602,36 @@ const cell = (check: Check) => {
 }
 
 /**
+ * The project with the schema `--tenants` is for: the one package.json records, else the one `--schema` selects.
+ * A usage error (exit 2) when neither says which.
+ */
+const withTenantsSchema = (project: Project, names: ReadonlyArray<string>, module: string | undefined) => {
+  if (module === undefined || project.tenants !== undefined) return Effect.succeed(project)
+  if (names.length === 1) return Effect.succeed({ ...project, tenants: { schema: names[0]!, mode: "database" as const } })
+  return Effect.fail(new CliError(
+    `--tenants ${module} lists the tenants' databases: give the tenants' schema too (--schema <name>; found: ` +
+      `${names.join(", ")}), or record it once with flexidb codegen --tenant-schema <name>.`,
+    { exitCode: 2 }
+  ))
+}
+
+/**
  * Checks every database and reports: a table and what to do (stdout), or one JSON document. Fails with a CliError
  * (exit 1) when a check failed.
  */
 export const doctor = (
-  project: Project,
+  given: Project,
   names: ReadonlyArray<string>,
   options: DoctorOptions
-): Effect.Effect<void, CliError, CommandExecutor> =>
+): Effect.Effect<void, CliError, CommandExecutor | FileSystem.FileSystem> =>
   Effect.gen(function*() {
     const progress = progressLine(options.json)
+    const project = yield* withTenantsSchema(given, names, options.tenants)
+    const machine: Machine = { engine: schemaEngineAvailable(project), timeout: options.timeout, concurrency: 8 }
     const rows = yield* Effect.forEach(names, (name) =>
       Effect.gen(function*() {
         yield* progress(startedLine(name, "doctor"))
-        const row = yield* doctorOne(project, name, options.timeout)
+        const row = yield* doctorOne(project, name, machine, options.tenants)
         const failed = CHECKS.filter((c) => row.checks[c].status === "fail")
         yield* progress(finishedLine(name, row.ok, row.ok ? "all checks pass" : `failed: ${failed.join(", ")}`))
         return row
@@ -465,7 +659,8 @@ export const doctor = (
       )
     }
     if (failed.length > 0) {
-      return yield* new CliError(`doctor: ${failed.map((r) => r.database).join(", ")} need attention`, { reported: !options.json })
+      // Reported: by the summary, or by the JSON document (stdout carries it all; nothing more on stderr).
+      return yield* new CliError(`doctor: ${failed.map((r) => r.database).join(", ")} need attention`, { reported: true })
     }
   })
 

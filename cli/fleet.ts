@@ -5,9 +5,11 @@
  * from starting (those in flight finish); `continueOnFailure` goes on. Status and dry runs read only, and read all.
  */
 import { Console, Effect, Fiber, Schedule } from "effect"
+import { existsSync } from "node:fs"
 import { redact } from "../src/index.js"
+import type { FileSystem } from "@effect/platform"
 import type { MigrationStatus } from "../src/migrate.js"
-import { deployMigrations, deployRefusal, MigrationError, migrationStatus, resolveMigration } from "../src/migrate.js"
+import { deployRefusal, MigrationError, Migrator } from "../src/migrate.js"
 import { CliError } from "./error.js"
 import { Io, stopRequested } from "./io.js"
 import type { Target } from "./targets.js"
@@ -18,7 +20,7 @@ export type Action =
   | { readonly kind: "status" }
   | { readonly kind: "resolve"; readonly applied?: string | undefined; readonly rolledBack?: string | undefined }
 
-export type Outcome = "applied" | "up to date" | "pending" | "resolved" | "failed" | "not attempted"
+export type Outcome = "applied" | "up to date" | "no migrations" | "pending" | "resolved" | "failed" | "not attempted"
 
 export interface Failure {
   readonly code: string
@@ -74,32 +76,34 @@ const failureOf = (error: unknown): Failure => {
   return { code, reason: redact(error instanceof Error ? error.message : String(error)) }
 }
 
-/** Runs the action on one database; never rejects. */
-const attempt = async (target: Target, action: Action): Promise<Omit<Result, "name" | "ms">> => {
-  if (target.problem !== undefined) return { outcome: "failed", error: target.problem }
-  const options = { url: target.url, migrations: target.migrations, ...(target.schema !== undefined && { schema: target.schema }) }
-  try {
-    switch (action.kind) {
-      case "deploy": {
-        const { applied } = await deployMigrations(options)
-        return { outcome: applied.length > 0 ? "applied" : "up to date", applied }
-      }
-      case "dry-run":
-      case "status": {
-        // Only reads: a SQLite file that is not there yet has everything pending, and is not created.
-        const status = await migrationStatus(options)
-        const refused = deployRefusal(status)
-        if (refused !== undefined) return { outcome: "failed", pending: status.pending, status, error: failureOf(refused) }
-        return { outcome: status.pending.length > 0 ? "pending" : "up to date", pending: status.pending, status }
-      }
-      case "resolve": {
-        await resolveMigration({ ...options, applied: action.applied, rolledBack: action.rolledBack })
-        return { outcome: "resolved" }
-      }
-    }
-  } catch (error) {
-    return { outcome: "failed", error: failureOf(error) }
+/** Runs the action on one database; never fails: a failure (or a defect) is its outcome. */
+const attempt = (target: Target, action: Action): Effect.Effect<Omit<Result, "name" | "ms">, never, FileSystem.FileSystem> => {
+  if (target.problem !== undefined) return Effect.succeed({ outcome: "failed", error: target.problem })
+  // A schema without a migrations folder (db push, or none yet) has nothing to deploy, as doctor says.
+  if (action.kind !== "resolve" && !existsSync(target.migrations)) {
+    return Effect.succeed({ outcome: "no migrations", applied: [], pending: [] })
   }
+  const options = { url: target.url, migrations: target.migrations, ...(target.schema !== undefined && { schema: target.schema }) }
+  const run: Effect.Effect<Omit<Result, "name" | "ms">, Migrator.Failure, FileSystem.FileSystem> = (() => {
+    switch (action.kind) {
+      case "deploy":
+        return Effect.map(Migrator.deploy(options), ({ applied }) => ({ outcome: applied.length > 0 ? "applied" : "up to date", applied }))
+      case "dry-run":
+      case "status":
+        // Only reads: a SQLite file that is not there yet has everything pending, and is not created.
+        return Effect.map(Migrator.status(options), (status) => {
+          const refused = deployRefusal(status)
+          if (refused !== undefined) return { outcome: "failed", pending: status.pending, status, error: failureOf(refused) }
+          return { outcome: status.pending.length > 0 ? "pending" : "up to date", pending: status.pending, status }
+        })
+      case "resolve":
+        return Effect.as(Migrator.resolve({ ...options, applied: action.applied, rolledBack: action.rolledBack }), { outcome: "resolved" })
+    }
+  })()
+  return run.pipe(
+    Effect.catchAll((e) => Effect.succeed({ outcome: "failed" as const, error: failureOf(e._tag === "DriverError" ? e.cause : e) })),
+    Effect.catchAllDefect((d) => Effect.succeed({ outcome: "failed" as const, error: failureOf(d) }))
+  )
 }
 
 // -----------------------------------------------------------------------------------------------------------------
@@ -136,6 +140,8 @@ const describe = (r: Result, action: Action): string => {
         : `resolved: ${action.kind === "resolve" ? action.rolledBack : ""} marked rolled back`
     case "failed":
       return `failed (${headline(r.error!)})`
+    case "no migrations":
+      return "no migrations: nothing to deploy"
     default:
       return r.outcome
   }
@@ -161,9 +167,10 @@ interface Counts {
 
 /**
  * Progress on stderr: on a terminal one line redrawn in place (done, failed, pending, rate, ETA); otherwise a plain
- * line at each tenth of the way and at least every 5 seconds. Failures get a line of their own as they happen.
+ * line at each tenth of the way and at least every 5 seconds. Failures get a line of their own as they happen. With
+ * `--json`, nothing but the terminal's live line, erased at the end.
  */
-const progress = (io: Io, command: string, total: number, counts: Counts, started: number) => {
+const progress = (io: Io, command: string, total: number, counts: Counts, started: number, json: boolean) => {
   const render = () => {
     const finished = counts.ok + counts.failed
     const seconds = Math.max(0.001, (Date.now() - started) / 1000)
@@ -180,9 +187,10 @@ const progress = (io: Io, command: string, total: number, counts: Counts, starte
   }
   let lastLine = Date.now()
   let lastStep = 0
+  // With --json stdout is the document and stderr stays empty: only a terminal's live line, erased at the end.
   const plain = () => {
     lastLine = Date.now()
-    io.err(render())
+    if (!json) io.err(render())
   }
   return {
     /**
@@ -201,13 +209,14 @@ const progress = (io: Io, command: string, total: number, counts: Counts, starte
       }
     },
     say: (line: string) => {
+      if (json) return
       io.live?.clear()
       io.err(line)
     },
     end: () => {
       if (io.live === undefined) return
       io.live.clear()
-      io.err(render())
+      if (!json) io.err(render())
     }
   }
 }
@@ -224,14 +233,14 @@ export const runFleet = (
   targets: ReadonlyArray<Target>,
   action: Action,
   options: FleetOptions
-): Effect.Effect<void, CliError, Io> =>
+): Effect.Effect<void, CliError, Io | FileSystem.FileSystem> =>
   Effect.gen(function*() {
     const io = yield* Io
     const started = Date.now()
     const counts: Counts = { ok: 0, failed: 0, skipped: 0, running: 0 }
     let stop: "failure" | "user" | undefined
     const stopsOnFailure = (action.kind === "deploy" || action.kind === "resolve") && !options.continueOnFailure
-    const report = progress(io, options.command, targets.length, counts, started)
+    const report = progress(io, options.command, targets.length, counts, started, options.json)
     const inFlight = () => counts.running
     const live = yield* Effect.fork(report.live)
     // Ctrl+C: no database starts after it; those in flight finish (a migration is not cut in the middle).
@@ -254,7 +263,7 @@ export const runFleet = (
     for (const [lock, n] of sharing) if (n > 1) turns.set(lock, Effect.unsafeMakeSemaphore(1))
 
     const one = (target: Target) => {
-      const body = Effect.suspend((): Effect.Effect<Result> => {
+      const body = Effect.suspend((): Effect.Effect<Result, never, FileSystem.FileSystem> => {
         if (io.signal?.aborted) userStop()
         if (stop !== undefined) {
           counts.skipped++
@@ -262,7 +271,7 @@ export const runFleet = (
         }
         const t0 = performance.now()
         counts.running++
-        return Effect.map(Effect.promise(() => attempt(target, action)), (r): Result => {
+        return Effect.map(attempt(target, action), (r): Result => {
           counts.running--
           const result: Result = { name: target.name, ...r, ms: Math.round(performance.now() - t0) }
           if (r.outcome === "failed") {
@@ -296,6 +305,7 @@ export const runFleet = (
     const summary = {
       applied: tally("applied"),
       upToDate: tally("up to date"),
+      noMigrations: tally("no migrations"),
       pending: tally("pending"),
       resolved: tally("resolved"),
       failed: tally("failed"),
@@ -327,6 +337,7 @@ export const runFleet = (
       const parts = [
         summary.applied > 0 && `${summary.applied} applied`,
         summary.upToDate > 0 && `${summary.upToDate} up to date`,
+        summary.noMigrations > 0 && `${summary.noMigrations} without migrations`,
         summary.pending > 0 && `${summary.pending} ${action.kind === "dry-run" ? "with migrations to apply" : "pending"}`,
         summary.resolved > 0 && `${summary.resolved} resolved`,
         summary.failed > 0 && `${summary.failed} failed`,
@@ -347,7 +358,8 @@ export const runFleet = (
         failed.length > 0
           ? `${options.command} failed for ${which(failed)}`
           : `${options.command}: migrations to apply for ${which(notUpToDate)}`,
-        { reported: !options.json }
+        // With --json the document says it all: nothing more on stderr.
+        { reported: true }
       )
     }
   })

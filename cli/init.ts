@@ -4,7 +4,7 @@
  * project that has a schema already.
  */
 import { Console, Effect } from "effect"
-import { existsSync, mkdirSync, writeFileSync } from "node:fs"
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { Io } from "./io.js"
 import { findRoot, loadProject, loadProjectFiles, readSchema, SCHEMAS_DIR, urlVariable } from "./project.js"
@@ -18,11 +18,85 @@ const exampleUrl = (name: string, provider: string | undefined) =>
     ? `mysql://root@localhost:3306/${name}`
     : `postgresql://postgres@localhost:5432/${name}`
 
+const ENV_EXAMPLE = ".env.example"
+const ENV_HEADER = "# One URL per database: DATABASE_URL_<NAME> for prisma/schemas/<name>.prisma"
+
+/** A line flexidb writes into .env.example: the variable, an example URL, and the schema it is for. */
+const exampleLine = (name: string, provider: string | undefined) =>
+  `${urlVariable(name)}=${exampleUrl(name, provider)} # prisma/schemas/${name}.prisma`
+
+/**
+ * A line flexidb wrote, for a schema that may be gone: it names its schema in its comment, or (written before the
+ * comment was) it is exactly flexidb's example URL for the name its variable says. Anything else is the user's.
+ */
+const ownedBy = (line: string): string | undefined => {
+  const m = /^(DATABASE_URL_[A-Z0-9_]+)=(\S*)(?:\s+#\s*prisma\/schemas\/([A-Za-z0-9_-]+)\.prisma)?\s*$/.exec(line)
+  if (m === null) return undefined
+  const [, variable, value, schema] = m
+  if (schema !== undefined) return urlVariable(schema) === variable ? schema : undefined
+  const example = /^(?:file:\.\/([A-Za-z0-9_-]+)\.db|mysql:\/\/root@localhost:3306\/([A-Za-z0-9_-]+)|postgresql:\/\/postgres@localhost:5432\/([A-Za-z0-9_-]+))$/
+    .exec(value!)
+  const name = example?.[1] ?? example?.[2] ?? example?.[3]
+  return name !== undefined && urlVariable(name) === variable ? name : undefined
+}
+
+/**
+ * Brings .env.example in line with the schemas: a line for each database that has none, and flexidb's own lines of
+ * schemas that are gone removed — a renamed schema's old line is replaced by the new one, in its place. The user's
+ * own lines stay as they are. Says what it changed; writes nothing when nothing changed.
+ */
+export const syncEnvExample = (
+  root: string,
+  databases: ReadonlyArray<{ readonly name: string; readonly provider: string | undefined }>,
+  /** Variables neither added nor removed (the tenants' schema's, whose databases have URLs of their own). */
+  leave: ReadonlyArray<string> = []
+): Effect.Effect<void> =>
+  Effect.gen(function*() {
+    const path = join(root, ENV_EXAMPLE)
+    const wanted = new Map(databases.map((d) => [urlVariable(d.name), d]))
+    if (!existsSync(path)) {
+      writeFileSync(path, [ENV_HEADER, ...databases.map((d) => exampleLine(d.name, d.provider)), ""].join("\n"))
+      return yield* Console.log(`  created ${ENV_EXAMPLE}`)
+    }
+    const text = readFileSync(path, "utf8")
+    const lines = text.split("\n")
+    const present = new Set(lines.map((l) => /^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=/.exec(l)?.[1]).filter((v) => v !== undefined))
+    const missing = [...wanted.entries()].filter(([variable]) => !present.has(variable)).map(([, d]) => exampleLine(d.name, d.provider))
+    const removed: Array<string> = []
+    const out: Array<string> = []
+    for (const line of lines) {
+      const schema = ownedBy(line)
+      if (schema !== undefined && !wanted.has(urlVariable(schema)) && !leave.includes(urlVariable(schema))) {
+        removed.push(urlVariable(schema))
+        // The new schema's line takes the old one's place.
+        const next = missing.shift()
+        if (next !== undefined) out.push(next)
+        continue
+      }
+      out.push(line)
+    }
+    if (removed.length === 0 && missing.length === 0 && out.length === lines.length) {
+      return yield* Console.log(`  kept    ${ENV_EXAMPLE} (up to date)`)
+    }
+    const end = out.length > 0 && out[out.length - 1] === "" ? out.length - 1 : out.length
+    out.splice(end, 0, ...missing)
+    const added = [...wanted.keys()].filter((v) => !present.has(v))
+    writeFileSync(path, `${out.join("\n")}${text.endsWith("\n") || text === "" ? "" : "\n"}`)
+    yield* Console.log(
+      `  updated ${ENV_EXAMPLE} (` +
+        [added.length > 0 && `added ${added.join(", ")}`, removed.length > 0 && `removed ${removed.join(", ")}: no such schema`]
+          .filter((p) => p !== false).join("; ") + `)`
+    )
+  })
+
 const schemaFor = (major: 6 | 7) =>
   major === 7
     ? `generator client {
-  provider = "prisma-client"
-  output   = "../../src/generated/main"
+  provider            = "prisma-client"
+  output              = "../../src/generated/main"
+  // Imports between the generated files end in .js, so \`tsc\` output runs under node. Without it Prisma picks the
+  // extension from the tsconfig it finds at generate time: .ts when there is none, and node then fails to start.
+  importFileExtension = "js"
 }
 
 datasource db {
@@ -81,25 +155,14 @@ export const init: Effect.Effect<void, never, Io> = Effect.gen(function*() {
       `  kept    ${SCHEMAS_DIR}/ (${project.schemas.map((n) => `${n}.prisma`).join(", ")}: no example schema added)`
     )
   }
-  const envExample = [
-    "# One URL per database: DATABASE_URL_<NAME> for prisma/schemas/<name>.prisma",
-    ...databases.map((d) => `${urlVariable(d.name)}=${exampleUrl(d.name, d.provider)}`),
-    ""
-  ].join("\n")
-  const files: Array<[string, string]> = [
-    ...(project.schemas.length === 0 ? [[join(SCHEMAS_DIR, "main.prisma"), schemaFor(major)] as [string, string]] : []),
-    [".env.example", envExample]
-  ]
-  for (const [file, content] of files) {
+  if (project.schemas.length === 0) {
+    const file = join(SCHEMAS_DIR, "main.prisma")
     const path = join(root, file)
-    if (existsSync(path)) {
-      yield* Console.log(`  kept    ${file} (exists)`)
-      continue
-    }
     mkdirSync(join(path, ".."), { recursive: true })
-    writeFileSync(path, content)
+    writeFileSync(path, schemaFor(major))
     yield* Console.log(`  created ${file}`)
   }
+  yield* syncEnvExample(root, databases)
   const variables = databases.map((d) => urlVariable(d.name)).join(", ")
   yield* Console.log(`
 Next:

@@ -4,6 +4,8 @@
  * command or a database failed), 2 for a usage error. Arguments after `--` pass through to Prisma untouched.
  */
 import { Command, HelpDoc, Options, ValidationError } from "@effect/cli"
+import type { FileSystem } from "@effect/platform"
+import type { CommandExecutor } from "@effect/platform/CommandExecutor"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { Cause, Console, Context, Effect, Exit, Option } from "effect"
 import { codegen } from "./codegen.js"
@@ -13,6 +15,7 @@ import { init } from "./init.js"
 import { Io, stopRequested } from "./io.js"
 import type { Action } from "./fleet.js"
 import { runFleet } from "./fleet.js"
+import type { ProjectFiles } from "./project.js"
 import { currentProject, currentProjectFiles, selectSchemas } from "./project.js"
 import type { AcrossOptions } from "./run.js"
 import { runAcross } from "./run.js"
@@ -21,7 +24,7 @@ import { topCommand } from "./top.js"
 import { tenantsCommand } from "./tenants.js"
 import { projectTargets, tenantTargets } from "./targets.js"
 import type { CommandLine } from "./usage.js"
-import { commandName, commandTree, presentTo, readCommandLine } from "./usage.js"
+import { commandName, commandTree, presentTo, readCommandLine, shortHelp } from "./usage.js"
 import { watch } from "./watch.js"
 
 const VERSION = "0.1.0"
@@ -129,7 +132,7 @@ const inProcessRun = (command: string, action: Action, o: InProcessFlags) =>
       return yield* new CliError(`--tenant picks one tenant of a --tenants <module> list: give the module too.`)
     }
     if (module === undefined) {
-      const names = yield* selectSchemas(project, Option.getOrUndefined(o.schema))
+      const names = yield* withoutTenantsSchema(project, command, Option.getOrUndefined(o.schema))
       const targets = yield* projectTargets(project, names)
       return yield* runFleet(targets, action, {
         label: "database",
@@ -158,6 +161,30 @@ const inProcessRun = (command: string, action: Action, o: InProcessFlags) =>
     })
   })
 
+/**
+ * The schemas a migrate command without `--tenants` runs on: never the tenants' schema (package.json's
+ * `"flexidb": { "tenantSchema" }`), whose databases are the tenants'. Named with `--schema`, it is a usage error
+ * that says what works; among all schemas it is left out, with a line on stderr.
+ */
+const withoutTenantsSchema = (project: ProjectFiles, command: string, schemaOption: string | undefined) =>
+  Effect.gen(function*() {
+    const names = yield* selectSchemas(project, schemaOption)
+    const tenants = project.tenants?.schema
+    if (tenants === undefined || !names.includes(tenants)) return names
+    const fix = `flexidb ${command} --tenants <module> --schema ${tenants}`
+    if (schemaOption !== undefined) {
+      return yield* new CliError(
+        `${tenants} is the tenants' schema (package.json "flexidb": { "tenantSchema" }): its databases are the ` +
+          `tenants', listed by a module. Add --tenants: ${fix}`,
+        { exitCode: 2 }
+      )
+    }
+    yield* Console.error(`${command}: left out ${tenants}, the tenants' schema (${fix} runs it on every tenant)`)
+    const rest = names.filter((n) => n !== tenants)
+    if (rest.length === 0) return yield* new CliError(`${command}: no schema but the tenants': run ${fix}`, { exitCode: 2 })
+    return rest
+  })
+
 /** Flags that only the in-process run has: refused with Prisma, naming what would make them work. */
 const onlyInProcess = (flags: Record<string, boolean>) => {
   const given = Object.entries(flags).filter(([, on]) => on).map(([flag]) => flag)
@@ -176,7 +203,8 @@ const viaPrisma = (
   extra: ReadonlyArray<string> = []
 ) =>
   Effect.gen(function*() {
-    const { names, project } = yield* selected(schemaOption)
+    const project = yield* currentProject
+    const names = yield* withoutTenantsSchema(project, `migrate ${spec.command[1]}`, Option.getOrUndefined(schemaOption))
     yield* runAcross(project, names, {
       ...spec,
       extra: [...extra, ...(yield* PassThrough)],
@@ -184,6 +212,9 @@ const viaPrisma = (
       concurrency: yield* concurrencyOf(concurrency, 4)
     })
   }).pipe(stoppable)
+
+/** A migrate command's handler: in process (FileSystem) or through Prisma (CommandExecutor). */
+type MigrateHandler = Effect.Effect<void, CliError, Io | PassThrough | FileSystem.FileSystem | CommandExecutor>
 
 /** What deploy, status and resolve share: Prisma's way, or in process over the schemas or a tenant list. */
 const fleet = { schema, json, concurrency: optionalConcurrency, tenants, tenant, inProcess }
@@ -197,7 +228,7 @@ const deploy = Command.make("deploy", {
   dryRun: Options.boolean("dry-run").pipe(
     Options.withDescription("In process: list each database's pending migrations; change nothing")
   )
-}, (o) =>
+}, (o): MigrateHandler =>
   o.inProcess || Option.isSome(o.tenants)
     ? inProcessRun("migrate deploy", o.dryRun ? { kind: "dry-run" } : { kind: "deploy" }, o)
     : Effect.zipRight(
@@ -205,7 +236,7 @@ const deploy = Command.make("deploy", {
       viaPrisma(parallel(["migrate", "deploy"], true), o.schema, o.json, o.concurrency)
     )).pipe(Command.withDescription("prisma migrate deploy in parallel; or in process with --in-process or --tenants <module>"))
 
-const status = Command.make("status", fleet, (o) =>
+const status = Command.make("status", fleet, (o): MigrateHandler =>
   o.inProcess || Option.isSome(o.tenants)
     ? inProcessRun("migrate status", { kind: "status" }, { ...o, continueOnFailure: true })
     : Effect.zipRight(
@@ -285,7 +316,10 @@ const flexidb = Command.make("flexidb").pipe(
     ),
     Command.make("codegen", {
       output: Options.text("output").pipe(Options.withDefault("src/db.ts")),
-      force: Options.boolean("force").pipe(Options.withDescription("Overwrite an existing file")),
+      force: Options.boolean("force").pipe(Options.withDescription("Overwrite an existing file (never db.options.ts)")),
+      yes: Options.boolean("yes").pipe(
+        Options.withDescription("With --force: also replace lines of the module that codegen did not write")
+      ),
       tenantSchema: Options.text("tenant-schema").pipe(
         Options.withDescription("The schema of the tenants' databases: tenants.resolve builds its client per tenant"),
         Options.optional
@@ -299,6 +333,7 @@ const flexidb = Command.make("flexidb").pipe(
         codegen(project, {
           output: o.output,
           force: o.force,
+          yes: o.yes,
           tenantSchema: Option.getOrUndefined(o.tenantSchema),
           tenantMode: Option.getOrUndefined(o.tenantMode)
         })).pipe(stoppable)).pipe(
@@ -333,11 +368,22 @@ const flexidb = Command.make("flexidb").pipe(
       timeout: wholeNumber("timeout", 1, Number.MAX_SAFE_INTEGER, "a whole number of milliseconds, 1 or more").pipe(
         Options.withDescription("Milliseconds each database server has to answer"),
         Options.withDefault(5000)
+      ),
+      tenants: Options.text("tenants").pipe(
+        Options.withDescription(
+          "A module listing the tenants' databases ({ name, url } each): check a sample connection and every tenant's migrations"
+        ),
+        Options.optional
       )
     }, (o) =>
       Effect.gen(function*() {
         const { names, project } = yield* selected(o.schema)
-        yield* doctor(project, names, { json: o.json, concurrency: o.concurrency, timeout: o.timeout })
+        yield* doctor(project, names, {
+          json: o.json,
+          concurrency: o.concurrency,
+          timeout: o.timeout,
+          tenants: Option.getOrUndefined(o.tenants)
+        })
       }).pipe(stoppable)).pipe(
         Command.withDescription(
           "Check every database: URL set, server answers, migrations applied, client generated from the current schema, adapter installed"
@@ -370,6 +416,24 @@ const cli = Command.run(flexidb, {
 })
 /** The commands, for readCommandLine: an unknown one is refused with the nearest, before @effect/cli runs. */
 const commands = commandTree(flexidb)
+
+/** Each command in a few words, for `flexidb` with no command; one without a line here shows its description. */
+const SUMMARIES: Readonly<Record<string, string>> = {
+  init: "scaffold prisma/schemas/ and .env.example",
+  codegen: "write src/db.ts: every generated client wired into createFlexiDB (and tenants)",
+  generate: "prisma generate for each schema changed since its last generate",
+  validate: "prisma validate for every schema",
+  format: "prisma format for every schema",
+  doctor: "check every database (URL, server, migrations, client, adapter) and say what to do",
+  migrate: "deploy | status | resolve | dev | reset per database (--in-process, --tenants)",
+  tenants: "list | create | suspend | resume | remove tenants in the catalog (flexidb/catalog)",
+  diff: "prisma migrate diff for every database (its flags after --)",
+  db: "push | pull for every database",
+  studio: "Prisma Studio for one database",
+  seed: "run prisma/seeds/<name>.ts with that database's URL",
+  watch: "regenerate a schema's client when it changes",
+  top: "a live view of flexidb instances from their /metrics endpoints"
+}
 
 const consoleFor = (io: Io): Console.Console => {
   const base = Effect.runSync(Console.consoleWith(Effect.succeed))
@@ -415,9 +479,12 @@ export const run = async (argv: ReadonlyArray<string>, given: Io): Promise<numbe
     io.err(commandLine.problem)
     return 2
   }
-  const args = own.length === 0 ? ["--help"] : own[0] === "help" ? [...own.slice(1), "--help"] : own
-  // No command, inside a project: the databases it has, above the usage.
-  if (own.length === 0) databasesOverview(io).forEach((line) => io.out(line))
+  // No command: flexidb's own short help, under the project's databases when run inside one.
+  if (own.length === 0) {
+    for (const line of [...databasesOverview(io), ...shortHelp(commands, SUMMARIES, VERSION)]) io.out(line)
+    return 0
+  }
+  const args = own[0] === "help" ? [...own.slice(1), "--help"] : own
   const exit = await cli(["node", "flexidb", ...args]).pipe(
     Effect.provideService(PassThrough, dashes === -1 ? [] : argv.slice(dashes + 1)),
     Effect.provideService(Io, io),

@@ -6,7 +6,8 @@ import { Command as PlatformCommand } from "@effect/platform"
 import type { CommandExecutor, Process } from "@effect/platform/CommandExecutor"
 import { Duration, Effect, Stream } from "effect"
 import { createHash } from "node:crypto"
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs"
+import { spawnSync } from "node:child_process"
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from "node:fs"
 import { dirname, join, resolve } from "node:path"
 import { CliError } from "./error.js"
 import type { Project } from "./project.js"
@@ -45,6 +46,41 @@ export const installedVersion = (root: string, pkg: string): string | undefined 
     }
     if (dirname(dir) === dir) return undefined
   }
+}
+
+const engines = new Map<string, boolean>()
+
+/**
+ * Whether Prisma's native schema engine can run here (`migrate`, `db push`, `db pull` and `diff` need it): the
+ * binary `PRISMA_SCHEMA_ENGINE_BINARY` names answers `--version`, or, without that variable, Prisma has downloaded
+ * one beside it (`@prisma/engines`). Doctor's fixes use it: `--in-process` where the engine is absent.
+ */
+export const schemaEngineAvailable = (project: Pick<Project, "root" | "env">): boolean => {
+  const given = project.env.PRISMA_SCHEMA_ENGINE_BINARY
+  const key = `${project.root}\0${given ?? ""}`
+  const known = engines.get(key)
+  if (known !== undefined) return known
+  let available: boolean
+  if (given !== undefined && given !== "") {
+    const run = spawnSync(given, ["--version"], { timeout: 5000, stdio: "ignore", env: { PATH: project.env.PATH ?? "" } })
+    available = run.status === 0
+  } else {
+    available = ["@prisma/engines", "prisma"].some((pkg) => {
+      for (let dir = resolve(project.root); ; dir = dirname(dir)) {
+        const folder = join(dir, "node_modules", ...pkg.split("/"))
+        if (existsSync(folder)) {
+          try {
+            return readdirSync(folder).some((f) => f.startsWith("schema-engine"))
+          } catch {
+            return false
+          }
+        }
+        if (dirname(dir) === dir) return false
+      }
+    })
+  }
+  engines.set(key, available)
+  return available
 }
 
 /** Where flexidb writes the configs it generates: never in the app's source tree, never with a URL in it. */

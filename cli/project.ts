@@ -3,7 +3,7 @@
  * variable (`DATABASE_URL_<NAME>`, from the environment or `.env`), its migrations folder, and the installed
  * Prisma major version.
  */
-import { existsSync, readdirSync, readFileSync, statSync } from "node:fs"
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs"
 import { createRequire } from "node:module"
 import { dirname, join, resolve } from "node:path"
 import { parseEnv } from "node:util"
@@ -30,6 +30,19 @@ export interface ProjectFiles {
   readonly schemas: ReadonlyArray<string>
   /** The process environment over `.env`: what each Prisma run gets. */
   readonly env: Readonly<Record<string, string>>
+  /**
+   * The tenants' schema, as `flexidb codegen --tenant-schema` recorded it in package.json (`"flexidb": {
+   * "tenantSchema": "tenant", "tenantMode": "database" }`): its databases are the tenants', not one database at
+   * `DATABASE_URL_<NAME>`. Absent when the project has none.
+   */
+  readonly tenants?: TenantSchema | undefined
+}
+
+/** The schema every tenant's database has, and where those databases are. */
+export interface TenantSchema {
+  readonly schema: string
+  /** `database`: a database per tenant (`DATABASE_URL_TENANT_TEMPLATE`); `schema`: a PostgreSQL schema per tenant. */
+  readonly mode: "database" | "schema"
 }
 
 export interface Project extends ProjectFiles {
@@ -92,6 +105,44 @@ const detectPrismaMajor = (root: string): Effect.Effect<6 | 7, CliError> =>
       : Effect.fail(new CliError(`flexidb supports Prisma 6 and 7; this project has prisma ${version}.`))
   }))
 
+/** The package.json field flexidb keeps its project settings in. */
+const SETTINGS = "flexidb"
+
+/** The tenants' schema package.json records, when it names one of the project's schemas. */
+const recordedTenants = (root: string, schemas: ReadonlyArray<string>): TenantSchema | undefined => {
+  let settings: unknown
+  try {
+    settings = JSON.parse(readFileSync(join(root, "package.json"), "utf8"))?.[SETTINGS]
+  } catch {
+    return undefined
+  }
+  const { tenantSchema, tenantMode } = (settings ?? {}) as { tenantSchema?: unknown; tenantMode?: unknown }
+  if (typeof tenantSchema !== "string" || !schemas.includes(tenantSchema)) return undefined
+  return { schema: tenantSchema, mode: tenantMode === "schema" ? "schema" : "database" }
+}
+
+/**
+ * Records the tenants' schema in package.json (its `"flexidb"` field; the file's indentation kept), so every command
+ * knows it. False when there is no package.json to record it in.
+ */
+export const recordTenants = (root: string, tenants: TenantSchema): boolean => {
+  const file = join(root, "package.json")
+  let text: string
+  let manifest: Record<string, unknown>
+  try {
+    text = readFileSync(file, "utf8")
+    manifest = JSON.parse(text)
+  } catch {
+    return false
+  }
+  const current = (manifest[SETTINGS] ?? {}) as Record<string, unknown>
+  if (current.tenantSchema === tenants.schema && (current.tenantMode ?? "database") === tenants.mode) return true
+  manifest[SETTINGS] = { ...current, tenantSchema: tenants.schema, tenantMode: tenants.mode }
+  const indent = /^[ \t]+(?=")/m.exec(text)?.[0] ?? "  "
+  writeFileSync(file, `${JSON.stringify(manifest, null, indent)}${text.endsWith("\n") ? "\n" : ""}`)
+  return true
+}
+
 /** The schemas and the environment (the process's over `.env`); never looks for Prisma. */
 export const loadProjectFiles = (root: string, environment: Io["env"], found?: ProjectFiles["found"]): ProjectFiles => {
   const dir = join(root, SCHEMAS_DIR)
@@ -101,7 +152,8 @@ export const loadProjectFiles = (root: string, environment: Io["env"], found?: P
   const dotenv = existsSync(join(root, ".env")) ? parseDotenv(readFileSync(join(root, ".env"), "utf8")) : {}
   const env: Record<string, string> = { ...dotenv }
   for (const [k, v] of Object.entries(environment)) if (v !== undefined) env[k] = v
-  return { root, schemas, env, ...(found !== undefined && { found }) }
+  const tenants = recordedTenants(root, schemas)
+  return { root, schemas, env, ...(found !== undefined && { found }), ...(tenants !== undefined && { tenants }) }
 }
 
 export const loadProject = (root: string, environment: Io["env"], found?: ProjectFiles["found"]): Effect.Effect<Project, CliError> =>

@@ -67,6 +67,13 @@ const report = (label: string, results: ReadonlyArray<Result>, failed: ReadonlyA
         r.upToDate ? "" : seconds(r.ms)
       ])
     ])}`)
+    // Prisma could not download its engines: the one thing that makes it work here.
+    if (failed.some((r) => /binaries\.prisma\.sh|schema-engine\.gz/.test(r.output ?? ""))) {
+      yield* Console.error(
+        `\nPrisma could not download its schema engine. generate, validate and format never run it: point ` +
+          `PRISMA_SCHEMA_ENGINE_BINARY at a stub that exits 1 (the README's "Offline"); for migrations use --in-process.`
+      )
+    }
     const skipped = results.filter((r) => r.upToDate).length
     yield* Console.log(
       failed.length === 0

@@ -68,6 +68,7 @@ export interface ReadOptions {
 
 interface Engine {
   readonly get_config: (params: string) => string
+  readonly format: (schema: string, params: string) => string
 }
 
 interface EnvValue {
@@ -196,6 +197,24 @@ export const parseSchemaFiles = (files: ReadonlyArray<readonly [string, string]>
 /** Reads one schema file's source. `file` labels errors. */
 export const parseSchema = (source: string, file = "schema.prisma", options: ReadOptions = {}): Schema =>
   parseSchemaFiles([[file, source]], options)
+
+/**
+ * The schema as `prisma format` lays it out, by the reader of the given Prisma: what `prisma generate` keeps as the
+ * client's `inlineSchema`. Two sources that format alike differ only in layout (spacing, alignment, blank lines).
+ * Undefined when Prisma's formatter fails on it.
+ */
+export const formatSchema = (source: string, major: 6 | 7): string | undefined => {
+  try {
+    const files = JSON.parse(engine(major).format(
+      JSON.stringify([["schema.prisma", source]]),
+      JSON.stringify({ textDocument: { uri: "file:/schema.prisma" }, options: { tabSize: 2, insertSpaces: true } })
+    )) as ReadonlyArray<readonly [string, string]>
+    return files[0]?.[1]
+  } catch {
+    delete engines[major]
+    return undefined
+  }
+}
 
 /** A field's string value, if it is a literal string. */
 export const stringField = (block: Block, key: string): string | undefined => {

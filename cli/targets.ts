@@ -225,10 +225,12 @@ export const tenantTargets = (
   project: ProjectFiles,
   specifier: string,
   schema: string,
-  only: string | undefined
+  only: string | undefined,
+  /** False for a reader (doctor): a schema without migrations still has tenants to reach. */
+  requireMigrations = true
 ): Effect.Effect<ReadonlyArray<Target>, CliError> =>
   Effect.gen(function*() {
-    const migrations = yield* tenantMigrations(project, schema)
+    const migrations = requireMigrations ? yield* tenantMigrations(project, schema) : migrationsPath(project, schema)
     const expected = yield* schemaProvider(project, schema)
     const entries = yield* entriesOf(specifier, yield* importModule(project.root, specifier), project.env)
     const problems: Array<string> = []

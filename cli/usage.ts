@@ -5,18 +5,21 @@
  * the commands that run Prisma; and nothing carries ANSI escapes unless it goes to a terminal and NO_COLOR is unset.
  */
 import type { Command } from "@effect/cli"
+import { HelpDoc } from "@effect/cli"
 import { redact } from "../src/index.js"
 import type { Io } from "./io.js"
 
 /** A command and the commands under it, by name. */
 export interface CommandTree {
   readonly name: string
+  /** Its description, as plain text on one line ("" when it has none). */
+  readonly description: string
   readonly children: ReadonlyMap<string, CommandTree>
 }
 
 /** @effect/cli's descriptor, as far as the tree needs it: a command, a mapped command, or one with subcommands. */
 type Node =
-  | { readonly _tag: "Standard" | "GetUserInput"; readonly name: string }
+  | { readonly _tag: "Standard" | "GetUserInput"; readonly name: string; readonly description?: HelpDoc.HelpDoc }
   | { readonly _tag: "Map"; readonly command: Node }
   | { readonly _tag: "Subcommands"; readonly parent: Node; readonly children: ReadonlyArray<Node> }
 
@@ -26,11 +29,48 @@ const treeOf = (node: Node): CommandTree => {
       return treeOf(node.command)
     case "Subcommands": {
       const parent = treeOf(node.parent)
-      return { name: parent.name, children: new Map(node.children.map(treeOf).map((child) => [child.name, child])) }
+      return { ...parent, children: new Map(node.children.map(treeOf).map((child) => [child.name, child])) }
     }
     default:
-      return { name: node.name, children: new Map() }
+      return { name: node.name, description: plain(node.description), children: new Map() }
   }
+}
+
+/** A HelpDoc as one line of plain text. */
+const plain = (doc: HelpDoc.HelpDoc | undefined): string =>
+  doc === undefined || HelpDoc.isEmpty(doc)
+    ? ""
+    : HelpDoc.toAnsiText(doc).replace(/\x1b\[[0-9;]*m/g, "").replace(/\s+/g, " ").trim()
+
+/** The widest line of flexidb's own short help. */
+export const HELP_WIDTH = 100
+
+/**
+ * What `flexidb` with no command prints: the usage line and every command on one line each (its own summary, else
+ * its description's first sentence, cut to fit), within HELP_WIDTH columns. Commands added to the program appear
+ * here by themselves.
+ */
+export const shortHelp = (tree: CommandTree, summaries: Readonly<Record<string, string>>, version: string): Array<string> => {
+  const fit = (line: string) => (line.length > HELP_WIDTH ? `${line.slice(0, HELP_WIDTH - 1)}…` : line)
+  const names = [...tree.children.keys()]
+  const width = Math.max(...names.map((n) => n.length))
+  const summary = (child: CommandTree) => {
+    const own = summaries[child.name]
+    if (own !== undefined) return own
+    const first = /^.*?[.:;](?=\s|$)/.exec(child.description)?.[0]?.replace(/[.:;]$/, "") ?? child.description
+    const subcommands = [...child.children.keys()]
+    return subcommands.length > 0 ? `${subcommands.join(" | ")}: ${first}` : first
+  }
+  return [
+    `flexidb ${version}: Prisma's commands for every schema in prisma/schemas/, each on its own database`,
+    ``,
+    `Usage: flexidb <command> [--schema <name>] [--json] [flags] [-- <prisma flags>]`,
+    ``,
+    `Commands:`,
+    ...names.map((name) => fit(`  ${name.padEnd(width)}  ${summary(tree.children.get(name)!)}`)),
+    ``,
+    `flexidb <command> --help: its flags.  flexidb --version.  All of it: the README's "The CLI".`
+  ].map(fit)
 }
 
 /** The commands a program has, read from its @effect/cli command. */

@@ -291,13 +291,17 @@ describe("init", () => {
       const r = await p.cli(["init"])
       expect(r.code).toBe(0)
       const schema = readFileSync(join(p.root, "prisma", "schemas", "main.prisma"), "utf8")
-      expect(schema).toContain(major === 7 ? `provider = "prisma-client"` : `provider   = "prisma-client-js"`)
+      expect(schema).toMatch(major === 7 ? /provider\s+= "prisma-client"\n[\s\S]*importFileExtension = "js"/ : /provider\s+= "prisma-client-js"/)
       expect(readFileSync(join(p.root, ".env.example"), "utf8")).toContain("DATABASE_URL_MAIN=")
       expect(r.out).toContain("npx flexidb generate")
-      writeFileSync(join(p.root, ".env.example"), "mine")
+      expect((await p.cli(["init"])).out).toContain("kept    .env.example (up to date)")
+      // The user's own lines stay; only a line for a database it lacks is added.
+      writeFileSync(join(p.root, ".env.example"), "MINE=1\n")
       const again = await p.cli(["init"])
-      expect(again.out).toContain("kept    .env.example (exists)")
-      expect(readFileSync(join(p.root, ".env.example"), "utf8")).toBe("mine")
+      expect(again.out).toContain("updated .env.example (added DATABASE_URL_MAIN)")
+      expect(readFileSync(join(p.root, ".env.example"), "utf8")).toBe(
+        "MINE=1\nDATABASE_URL_MAIN=postgresql://postgres@localhost:5432/main # prisma/schemas/main.prisma\n"
+      )
     }
   })
 
@@ -310,15 +314,46 @@ describe("init", () => {
     // .env.example names the project's own databases, with a URL of each one's kind.
     expect(readFileSync(join(p.root, ".env.example"), "utf8")).toBe(
       "# One URL per database: DATABASE_URL_<NAME> for prisma/schemas/<name>.prisma\n" +
-        "DATABASE_URL_CACHE=file:./cache.db\nDATABASE_URL_USER=postgresql://postgres@localhost:5432/user\n"
+        "DATABASE_URL_CACHE=file:./cache.db # prisma/schemas/cache.prisma\n" +
+        "DATABASE_URL_USER=postgresql://postgres@localhost:5432/user # prisma/schemas/user.prisma\n"
     )
     expect(r.out).toContain("set DATABASE_URL_CACHE, DATABASE_URL_USER")
     // The example itself, renamed by the user: init never brings it back.
     const q = project(7, {})
     await q.cli(["init"])
     renameSync(join(q.root, "prisma", "schemas", "main.prisma"), join(q.root, "prisma", "schemas", "app.prisma"))
-    await q.cli(["init"])
+    const renamed = await q.cli(["init"])
     expect(readdirSync(join(q.root, "prisma", "schemas"))).toEqual(["app.prisma"])
+    // .env.example follows the rename: the old schema's line is replaced by the new one's, in its place.
+    expect(renamed.out).toContain("updated .env.example (added DATABASE_URL_APP; removed DATABASE_URL_MAIN: no such schema)")
+    expect(readFileSync(join(q.root, ".env.example"), "utf8")).toBe(
+      "# One URL per database: DATABASE_URL_<NAME> for prisma/schemas/<name>.prisma\n" +
+        "DATABASE_URL_APP=postgresql://postgres@localhost:5432/app # prisma/schemas/app.prisma\n"
+    )
+  })
+
+  it(".env.example follows schema renames in codegen too, also a line written before lines named their schema; the user's lines stay", async () => {
+    const p = project(7, { core: "postgresql", cache: "sqlite" })
+    // As 0.1.0's init wrote it, plus the user's own lines (one of them a variable of no schema).
+    writeFileSync(join(p.root, ".env.example"), [
+      "# One URL per database: DATABASE_URL_<NAME> for prisma/schemas/<name>.prisma",
+      "DATABASE_URL_MAIN=postgresql://postgres@localhost:5432/main",
+      "DATABASE_URL_CACHE=file:./cache.db",
+      "DATABASE_URL_ORDER_REPLICA=postgresql://replica@db:5432/order",
+      "PORT=3000",
+      ""
+    ].join("\n"))
+    const r = await p.cli(["codegen"])
+    expect(r.code).toBe(0)
+    expect(r.out).toContain("updated .env.example (added DATABASE_URL_CORE; removed DATABASE_URL_MAIN: no such schema)")
+    expect(readFileSync(join(p.root, ".env.example"), "utf8")).toBe([
+      "# One URL per database: DATABASE_URL_<NAME> for prisma/schemas/<name>.prisma",
+      "DATABASE_URL_CORE=postgresql://postgres@localhost:5432/core # prisma/schemas/core.prisma",
+      "DATABASE_URL_CACHE=file:./cache.db",
+      "DATABASE_URL_ORDER_REPLICA=postgresql://replica@db:5432/order",
+      "PORT=3000",
+      ""
+    ].join("\n"))
   })
 
   it("run from a subfolder, scaffolds in the project's root: the nearest folder with package.json", async () => {
@@ -384,6 +419,27 @@ describe("the project's root and .env", () => {
   })
 })
 
+describe("offline", () => {
+  it("a Prisma that could not download its engines: flexidb says what makes generate work here", async () => {
+    const p = project(7, { user: "postgresql" })
+    // Prisma's own failure, as it prints it on a machine without internet.
+    writeFileSync(join(p.root, "node_modules", ".bin", "prisma"), [
+      "#!/bin/sh",
+      "echo 'Error: request to https://binaries.prisma.sh/all_commits/x/debian-openssl-3.0.x/schema-engine.gz.sha256 failed, reason: getaddrinfo ENOTFOUND binaries.prisma.sh' >&2",
+      "exit 1",
+      ""
+    ].join("\n"))
+    const r = await p.cli(["generate"])
+    expect(r.code).toBe(1)
+    expect(r.err).toContain("point PRISMA_SCHEMA_ENGINE_BINARY at a stub that exits 1 (the README's \"Offline\")")
+    // Another failure gets no such hint.
+    const q = project(7, { user: "postgresql" })
+    const other = await q.cli(["validate"], { FAKE_PRISMA_FAIL: "user" })
+    expect(other.code).toBe(3)
+    expect(other.err).not.toContain("PRISMA_SCHEMA_ENGINE_BINARY")
+  })
+})
+
 describe("codegen", () => {
   it("imports each client relative to the output, names adapters, and never overwrites without --force", async () => {
     const p = project(7, { user: "postgresql", orders: "mysql", cache: "sqlite" })
@@ -402,8 +458,39 @@ describe("codegen", () => {
     expect(readFileSync(join(p.root, "src", "db.ts"), "utf8")).toBe("// mine")
     expect((await p.cli(["codegen", "--force", "--output", "lib/database.ts"])).code).toBe(0)
     expect(readFileSync(join(p.root, "lib", "database.ts"), "utf8")).toContain(`from "../generated/user/client.js"`)
-    expect((await p.cli(["codegen", "--force"])).code).toBe(0)
+    // Lines codegen did not write: --force alone names them and refuses; --yes replaces them.
+    const forced = await p.cli(["codegen", "--force"])
+    expect(forced.code).toBe(1)
+    expect(forced.err).toContain("  1: // mine")
+    expect((await p.cli(["codegen", "--force", "--yes"])).code).toBe(0)
     expect(readFileSync(join(p.root, "src", "db.ts"), "utf8")).not.toBe("// mine")
+  })
+
+  it("--force says which hand edits it would replace and refuses without --yes; its own module it replaces freely", async () => {
+    const p = project(7, { user: "postgresql", cache: "sqlite" })
+    expect((await p.cli(["codegen"])).code).toBe(0)
+    const file = join(p.root, "src", "db.ts")
+    const options = join(p.root, "src", "db.options.ts")
+    writeFileSync(options, "// the user's options\n")
+    // codegen's own output, regenerated after a schema change: no question asked.
+    writeFileSync(join(p.root, "prisma", "schemas", "orders.prisma"), readFileSync(join(p.root, "prisma", "schemas", "user.prisma"), "utf8").replaceAll("user", "orders"))
+    const regenerated = await p.cli(["codegen", "--force"])
+    expect(regenerated.code).toBe(0)
+    expect(regenerated.out).not.toContain("Replaced")
+    expect(readFileSync(file, "utf8")).toContain("OrdersClient")
+    // A hand edit: --force names it and refuses; --force --yes replaces it and says so. db.options.ts is never touched.
+    const generated = readFileSync(file, "utf8")
+    writeFileSync(file, generated.replace("const clients = {", "// resolve: look the tenant up\nconst clients = {"))
+    const refused = await p.cli(["codegen", "--force"])
+    expect(refused.code).toBe(1)
+    expect(refused.err).toMatch(/src\/db\.ts has 1 line codegen did not write, which --force would replace:\n  \d+: \/\/ resolve: look the tenant up\n/)
+    expect(refused.err).toContain("Move your changes to src/db.options.ts (codegen never overwrites it), or add --yes to replace them.")
+    expect(readFileSync(file, "utf8")).toContain("// resolve: look the tenant up")
+    const replaced = await p.cli(["codegen", "--force", "--yes"])
+    expect(replaced.code).toBe(0)
+    expect(replaced.out).toMatch(/Replaced 1 line of src\/db\.ts that codegen did not write:\n  \d+: \/\/ resolve: look the tenant up/)
+    expect(readFileSync(file, "utf8")).toBe(generated)
+    expect(readFileSync(options, "utf8")).toBe("// the user's options\n")
   })
 
   it("keeps the user's options in db.options.ts, which it creates once and --force never overwrites", async () => {

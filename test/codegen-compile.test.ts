@@ -250,3 +250,55 @@ describe.each(Object.keys(settings))("codegen's module under %s", (name) => {
     })
   }, 120_000)
 })
+
+describe("a fresh app from flexidb init", () => {
+  // Prisma 7's generator picks its import extension from the tsconfig it finds when it runs: .ts when there is none
+  // (or with rewriteRelativeImportExtensions), .js under nodenext. init's schema sets importFileExtension = "js", so
+  // `tsc && node dist/…` works whether the tsconfig came before the first generate or after.
+  const fresh = async (importFileExtension: boolean) => {
+    const root = mkdtempSync(join(work, "init-"))
+    writeFileSync(join(root, "package.json"), JSON.stringify({ name: "app", private: true, type: "module" }))
+    mkdirSync(join(root, "node_modules"), { recursive: true })
+    symlinkSync(pkg, join(root, "node_modules", "flexidb"), "dir")
+    const init = await cli(root, ["init"], engines)
+    expect(init.code).toBe(0)
+    const schemaFile = join(root, "prisma", "schemas", "main.prisma")
+    const template = readFileSync(schemaFile, "utf8")
+    expect(template).toMatch(/importFileExtension = "js"/)
+    if (!importFileExtension) writeFileSync(schemaFile, template.replace(/\n.*\/\/.*\n.*\/\/.*\n\s*importFileExtension = "js"/, ""))
+    // The first generate, before the app has a tsconfig.
+    const generated = await cli(root, ["generate"], engines)
+    expect(generated.code).toBe(0)
+    // What `tsc --init` writes, and an app that uses its client as the README's Use section does.
+    writeFileSync(join(root, "tsconfig.json"), JSON.stringify({ compilerOptions: { ...tscInit, skipLibCheck: false, rootDir: "src", outDir: "dist" }, include: ["src"] }))
+    writeFileSync(join(root, "src", "seed.ts"), [
+      `import { PrismaPg } from "@prisma/adapter-pg"`,
+      `import { createFlexiDB } from "flexidb"`,
+      `import { PrismaClient as MainClient } from "./generated/main/client.js"`,
+      `const db = createFlexiDB({ main: new MainClient({ adapter: new PrismaPg({ connectionString: process.env.DATABASE_URL_MAIN! }) }) }, { gracefulShutdown: false })`,
+      `const [row] = await db.get("main").$queryRaw<Array<{ one: number }>>\`SELECT 1 AS one\``,
+      `console.log(JSON.stringify(row))`,
+      `await db.disconnect()`,
+      ``
+    ].join("\n"))
+    expect(tsc(root)).toBe("")
+    return spawnSync(process.execPath, [join("dist", "seed.js")], {
+      cwd: root,
+      encoding: "utf8",
+      timeout: 60_000,
+      env: { PATH: process.env.PATH!, DATABASE_URL_MAIN: `postgresql://postgres@${PG_HOST}/postgres` }
+    })
+  }
+
+  it("tsc, then node dist/seed.js: runs on the first try", async () => {
+    const run = await fresh(true)
+    expect(run.stderr).toBe("")
+    expect(JSON.parse(run.stdout.trim())).toEqual({ one: 1 })
+  }, 180_000)
+
+  it("without init's importFileExtension the compiled app cannot start (what the template prevents)", async () => {
+    const run = await fresh(false)
+    expect(run.status).not.toBe(0)
+    expect(run.stderr).toMatch(/ERR_MODULE_NOT_FOUND[\s\S]*dist\/generated\/main\/[\w/]+\.ts' imported/)
+  }, 180_000)
+})

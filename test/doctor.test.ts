@@ -86,6 +86,13 @@ interface Report {
   }>
 }
 
+/** The `flexidb …` command a fix names, as argv: what a user pastes. */
+const pasted = (fix: string): Array<string> => {
+  const command = /\bflexidb ((?:(?! \(| or |,).)+)/.exec(fix)?.[1]
+  if (command === undefined) throw new Error(`no flexidb command in: ${fix}`)
+  return command.trim().split(/\s+/)
+}
+
 /** Doctor's JSON, which must be stdout whole; and its text run, both checked for secrets. */
 const doctor = async (run: (argv: ReadonlyArray<string>) => Promise<{ code: number; out: string; err: string }>, secrets: ReadonlyArray<string>, args: ReadonlyArray<string> = []) => {
   const json = await run(["doctor", "--json", ...args])
@@ -96,6 +103,8 @@ const doctor = async (run: (argv: ReadonlyArray<string>) => Promise<{ code: numb
     expect(printed).not.toMatch(/\b(postgres(ql)?|mysql|mariadb|sqlserver):\/\/|\bfile:/i)
   }
   const report = JSON.parse(json.out) as Report
+  // --json: stdout is the document, and nothing else is written (no "flexidb: …" line on stderr either).
+  expect(json.err).toBe("")
   expect(text.code).toBe(json.code)
   const row = (name: string) => report.results.find((r) => r.database === name)!
   return { code: json.code, report, text, row }
@@ -172,6 +181,41 @@ describe("flexidb doctor: a healthy project", () => {
   }, 180_000)
 })
 
+describe("flexidb doctor: a client is stale only when the schema's meaning changed", () => {
+  it("an unformatted schema is fresh right after generate; a real change is stale, and the fix doctor gives makes it fresh", async () => {
+    mkdirSync(join(repo, "test", ".tmp"), { recursive: true })
+    const root = mkdtempSync(join(repo, "test", ".tmp", "doctor-layout-"))
+    cleanups.push(() => rmSync(root, { recursive: true, force: true }))
+    mkdirSync(join(root, "prisma", "schemas"), { recursive: true })
+    writeFileSync(join(root, "package.json"), JSON.stringify({ name: "app", private: true, type: "module" }))
+    const schemaFile = join(root, "prisma", "schemas", "audit.prisma")
+    // Not in `prisma format`'s layout: odd indentation, no alignment, no blank lines, a comment.
+    const unformatted = `generator client {\n provider = "prisma-client"\n      output = "../../generated/audit"\n}\n` +
+      `datasource db {\n provider = "sqlite"\n}\n// who did what\nmodel Entry {\n id Int @id @default(autoincrement())\n` +
+      `    action String\n  at DateTime @default(now())\n}\n`
+    writeFileSync(schemaFile, unformatted)
+    const run = (argv: ReadonlyArray<string>) => cli(root, argv, { ...engines, DATABASE_URL_AUDIT: "file:./audit.db" })
+    expect((await run(["generate"])).code).toBe(0)
+    const fresh = await doctor(run, [], ["--schema", "audit"])
+    expect(fresh.row("audit").checks.client).toMatchObject({ status: "pass" })
+    expect(fresh.row("audit").checks.client!.detail).toMatch(/^current \(7\.\d+\.\d+\)$/)
+    // Another layout of the same schema is no change either.
+    writeFileSync(schemaFile, unformatted.replaceAll("\n ", "\n\t").replace("// who did what\n", "\n\n// who did what\n"))
+    expect((await doctor(run, [], ["--schema", "audit"])).row("audit").checks.client!.status).toBe("pass")
+
+    // A real change: a new field.
+    writeFileSync(schemaFile, unformatted.replace("  at DateTime", "  actor String?\n  at DateTime"))
+    const stale = await doctor(run, [], ["--schema", "audit"])
+    expect(stale.row("audit").checks.client).toEqual({ status: "fail", detail: "stale: the schema changed since", fix: "run flexidb generate --schema audit" })
+    // The fix, pasted: it regenerates (not "up to date"), and doctor agrees.
+    const fix = stale.row("audit").checks.client!.fix!.replace(/^run flexidb /, "").split(" ")
+    const generated = await run(fix)
+    expect(generated.code).toBe(0)
+    expect(generated.out).not.toContain("up to date")
+    expect((await doctor(run, [], ["--schema", "audit"])).row("audit").checks.client!.status).toBe("pass")
+  }, 120_000)
+})
+
 describe("flexidb doctor: each check fails for its own reason", () => {
   const project = (schemas: Record<string, string>, dotenv = "") => {
     const p = fakeProject(7, schemas, dotenv)
@@ -231,7 +275,8 @@ describe("flexidb doctor: each check fails for its own reason", () => {
     expect(row("nofile").checks.server).toEqual({
       status: "fail",
       detail: "no such file",
-      fix: "create the SQLite file DATABASE_URL_NOFILE names (flexidb db push --schema nofile), or fix DATABASE_URL_NOFILE"
+      // No schema engine here (no PRISMA_SCHEMA_ENGINE_BINARY, none downloaded): db push cannot run, and doctor says so.
+      fix: "create the SQLite file DATABASE_URL_NOFILE names: flexidb db push --schema nofile where Prisma's schema engine runs (it is absent here), or fix DATABASE_URL_NOFILE"
     })
     for (const name of ["refused", "hangs", "hangsmy", "denied", "nodb", "nofile"]) {
       // Migrations are not read from a server that did not answer.
@@ -281,10 +326,12 @@ describe("flexidb doctor: each check fails for its own reason", () => {
       expect(pending.row(name).checks.migrations).toEqual({
         status: "fail",
         detail: "2 pending",
-        fix: `run flexidb migrate deploy --schema ${name} (pending: 20260101000000_init, 20260102000000_roles_and_publishing)`
+        // No schema engine on this machine: the in-process deploy, which needs none.
+        fix: `run flexidb migrate deploy --in-process --schema ${name} (pending: 20260101000000_init, 20260102000000_roles_and_publishing)`
       })
     }
-    for (const name of ["lite", "pg", "my"]) expect((await p.cli(["migrate", "deploy", "--in-process", "--schema", name])).code).toBe(0)
+    // Each fix, pasted, works.
+    for (const name of ["lite", "pg", "my"]) expect((await p.cli(pasted(pending.row(name).fix!))).code).toBe(0)
     const applied = await doctor(p.cli, secrets)
     for (const name of ["lite", "pg", "my"]) expect(applied.row(name).checks.migrations).toEqual({ status: "pass", detail: "up to date (2 applied)" })
 
@@ -305,9 +352,18 @@ describe("flexidb doctor: each check fails for its own reason", () => {
     expect(failed.row("lite").checks.migrations).toEqual({
       status: "fail",
       detail: "failed: 20260103000000_broken",
-      fix: "undo what 20260103000000_broken did, then run flexidb migrate resolve --schema lite --rolled-back 20260103000000_broken " +
+      fix: "undo what 20260103000000_broken did, then run flexidb migrate resolve --in-process --schema lite --rolled-back 20260103000000_broken " +
         "(or --applied 20260103000000_broken if you finished it by hand)"
     })
+    // SQLite undid the failed script (a savepoint): the fix, pasted, leaves it pending again.
+    expect((await p.cli(pasted(failed.row("lite").fix!))).code).toBe(0)
+    expect((await doctor(p.cli, secrets, ["--schema", "lite"])).row("lite").checks.migrations).toMatchObject({ status: "fail", detail: "1 pending" })
+
+    // Where Prisma's schema engine runs, the fixes are Prisma's own commands.
+    const engine = join(p.root, "schema-engine")
+    writeFileSync(engine, "#!/bin/sh\necho schema-engine-cli 7.10.1\n", { mode: 0o755 })
+    const withEngine = await doctor((argv) => p.cli(argv, { PRISMA_SCHEMA_ENGINE_BINARY: engine }), secrets, ["--schema", "lite"])
+    expect(withEngine.row("lite").checks.migrations!.fix).toBe("run flexidb migrate deploy --schema lite (pending: 20260103000000_broken)")
   }, 60_000)
 
   it("migrations of a provider flexidb/migrate does not read: Prisma's own migrate status", async () => {
@@ -349,8 +405,165 @@ describe("flexidb doctor: each check fails for its own reason", () => {
   })
 })
 
+describe("doctor and migrate agree", () => {
+  const project = (schemas: Record<string, string>, dotenv = "") => {
+    const p = fakeProject(7, schemas, dotenv)
+    cleanups.push(() => p.remove())
+    return p
+  }
+
+  it("a database with tables and no _prisma_migrations (P3005): doctor says baseline, with the command, on PostgreSQL, MariaDB and SQLite", async () => {
+    const [postgres, maria, lite] = [await createDatabase("postgresql"), await createDatabase("mysql"), await createDatabase("sqlite")]
+    cleanups.push(() => postgres.drop(), () => maria.drop(), () => lite.drop())
+    const p = project({ pg: "postgresql", my: "mysql", lite: "sqlite" }, [
+      `DATABASE_URL_PG=${withPassword(postgres.url)}`,
+      `DATABASE_URL_MY=${maria.url}`,
+      `DATABASE_URL_LITE=file:${lite.url}`,
+      ``
+    ].join("\n"))
+    for (const [name, provider] of [["lite", "sqlite"], ["pg", "postgresql"], ["my", "mysql"]] as const) migrationsOf(p.root, name, provider)
+    const secrets = [PASSWORD, postgres.url, maria.url, lite.url]
+    const before = await doctor(p.cli, secrets)
+    for (const name of ["pg", "my", "lite"]) {
+      expect(before.row(name).checks.migrations).toEqual({
+        status: "fail",
+        detail: "not empty, no migrations table: baseline it",
+        fix: `baseline the database: run flexidb migrate resolve --in-process --schema ${name} --applied 20260101000000_init ` +
+          `(then the same for each later migration it already has)`
+      })
+      // What doctor predicted is what a deploy does: Prisma's P3005, nothing changed.
+      const deploy = await p.cli(["migrate", "deploy", "--in-process", "--schema", name, "--json"])
+      expect(deploy.code).toBe(1)
+      expect(deploy.err).toBe("")
+      expect(JSON.parse(deploy.out).results[0].error.code).toBe("P3005")
+      // The fix, pasted, baselines it; the rest is a deploy.
+      expect((await p.cli(pasted(before.row(name).fix!))).code).toBe(0)
+      const after = await doctor(p.cli, secrets, ["--schema", name])
+      expect(after.row(name).checks.migrations).toEqual({
+        status: "fail",
+        detail: "1 pending",
+        fix: `run flexidb migrate deploy --in-process --schema ${name} (pending: 20260102000000_roles_and_publishing)`
+      })
+    }
+    const status = await p.cli(["migrate", "status", "--in-process", "--json"])
+    expect(JSON.parse(status.out).results.map((r: { outcome: string }) => r.outcome)).toEqual(["pending", "pending", "pending"])
+  }, 60_000)
+
+  it("a schema without a migrations folder: doctor passes it, and migrate deploy --in-process says there is nothing to deploy (exit 0)", async () => {
+    const p = project({ pushed: "sqlite" }, "DATABASE_URL_PUSHED=file:./pushed.db\n")
+    new Database(join(p.root, "pushed.db")).close()
+    expect((await doctor(p.cli, [])).row("pushed").checks.migrations).toEqual({ status: "pass", detail: "no migrations" })
+    const deploy = await p.cli(["migrate", "deploy", "--in-process"])
+    expect(deploy.code).toBe(0)
+    expect(deploy.out).toMatch(/^pushed\s+no migrations: nothing to deploy/m)
+    const json = await p.cli(["migrate", "deploy", "--in-process", "--json"])
+    expect(json.code).toBe(0)
+    expect(json.err).toBe("")
+    expect(JSON.parse(json.out)).toMatchObject({ ok: true, results: [{ database: "pushed", outcome: "no migrations" }] })
+    const status = await p.cli(["migrate", "status", "--in-process", "--schema", "pushed"])
+    expect(status.code).toBe(0)
+  })
+})
+
+describe("the tenants' schema", () => {
+  /** Three empty PostgreSQL tenant databases, a core database, and a tenants module listing them. */
+  const setUp = async () => {
+    const core = await emptyDatabase("postgresql")
+    const tenants = [await emptyDatabase("postgresql"), await emptyDatabase("postgresql"), await emptyDatabase("postgresql")]
+    const names = ["acme", "globex", "initech"]
+    const p = fakeProject(7, { core: "postgresql", tenant: "postgresql" }, [
+      `DATABASE_URL_CORE=${withPassword(core.url)}`,
+      // A leftover the CLI must never use for the tenants' schema: a database that does not exist.
+      `DATABASE_URL_TENANT=${core.url.replace(/\/[^/?]+(\?|$)/, "/nc_tenant_template$1")}`,
+      ``
+    ].join("\n"))
+    cleanups.push(() => p.remove())
+    writeFileSync(join(p.root, "package.json"), JSON.stringify({ name: "app", private: true, type: "module" }, null, 2) + "\n")
+    migrationsOf(p.root, "core", "postgresql")
+    migrationsOf(p.root, "tenant", "postgresql")
+    const entries = names.map((name, i) => ({ name, url: withPassword(tenants[i]!.url) }))
+    writeFileSync(join(p.root, "tenants.mjs"), `export default ${JSON.stringify(entries)}\n`)
+    return { p, core, tenants, names, secrets: [PASSWORD, core.url, ...tenants.map((t) => t.url), "nc_tenant_template"] }
+  }
+
+  it("codegen --tenant-schema records it; doctor then never asks for DATABASE_URL_TENANT nor connects to it, and migrate --in-process needs --tenants", async () => {
+    const { p, secrets } = await setUp()
+    const codegen = await p.cli(["codegen", "--tenant-schema", "tenant"])
+    expect(codegen.code).toBe(0)
+    expect(JSON.parse(readFileSync(join(p.root, "package.json"), "utf8")).flexidb).toEqual({ tenantSchema: "tenant", tenantMode: "database" })
+    // --force keeps the tenants without the flag: package.json says which schema is theirs.
+    expect((await p.cli(["codegen", "--force"])).code).toBe(0)
+    expect(readFileSync(join(p.root, "src", "db.ts"), "utf8")).toContain("export const tenants = {")
+
+    const { report, text, row } = await doctor(p.cli, secrets)
+    for (const printed of [JSON.stringify(report), text.out, text.err]) {
+      expect(printed).not.toContain("DATABASE_URL_TENANT ")
+      expect(printed).not.toMatch(/DATABASE_URL_TENANT\b(?!_TEMPLATE)/)
+      expect(printed).not.toContain("does not exist")
+    }
+    expect(row("tenant").checks.url).toEqual({ status: "skip", detail: "tenants' URLs: DATABASE_URL_TENANT_TEMPLATE or --tenants <module>" })
+    expect(row("tenant").checks.server).toEqual({ status: "skip", detail: "per tenant: add --tenants <module>" })
+    expect(row("tenant").checks.migrations).toEqual({ status: "skip", detail: "per tenant: add --tenants <module>" })
+    // The core database is checked as before.
+    expect(row("core").checks.server!.status).toBe("pass")
+
+    // migrate --in-process: the tenants' schema named alone is a usage error with the command that works.
+    for (const verb of ["status", "deploy"]) {
+      const r = await p.cli(["migrate", verb, "--in-process", "--schema", "tenant"])
+      expect(r.code).toBe(2)
+      expect(r.err).toContain(`Add --tenants: flexidb migrate ${verb} --tenants <module> --schema tenant`)
+      expect(r.err).not.toContain("does not exist")
+    }
+    // Among every schema, it is left out (said on stderr), and the rest run.
+    const all = await p.cli(["migrate", "deploy", "--in-process", "--json"])
+    expect(all.code).toBe(0)
+    expect(JSON.parse(all.out).results.map((r: { database: string }) => r.database)).toEqual(["core"])
+    expect(all.err).toContain("left out tenant, the tenants' schema")
+  }, 60_000)
+
+  it("doctor --tenants <module>: a sample connection and every tenant's migrations, with fixes that work when pasted", async () => {
+    const { p, secrets, names } = await setUp()
+    expect((await p.cli(["codegen", "--tenant-schema", "tenant"])).code).toBe(0)
+    const args = ["--tenants", "tenants.mjs"]
+    const pending = await doctor(p.cli, secrets, args)
+    const tenant = pending.row("tenant")
+    expect(tenant.checks.url).toEqual({ status: "pass", detail: "3 tenants from tenants.mjs" })
+    expect(tenant.checks.server!.detail).toMatch(/^tenant acme answered in \d+ ms \(1 of 3\)$/)
+    expect(tenant.checks.migrations).toEqual({
+      status: "fail",
+      detail: "3 of 3 tenants pending",
+      fix: "run flexidb migrate deploy --tenants tenants.mjs --schema tenant"
+    })
+    expect((await p.cli(pasted(tenant.checks.migrations!.fix!))).code).toBe(0)
+    const applied = await doctor(p.cli, secrets, args)
+    expect(applied.row("tenant").checks.migrations).toEqual({ status: "pass", detail: "up to date on 3 tenants (2 applied)" })
+
+    // One tenant with a failed migration: its own fix, naming it, works when pasted.
+    const broken = join(p.root, "prisma", "migrations", "tenant", "20260103000000_broken")
+    mkdirSync(broken)
+    writeFileSync(join(broken, "migration.sql"), `CREATE TABLE "Ok" ("id" INTEGER PRIMARY KEY);\nTHIS IS NOT SQL;\n`)
+    expect((await p.cli(["migrate", "deploy", "--tenants", "tenants.mjs", "--schema", "tenant", "--tenant", names[1]!])).code).toBe(1)
+    const failed = await doctor(p.cli, secrets, args)
+    expect(failed.row("tenant").checks.migrations).toEqual({
+      status: "fail",
+      detail: "3 of 3 tenants; globex: failed: 20260103000000_broken",
+      fix: "undo what 20260103000000_broken did on tenant globex, then run flexidb migrate resolve --tenants tenants.mjs " +
+        "--schema tenant --tenant globex --rolled-back 20260103000000_broken (or --applied 20260103000000_broken if you finished it by hand)"
+    })
+    expect((await p.cli(pasted(failed.row("tenant").fix!))).code).toBe(0)
+
+    // --tenants without a recorded schema and several schemas: a usage error that says what to add.
+    writeFileSync(join(p.root, "package.json"), JSON.stringify({ name: "app" }))
+    const r = await p.cli(["doctor", ...args])
+    expect(r.code).toBe(2)
+    expect(r.err).toContain("give the tenants' schema too (--schema <name>")
+    const one = await doctor(p.cli, secrets, [...args, "--schema", "tenant"])
+    expect(one.row("tenant").checks.url).toEqual({ status: "pass", detail: "3 tenants from tenants.mjs" })
+  }, 90_000)
+})
+
 describe("flexidb with no command, and --completions", () => {
-  it("inside a project, lists the databases (name, provider, URL variable set or not) above the usage", async () => {
+  it("inside a project, lists the databases (name, provider, URL variable set or not) above flexidb's own short help", async () => {
     const p = fakeProject(7, { users: "postgresql", cache: "sqlite", orders: "mysql" }, `DATABASE_URL_USERS=postgresql://u:${PASSWORD}@db/users\n`)
     cleanups.push(() => p.remove())
     const r = await p.cli([])
@@ -362,7 +575,7 @@ describe("flexidb with no command, and --completions", () => {
       "  orders  mysql       DATABASE_URL_ORDERS not set",
       "  users   postgresql  DATABASE_URL_USERS set"
     ])
-    expect(r.out.indexOf("USAGE")).toBeGreaterThan(r.out.indexOf("DATABASE_URL_USERS set"))
+    expect(r.out.indexOf("Usage: flexidb <command>")).toBeGreaterThan(r.out.indexOf("DATABASE_URL_USERS set"))
     expect(r.out).not.toContain(PASSWORD)
     // From a folder inside the project, the same project.
     mkdirSync(join(p.root, "src"))
@@ -373,7 +586,18 @@ describe("flexidb with no command, and --completions", () => {
     const outside = await cli(empty, [])
     expect(outside.code).toBe(0)
     expect(outside.out).not.toContain("Databases in")
-    expect(outside.out).toContain("USAGE")
+    // flexidb's own help, not @effect/cli's generic one: every command on one line, nothing wider than 100 columns.
+    const help = outside.out.split("\n")
+    expect(help[0]).toMatch(/^flexidb \d+\.\d+\.\d+: /)
+    expect(help).toContain("Usage: flexidb <command> [--schema <name>] [--json] [flags] [-- <prisma flags>]")
+    for (const command of ["init", "codegen", "generate", "validate", "format", "doctor", "migrate", "diff", "db", "studio", "seed", "watch"]) {
+      expect(help.filter((l) => new RegExp(`^  ${command} +\\S`).test(l))).toHaveLength(1)
+    }
+    for (const line of help) expect(line.length).toBeLessThanOrEqual(100)
+    for (const generic of ["--wizard", "--log-level", "USAGE", "--completions"]) expect(outside.out).not.toContain(generic)
+    expect(outside.err).toBe("")
+    // Its --help is still @effect/cli's whole reference.
+    expect((await cli(empty, ["--help"])).out).toContain("--completions")
   })
 
   it("prints completion scripts for bash, zsh and fish; bash's completes commands and options", async () => {

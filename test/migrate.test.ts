@@ -5,8 +5,11 @@ import * as mariadb from "mariadb"
 import { cpSync, existsSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import pg from "pg"
+import { Cause, Effect, Exit, Fiber, type Scope, TestClock, TestContext } from "effect"
 import { afterAll, describe, expect, it } from "vitest"
-import { checksum, deployMigrations, migrationStatus, resolveMigration, statements } from "../src/migrate.js"
+import { open } from "../src/migrate/connection.js"
+import { takeLock } from "../src/migrate/lock.js"
+import { checksum, deployMigrations, deployRefusal, migrationStatus, resolveMigration, statements } from "../src/migrate.js"
 import * as prisma7 from "./fixtures/prisma7/clients.ts"
 import { MYSQL_HOST, PG_HOST, uniqueName } from "./support/databases.js"
 import { prisma6, scratch } from "./support/prisma6.js"
@@ -175,9 +178,16 @@ describe("refuses like Prisma, changing nothing", () => {
     db.exec(`CREATE TABLE "Legacy" (id INTEGER)`)
     db.close()
     const migrations = join(fixtures, "sqlite")
+    // Status predicts the refusal: deployRefusal says P3005 before a deploy is tried.
+    const before = await migrationStatus({ url: `file:${file}`, migrations })
+    expect(before).toMatchObject({ needsBaseline: true, pending: [INIT, ROLES] })
+    expect(deployRefusal(before)).toMatchObject({ code: "P3005" })
     expect(await failure(deployMigrations({ url: `file:${file}`, migrations }))).toMatchObject({ code: "P3005" })
     expect(sqliteTables(file)).toEqual(["Legacy"])
     await resolveMigration({ url: `file:${file}`, migrations, applied: INIT })
+    const after = await migrationStatus({ url: `file:${file}`, migrations })
+    expect(after.needsBaseline).toBeUndefined()
+    expect(after.pending).toEqual([ROLES])
     expect(sqliteRows(file)[0]).toMatchObject({ migration_name: INIT, logs: "", applied_steps_count: 0 })
     expect(await failure(resolveMigration({ url: `file:${file}`, migrations, applied: INIT }))).toMatchObject({ code: "P3008" })
     expect(await failure(resolveMigration({ url: `file:${file}`, migrations, applied: "nope" }))).toMatchObject({ code: "P3017" })
@@ -299,6 +309,66 @@ describe("PostgreSQL", () => {
       expect(both.map((r) => r.applied.length).sort()).toEqual([0, 2])
       expect((await pgRows(db.url)).length).toBe(2)
     } finally {
+      await db.drop()
+    }
+  })
+})
+
+describe("the lock's wait, on the Clock", () => {
+  /** Runs `program` under TestClock, moving the clock 50 ms each time the program sleeps, until it ends. */
+  const underTestClock = <A, E>(program: Effect.Effect<A, E, Scope.Scope>, onStep: (ms: number) => Promise<void> = async () => {}) =>
+    Effect.gen(function*() {
+      const fiber = yield* Effect.fork(Effect.scoped(program))
+      let ms = 0
+      for (;;) {
+        // Real time for a real query to answer: wait until the program sleeps on the clock, or has ended.
+        for (;;) {
+          if ((yield* Fiber.poll(fiber))._tag === "Some") return { exit: yield* Fiber.await(fiber), ms }
+          if ((yield* TestClock.sleeps()).length > 0) break
+          yield* Effect.promise(() => new Promise((r) => setImmediate(r)))
+        }
+        // What happens in the world before the clock moves on (the holder letting go) is seen by the next try.
+        yield* Effect.promise(() => onStep(ms))
+        yield* TestClock.adjust("50 millis")
+        ms += 50
+      }
+    }).pipe(Effect.provide(TestContext.TestContext), Effect.runPromise)
+
+  const locked = (url: string, timeout: Parameters<typeof takeLock>[1]) =>
+    Effect.flatMap(open({ url, migrations: "unused" }), (db) => db.transaction(true, (c) => takeLock(c, timeout)))
+
+  it("waits on a Schedule: P1002 once 10 s have passed by the Clock, not a step before; no real time spent", async () => {
+    const db = await emptyPostgres()
+    const holder = new pg.Client({ connectionString: db.url })
+    try {
+      await holder.connect()
+      await holder.query(`SELECT pg_advisory_lock(72707369)`)
+      const started = performance.now()
+      const { exit, ms } = await underTestClock(locked(db.url, "10 seconds"))
+      expect(Exit.isFailure(exit) && Cause.failureOption(exit.cause)).toMatchObject({ _tag: "Some", value: { code: "P1002" } })
+      // The Schedule tries every 50 ms of the Clock's time, up to the timeout: it gives up exactly there.
+      expect(ms).toBe(10_000)
+      // Far less than the 10 s it waited by the Clock (200 real queries on a loaded machine).
+      expect(performance.now() - started).toBeLessThan(9_000)
+    } finally {
+      await holder.end()
+      await db.drop()
+    }
+  })
+
+  it("takes the lock on the first try after the holder lets go", async () => {
+    const db = await emptyPostgres()
+    const holder = new pg.Client({ connectionString: db.url })
+    try {
+      await holder.connect()
+      await holder.query(`SELECT pg_advisory_lock(72707369)`)
+      const { exit, ms } = await underTestClock(locked(db.url, "10 seconds"), async (at) => {
+        if (at === 950) await holder.query(`SELECT pg_advisory_unlock(72707369)`)
+      })
+      expect(Exit.isSuccess(exit)).toBe(true)
+      expect(ms).toBe(1_000)
+    } finally {
+      await holder.end()
       await db.drop()
     }
   })
