@@ -1,7 +1,7 @@
 /**
- * The Promise facade: `createFlexiDB` for ordinary apps. A thin shell over the same registry the Effect service
- * uses, run by a `ManagedRuntime`: each method converts once, here. `get()` and `batch()` call the registry's hot
- * paths directly (a Map lookup, Prisma's promises); lifecycle work runs as Effects.
+ * The Promise facade: `createFlexiDB` for ordinary apps. The Effect service (`FlexiDBService`) run by a
+ * `ManagedRuntime` of the instance's own, each method converted once (internal/facade.ts); `get()`, a resident
+ * `tenant()` and `batch()` take the registry's hot paths directly (a Map lookup, Prisma's promises).
  *
  * @since 0.1.0
  */
@@ -12,11 +12,10 @@ import * as Layer from "effect/Layer"
 import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Scope from "effect/Scope"
 import type { ClientEntry, ClientOf, DBStats, MiddlewareFn, PrismaClientLike, Role, Settled, TenantStats } from "./Client.js"
-import { BatchError, ClosedError, InvalidArgumentError, TenantLockedError } from "./Errors.js"
-
+import { derive, thrown } from "./internal/facade.js"
 import type { Registry } from "./internal/registry.js"
-import { batchOutcome, make as makeRegistry, record, settledResults } from "./internal/registry.js"
-import * as Session from "./internal/session.js"
+import { make as makeRegistry } from "./internal/registry.js"
+import { make as makeService } from "./internal/service.js"
 import { closeOnSignal } from "./internal/shutdown.js"
 import type { FlexiDBOptions } from "./Options.js"
 import { resolveOptions } from "./Options.js"
@@ -167,11 +166,9 @@ export interface Built {
   readonly registry: Registry
   /** Runs a lifecycle effect on the instance's runtime, synchronously. */
   readonly runSync: <A, E>(effect: Effect.Effect<A, E>) => A
-  /** Starts a lifecycle effect on the instance's runtime. */
-  readonly runFork: (effect: Effect.Effect<unknown>) => void
 }
 
-/** @internal */
+/** The registry and its service on a runtime of their own, and the Promise face derived from the service. */
 export const build = (
   clients: Readonly<Record<string, ClientEntry>>,
   options: FlexiDBOptions<any> | undefined,
@@ -187,151 +184,30 @@ export const build = (
     throw Cause.squash(made.cause)
   }
   const registry = made.value
-  // Once disposed, the runtime runs nothing: every method answers from here, as documented.
+  // Once disposed, the runtime runs nothing: every method answers from the facade, as documented.
   let disposed = false
-  const refuse = (operation: string) => new ClosedError({ operation })
-  const runSync = <A, E>(effect: Effect.Effect<A, E>): A => {
-    const exit = runtime.runSyncExit(effect)
-    if (Exit.isSuccess(exit)) return exit.value
-    throw Cause.squash(exit.cause)
-  }
-  const sync = <A, E>(operation: string, effect: Effect.Effect<A, E>): A => {
-    if (disposed) throw refuse(operation)
-    return runSync(effect)
-  }
-  const run = <A, E>(effect: Effect.Effect<A, E>, whenClosed: () => Promise<A>): Promise<A> =>
-    disposed
-      ? whenClosed()
-      : runtime.runPromiseExit(effect).then((exit) => {
-        if (Exit.isSuccess(exit)) return exit.value
-        throw Cause.squash(exit.cause)
-      })
-  const nothing = () => Promise.resolve({})
-  const tenantsOf = (operation: string) => {
-    if (registry.tenants === undefined) {
-      throw new InvalidArgumentError({ path: "tenants", reason: `${operation} needs the tenants option: createFlexiDB(clients, { tenants: { resolve } })` })
-    }
-    return registry.tenants
-  }
-
   let closing: Promise<void> | undefined
   const disconnect = () =>
     closing ??= (() => {
       stopListening()
-      return run(Scope.close(scope, Exit.void), () => Promise.resolve()).finally(() => {
+      return runtime.runPromise(Scope.close(scope, Exit.void)).finally(() => {
         disposed = true
         return runtime.dispose()
       })
     })()
   const stopListening = resolved.gracefulShutdown ? closeOnSignal(disconnect) : () => {}
-
-  const get = (name: string, role?: Role) => {
-    const found = registry.find(name)
-    if (found !== undefined && (role === undefined || role === "write" || role === "read")) return found.clientFor(role)
-    throw registry.client(name, role)
-  }
-  const groupClients = (members: ReadonlyArray<string>) => record(members.map((m) => [m, get(m)] as const))
-
-  const db: FlexiDB<Record<string, PrismaClientLike>, PrismaClientLike> = {
-    get: get as never,
-    batch: ((operations: never) =>
-      registry.batch(operations, (outcomes) => {
-        const answer = batchOutcome(outcomes)
-        if (answer instanceof BatchError) throw answer
-        return answer
-      })) as never,
-    batchSettled: ((operations: never) => registry.batch(operations, settledResults)) as never,
-    use: (middleware) => {
-      const remove = sync("use()", registry.use(middleware))
-      return () => {
-        if (!disposed) runSync(remove)
-      }
-    },
-    group: (name: string, members?: ReadonlyArray<string>) =>
-      groupClients(
-        members === undefined
-          ? sync(`group('${name}')`, registry.groupMembers(name))
-          : sync(`group('${name}')`, registry.defineGroup(name, members))
-      ),
-    healthGroup: (name) => {
-      try {
-        const members = sync(`healthGroup('${name}')`, registry.groupMembers(name))
-        return run(registry.health(members), nothing)
-      } catch (error) {
-        return Promise.reject(error)
-      }
-    },
-    list: () => (disposed ? [] : runSync(registry.list)),
-    health: () => run(registry.health(), nothing),
-    stats: () => (disposed ? {} : runSync(registry.stats)),
-    ready: () => run(registry.ready, nothing),
-    metrics: () => {
-      if (disposed || closing !== undefined) return Promise.reject(refuse("metrics()"))
-      if (registry.metrics === undefined) {
-        return Promise.reject(
-          new InvalidArgumentError({ path: "prometheus", reason: "metrics() needs the option: createFlexiDB(clients, { prometheus: true })" })
-        )
-      }
-      return registry.metrics()
-    },
-    register: (name, client) => {
-      sync(`register('${name}')`, registry.register(name, client))
-      return db as never
-    },
-    unregister: (name) => run(registry.unregister(name), () => Promise.reject(refuse(`unregister('${name}')`))),
-    session: Session.run,
-    tenant: (name) => {
-      const db = registry.tenants?.hit(name)
-      if (db !== undefined) return Promise.resolve(db.clientFor("write"))
-      try {
-        return run(tenantsOf("tenant()").acquire(name), () => Promise.reject(refuse("tenant()"))).then((found) =>
-          found.clientFor("write")
-        )
-      } catch (error) {
-        return Promise.reject(error)
-      }
-    },
-    withTenant: async (name, fn, options) => {
-      const current = Session.currentTenant()
-      if (current !== undefined && current.name !== name && options?.nested !== true) {
-        throw new TenantLockedError({ tenant: name, current: current.name })
-      }
-      const tenants = tenantsOf("withTenant()")
-      // A resident tenant is held at once; otherwise the cache opens it and holds it.
-      const lease = tenants.retain(name) ?? await run(tenants.hold(name), () => Promise.reject(refuse("withTenant()")))
-      const client = lease.db.clientFor("write")
-      try {
-        return await Session.inTenant({ name, client }, () => fn(client))
-      } finally {
-        tenants.release(lease)
-      }
-    },
-    currentTenant: () => Session.currentTenant() as never,
-    tenantStats: () => (disposed ? noTenants : runSync(tenantsOf("tenantStats()").stats)),
-    preventWrites: (name, fn) => {
-      const release = registry.preventWrites(name)
-      if (typeof release !== "function") return Promise.reject(release)
-      try {
-        return Promise.resolve(fn()).finally(release)
-      } catch (error) {
-        release()
-        return Promise.reject(error)
-      }
-    },
+  const db = derive({
+    service: makeService(registry),
+    registry,
+    runtime,
+    disposed: () => disposed,
+    closing: () => closing !== undefined,
     disconnect
+  })
+  const runSync = <A, E>(effect: Effect.Effect<A, E>): A => {
+    const exit = runtime.runSyncExit(effect)
+    if (Exit.isSuccess(exit)) return exit.value
+    throw thrown(exit.cause)
   }
-  const runFork = (effect: Effect.Effect<unknown>) => {
-    if (!disposed) runtime.runFork(effect)
-  }
-  return { db, registry, runSync, runFork }
-}
-
-const noTenants: TenantStats = {
-  resident: 0,
-  leased: 0,
-  waiting: 0,
-  hits: 0,
-  misses: 0,
-  evictions: 0,
-  resolveFailures: 0
+  return { db, registry, runSync }
 }

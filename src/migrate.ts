@@ -17,17 +17,22 @@
  *
  * @since 0.2.0
  */
+import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import { createHash, randomUUID } from "node:crypto"
 import { existsSync } from "node:fs"
 import { readdir, readFile } from "node:fs/promises"
 import { join } from "node:path"
 import type { PrismaClientLike } from "./Client.js"
-import { TaggedError, TypeId } from "./Errors.js"
 import { errorSummary, redact } from "./Redact.js"
 
 /** @since 0.2.0 */
 export type Provider = "postgresql" | "mysql" | "sqlite"
+
+/** @since 0.2.0 */
+export const MigrationErrorTypeId: unique symbol = Symbol.for("flexidb/MigrationError")
+/** @since 0.2.0 */
+export type MigrationErrorTypeId = typeof MigrationErrorTypeId
 
 /**
  * Why a deploy, status or resolve was refused, or how a migration failed. `code` is Prisma's where Prisma has one
@@ -35,13 +40,17 @@ export type Provider = "postgresql" | "mysql" | "sqlite"
  *
  * @since 0.2.0
  */
-export class MigrationError extends TaggedError("MigrationError")<{
+export class MigrationError extends Data.TaggedError("MigrationError")<{
   readonly code: string
   readonly reason: string
   /** The migration it is about, if one. */
   readonly migration?: string | undefined
 }> {
-  readonly [TypeId]: TypeId = TypeId
+  /** Its own: `isFlexiDBError` is about the runtime's errors, and says false for this one. */
+  readonly [MigrationErrorTypeId]: MigrationErrorTypeId = MigrationErrorTypeId
+  constructor(fields: { readonly code: string; readonly reason: string; readonly migration?: string | undefined }) {
+    super({ ...fields, reason: redact(fields.reason) })
+  }
   override get message() {
     return `${this.code}: ${this.reason}`
   }

@@ -1,15 +1,20 @@
 // Type tests: checked by tsc during `npm test` (vitest typecheck).
 import { describe, expectTypeOf, it } from "vitest"
-import { Context, Effect } from "effect"
+import { Context, Effect, Option } from "effect"
 import type { Layer, Scope } from "effect"
 import { createFlexiDB, FlexiDBService } from "../src/index.js"
 import type {
   BatchError,
   ClosedError,
+  TenantError,
+  TenantLockedError,
+  TenantStats,
+  UnknownGroupError,
   InvalidArgumentError,
   PrismaClientLike,
   Settled,
   UnknownDatabaseError,
+  DuplicateDatabaseError,
   CircuitBreakerConfig,
   DBStats,
   FlexiDB,
@@ -152,6 +157,54 @@ describe("Effect API types", () => {
     const made = Effect.flatMap(FlexiDBService.make({ user: sqlite }), (db) => db.get("user"))
     expectTypeOf(made).toEqualTypeOf<
       Effect.Effect<SqliteClient, InvalidArgumentError | UnknownDatabaseError | ClosedError, Scope.Scope>
+    >()
+  })
+})
+
+describe("the service is the whole contract", () => {
+  class TenantDb extends FlexiDBService.Tag("types/TenantDb")<TenantDb, { core: MysqlClient }, SqliteClient>() {}
+
+  it("a Tag's third type is the tenants' client: tenant and withTenant give it; catchTags keeps every type", () => {
+    const program = Effect.gen(function*() {
+      const db = yield* TenantDb
+      const tasks = yield* db.withTenant("acme", (c) => Effect.promise(() => c.user.count()))
+      expectTypeOf(yield* db.tenant("acme")).toEqualTypeOf<SqliteClient>()
+      const current = yield* db.currentTenant
+      if (Option.isSome(current)) expectTypeOf(current.value.client).toEqualTypeOf<SqliteClient>()
+      return tasks
+    })
+    expectTypeOf(program).toEqualTypeOf<Effect.Effect<number, TenantError | TenantLockedError, TenantDb>>()
+    const handled = program.pipe(
+      Effect.catchTags({
+        TenantResolveError: (e) => Effect.succeed(e.tenant.length),
+        TenantLockedError: (e) => Effect.succeed(e.current.length),
+        UnknownDatabaseError: () => Effect.succeed(0),
+        InvalidArgumentError: () => Effect.succeed(0),
+        TenantCapacityError: (e) => Effect.succeed(e.maxClients)
+      })
+    )
+    expectTypeOf(handled).toEqualTypeOf<Effect.Effect<number, DuplicateDatabaseError | ClosedError, TenantDb>>()
+    // The layer's resolve returns the tenants' client.
+    TenantDb.layer({ core: mysql }, { tenants: { resolve: () => sqlite } })
+  })
+
+  it("no error channel is unknown: each is a union of tagged errors", () => {
+    type S = FlexiDBService.Service<{ core: MysqlClient }, SqliteClient>
+    type ErrorOf<X> = X extends Effect.Effect<any, infer E, any> ? E
+      : X extends (...args: any) => Effect.Effect<any, infer E, any> ? E
+      : never
+    type Channels = { [K in keyof S]: ErrorOf<S[K]> }
+    type UnknownIn = { [K in keyof Channels]: unknown extends Channels[K] ? K : never }[keyof Channels]
+    // Generic pass-throughs (withTenant, withSession, preventWrites, batch) add their own E to flexidb's.
+    expectTypeOf<Exclude<UnknownIn, "withTenant" | "withSession" | "preventWrites">>().toEqualTypeOf<never>()
+    expectTypeOf<Channels["tenant"]>().toEqualTypeOf<TenantError>()
+    expectTypeOf<Channels["tenantStats"]>().toEqualTypeOf<InvalidArgumentError>()
+    expectTypeOf<Channels["metrics"]>().toEqualTypeOf<InvalidArgumentError | ClosedError>()
+    expectTypeOf<Channels["healthGroup"]>().toEqualTypeOf<UnknownGroupError>()
+    expectTypeOf<S["tenantStats"]>().toEqualTypeOf<Effect.Effect<TenantStats, InvalidArgumentError>>()
+    const s = {} as S
+    expectTypeOf(s.withTenant("a", () => Effect.fail("mine" as const))).toEqualTypeOf<
+      Effect.Effect<never, "mine" | TenantError | TenantLockedError, never>
     >()
   })
 })

@@ -13,7 +13,8 @@ import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import type * as Scope from "effect/Scope"
 import type { ClientEntry, TenantStats } from "../Client.js"
-import { InvalidArgumentError, TenantCapacityError, UnknownDatabaseError } from "../Errors.js"
+import type { TenantError } from "../Errors.js"
+import { InvalidArgumentError, TenantCapacityError, TenantResolveError, UnknownDatabaseError } from "../Errors.js"
 import type { ResolvedTenants } from "../Options.js"
 import { forkIn } from "./database.js"
 import type { Db } from "./database.js"
@@ -55,7 +56,7 @@ export interface Lease {
   readonly tenant: object
 }
 
-export type TenantError = UnknownDatabaseError | InvalidArgumentError | TenantCapacityError | unknown
+export type { TenantError }
 
 /** Tenant names reach URLs and schema names: letters, digits, `_` and `-` only. */
 const tenantName = /^[A-Za-z0-9_-]{1,128}$/
@@ -159,7 +160,7 @@ export const make = (registry: Registry, env: Env, config: ResolvedTenants): Eff
         slotted = true
         const entry = yield* Effect.tryPromise({
           try: async () => config.resolve(name, { connectionLimit: config.connectionLimit }),
-          catch: (error) => error
+          catch: (cause) => new TenantResolveError({ tenant: name, cause })
         }).pipe(Effect.tapError(() => Effect.sync(() => counts.resolveFailures++)))
         if (entry === undefined || entry === null) {
           counts.resolveFailures++
