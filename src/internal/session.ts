@@ -1,6 +1,8 @@
 /**
- * Read-your-writes sessions: an AsyncLocalStorage store (one per HTTP request is the intended use) that remembers,
- * per database, when the session last wrote to it and, in LSN mode, the writer's WAL position after that write.
+ * Request context. Read-your-writes sessions remember, per database, when the session last wrote to it and, in LSN
+ * mode, the writer's WAL position after that write; the current tenant is the one of the enclosing `withTenant`. The
+ * hot path reads both from AsyncLocalStorage (the Promise face sets them there). The Effect face keeps them in
+ * FiberRefs and enters AsyncLocalStorage only where Prisma runs (`bind`, `enter`).
  */
 import * as FiberRef from "effect/FiberRef"
 import { AsyncLocalStorage } from "node:async_hooks"
