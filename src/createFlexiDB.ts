@@ -22,9 +22,8 @@ import { resolveOptions } from "./Options.js"
 
 /** The names of a map, as strings. */
 type Names<M> = keyof M & string
-/** The names `get()` takes: the registered ones, and any string once tenants (of client type `T`) are configured. */
+/** The names of the databases served: the registered ones, and any string once tenants (of type `T`) are configured. */
 type Known<M, T> = Names<M> | ([T] extends [never] ? never : string)
-type Client<M, T, K> = K extends Names<M> ? ClientOf<M[K]> : T
 
 /**
  * Operations for `batch()`: one function per registered database, given its client.
@@ -61,9 +60,10 @@ type OnlyKnown<O, M> = O & { readonly [K in Exclude<keyof O & string, Names<M>>]
 export interface FlexiDB<M extends Record<string, ClientEntry>, T = never> {
   /**
    * The client for `name`, synchronously. `'read'` picks a read client of a pair, `'write'` (the default) its
-   * write client. Throws UnknownDatabaseError, listing the registered names, for any other name.
+   * write client. Throws UnknownDatabaseError, listing the registered names, for any other name. Only the names of
+   * `M` compile, tenants or not: a tenant's client comes from `tenant(name)` or `withTenant(name, fn)`.
    */
-  get<K extends Known<M, T>>(name: K, role?: Role): Client<M, T, K>
+  get<K extends Names<M>>(name: K, role?: Role): ClientOf<M[K]>
   /**
    * Runs one operation per database in parallel and resolves `{ name: result }`. An unknown name rejects before
    * anything runs. If any operation fails, every other still runs to completion, then it rejects with BatchError
@@ -122,8 +122,9 @@ export interface FlexiDB<M extends Record<string, ClientEntry>, T = never> {
    * The client of tenant `name` (the `tenants` option): at once when it is open; otherwise `tenants.resolve` makes
    * it, and it is registered (breaker, stats, middleware, hooks as any database) and connected first. Concurrent
    * calls for one tenant resolve it once. Rejects with InvalidArgumentError for a name that is not 1–128 letters,
-   * digits, `_` or `-` (before `resolve` is called), UnknownDatabaseError when `resolve` returns undefined, what
-   * `resolve` throws, or TenantCapacityError when every slot stayed busy for `acquireTimeout`.
+   * digits, `_` or `-` (before `resolve` is called) or without the `tenants` option, UnknownDatabaseError when
+   * `resolve` returns undefined, TenantResolveError (its `cause` what `resolve` threw), or TenantCapacityError when
+   * every slot stayed busy for `acquireTimeout`.
    */
   tenant(name: string): Promise<T>
   /**
@@ -134,7 +135,10 @@ export interface FlexiDB<M extends Record<string, ClientEntry>, T = never> {
   withTenant<A>(name: string, fn: (client: T) => A | PromiseLike<A>, options?: { readonly nested?: boolean }): Promise<A>
   /** The tenant of the enclosing `withTenant()`, if any. */
   currentTenant(): { readonly name: string; readonly client: T } | undefined
-  /** The tenant cache's figures: `{ resident, leased, waiting, hits, misses, evictions, resolveFailures }`. */
+  /**
+   * The tenant cache's figures: `{ resident, leased, waiting, hits, misses, evictions, resolveFailures }`. Throws
+   * InvalidArgumentError without the `tenants` option.
+   */
   tenantStats(): TenantStats
   /** Disconnects every client, ends every fiber and timer, fires onDisconnect. Idempotent. */
   disconnect(): Promise<void>

@@ -111,6 +111,24 @@ describe("types", () => {
   })
 })
 
+describe("tenant mocks (#27 item 8)", () => {
+  const real = createFlexiDB({ core: mysql }, { tenants: { resolve: (): SqliteClient | undefined => sqlite } })
+  type DB = typeof real
+
+  it("a tenant's mock is typed by the tenant client: a typo or a wrong return type is a compile error", () => {
+    mockFlexiDB<DB>({ core: {} }, {
+      tenants: { resolve: (name) => (name === "acme" ? { user: { count: async () => 3, findMany: async () => [{ id: 1 }] } } : undefined) }
+    })
+    mockFlexiDB<DB>({ core: {} }, { tenants: { resolve: async () => ({ post: { findFirst: () => null } }) } })
+    // @ts-expect-error a model the tenant client does not have
+    mockFlexiDB<DB>({ core: {} }, { tenants: { resolve: () => ({ projct: {} }) } })
+    // @ts-expect-error count() resolves to a number
+    mockFlexiDB<DB>({ core: {} }, { tenants: { resolve: () => ({ user: { count: async () => "three" } }) } })
+    // @ts-expect-error the same on a registered database
+    mockFlexiDB<DB>({ core: { user: { count: async () => "three" } } })
+  })
+})
+
 describe("Effect API types", () => {
   class AppDb extends FlexiDBService.Tag("types/AppDb")<AppDb, { user: SqliteClient; orders: ReadWriteClient<MysqlClient> }>() {}
   class Tenant extends Context.Tag("types/Tenant")<Tenant, string>() {}
@@ -210,10 +228,13 @@ describe("the service is the whole contract", () => {
 })
 
 describe("replica and tenant types", () => {
-  it("tenants: any name is a tenant's client, typed by what resolve returns; without tenants, names stay checked", async () => {
-    const db = createFlexiDB({ main: mysql }, { tenants: { resolve: (): SqliteClient | undefined => sqlite } })
-    expectTypeOf(db.get("main")).toEqualTypeOf<MysqlClient>()
-    expectTypeOf(db.get("acme")).toEqualTypeOf<SqliteClient>()
+  it("tenants: tenant() and withTenant() give the client resolve returns; get() takes the registered names only", async () => {
+    const db = createFlexiDB({ core: mysql }, { tenants: { resolve: (): SqliteClient | undefined => sqlite } })
+    expectTypeOf(db.get("core")).toEqualTypeOf<MysqlClient>()
+    // @ts-expect-error with tenants set, a typo of a registered name is still a compile error (#27 item 6)
+    db.get("cor")
+    // @ts-expect-error tenants go through tenant(), not get()
+    db.get("acme")
     expectTypeOf(await db.tenant("acme")).toEqualTypeOf<SqliteClient>()
     await db.withTenant("acme", (client) => expectTypeOf(client).toEqualTypeOf<SqliteClient>())
     expectTypeOf(db.tenantStats().resident).toEqualTypeOf<number>()
