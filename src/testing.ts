@@ -10,7 +10,7 @@ import * as Effect from "effect/Effect"
 import * as CircuitBreaker from "./CircuitBreaker.js"
 import type { ClientEntry, ClientOf, PrismaClientLike, Role } from "./Client.js"
 import type { BatchResults, BatchSettledResults, FlexiDB } from "./createFlexiDB.js"
-import { build } from "./createFlexiDB.js"
+import { build } from "./internal/facade.js"
 import { isClient } from "./internal/database.js"
 import type { FlexiDBOptions, TenantsConfig } from "./Options.js"
 

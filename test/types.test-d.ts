@@ -206,6 +206,12 @@ describe("the service is the whole contract", () => {
     TenantDb.layer({ core: mysql }, { tenants: { resolve: () => sqlite } })
   })
 
+  it("the service, the layer and the facade take the same options", () => {
+    type Facade = NonNullable<Parameters<typeof createFlexiDB>[1]>
+    expectTypeOf<NonNullable<Parameters<typeof FlexiDBService.make>[1]>>().toEqualTypeOf<Facade>()
+    expectTypeOf<keyof NonNullable<Parameters<typeof FlexiDBService.layer>[1]>>().toEqualTypeOf<keyof Facade>()
+  })
+
   it("no error channel is unknown: each is a union of tagged errors", () => {
     type S = FlexiDBService.Service<{ core: MysqlClient }, SqliteClient>
     type ErrorOf<X> = X extends Effect.Effect<any, infer E, any> ? E

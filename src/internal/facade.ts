@@ -8,14 +8,19 @@
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import type * as ManagedRuntime from "effect/ManagedRuntime"
-import type { PrismaClientLike, Role, TenantStats } from "../Client.js"
-import { BatchError, ClosedError } from "../Errors.js"
+import * as Layer from "effect/Layer"
+import * as ManagedRuntime from "effect/ManagedRuntime"
+import * as Scope from "effect/Scope"
+import type { ClientEntry, PrismaClientLike, Role, TenantStats } from "../Client.js"
 import type { FlexiDB } from "../createFlexiDB.js"
+import { BatchError, ClosedError } from "../Errors.js"
 import type { Service } from "../FlexiDB.js"
+import type { FlexiDBOptions } from "../Options.js"
+import { resolveOptions } from "../Options.js"
 import type { Registry } from "./registry.js"
-import { batchOutcome, settledResults } from "./registry.js"
-import { lockedOut, noTenants } from "./service.js"
+import { batchOutcome, make as makeRegistry, settledResults } from "./registry.js"
+import { lockedOut, make as makeService, noTenants } from "./service.js"
+import { closeOnSignal } from "./shutdown.js"
 import * as Session from "./session.js"
 
 /** A rejection of the caller's own function, carried through the service's Effect untouched. */
@@ -150,4 +155,56 @@ export const derive = (parts: Parts): FlexiDB<Record<string, PrismaClientLike>, 
     disconnect: parts.disconnect
   }
   return db
+}
+
+/** An instance and its insides, for `flexidb/testing`, which drives the same registry. Not exported by the package. */
+export interface Built {
+  readonly db: FlexiDB<Record<string, PrismaClientLike>, PrismaClientLike>
+  readonly registry: Registry
+  /** Runs a lifecycle effect on the instance's runtime, synchronously. */
+  readonly runSync: <A, E>(effect: Effect.Effect<A, E>) => A
+}
+
+/** The registry and its service on a runtime of their own, and the Promise face derived from the service. */
+export const build = (
+  clients: Readonly<Record<string, ClientEntry>>,
+  options: FlexiDBOptions<any> | undefined,
+  observe?: (database: string, operation: string) => void
+): Built => {
+  const resolved = resolveOptions(options)
+  const runtime = ManagedRuntime.make(Layer.empty)
+  const scope = runtime.runSync(Scope.make())
+  const made = runtime.runSyncExit(Scope.extend(makeRegistry(clients, resolved, observe), scope))
+  if (Exit.isFailure(made)) {
+    runtime.runSync(Scope.close(scope, Exit.void))
+    void runtime.dispose()
+    throw Cause.squash(made.cause)
+  }
+  const registry = made.value
+  // Once disposed, the runtime runs nothing: every method answers from the facade, as documented.
+  let disposed = false
+  let closing: Promise<void> | undefined
+  const disconnect = () =>
+    closing ??= (() => {
+      stopListening()
+      return runtime.runPromise(Scope.close(scope, Exit.void)).finally(() => {
+        disposed = true
+        return runtime.dispose()
+      })
+    })()
+  const stopListening = resolved.gracefulShutdown ? closeOnSignal(disconnect) : () => {}
+  const db = derive({
+    service: makeService(registry),
+    registry,
+    runtime,
+    disposed: () => disposed,
+    closing: () => closing !== undefined,
+    disconnect
+  })
+  const runSync = <A, E>(effect: Effect.Effect<A, E>): A => {
+    const exit = runtime.runSyncExit(effect)
+    if (Exit.isSuccess(exit)) return exit.value
+    throw thrown(exit.cause)
+  }
+  return { db, registry, runSync }
 }
