@@ -279,6 +279,9 @@ describe("the Effect service", () => {
       expect(() => flexi.get("user", "primary" as "read")).toThrow(InvalidArgumentError)
       yield* Effect.promise(() => expect(flexi.tenant("acme")).rejects.toBeInstanceOf(InvalidArgumentError))
       yield* Effect.promise(() => expect(flexi.metrics()).rejects.toBeInstanceOf(InvalidArgumentError))
+      // The same after disconnect(): without the option, it is a mistake whenever it is called.
+      yield* Effect.promise(() => flexi.disconnect())
+      expect(() => flexi.tenantStats()).toThrow(InvalidArgumentError)
     }))
 
   it.scoped("withSession: after a write, the session's reads of a pair go to the writer; outside, to the replica", () =>

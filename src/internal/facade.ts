@@ -146,7 +146,11 @@ export const derive = (parts: Parts): FlexiDB<Record<string, PrismaClientLike>, 
       }
     },
     currentTenant: () => Session.currentTenant() as never,
-    tenantStats: () => (disposed() ? emptyTenantStats : runSync(service.tenantStats)),
+    // Without the option it is a mistake whenever it is called; after disconnect() no tenant is open.
+    tenantStats: () => {
+      if (registry.tenants === undefined) throw noTenants("tenantStats()")
+      return disposed() ? emptyTenantStats : runSync(service.tenantStats)
+    },
     preventWrites: (name, fn) =>
       promise(
         `preventWrites('${name}')`,
