@@ -10,7 +10,6 @@ import * as Effect from "effect/Effect"
 import type { LazyArg } from "effect/Function"
 import * as Layer from "effect/Layer"
 import type * as Option from "effect/Option"
-import * as Runtime from "effect/Runtime"
 import type * as Scope from "effect/Scope"
 import type { ClientEntry, ClientOf, DBStats, MiddlewareFn, PrismaClientLike, Role, Settled, TenantStats } from "./Client.js"
 import type {
@@ -23,12 +22,8 @@ import type {
   UnknownDatabaseError,
   UnknownGroupError
 } from "./Errors.js"
-import { validate } from "./internal/database.js"
-import { make as makeRegistry } from "./internal/registry.js"
-import { make as makeService } from "./internal/service.js"
-import { closeOnSignal } from "./internal/shutdown.js"
+import { makeScoped } from "./internal/service.js"
 import type { FlexiDBOptions } from "./Options.js"
-import { resolveOptions } from "./Options.js"
 
 type Names<M> = keyof M & string
 type Return<F> = F extends (...args: any) => infer R ? R : never
@@ -201,18 +196,7 @@ export const make = <const M extends Record<string, ClientEntry>, T extends Clie
   clients: M,
   options?: FlexiDBOptions<T>
 ): Effect.Effect<Service<M, ClientOf<T>>, InvalidArgumentError, Scope.Scope> =>
-  Effect.gen(function*() {
-    const resolved = yield* validate(() => resolveOptions(options))
-    const registry = yield* makeRegistry(clients, resolved)
-    if (resolved.gracefulShutdown) {
-      const runtime = yield* Effect.runtime<never>()
-      yield* Effect.acquireRelease(
-        Effect.sync(() => closeOnSignal(() => Runtime.runPromise(runtime)(registry.close))),
-        (stop) => Effect.sync(stop)
-      )
-    }
-    return makeService(registry) as unknown as Service<M, ClientOf<T>>
-  })
+  makeScoped(clients, options) as unknown as Effect.Effect<Service<M, ClientOf<T>>, InvalidArgumentError, Scope.Scope>
 
 /** The registry of `clients` (or of what the function returns, called when the layer is built) under `tag`. */
 const layerFor = <I, M extends Record<string, ClientEntry>, T>(

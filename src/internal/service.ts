@@ -9,12 +9,17 @@ import * as Fiber from "effect/Fiber"
 import * as FiberRef from "effect/FiberRef"
 import * as Option from "effect/Option"
 import * as Runtime from "effect/Runtime"
-import type { PrismaClientLike, TenantStats } from "../Client.js"
+import type * as Scope from "effect/Scope"
+import type { ClientEntry, PrismaClientLike, TenantStats } from "../Client.js"
 import type { TenantError, UnknownDatabaseError } from "../Errors.js"
 import { BatchError, ClosedError, InvalidArgumentError, isFlexiDBError, TenantLockedError } from "../Errors.js"
 import type { Service } from "../FlexiDB.js"
+import type { FlexiDBOptions } from "../Options.js"
+import { resolveOptions } from "../Options.js"
+import { validate } from "./database.js"
 import type { BatchRun, Operation, Registry } from "./registry.js"
-import { batchOutcome, record, settledResults } from "./registry.js"
+import { batchOutcome, make as makeRegistry, record, settledResults } from "./registry.js"
+import { closeOnSignal } from "./shutdown.js"
 import * as Session from "./session.js"
 
 /** An Effect operation's death travels through the Promise-based core as this, and comes out as a defect. */
@@ -219,3 +224,24 @@ export const make = (registry: Registry): Service => {
   }
   return service
 }
+
+/**
+ * A registry of `clients` in the current scope and its service; with `gracefulShutdown`, SIGINT and SIGTERM close the
+ * registry first, as they close a `createFlexiDB` instance.
+ */
+export const makeScoped = (
+  clients: Readonly<Record<string, ClientEntry>>,
+  options: FlexiDBOptions<any> | undefined
+): Effect.Effect<Service, InvalidArgumentError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const resolved = yield* validate(() => resolveOptions(options))
+    const registry = yield* makeRegistry(clients, resolved)
+    if (resolved.gracefulShutdown) {
+      const runtime = yield* Effect.runtime<never>()
+      yield* Effect.acquireRelease(
+        Effect.sync(() => closeOnSignal(() => Runtime.runPromise(runtime)(registry.close))),
+        (stop) => Effect.sync(stop)
+      )
+    }
+    return make(registry)
+  })
