@@ -236,6 +236,19 @@ describe("the Effect service", () => {
         ])
       }))
 
+    it.effect("groups: define, read back, health; an undefined group is UnknownGroupError", () =>
+      Effect.gen(function*() {
+        const db = yield* Tenants
+        const defined = yield* db.group("main", ["core"])
+        expect(defined.core).toBe(yield* db.get("core"))
+        expect((yield* db.group("main")).core).toBe(defined.core)
+        expect(yield* db.healthGroup("main")).toEqual({ core: true })
+        const missing = yield* Effect.flip(db.healthGroup("nope"))
+        expect(missing._tag).toBe("UnknownGroupError")
+        expect((yield* Effect.flip(db.group("nope")))._tag).toBe("UnknownGroupError")
+        expect((yield* Effect.flip(db.group("bad", ["ghost" as "core"])))._tag).toBe("UnknownDatabaseError")
+      }))
+
     it.effect("metrics in Prometheus' text format", () =>
       Effect.gen(function*() {
         const db = yield* Tenants
