@@ -255,27 +255,35 @@ describe("the Effect service", () => {
         yield* db.ready
         expect(yield* db.metrics).toContain("flexidb_")
       }))
-
-    it.effect("100 concurrent registers of one name: one succeeds, 99 fail with DuplicateDatabaseError, one database", () =>
-      Effect.gen(function*() {
-        const db = yield* Tenants
-        const core = yield* db.get("core")
-        // Each fiber yields to the others after every step, as a busy runtime makes them do.
-        const exits = yield* Effect.forEach(
-          Array.from({ length: 100 }, () => db.register("raced", core)),
-          Effect.exit,
-          { concurrency: "unbounded" }
-        ).pipe(Effect.withMaxOpsBeforeYield(64))
-        expect(exits.filter(Exit.isSuccess)).toHaveLength(1)
-        const failures = exits.flatMap((e) => (Exit.isFailure(e) ? [Cause.squash(e.cause)] : []))
-        expect(failures).toHaveLength(99)
-        for (const f of failures) expect(f).toBeInstanceOf(DuplicateDatabaseError)
-        expect((yield* db.list).filter((n: string) => n === "raced")).toHaveLength(1)
-        // The one database is the one served; unregistering it leaves the name free.
-        yield* db.unregister("raced" as "core")
-        expect((yield* db.list) as Array<string>).not.toContain("raced")
-      }))
   })
+
+  it.scoped("100 concurrent registers of one name: one succeeds, 99 fail with DuplicateDatabaseError, one database made", () =>
+    Effect.gen(function*() {
+      const sqlite = yield* database("sqlite")
+      const connected: Array<string> = []
+      const disconnected: Array<string> = []
+      const db = yield* FlexiDBService.make({} as Record<string, SqliteClient>, {
+        gracefulShutdown: false,
+        hooks: { onConnect: (n) => connected.push(n), onDisconnect: (n) => disconnected.push(n) }
+      })
+      const client = prisma7.sqlite(sqlite.url)
+      // Each fiber yields to the others after every few steps, as a busy runtime makes them do.
+      const exits = yield* Effect.forEach(
+        Array.from({ length: 100 }, () => db.register("raced", client)),
+        Effect.exit,
+        { concurrency: "unbounded" }
+      ).pipe(Effect.withMaxOpsBeforeYield(64))
+      expect(exits.filter(Exit.isSuccess)).toHaveLength(1)
+      const failures = exits.flatMap((e) => (Exit.isFailure(e) ? [Cause.squash(e.cause)] : []))
+      expect(failures).toHaveLength(99)
+      for (const f of failures) expect(f).toBeInstanceOf(DuplicateDatabaseError)
+      expect(yield* db.ready).toEqual({ raced: true })
+      // One database was made and connected; unregistering it disconnects it, and nothing else is left to close.
+      expect(connected).toEqual(["raced"])
+      yield* db.unregister("raced")
+      expect(disconnected).toEqual(["raced"])
+      expect(yield* db.list).toEqual([])
+    }))
 
   it.scoped("without tenants, tenantStats and tenant fail with InvalidArgumentError in both faces; so does a bad role", () =>
     Effect.gen(function*() {
