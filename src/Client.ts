@@ -112,7 +112,7 @@ export interface MemberStats {
 /**
  * The outcome of one database's operation in `batchSettled()`.
  *
- * @since 0.1.0
+ * @since 0.2.0
  */
 export type Settled<A> =
   | { readonly status: "fulfilled"; readonly value: A }

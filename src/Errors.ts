@@ -28,10 +28,10 @@ const withoutCredentials = (fields: unknown): unknown => {
 }
 
 /**
- * @internal `Data.TaggedError`, with credentials removed from its string fields: a connection string passed where
- * a name or an option goes (`db.get(process.env.DATABASE_URL)`) is not repeated by the error, its message or its JSON.
+ * `Data.TaggedError`, with credentials removed from its string fields: a connection string passed where a name or an
+ * option goes (`db.get(process.env.DATABASE_URL)`) is not repeated by the error, its message or its JSON.
  */
-export const TaggedError = <Tag extends string>(tag: Tag): ReturnType<typeof Data.TaggedError<Tag>> => {
+const TaggedError = <Tag extends string>(tag: Tag): ReturnType<typeof Data.TaggedError<Tag>> => {
   const Base = Data.TaggedError(tag) as unknown as new(fields: unknown) => object
   return class extends Base {
     constructor(fields: unknown) {
@@ -395,6 +395,44 @@ export class ClosedError extends TaggedError("ClosedError")<{
   }
 }
 
+/**
+ * A tenant's resolver (`tenants.resolve`) threw or rejected: nothing was opened and no slot is kept. `cause` is what it
+ * threw; the message is its reason with credentials removed.
+ *
+ * @since 0.2.0
+ */
+export class TenantResolveError extends TaggedError("TenantResolveError")<{
+  readonly tenant: string
+  readonly cause: unknown
+}> {
+  readonly [TypeId]: TypeId = TypeId
+  readonly code = "FLEXIDB_TENANT_RESOLVE"
+  /** Refused before anything ran on the tenant's database. */
+  readonly outcomeUnknown = false
+  override get message() {
+    return `Could not resolve tenant '${this.tenant}': ${describe(this.cause)}. Check tenants.resolve and what it reads.`
+  }
+}
+
+/**
+ * What opening a tenant (`tenant()`, `withTenant()`) can fail with: a bad name or no `tenants` option
+ * (InvalidArgumentError), no such tenant (UnknownDatabaseError), no slot in time (TenantCapacityError), the resolver
+ * failed (TenantResolveError), a database of that name already registered (DuplicateDatabaseError), or the instance
+ * is closed (ClosedError).
+ *
+ * @since 0.2.0
+ */
+export type TenantError =
+  | InvalidArgumentError
+  | UnknownDatabaseError
+  | TenantCapacityError
+  | TenantResolveError
+  | TenantSuspendedError
+  | CatalogError
+  | ConnectionError
+  | DuplicateDatabaseError
+  | ClosedError
+
 /** @since 0.1.0 */
 export type FlexiDBError =
   | UnknownDatabaseError
@@ -414,6 +452,7 @@ export type FlexiDBError =
   | TenantLockedError
   | TenantSuspendedError
   | CatalogError
+  | TenantResolveError
 
 /**
  * Whether `u` is one of flexidb's own errors.

@@ -404,6 +404,9 @@ const fail = (path: string, reason: string): never => {
   throw new InvalidArgumentError({ path, reason })
 }
 
+/** An option's path in messages: `retry.attempts`; a top-level option by its own name (`operationTimeout`). */
+const at = (path: string, key: string) => (path === "" ? key : `${path}.${key}`)
+
 const isObject = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)
 
 const section = (options: Record<string, unknown>, key: string, known: ReadonlyArray<string>, parent?: string) => {
@@ -427,10 +430,10 @@ const number = (
   const value = obj[key]
   if (value === undefined) return fallback
   if (typeof value !== "number" || !Number.isFinite(value)) {
-    return fail(`${path}.${key}`, `expected a finite number, got ${JSON.stringify(value) ?? typeof value}`)
+    return fail(at(path, key), `expected a finite number, got ${JSON.stringify(value) ?? typeof value}`)
   }
-  if (rule.integer === true && !Number.isInteger(value)) fail(`${path}.${key}`, `expected a whole number, got ${value}`)
-  if (value < rule.min) fail(`${path}.${key}`, `must be at least ${rule.min}, got ${value}`)
+  if (rule.integer === true && !Number.isInteger(value)) fail(at(path, key), `expected a whole number, got ${value}`)
+  if (value < rule.min) fail(at(path, key), `must be at least ${rule.min}, got ${value}`)
   return value
 }
 
@@ -461,26 +464,26 @@ const duration = (
   const decoded = negative ? undefined : Option.getOrUndefined(Duration.decodeUnknown(value))
   if (decoded === undefined || !Duration.isFinite(decoded)) {
     return fail(
-      `${path}.${key}`,
+      at(path, key),
       `expected milliseconds or a duration such as "5 seconds", got ${JSON.stringify(value) ?? typeof value}`
     )
   }
   const ms = Duration.toMillis(decoded)
-  if (ms < rule.min) fail(`${path}.${key}`, `must be at least ${rule.min} ms, got ${ms} ms`)
+  if (ms < rule.min) fail(at(path, key), `must be at least ${rule.min} ms, got ${ms} ms`)
   return ms
 }
 
 const callback = <F>(obj: Record<string, unknown>, path: string, key: string): F | undefined => {
   const value = obj[key]
   if (value === undefined) return undefined
-  if (typeof value !== "function") return fail(`${path}.${key}`, `expected a function, got ${typeof value}`)
+  if (typeof value !== "function") return fail(at(path, key), `expected a function, got ${typeof value}`)
   return value as F
 }
 
 const boolean = (obj: Record<string, unknown>, path: string, key: string, fallback: boolean): boolean => {
   const value = obj[key]
   if (value === undefined) return fallback
-  if (typeof value !== "boolean") return fail(`${path}.${key}`, `expected true or false, got ${JSON.stringify(value)}`)
+  if (typeof value !== "boolean") return fail(at(path, key), `expected true or false, got ${JSON.stringify(value)}`)
   return value
 }
 
@@ -670,11 +673,11 @@ export const resolveOptions = (input: FlexiDBOptions<any> | undefined = {}): Res
     },
     operationTimeout: input.operationTimeout === undefined
       ? undefined
-      : duration(input as Record<string, unknown>, "options", "operationTimeout", 0, { min: 1 }),
+      : duration(input as Record<string, unknown>, "", "operationTimeout", 0, { min: 1 }),
     replicas,
-    intercept: boolean(input as Record<string, unknown>, "options", "intercept", true),
-    gracefulShutdown: boolean(input as Record<string, unknown>, "options", "gracefulShutdown", true),
-    disconnectTimeout: duration(input as Record<string, unknown>, "options", "disconnectTimeout", 5000, { min: 1 }),
+    intercept: boolean(input as Record<string, unknown>, "", "intercept", true),
+    gracefulShutdown: boolean(input as Record<string, unknown>, "", "gracefulShutdown", true),
+    disconnectTimeout: duration(input as Record<string, unknown>, "", "disconnectTimeout", 5000, { min: 1 }),
     tenants: resolveTenants(input as Record<string, unknown>),
     ...resolvePrometheus((input as Record<string, unknown>).prometheus),
     telemetry: resolveTelemetry(input as Record<string, unknown>),
@@ -715,7 +718,7 @@ const resolveLogger = (logger: unknown): ((message: string) => void) | undefined
   if (logger === false) return undefined
   const warn = (logger as { warn?: unknown } | null)?.warn
   if (typeof warn !== "function") {
-    return fail("options.logger", "expected false or an object with a warn(message) method, such as console or a pino logger")
+    return fail("logger", "expected false or an object with a warn(message) method, such as console or a pino logger")
   }
   return (message) => {
     try {

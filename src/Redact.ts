@@ -27,8 +27,14 @@ const frameHeading = /^\s*Invalid `[^`]*` invocation/m
 const codeFrame = /^\s*Invalid `[^`]*` invocation(?: in)?:?\s*$|^\s*(?:file:\/\/\/?)?(?:[A-Za-z]:)?[\\/]?[^\s:]+(?:[\\/][^\s:]+)+:\d+:\d+\s*$|^(?:\s+|\s*→\s*)\d+\s/
 
 /**
- * @internal A one-line, credential-free summary of an error for `lastError`, hooks and messages: Prisma's code frame
- * dropped, and of what is left the last paragraph, the reason.
+ * A one-line, credential-free summary of an error, for a log line or a message: Prisma's code frame (the
+ * "Invalid `…` invocation" heading, file positions and numbered source lines) is dropped, and of what is left the last
+ * paragraph, the reason, is kept, cut to `max` characters. flexidb's `lastError`, hooks and messages use it.
+ *
+ * @example
+ * logger.warn(`order not saved: ${errorSummary(error)}`)
+ *
+ * @since 0.2.0
  */
 export const errorSummary = (error: unknown, max = 300): string => {
   const raw = error instanceof Error ? error.message : typeof error === "string" ? error : String(error)

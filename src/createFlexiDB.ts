@@ -1,32 +1,18 @@
 /**
- * The Promise facade: `createFlexiDB` for ordinary apps. A thin shell over the same registry the Effect service
- * uses, run by a `ManagedRuntime`: each method converts once, here. `get()` and `batch()` call the registry's hot
- * paths directly (a Map lookup, Prisma's promises); lifecycle work runs as Effects.
+ * The Promise facade: `createFlexiDB` for ordinary apps. The Effect service (`FlexiDBService`) run by a
+ * `ManagedRuntime` of the instance's own, each method converted once (internal/facade.ts); `get()`, a resident
+ * `tenant()` and `batch()` take the registry's hot paths directly (a Map lookup, Prisma's promises).
  *
  * @since 0.1.0
  */
-import * as Cause from "effect/Cause"
-import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
-import * as Layer from "effect/Layer"
-import * as ManagedRuntime from "effect/ManagedRuntime"
-import * as Scope from "effect/Scope"
 import type { ClientEntry, ClientOf, DBStats, MiddlewareFn, PrismaClientLike, Role, Settled, TenantStats } from "./Client.js"
-import { BatchError, ClosedError, InvalidArgumentError, TenantLockedError } from "./Errors.js"
-
-import { handler as metricsHandler } from "./internal/metricsHandler.js"
-import type { Registry } from "./internal/registry.js"
-import { batchOutcome, make as makeRegistry, record, settledResults } from "./internal/registry.js"
-import * as Session from "./internal/session.js"
-import { closeOnSignal } from "./internal/shutdown.js"
+import { build } from "./internal/facade.js"
 import type { FlexiDBOptions, MetricsHandler } from "./Options.js"
-import { resolveOptions } from "./Options.js"
 
 /** The names of a map, as strings. */
 type Names<M> = keyof M & string
-/** The names `get()` takes: the registered ones, and any string once tenants (of client type `T`) are configured. */
+/** The names of the databases served: the registered ones, and any string once tenants (of type `T`) are configured. */
 type Known<M, T> = Names<M> | ([T] extends [never] ? never : string)
-type Client<M, T, K> = K extends Names<M> ? ClientOf<M[K]> : T
 
 /**
  * Operations for `batch()`: one function per registered database, given its client.
@@ -63,9 +49,10 @@ type OnlyKnown<O, M> = O & { readonly [K in Exclude<keyof O & string, Names<M>>]
 export interface FlexiDB<M extends Record<string, ClientEntry>, T = never> {
   /**
    * The client for `name`, synchronously. `'read'` picks a read client of a pair, `'write'` (the default) its
-   * write client. Throws UnknownDatabaseError, listing the registered names, for any other name.
+   * write client. Throws UnknownDatabaseError, listing the registered names, for any other name. Only the names of
+   * `M` compile, tenants or not: a tenant's client comes from `tenant(name)` or `withTenant(name, fn)`.
    */
-  get<K extends Known<M, T>>(name: K, role?: Role): Client<M, T, K>
+  get<K extends Names<M>>(name: K, role?: Role): ClientOf<M[K]>
   /**
    * Runs one operation per database in parallel and resolves `{ name: result }`. An unknown name rejects before
    * anything runs. If any operation fails, every other still runs to completion, then it rejects with BatchError
@@ -131,8 +118,9 @@ export interface FlexiDB<M extends Record<string, ClientEntry>, T = never> {
    * The client of tenant `name` (the `tenants` option): at once when it is open; otherwise `tenants.resolve` makes
    * it, and it is registered (breaker, stats, middleware, hooks as any database) and connected first. Concurrent
    * calls for one tenant resolve it once. Rejects with InvalidArgumentError for a name that is not 1–128 letters,
-   * digits, `_` or `-` (before `resolve` is called), UnknownDatabaseError when `resolve` returns undefined, what
-   * `resolve` throws, or TenantCapacityError when every slot stayed busy for `acquireTimeout`.
+   * digits, `_` or `-` (before `resolve` is called) or without the `tenants` option, UnknownDatabaseError when
+   * `resolve` returns undefined, TenantResolveError (its `cause` what `resolve` threw), or TenantCapacityError when
+   * every slot stayed busy for `acquireTimeout`.
    */
   tenant(name: string): Promise<T>
   /**
@@ -143,7 +131,10 @@ export interface FlexiDB<M extends Record<string, ClientEntry>, T = never> {
   withTenant<A>(name: string, fn: (client: T) => A | PromiseLike<A>, options?: { readonly nested?: boolean }): Promise<A>
   /** The tenant of the enclosing `withTenant()`, if any. */
   currentTenant(): { readonly name: string; readonly client: T } | undefined
-  /** The tenant cache's figures: `{ resident, leased, waiting, hits, misses, evictions, resolveFailures }`. */
+  /**
+   * The tenant cache's figures: `{ resident, leased, waiting, hits, misses, evictions, resolveFailures }`. Throws
+   * InvalidArgumentError without the `tenants` option.
+   */
   tenantStats(): TenantStats
   /** Disconnects every client, ends every fiber and timer, fires onDisconnect. Idempotent. */
   disconnect(): Promise<void>
@@ -168,179 +159,3 @@ export const createFlexiDB = <
   clients: M,
   options?: FlexiDBOptions<T>
 ): FlexiDB<M, ClientOf<T>> => build(clients, options).db as unknown as FlexiDB<M, ClientOf<T>>
-
-/** An instance and its insides, for `flexidb/testing`, which drives the same registry. Not exported by the package. */
-export interface Built {
-  readonly db: FlexiDB<Record<string, PrismaClientLike>, PrismaClientLike>
-  readonly registry: Registry
-  /** Runs a lifecycle effect on the instance's runtime, synchronously. */
-  readonly runSync: <A, E>(effect: Effect.Effect<A, E>) => A
-  /** Starts a lifecycle effect on the instance's runtime. */
-  readonly runFork: (effect: Effect.Effect<unknown>) => void
-}
-
-/** @internal */
-export const build = (
-  clients: Readonly<Record<string, ClientEntry>>,
-  options: FlexiDBOptions<any> | undefined,
-  observe?: (database: string, operation: string) => void
-): Built => {
-  const resolved = resolveOptions(options)
-  const runtime = ManagedRuntime.make(Layer.empty)
-  const scope = runtime.runSync(Scope.make())
-  const made = runtime.runSyncExit(Scope.extend(makeRegistry(clients, resolved, observe), scope))
-  if (Exit.isFailure(made)) {
-    runtime.runSync(Scope.close(scope, Exit.void))
-    void runtime.dispose()
-    throw Cause.squash(made.cause)
-  }
-  const registry = made.value
-  // Once disposed, the runtime runs nothing: every method answers from here, as documented.
-  let disposed = false
-  const refuse = (operation: string) => new ClosedError({ operation })
-  const runSync = <A, E>(effect: Effect.Effect<A, E>): A => {
-    const exit = runtime.runSyncExit(effect)
-    if (Exit.isSuccess(exit)) return exit.value
-    throw Cause.squash(exit.cause)
-  }
-  const sync = <A, E>(operation: string, effect: Effect.Effect<A, E>): A => {
-    if (disposed) throw refuse(operation)
-    return runSync(effect)
-  }
-  const run = <A, E>(effect: Effect.Effect<A, E>, whenClosed: () => Promise<A>): Promise<A> =>
-    disposed
-      ? whenClosed()
-      : runtime.runPromiseExit(effect).then((exit) => {
-        if (Exit.isSuccess(exit)) return exit.value
-        throw Cause.squash(exit.cause)
-      })
-  const nothing = () => Promise.resolve({})
-  const tenantsOf = (operation: string) => {
-    if (registry.tenants === undefined) {
-      throw new InvalidArgumentError({ path: "tenants", reason: `${operation} needs the tenants option: createFlexiDB(clients, { tenants: { resolve } })` })
-    }
-    return registry.tenants
-  }
-
-  let closing: Promise<void> | undefined
-  const disconnect = () =>
-    closing ??= (() => {
-      stopListening()
-      return run(Scope.close(scope, Exit.void), () => Promise.resolve()).finally(() => {
-        disposed = true
-        return runtime.dispose()
-      })
-    })()
-  const stopListening = resolved.gracefulShutdown ? closeOnSignal(disconnect) : () => {}
-
-  const get = (name: string, role?: Role) => {
-    const found = registry.find(name)
-    if (found !== undefined && (role === undefined || role === "write" || role === "read")) return found.clientFor(role)
-    throw registry.client(name, role)
-  }
-  const groupClients = (members: ReadonlyArray<string>) => record(members.map((m) => [m, get(m)] as const))
-
-  const db: FlexiDB<Record<string, PrismaClientLike>, PrismaClientLike> = {
-    get: get as never,
-    batch: ((operations: never) =>
-      registry.batch(operations, (outcomes) => {
-        const answer = batchOutcome(outcomes)
-        if (answer instanceof BatchError) throw answer
-        return answer
-      })) as never,
-    batchSettled: ((operations: never) => registry.batch(operations, settledResults)) as never,
-    use: (middleware) => {
-      const remove = sync("use()", registry.use(middleware))
-      return () => {
-        if (!disposed) runSync(remove)
-      }
-    },
-    group: (name: string, members?: ReadonlyArray<string>) =>
-      groupClients(
-        members === undefined
-          ? sync(`group('${name}')`, registry.groupMembers(name))
-          : sync(`group('${name}')`, registry.defineGroup(name, members))
-      ),
-    healthGroup: (name) => {
-      try {
-        const members = sync(`healthGroup('${name}')`, registry.groupMembers(name))
-        return run(registry.health(members), nothing)
-      } catch (error) {
-        return Promise.reject(error)
-      }
-    },
-    list: () => (disposed ? [] : runSync(registry.list)),
-    health: () => run(registry.health(), nothing),
-    stats: () => (disposed ? {} : runSync(registry.stats)),
-    ready: () => run(registry.ready, nothing),
-    metrics: () => {
-      if (disposed || closing !== undefined) return Promise.reject(refuse("metrics()"))
-      if (registry.metrics === undefined) {
-        return Promise.reject(
-          new InvalidArgumentError({ path: "prometheus", reason: "metrics() needs the option: createFlexiDB(clients, { prometheus: true })" })
-        )
-      }
-      return registry.metrics()
-    },
-    metricsHandler: () => metricsHandler(() => db.metrics()),
-    register: (name, client) => {
-      sync(`register('${name}')`, registry.register(name, client))
-      return db as never
-    },
-    unregister: (name) => run(registry.unregister(name), () => Promise.reject(refuse(`unregister('${name}')`))),
-    session: Session.run,
-    tenant: (name) => {
-      const db = registry.tenants?.hit(name)
-      if (db !== undefined) return Promise.resolve(db.clientFor("write"))
-      try {
-        return run(tenantsOf("tenant()").acquire(name), () => Promise.reject(refuse("tenant()"))).then((found) =>
-          found.clientFor("write")
-        )
-      } catch (error) {
-        return Promise.reject(error)
-      }
-    },
-    withTenant: async (name, fn, options) => {
-      const current = Session.currentTenant()
-      if (current !== undefined && current.name !== name && options?.nested !== true) {
-        throw new TenantLockedError({ tenant: name, current: current.name })
-      }
-      const tenants = tenantsOf("withTenant()")
-      // A resident tenant is held at once; otherwise the cache opens it and holds it.
-      const lease = tenants.retain(name) ?? await run(tenants.hold(name), () => Promise.reject(refuse("withTenant()")))
-      const client = lease.db.clientFor("write")
-      try {
-        return await Session.inTenant({ name, client }, () => fn(client))
-      } finally {
-        tenants.release(lease)
-      }
-    },
-    currentTenant: () => Session.currentTenant() as never,
-    tenantStats: () => (disposed ? noTenants : runSync(tenantsOf("tenantStats()").stats)),
-    preventWrites: (name, fn) => {
-      const release = registry.preventWrites(name)
-      if (typeof release !== "function") return Promise.reject(release)
-      try {
-        return Promise.resolve(fn()).finally(release)
-      } catch (error) {
-        release()
-        return Promise.reject(error)
-      }
-    },
-    disconnect
-  }
-  const runFork = (effect: Effect.Effect<unknown>) => {
-    if (!disposed) runtime.runFork(effect)
-  }
-  return { db, registry, runSync, runFork }
-}
-
-const noTenants: TenantStats = {
-  resident: 0,
-  leased: 0,
-  waiting: 0,
-  hits: 0,
-  misses: 0,
-  evictions: 0,
-  resolveFailures: 0
-}

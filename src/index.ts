@@ -55,12 +55,13 @@ export {
   TenantCapacityError,
   TenantLockedError,
   TenantSuspendedError,
+  TenantResolveError,
   UnknownDatabaseError,
   UnknownGroupError
 } from "./Errors.js"
-export type { FlexiDBError } from "./Errors.js"
-export { isOutcomeUnknown } from "./internal/classify.js"
-export { redact } from "./Redact.js"
+export type { FlexiDBError, TenantError } from "./Errors.js"
+export { isOutcomeUnknown } from "./Outcome.js"
+export { errorSummary, redact } from "./Redact.js"
 
 /** The circuit breaker's states and pure transitions. @since 0.1.0 */
 export * as CircuitBreaker from "./CircuitBreaker.js"

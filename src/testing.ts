@@ -10,7 +10,7 @@ import * as Effect from "effect/Effect"
 import * as CircuitBreaker from "./CircuitBreaker.js"
 import type { ClientEntry, ClientOf, PrismaClientLike, Role } from "./Client.js"
 import type { BatchResults, BatchSettledResults, FlexiDB } from "./createFlexiDB.js"
-import { build } from "./createFlexiDB.js"
+import { build } from "./internal/facade.js"
 import { isClient } from "./internal/database.js"
 import type { FlexiDBOptions, TenantsConfig } from "./Options.js"
 
@@ -40,17 +40,38 @@ export interface MockFlexiDB<M extends Record<string, unknown>>
 
 /**
  * What the mock of one client may hold: any part of it, nested (`{ user: { findMany } }`). Its methods may return
- * plain values or promises of partial rows: a mock answers only what the test asks.
+ * plain values or promises of partial rows, of the types the client's methods resolve to: a mock answers only what
+ * the test asks, and a key or a value the client does not have is a compile error.
  *
  * @since 0.1.0
  */
 export type MockOf<C> = {
-  readonly [K in keyof C]?: C[K] extends (...args: any) => any ? (...args: any) => unknown
+  // String keys only: Prisma's symbol-keyed type index would make every object literal fit.
+  readonly [K in keyof C as K extends string ? K : never]?: C[K] extends (...args: any) => infer R
+    ? (...args: any) => MockAnswer<R>
     : C[K] extends object ? MockOf<C[K]>
     : C[K]
 }
 
-/** One mock per database of `M` (what you pass to `createFlexiDB`); `{}` for a database the test never calls. */
+/**
+ * What a mocked method may return for a client method that returns `R`: its value, any part of it (rows with only
+ * the fields the test reads), or a promise of either.
+ *
+ * @since 0.2.0
+ */
+export type MockAnswer<R> = PartialValue<Awaited<R>> | PromiseLike<PartialValue<Awaited<R>>>
+
+/** A value with any of its fields left out, nested; arrays of such values. */
+type PartialValue<A> = A extends ReadonlyArray<infer E> ? ReadonlyArray<PartialValue<E>>
+  : A extends Date | Uint8Array | ((...args: any) => any) ? A
+  : A extends object ? { readonly [K in keyof A]?: PartialValue<A[K]> }
+  : A
+
+/**
+ * One mock per database of `M` (what you pass to `createFlexiDB`); `{}` for a database the test never calls.
+ *
+ * @since 0.1.0
+ */
 export type MockClients<M> = { readonly [K in Names<M>]: MockOf<ClientOf<M[K]>> }
 
 /**
@@ -91,7 +112,11 @@ export type MockOptions<T = unknown> = Omit<FlexiDBOptions, "tenants"> & {
   }
 }
 
-/** The controls a mock adds to the FlexiDB interface. */
+/**
+ * The controls a mock adds to the FlexiDB interface.
+ *
+ * @since 0.1.0
+ */
 export interface MockControls<M> {
   /**
    * Makes `name` unreachable: its circuit opens (operations reject with CircuitOpenError; after `resetTimeout` a

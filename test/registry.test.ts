@@ -282,7 +282,7 @@ describe("a database that is down", () => {
     } finally {
       warn.mockRestore()
     }
-    expect(() => createFlexiDB({}, { logger: "yes" as never })).toThrow(/options\.logger.*warn\(message\)/)
+    expect(() => createFlexiDB({}, { logger: "yes" as never })).toThrow(/Invalid logger: .*warn\(message\)/)
   })
 
   it("says Prisma's reason in lastError and BatchError without Prisma's code frame", async () => {

@@ -149,10 +149,8 @@ describe("replication lag and read-your-writes", () => {
     Effect.gen(function*() {
       const registry = yield* FlexiDBService.make({ main: pair() }, { ...base, replicas: { readYourWrites: { window: "2 seconds" } } })
       yield* registry.ready
-      const write = yield* registry.get("main")
-      const read = yield* registry.get("main", "read")
       /** Whether one read now goes to the writer. */
-      const readsWriter = async () => {
+      const readsWriter = async (read: Pg) => {
         const before = Effect.runSync(registry.stats).main.members[0]!.totalQueries
         await read.user.count()
         return Effect.runSync(registry.stats).main.members[0]!.totalQueries === before + 1
@@ -164,14 +162,17 @@ describe("replication lag and read-your-writes", () => {
         return { promise, resolve }
       }
       const gates = [gate(), gate()]
-      const fiber = yield* Effect.fork(registry.session(async () => {
-        await write.user.create({ data: { email: email("window") } })
-        seen.push(await readsWriter())
-        for (const gate of gates) {
-          await gate.promise
-          seen.push(await readsWriter())
-        }
-      }))
+      // The clients handed out inside withSession carry its session to Prisma.
+      const inSession = Effect.flatMap(Effect.all([registry.get("main"), registry.get("main", "read")]), ([write, read]) =>
+        Effect.promise(async () => {
+          await write.user.create({ data: { email: email("window") } })
+          seen.push(await readsWriter(read))
+          for (const gate of gates) {
+            await gate.promise
+            seen.push(await readsWriter(read))
+          }
+        }))
+      const fiber = yield* Effect.fork(registry.withSession(inSession))
       yield* until(() => seen.length === 1)
       yield* TestClock.adjust(1_999)
       gates[0]!.resolve()

@@ -90,10 +90,10 @@ describe("resolveOptions validation", () => {
     ["reconnect.maxAttempts", { reconnect: { maxAttempts: 0 } }],
     ["hooks.onConnect", { hooks: { onConnect: 1 } }],
     ["hooks.onEror", { hooks: { onEror: () => {} } }],
-    ["options.operationTimeout", { operationTimeout: 0 }],
-    ["options.intercept", { intercept: "no" }],
-    ["options.gracefulShutdown", { gracefulShutdown: 1 }],
-    ["options.disconnectTimeout", { disconnectTimeout: -1 }]
+    ["operationTimeout", { operationTimeout: 0 }],
+    ["intercept", { intercept: "no" }],
+    ["gracefulShutdown", { gracefulShutdown: 1 }],
+    ["disconnectTimeout", { disconnectTimeout: -1 }]
   ])("%s: rejects %o", (path, value) => {
     const thrown = (() => {
       try {

@@ -11,9 +11,10 @@ beforeAll(async () => {
 })
 afterAll(() => db.drop())
 
-const run = (mode: string, signal?: NodeJS.Signals) =>
+const run = (mode: string, signal?: NodeJS.Signals, script = "child.ts") =>
   new Promise<{ code: number | null; signal: NodeJS.Signals | null; out: string }>((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx", join(import.meta.dirname, "support", "child.ts"), mode, db.url], {
+    const args = script === "child.ts" ? [mode, db.url] : [db.url]
+    const child = spawn(process.execPath, ["--import", "tsx", join(import.meta.dirname, "support", script), ...args], {
       stdio: ["ignore", "pipe", "pipe"]
     })
     let out = ""
@@ -45,6 +46,12 @@ describe("process hygiene", () => {
     expect(r.signal).toBe(sig)
     expect(r.out).toContain("disconnected:app")
     expect(r.out).toContain("disconnected:down")
+  })
+
+  it("FlexiDBService.layer honours gracefulShutdown: SIGTERM disconnects the registry, then ends the process", async () => {
+    const r = await run("layer", "SIGTERM", "layer-child.ts")
+    expect(r.signal).toBe("SIGTERM")
+    expect(r.out).toContain("disconnected:app")
   })
 
   it("leaves the process to an app that handles the signal itself", async () => {

@@ -154,7 +154,7 @@ describe("metrics of many tenants", () => {
     ))
     const answer = await serving(handler, scrape)
     expect(answer.status).toBe(503)
-    expect(answer.text).toMatch(/Cannot read metrics: this flexidb instance was disconnected/)
+    expect(answer.text).toMatch(/Cannot metrics\(\): this flexidb instance was disconnected/)
   })
 
   effect.scoped("without the prometheus option the handler answers 503 saying so", () =>

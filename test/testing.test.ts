@@ -1,15 +1,16 @@
 // flexidb/testing: the same interface with no database.
 import { describe, expect, expectTypeOf, it } from "vitest"
-import { BatchError, CircuitOpenError, InvalidArgumentError, UnknownDatabaseError } from "../src/index.js"
+import { BatchError, CircuitOpenError, ClosedError, InvalidArgumentError, UnknownDatabaseError } from "../src/index.js"
 import type { FlexiDB } from "../src/index.js"
 import { createMockFlexiDB, mockFlexiDB } from "../src/testing.js"
+import type { MockOptions } from "../src/testing.js"
 import type { SqliteClient } from "./fixtures/prisma7/clients.ts"
 
-const makeMock = () =>
+const makeMock = (options?: MockOptions) =>
   createMockFlexiDB({
     user: { user: { findMany: async () => [{ id: 1 }], count: async () => 1 }, $queryRawUnsafe: async (_sql: string) => [1] },
     orders: { order: { count: async () => 7 } }
-  })
+  }, options)
 
 describe("createMockFlexiDB", () => {
   it("get() returns the mocks and unknown names throw like the real one", async () => {
@@ -19,13 +20,24 @@ describe("createMockFlexiDB", () => {
     expect(() => db.get("__proto__" as "user")).toThrow("Unknown database '__proto__' (registered: 'user', 'orders')")
   })
 
-  it("batch() works, health() is all true, connect/disconnect are no-ops", async () => {
-    const db = makeMock()
+  it("batch() works, health() is all true; disconnect() closes it like the real one, and again is a no-op", async () => {
+    const disconnected: Array<string> = []
+    const db = makeMock({ hooks: { onDisconnect: (name) => disconnected.push(name) } })
     expect(await db.batch({ user: (c) => c.user.count(), orders: (c) => c.order.count() })).toEqual({ user: 1, orders: 7 })
     expect(await db.health()).toEqual({ user: true, orders: true })
     expect(await db.ready()).toEqual({ user: true, orders: true })
+    const remove = db.use(async (_name, _op, next) => next())
     await db.disconnect()
-    await db.disconnect()
+    expect(disconnected.sort()).toEqual(["orders", "user"])
+    remove() // removing a middleware after disconnect() is harmless
+    expect(db.list()).toEqual([])
+    expect(() => db.get("user")).toThrow(ClosedError)
+    await expect(db.batch({ user: (c) => c.user.count() })).rejects.toBeInstanceOf(ClosedError)
+    expect(await db.health()).toEqual({})
+    // A second disconnect() resolves and changes nothing.
+    await expect(db.disconnect()).resolves.toBeUndefined()
+    expect(db.list()).toEqual([])
+    expect(disconnected.sort()).toEqual(["orders", "user"])
   })
 
   it("runs middleware with operation names and records calls", async () => {

@@ -1,15 +1,20 @@
 // Type tests: checked by tsc during `npm test` (vitest typecheck).
 import { describe, expectTypeOf, it } from "vitest"
-import { Context, Effect } from "effect"
+import { Context, Effect, Option } from "effect"
 import type { Layer, Scope } from "effect"
 import { createFlexiDB, FlexiDBService } from "../src/index.js"
 import type {
   BatchError,
   ClosedError,
+  TenantError,
+  TenantLockedError,
+  TenantStats,
+  UnknownGroupError,
   InvalidArgumentError,
   PrismaClientLike,
   Settled,
   UnknownDatabaseError,
+  DuplicateDatabaseError,
   CircuitBreakerConfig,
   DBStats,
   FlexiDB,
@@ -106,6 +111,24 @@ describe("types", () => {
   })
 })
 
+describe("tenant mocks (#27 item 8)", () => {
+  const real = createFlexiDB({ core: mysql }, { tenants: { resolve: (): SqliteClient | undefined => sqlite } })
+  type DB = typeof real
+
+  it("a tenant's mock is typed by the tenant client: a typo or a wrong return type is a compile error", () => {
+    mockFlexiDB<DB>({ core: {} }, {
+      tenants: { resolve: (name) => (name === "acme" ? { user: { count: async () => 3, findMany: async () => [{ id: 1 }] } } : undefined) }
+    })
+    mockFlexiDB<DB>({ core: {} }, { tenants: { resolve: async () => ({ post: { findFirst: () => null } }) } })
+    // @ts-expect-error a model the tenant client does not have
+    mockFlexiDB<DB>({ core: {} }, { tenants: { resolve: () => ({ projct: {} }) } })
+    // @ts-expect-error count() resolves to a number
+    mockFlexiDB<DB>({ core: {} }, { tenants: { resolve: () => ({ user: { count: async () => "three" } }) } })
+    // @ts-expect-error the same on a registered database
+    mockFlexiDB<DB>({ core: { user: { count: async () => "three" } } })
+  })
+})
+
 describe("Effect API types", () => {
   class AppDb extends FlexiDBService.Tag("types/AppDb")<AppDb, { user: SqliteClient; orders: ReadWriteClient<MysqlClient> }>() {}
   class Tenant extends Context.Tag("types/Tenant")<Tenant, string>() {}
@@ -156,11 +179,71 @@ describe("Effect API types", () => {
   })
 })
 
+describe("the service is the whole contract", () => {
+  class TenantDb extends FlexiDBService.Tag("types/TenantDb")<TenantDb, { core: MysqlClient }, SqliteClient>() {}
+
+  it("a Tag's third type is the tenants' client: tenant and withTenant give it; catchTags keeps every type", () => {
+    const program = Effect.gen(function*() {
+      const db = yield* TenantDb
+      const tasks = yield* db.withTenant("acme", (c) => Effect.promise(() => c.user.count()))
+      expectTypeOf(yield* db.tenant("acme")).toEqualTypeOf<SqliteClient>()
+      const current = yield* db.currentTenant
+      if (Option.isSome(current)) expectTypeOf(current.value.client).toEqualTypeOf<SqliteClient>()
+      return tasks
+    })
+    expectTypeOf(program).toEqualTypeOf<Effect.Effect<number, TenantError | TenantLockedError, TenantDb>>()
+    const handled = program.pipe(
+      Effect.catchTags({
+        TenantResolveError: (e) => Effect.succeed(e.tenant.length),
+        TenantLockedError: (e) => Effect.succeed(e.current.length),
+        UnknownDatabaseError: () => Effect.succeed(0),
+        InvalidArgumentError: () => Effect.succeed(0),
+        TenantCapacityError: (e) => Effect.succeed(e.maxClients),
+        TenantSuspendedError: () => Effect.succeed(0),
+        CatalogError: () => Effect.succeed(0),
+        ConnectionError: () => Effect.succeed(0)
+      })
+    )
+    expectTypeOf(handled).toEqualTypeOf<Effect.Effect<number, DuplicateDatabaseError | ClosedError, TenantDb>>()
+    // The layer's resolve returns the tenants' client.
+    TenantDb.layer({ core: mysql }, { tenants: { resolve: () => sqlite } })
+  })
+
+  it("the service, the layer and the facade take the same options", () => {
+    type Facade = NonNullable<Parameters<typeof createFlexiDB>[1]>
+    expectTypeOf<NonNullable<Parameters<typeof FlexiDBService.make>[1]>>().toEqualTypeOf<Facade>()
+    expectTypeOf<keyof NonNullable<Parameters<typeof FlexiDBService.layer>[1]>>().toEqualTypeOf<keyof Facade>()
+  })
+
+  it("no error channel is unknown: each is a union of tagged errors", () => {
+    type S = FlexiDBService.Service<{ core: MysqlClient }, SqliteClient>
+    type ErrorOf<X> = X extends Effect.Effect<any, infer E, any> ? E
+      : X extends (...args: any) => Effect.Effect<any, infer E, any> ? E
+      : never
+    type Channels = { [K in keyof S]: ErrorOf<S[K]> }
+    type UnknownIn = { [K in keyof Channels]: unknown extends Channels[K] ? K : never }[keyof Channels]
+    // Generic pass-throughs (withTenant, withSession, preventWrites, batch) add their own E to flexidb's.
+    expectTypeOf<Exclude<UnknownIn, "withTenant" | "withSession" | "preventWrites">>().toEqualTypeOf<never>()
+    expectTypeOf<Channels["tenant"]>().toEqualTypeOf<TenantError>()
+    expectTypeOf<Channels["tenantStats"]>().toEqualTypeOf<InvalidArgumentError>()
+    expectTypeOf<Channels["metrics"]>().toEqualTypeOf<InvalidArgumentError | ClosedError>()
+    expectTypeOf<Channels["healthGroup"]>().toEqualTypeOf<UnknownGroupError>()
+    expectTypeOf<S["tenantStats"]>().toEqualTypeOf<Effect.Effect<TenantStats, InvalidArgumentError>>()
+    const s = {} as S
+    expectTypeOf(s.withTenant("a", () => Effect.fail("mine" as const))).toEqualTypeOf<
+      Effect.Effect<never, "mine" | TenantError | TenantLockedError, never>
+    >()
+  })
+})
+
 describe("replica and tenant types", () => {
-  it("tenants: any name is a tenant's client, typed by what resolve returns; without tenants, names stay checked", async () => {
-    const db = createFlexiDB({ main: mysql }, { tenants: { resolve: (): SqliteClient | undefined => sqlite } })
-    expectTypeOf(db.get("main")).toEqualTypeOf<MysqlClient>()
-    expectTypeOf(db.get("acme")).toEqualTypeOf<SqliteClient>()
+  it("tenants: tenant() and withTenant() give the client resolve returns; get() takes the registered names only", async () => {
+    const db = createFlexiDB({ core: mysql }, { tenants: { resolve: (): SqliteClient | undefined => sqlite } })
+    expectTypeOf(db.get("core")).toEqualTypeOf<MysqlClient>()
+    // @ts-expect-error with tenants set, a typo of a registered name is still a compile error (#27 item 6)
+    db.get("cor")
+    // @ts-expect-error tenants go through tenant(), not get()
+    db.get("acme")
     expectTypeOf(await db.tenant("acme")).toEqualTypeOf<SqliteClient>()
     await db.withTenant("acme", (client) => expectTypeOf(client).toEqualTypeOf<SqliteClient>())
     expectTypeOf(db.tenantStats().resident).toEqualTypeOf<number>()

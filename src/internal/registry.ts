@@ -124,6 +124,8 @@ export interface Registry {
   /** Waits for one database's first connection attempt to settle: whether it connected. */
   readonly connected: (name: string) => Effect.Effect<boolean>
   readonly close: Effect.Effect<void>
+  /** Whether the instance was closed (its scope, or `disconnect()`). */
+  readonly isClosed: () => boolean
 }
 
 /**
@@ -152,6 +154,8 @@ export const make = (
     const env = yield* makeEnv(options, observe)
     const entries = new Map<string, Entry>()
     const groups = new Map<string, ReadonlyArray<string>>()
+    /** Names whose register() is under way. */
+    const registering = new Set<string>()
     const closed = MutableRef.make(false)
 
     const names = () => [...entries.keys()]
@@ -168,16 +172,30 @@ export const make = (
         `register('${name}')`,
         Effect.gen(function*() {
           yield* validate(() => validateName(name))
-          if (entries.has(name)) return yield* new DuplicateDatabaseError({ database: name })
-          const scope = yield* Scope.fork(databases, ExecutionStrategy.sequential)
-          const made = yield* Effect.exit(Scope.extend(makeDatabase(name, entry, env, tenant), scope))
-          if (Exit.isFailure(made)) {
-            yield* Scope.close(scope, Exit.void)
-            return yield* made
-          }
-          const db = made.value
-          const connected = yield* Deferred.make<boolean>()
-          entries.set(name, { db, scope, connected })
+          // The name is taken before the first yield: a register of the same name meanwhile is a duplicate.
+          if (entries.has(name) || registering.has(name)) return yield* new DuplicateDatabaseError({ database: name })
+          registering.add(name)
+          const made = yield* Effect.ensuring(
+            Effect.gen(function*() {
+              const scope = yield* Scope.fork(databases, ExecutionStrategy.sequential)
+              const made = yield* Effect.exit(Scope.extend(makeDatabase(name, entry, env, tenant), scope))
+              if (Exit.isFailure(made)) {
+                yield* Scope.close(scope, Exit.void)
+                return yield* Effect.failCause(made.cause)
+              }
+              const connected = yield* Deferred.make<boolean>()
+              const added: Entry = { db: made.value, scope, connected }
+              // Closed meanwhile: this database is closed at once, never served.
+              if (closed.current) {
+                yield* Scope.close(scope, Exit.void)
+                return yield* new ClosedError({ operation: `register('${name}')` })
+              }
+              entries.set(name, added)
+              return added
+            }),
+            Effect.sync(() => registering.delete(name))
+          )
+          const { connected, db, scope } = made
           // Connects in the background: a database that is down is found down and reconnects; register never waits.
           const run = db.connect.pipe(
             Effect.as(true),
@@ -366,7 +384,8 @@ export const make = (
           const entry = entries.get(name)
           return entry === undefined ? Effect.succeed(false) : Deferred.await(entry.connected)
         }),
-      close
+      close,
+      isClosed: () => closed.current
     }
 
     yield* Effect.addFinalizer(() => close)

@@ -14,7 +14,15 @@ import * as Fiber from "effect/Fiber"
 import * as Runtime from "effect/Runtime"
 import type * as Scope from "effect/Scope"
 import type { ClientEntry, PrismaClientLike, TenantStats } from "../Client.js"
-import { CatalogError, InvalidArgumentError, TenantCapacityError, TenantSuspendedError, UnknownDatabaseError } from "../Errors.js"
+import type { TenantError } from "../Errors.js"
+import {
+  CatalogError,
+  InvalidArgumentError,
+  TenantCapacityError,
+  TenantResolveError,
+  TenantSuspendedError,
+  UnknownDatabaseError
+} from "../Errors.js"
 import type { ResolvedTenants } from "../Options.js"
 import type { Change, Follower } from "./catalog/follow.js"
 import { follow } from "./catalog/follow.js"
@@ -67,7 +75,7 @@ export interface Lease {
   readonly tenant: object
 }
 
-export type TenantError = UnknownDatabaseError | InvalidArgumentError | TenantCapacityError | unknown
+export type { TenantError }
 
 /** Tenant names reach URLs and schema names: letters, digits, `_` and `-` only. */
 const tenantName = /^[A-Za-z0-9_-]{1,128}$/
@@ -268,7 +276,10 @@ export const make = (registry: Registry, env: Env, config: ResolvedTenants): Eff
       return Effect.gen(function*() {
         // Asked before a slot is taken: a random name costs one call to `exists` and nothing else.
         if (config.exists !== undefined) {
-          const known = yield* Effect.tryPromise({ try: async () => config.exists!(name), catch: (error) => error }).pipe(
+          const known = yield* Effect.tryPromise({
+            try: async () => config.exists!(name),
+            catch: (cause) => new TenantResolveError({ tenant: name, cause })
+          }).pipe(
             Effect.tapError(() => Effect.sync(() => counts.resolveFailures++))
           )
           if (known !== true) {
@@ -293,7 +304,7 @@ export const make = (registry: Registry, env: Env, config: ResolvedTenants): Eff
         slotted = true
         const entry = yield* Effect.tryPromise({
           try: async () => row === undefined ? config.resolve!(name, { connectionLimit: config.connectionLimit }) : clientOf(row),
-          catch: (error) => error
+          catch: (cause) => new TenantResolveError({ tenant: name, cause })
         }).pipe(Effect.tapError(() => Effect.sync(() => counts.resolveFailures++)))
         if (entry === undefined || entry === null) {
           counts.resolveFailures++

@@ -5,7 +5,7 @@
 import { Data, Predicate } from "effect"
 import type * as Duration from "effect/Duration"
 import type { PrismaClientLike } from "../Client.js"
-import { TaggedError } from "../Errors.js"
+import { redact } from "../Redact.js"
 
 /** @since 0.2.0 */
 export type Provider = "postgresql" | "mysql" | "sqlite"
@@ -26,13 +26,17 @@ export type MigrationErrorTypeId = typeof MigrationErrorTypeId
  *
  * @since 0.2.0
  */
-export class MigrationError extends TaggedError("MigrationError")<{
+export class MigrationError extends Data.TaggedError("MigrationError")<{
   readonly code: string
   readonly reason: string
   /** The migration it is about, if one. */
   readonly migration?: string | undefined
 }> {
   readonly [MigrationErrorTypeId]: MigrationErrorTypeId = MigrationErrorTypeId
+  /** A reason may quote a driver's message: credentials are removed, as from flexidb's other errors. */
+  constructor(fields: { readonly code: string; readonly reason: string; readonly migration?: string | undefined }) {
+    super({ ...fields, reason: redact(fields.reason) })
+  }
   override get message() {
     return `${this.code}: ${this.reason}`
   }
