@@ -727,3 +727,8 @@ export const resolveMigration = (
     }
     return undefined
   })
+
+// -----------------------------------------------------------------------------------------------------------------
+// Fleet tooling (src/migrate/): the destructive-change guard, waves, fleet status, drift.
+export { checkMigrations, checkScript, formatFindings } from "./migrate/guard.js"
+export type { CheckMigrationsOptions, GuardFinding, GuardKind } from "./migrate/guard.js"
