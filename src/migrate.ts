@@ -732,3 +732,7 @@ export const resolveMigration = (
 // Fleet tooling (src/migrate/): the destructive-change guard, waves, fleet status, drift.
 export { checkMigrations, checkScript, formatFindings } from "./migrate/guard.js"
 export type { CheckMigrationsOptions, GuardFinding, GuardKind } from "./migrate/guard.js"
+export { deployFleet, deployFleetEffect, DestructiveMigrationError } from "./migrate/waves.js"
+export type { DeployFleetOptions, FleetProgress, FleetResult, FleetTenant, FleetTenantResult, FleetTenantStatus, WaveSize } from "./migrate/waves.js"
+export { fleetStatus } from "./migrate/fleetStatus.js"
+export type { FleetStatusOptions, TenantStatus } from "./migrate/fleetStatus.js"
