@@ -3,11 +3,11 @@
 // deployFleet with nothing to migrate (≤ 15 s), deployFleet of one additive migration over every tenant (≤ 10 min; the
 // per-tenant cost × N, from deployMigrations one tenant at a time on a sample, is the figure to beat), and
 // fleetDrift over the fleet when it exists. Prints one JSON line; drops its database.
-import { cpSync, mkdirSync, mkdtempSync, rmSync } from "node:fs"
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import pg from "pg"
-import { deployFleet, deployMigrations, fleetStatus } from "../src/migrate.js"
+import { deployFleet, deployMigrations, fleetDrift, fleetStatus } from "../src/migrate.js"
 
 const arg = (flag: string) => {
   const i = process.argv.indexOf(flag)
@@ -38,15 +38,15 @@ const time = async <A>(f: () => Promise<A>): Promise<[A, number]> => {
 
 await admin(`CREATE DATABASE "${name}"`)
 try {
-  // s0 by deployMigrations; the others copied from it in bulk (tables, indexes, ledger): a fleet at INIT.
+  // s0 by deployMigrations; the others in bulk: INIT's own SQL in each schema, s0's ledger copied. A fleet at INIT.
+  const initSql = readFileSync(join(initOnly, INIT, "migration.sql"), "utf8")
   await deployMigrations({ url: `${url}?schema=s0`, migrations: initOnly })
   const c = new pg.Client({ connectionString: url })
   await c.connect()
   for (let i = 1; i < N; i += 200) {
     const sql: Array<string> = []
     for (let k = i; k < Math.min(i + 200, N); k++) {
-      sql.push(`CREATE SCHEMA s${k}`, `CREATE TABLE s${k}."User" (LIKE s0."User" INCLUDING ALL)`,
-        `CREATE TABLE s${k}."Post" (LIKE s0."Post" INCLUDING ALL)`,
+      sql.push(`CREATE SCHEMA s${k}`, `SET search_path TO s${k}`, initSql,
         `CREATE TABLE s${k}._prisma_migrations AS SELECT * FROM s0._prisma_migrations`)
     }
     await c.query(sql.join(";"))
@@ -66,10 +66,21 @@ try {
   if (rollout.halted || rollout.tenants.some((t) => t.status === "failed")) throw new Error(`rollout failed: ${rollout.halted?.reason}`)
   const [after, statusCurrent] = await time(() => fleetStatus({ tenants, migrations: fixtures }))
   if (!after.every((s) => s.pending.length === 0)) throw new Error("expected nothing pending")
+  // One planted difference: drift finds it, and nothing else.
+  const pc = new pg.Client({ connectionString: url })
+  await pc.connect()
+  await pc.query(`CREATE INDEX planted ON s${N - 1}."Post" ("title")`)
+  await pc.end()
+  const [drift, driftSeconds] = await time(() => fleetDrift({ tenants, migrations: fixtures }))
+  const drifted = drift.tenants.filter((t) => t.drift.length > 0)
+  if (drifted.length !== 1 || drifted[0]!.name !== `t${N - 1}` || drifted[0]!.drift.length !== 1) {
+    throw new Error(`drift: expected the planted index only, found ${JSON.stringify(drifted).slice(0, 500)}`)
+  }
   console.log(JSON.stringify({
     tenants: N,
     statusSeconds: { atInit: +statusInit.toFixed(2), upToDate: +statusCurrent.toFixed(2) },
     deployNothingSeconds: +deployNothing.toFixed(2),
+    driftSeconds: +driftSeconds.toFixed(2),
     deployOneAdditiveSeconds: +deployOne.toFixed(2),
     perTenantSequentialSeconds: +(sampleSeconds / sample.length).toFixed(4),
     perTenantTimesN: +((sampleSeconds / sample.length) * N).toFixed(1)

@@ -736,3 +736,5 @@ export { deployFleet, deployFleetEffect, DestructiveMigrationError } from "./mig
 export type { DeployFleetOptions, FleetProgress, FleetResult, FleetTenant, FleetTenantResult, FleetTenantStatus, WaveSize } from "./migrate/waves.js"
 export { fleetStatus } from "./migrate/fleetStatus.js"
 export type { FleetStatusOptions, TenantStatus } from "./migrate/fleetStatus.js"
+export { fleetDrift } from "./migrate/drift.js"
+export type { Drift, DriftKind, FleetDriftOptions, FleetDriftResult } from "./migrate/drift.js"
