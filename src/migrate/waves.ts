@@ -13,6 +13,7 @@ import { errorSummary, redact } from "../Redact.js"
 import { deployMigrations, MigrationError, type MigrationStatus } from "../migrate.js"
 import { checkMigrations, formatFindings, type GuardFinding } from "./guard.js"
 import { fleetStatus } from "./fleetStatus.js"
+import { takeFleetLock } from "./lock.js"
 
 /** A tenant of a fleet: its name and its database's URL (PostgreSQL: `?schema=` for a schema per tenant). */
 export interface FleetTenant {
@@ -74,6 +75,8 @@ export interface DeployFleetOptions {
   readonly onProgress?: ((event: FleetProgress) => void) | undefined
   /** Let the destructive-change guard's findings through. Default false. */
   readonly allowDestructive?: boolean | undefined
+  /** How long to wait for another deploy of the same fleet to finish. Default 0: refuse at once. */
+  readonly lockTimeout?: Duration.DurationInput | undefined
 }
 
 /**
@@ -165,15 +168,21 @@ export const deployFleetEffect = (
     const ends = yield* promise(async () => waveEnds(options.waves ?? ["100%"], tenants.length))
     const waveOf = (i: number) => ends.findIndex((end) => i < end) + 1
 
-    // One read of where every tenant stands: what is pending, and what the guard must see.
-    const statuses = yield* promise(() => fleetStatus({ tenants, migrations: options.migrations, concurrency }))
-    const pending = new Set(statuses.flatMap((s) => s.pending))
-    if (pending.size > 0 && options.allowDestructive !== true) {
-      const findings = yield* promise(() => checkMigrations({ migrations: options.migrations, pending: [...pending] }))
-      if (findings.length > 0) return yield* Effect.fail(new DestructiveMigrationError({ findings }))
-    }
-
-    return yield* run(options, tenants, statuses, ends, waveOf, bake, maxFailures, concurrency)
+    // One run per fleet at a time: a second waits up to lockTimeout, then is refused naming the first.
+    const lock = yield* takeFleetLock(tenants, options.lockTimeout)
+    return yield* Effect.ensuring(
+      Effect.gen(function*() {
+        // One read of where every tenant stands: what is pending, and what the guard must see.
+        const statuses = yield* promise(() => fleetStatus({ tenants, migrations: options.migrations, concurrency }))
+        const pending = new Set(statuses.flatMap((s) => s.pending))
+        if (pending.size > 0 && options.allowDestructive !== true) {
+          const findings = yield* promise(() => checkMigrations({ migrations: options.migrations, pending: [...pending] }))
+          if (findings.length > 0) return yield* Effect.fail(new DestructiveMigrationError({ findings }))
+        }
+        return yield* run(options, tenants, statuses, ends, waveOf, bake, maxFailures, concurrency)
+      }),
+      Effect.promise(() => lock.release())
+    )
   })
 
 const promise = <A>(f: () => Promise<A>): Effect.Effect<A, MigrationError> =>
@@ -287,7 +296,8 @@ const deployAndVerify = (
  * turns), `verify` run for every tenant of the wave, then `bake`; the next wave starts only if the wave's failures are
  * ≤ `maxFailures`. Otherwise it halts: the result's `halted` says which wave and why, and no tenant after that wave is
  * touched — a halt resolves, it does not reject. Re-running resumes: a wave whose every tenant is current is skipped
- * (neither deployed, verified nor baked). Rejects with a `MigrationError` for invalid options or
+ * (neither deployed, verified nor baked). One run per fleet at a time (`takeFleetLock`, on the first tenant's
+ * server): a second waits up to `lockTimeout`, then rejects with `FLEXIDB_FLEET_LOCKED` naming the holder. Rejects with a `MigrationError` for invalid options or
  * an unreadable folder.
  *
  * @since 0.2.0
