@@ -4,6 +4,7 @@
 import { cpSync, mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import Database from "better-sqlite3"
 import pg from "pg"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { deployMigrations, fleetDrift } from "../src/migrate.js"
@@ -83,6 +84,35 @@ describe("fleetDrift", () => {
   })
 
   it("refuses tenants it cannot check before doing anything", async () => {
-    await expect(fleetDrift({ tenants: [{ name: "lite", url: "file:./x.db" }], migrations })).rejects.toMatchObject({ code: "FLEXIDB_FLEET_DRIFT" })
+    await expect(fleetDrift({ tenants: [{ name: "my", url: "mysql://root@127.0.0.1:3306/x" }], migrations })).rejects.toMatchObject({ code: "FLEXIDB_FLEET_DRIFT" })
+  })
+})
+
+describe("fleetDrift, SQLite", () => {
+  it("clean files have no drift; each planted difference is found, and nothing else", async () => {
+    const sqliteMigrations = join(import.meta.dirname, "fixtures", "migrations", "sqlite")
+    const sqliteInit = join(dir, "sqlite-init")
+    cpSync(join(sqliteMigrations, INIT), join(sqliteInit, INIT), { recursive: true })
+    const files = Array.from({ length: 5 }, (_, i) => ({ name: `f${i}`, url: `file:${join(dir, `f${i}.db`)}` }))
+    for (const f of files) await deployMigrations({ url: f.url, migrations: f.name === "f4" ? sqliteInit : sqliteMigrations })
+    const clean = await fleetDrift({ tenants: files, migrations: sqliteMigrations })
+    expect(clean.tenants).toEqual(files.map((f) => ({ name: f.name, drift: [] })))
+    const exec = (url: string, text: string) => {
+      const db = new Database(url.slice("file:".length))
+      db.exec(text)
+      db.close()
+    }
+    exec(files[0]!.url, `CREATE INDEX "sneaky" ON "Post" ("title")`)
+    exec(files[1]!.url, `ALTER TABLE "User" ADD COLUMN "nickname" TEXT`)
+    exec(files[2]!.url, `CREATE TABLE "Scratchpad" (id INTEGER)`)
+    exec(files[3]!.url, `DROP INDEX "Post_authorId_published_idx"`)
+    const result = await fleetDrift({ tenants: files, migrations: sqliteMigrations })
+    expect(Object.fromEntries(result.tenants.map((t) => [t.name, t.drift.map((d) => [d.kind, d.table, d.column])]))).toEqual({
+      f0: [["extra-index", "Post", undefined]],
+      f1: [["extra-column", "User", "nickname"]],
+      f2: [["extra-table", "Scratchpad", undefined]],
+      f3: [["missing-index", "Post", undefined]],
+      f4: []
+    })
   })
 })

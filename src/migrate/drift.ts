@@ -12,6 +12,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { deployMigrations, MigrationError } from "../migrate.js"
 import { errorSummary, redact } from "../Redact.js"
+import { sqlitePath, sqliteSnapshot } from "./driftSqlite.js"
 import { fleetStatus, schemaTenant } from "./fleetStatus.js"
 
 /** @since 0.2.0 */
@@ -52,17 +53,20 @@ export interface FleetDriftOptions {
   readonly batch?: number | undefined
 }
 
-interface Column {
+/** @internal */
+export interface Column {
   readonly type: string
   readonly notNull: boolean
   readonly default: string | null
 }
-interface Table {
+/** @internal */
+export interface Table {
   readonly columns: Map<string, Column>
   readonly indexes: Map<string, string>
   readonly foreignKeys: Map<string, string>
 }
-type Snapshot = Map<string, Table>
+/** @internal A schema's tables by name. */
+export type Snapshot = Map<string, Table>
 
 /** Removes a schema's qualifier from catalog text (`s3."User"`, `"s-3".x`), so two schemas' definitions compare. */
 const unqualify = (text: string, schema: string) => {
@@ -167,25 +171,31 @@ const failure = (what: string, error: unknown) =>
 /**
  * Compares each tenant's live schema with what its applied migrations produce, replayed once per distinct applied
  * set on a scratch schema (schema tenants: in the same database) or scratch database (database tenants: on the same
- * server), dropped afterwards. PostgreSQL tenants only: any other rejects with `FLEXIDB_FLEET_DRIFT` before anything
- * runs. Rejects with a `MigrationError` when the folder cannot be read or a server refuses (never naming its URL).
+ * server), dropped afterwards; SQLite tenants on a scratch file. A MySQL tenant, or PostgreSQL and SQLite tenants in
+ * one fleet, reject with `FLEXIDB_FLEET_DRIFT` before anything runs. Rejects with a `MigrationError` when the folder cannot be read or a server refuses (never naming its URL).
  *
  * @since 0.2.0
  */
 export const fleetDrift = async (options: FleetDriftOptions): Promise<FleetDriftResult> => {
   const tenants: Array<{ name: string; url: string }> = []
   for await (const t of options.tenants as AsyncIterable<{ name: string; url: string }>) tenants.push({ name: t.name, url: t.url })
-  const notPg = tenants.find((t) => !/^postgres(ql)?:\/\//i.test(t.url))
-  if (notPg !== undefined) {
+  const other = tenants.find((t) => !/^postgres(ql)?:\/\//i.test(t.url) && !/^file:/i.test(t.url))
+  if (other !== undefined) {
     throw new MigrationError({
       code: "FLEXIDB_FLEET_DRIFT",
-      reason: `drift is checked for PostgreSQL tenants only; '${notPg.name}' is not one`
+      reason: `drift is checked for PostgreSQL and SQLite tenants; '${other.name}' is neither`
     })
   }
   const batch = options.batch ?? 500
   const statuses = await fleetStatus({ tenants, migrations: options.migrations })
   const work = mkdtempSync(join(tmpdir(), "flexidb-drift-"))
   try {
+    if (tenants.some((t) => /^file:/i.test(t.url))) {
+      if (tenants.some((t) => !/^file:/i.test(t.url))) {
+        throw new MigrationError({ code: "FLEXIDB_FLEET_DRIFT", reason: "a fleet is PostgreSQL or SQLite tenants, not both: check each kind on its own" })
+      }
+      return await sqliteDrift(tenants, statuses.map((s) => s.applied), options.migrations, work)
+    }
     // Where each tenant lives: (connection URL, schema). A database tenant's schema is public.
     const place = tenants.map((t) => {
       const s = schemaTenant(t.url)
@@ -261,4 +271,34 @@ const replay = async (
   } finally {
     await admin.end().catch(() => {})
   }
+}
+
+/** SQLite: each applied set replayed on a scratch file in a temporary folder, each tenant's file read read-only. */
+const sqliteDrift = async (
+  tenants: ReadonlyArray<{ readonly name: string; readonly url: string }>,
+  applied: ReadonlyArray<ReadonlyArray<string>>,
+  migrations: string,
+  work: string
+): Promise<FleetDriftResult> => {
+  const expected = new Map<string, Snapshot>()
+  const out: Array<{ name: string; drift: ReadonlyArray<Drift> }> = []
+  for (const [i, t] of tenants.entries()) {
+    const key = applied[i]!.join(",")
+    if (!expected.has(key)) {
+      const folder = join(work, `set${expected.size}`)
+      mkdirSync(folder)
+      for (const m of applied[i]!) cpSync(join(migrations, m), join(folder, m), { recursive: true })
+      const scratch = join(work, `set${expected.size}.db`)
+      await deployMigrations({ url: `file:${scratch}`, migrations: folder })
+      expected.set(key, await sqliteSnapshot(scratch))
+    }
+    let live
+    try {
+      live = await sqliteSnapshot(sqlitePath(t.url))
+    } catch (error) {
+      throw failure(`cannot read ${t.name}'s database file`, error)
+    }
+    out.push({ name: t.name, drift: compare(expected.get(key)!, live) })
+  }
+  return { tenants: out }
 }
