@@ -2,6 +2,7 @@
 // failure without touching any tenant after the failed wave, a re-run resumes, the guard refuses before anything runs,
 // and bake waits on Effect's clock (TestClock here).
 import Database from "better-sqlite3"
+import * as mariadb from "mariadb"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as TestClock from "effect/TestClock"
@@ -12,7 +13,8 @@ import pg from "pg"
 import { afterAll, describe, expect, it } from "vitest"
 import { deployFleet, deployFleetEffect, deployMigrations, DestructiveMigrationError, migrationStatus, resolveMigration } from "../src/migrate.js"
 import type { FleetProgress } from "../src/migrate.js"
-import { PG_HOST, uniqueName } from "./support/databases.js"
+import { takeFleetLock } from "../src/migrate/lock.js"
+import { MYSQL_HOST, PG_HOST, uniqueName } from "./support/databases.js"
 import { scratch } from "./support/prisma6.js"
 
 const fixtures = join(import.meta.dirname, "fixtures", "migrations")
@@ -211,5 +213,28 @@ describe("deployFleet", () => {
     const tenants = await sqliteFleet(1, initOnly)
     await expect(deployFleet({ tenants, migrations: full, waves: [5, 2] })).rejects.toMatchObject({ code: "FLEXIDB_MIGRATION_OPTIONS" })
     await expect(deployFleet({ tenants, migrations: full, waves: ["150%"] })).rejects.toMatchObject({ code: "FLEXIDB_MIGRATION_OPTIONS" })
+  })
+})
+
+describe("deployFleet on MariaDB", () => {
+  it("a fleet of databases of one server, in waves; the fleet lock refuses a second run at once, naming the holder", async () => {
+    const { full, initOnly } = folders("mysql")
+    const admin = await mariadb.createConnection({ host: "127.0.0.1", port: 3306, user: "root" })
+    const names = Array.from({ length: 3 }, () => uniqueName("wv"))
+    try {
+      for (const n of names) await admin.query(`CREATE DATABASE \`${n}\``)
+      const tenants = names.map((n, i) => ({ name: `m${i}`, url: `mysql://root@${MYSQL_HOST}/${n}` }))
+      for (const t of tenants) await deployMigrations({ url: t.url, migrations: initOnly })
+      const held = await Effect.runPromise(takeFleetLock(tenants, undefined))
+      const refused = await Effect.runPromise(Effect.flip(takeFleetLock(tenants, undefined)))
+      expect(refused.code).toBe("FLEXIDB_FLEET_LOCKED")
+      expect(refused.reason).toMatch(/another fleet deploy of these tenants is running: connection \d+ from /)
+      await held.release()
+      const result = await deployFleet({ tenants, migrations: full, waves: [1, "100%"] })
+      expect(result.tenants.map((t) => [t.status, t.applied])).toEqual(Array(3).fill(["applied", [ROLES]]))
+    } finally {
+      for (const n of names) await admin.query(`DROP DATABASE IF EXISTS \`${n}\``)
+      await admin.end()
+    }
   })
 })

@@ -264,7 +264,12 @@ const deployAndVerify = (
   wave: number
 ): Effect.Effect<FleetTenantResult> =>
   Effect.promise(async (): Promise<FleetTenantResult> => {
-    const client = options.client?.(tenant.url)
+    let client: PrismaClientLike | undefined
+    try {
+      client = options.client?.(tenant.url)
+    } catch (e) {
+      return { name: tenant.name, status: "failed", applied: [], wave, error: errorOf(e) }
+    }
     try {
       let applied: ReadonlyArray<string> = []
       if (!isCurrent) {
