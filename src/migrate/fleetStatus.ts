@@ -24,8 +24,13 @@ export interface FleetStatusOptions {
   readonly batch?: number | undefined
 }
 
-/** @since 0.2.0 */
-export type TenantStatus = { readonly name: string } & MigrationStatus
+/**
+ * A tenant's status. `needsBaseline`: it has tables but no `_prisma_migrations` (a deploy refuses it, Prisma's
+ * P3005, until baselined); absent means false.
+ *
+ * @since 0.2.0
+ */
+export type TenantStatus = { readonly name: string } & MigrationStatus & { readonly needsBaseline?: boolean | undefined }
 
 interface Local {
   readonly name: string
@@ -125,12 +130,15 @@ const serverOf = (url: string) => {
 
 const quote = (id: string) => `"${id.replaceAll('"', '""')}"`
 
-/** Reads many schemas' `_prisma_migrations` of one PostgreSQL database, `batch` tables per query. */
+/**
+ * Reads many schemas' `_prisma_migrations` of one PostgreSQL database, `batch` tables per query. A schema without the
+ * table maps to undefined when it has other tables (to baseline, as Prisma's P3005 counts them), else to no rows.
+ */
 const readSchemas = async (
   server: string,
   schemas: ReadonlyArray<string>,
   batch: number
-): Promise<Map<string, Array<Row>>> => {
+): Promise<Map<string, Array<Row> | undefined>> => {
   const pg = (await import("pg")).default
   const client = new pg.Client({ connectionString: server })
   await client.connect()
@@ -142,7 +150,17 @@ const readSchemas = async (
         [schemas]
       )).rows.map((r: { s: string }) => r.s)
     )
-    const out = new Map<string, Array<Row>>(schemas.map((s) => [s, []]))
+    const out = new Map<string, Array<Row> | undefined>(schemas.map((s) => [s, []]))
+    const absent = schemas.filter((s) => !found.has(s))
+    if (absent.length > 0) {
+      const withTables = (await client.query(
+        `SELECT DISTINCT n.nspname AS s FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE c.relkind = 'r' AND n.nspname = ANY($1::text[]) AND lower(c.relname) NOT IN
+         ('spatial_ref_sys', 'geometry_columns', 'geography_columns', 'raster_columns', 'raster_overviews')`,
+        [absent]
+      )).rows as Array<{ s: string }>
+      for (const r of withTables) out.set(r.s, undefined)
+    }
     const present = schemas.filter((s) => found.has(s))
     for (let i = 0; i < present.length; i += batch) {
       const part = present.slice(i, i + batch)
@@ -195,7 +213,10 @@ export const fleetStatus = async (options: FleetStatusOptions): Promise<Array<Te
             reason: `cannot read the tenants' schemas on ${redact(serverOf(server))} (${redact(errorSummary(error))})`
           })
         }
-        for (const m of members) out.set(m.name, { name: m.name, ...statusFromRows(local, rows.get(m.schema) ?? []) })
+        for (const m of members) {
+          const ledger = rows.get(m.schema)
+          out.set(m.name, { name: m.name, ...statusFromRows(local, ledger ?? []), ...(ledger === undefined && { needsBaseline: true }) })
+        }
       })
     ),
     ...others.map((t) =>
