@@ -125,6 +125,11 @@ const pgStatements = (tree: any, sql: string, base: number): Array<Raw> => {
         for (const e of n.tableElts ?? []) if (e.ColumnDef) added.add(`${table}.${e.ColumnDef.colname}`)
         break
       case "AlterTableStmt":
+        // A default given anywhere in the statement counts (Prisma writes SET NOT NULL, SET DEFAULT in that order).
+        for (const c of n.cmds ?? []) {
+          const cmd = c.AlterTableCmd ?? {}
+          if (cmd.subtype === "AT_ColumnDefault" && cmd.def !== undefined) defaulted.add(`${table}.${cmd.name}`)
+        }
         for (const c of n.cmds ?? []) {
           const cmd = c.AlterTableCmd ?? {}
           const column = `${table}.${cmd.name}`
