@@ -215,7 +215,11 @@ export const fleetDrift = async (options: FleetDriftOptions): Promise<FleetDrift
     }
     // Live snapshots, per database, many schemas at once.
     const byDatabase = new Map<string, Array<number>>()
-    for (let i = 0; i < tenants.length; i++) byDatabase.set(place[i]!.server, [...(byDatabase.get(place[i]!.server) ?? []), i])
+    for (let i = 0; i < tenants.length; i++) {
+      const members = byDatabase.get(place[i]!.server)
+      if (members === undefined) byDatabase.set(place[i]!.server, [i])
+      else members.push(i)
+    }
     const live = new Map<number, Snapshot>()
     for (const [server, members] of byDatabase) {
       let snaps

@@ -198,7 +198,11 @@ export const fleetStatus = async (options: FleetStatusOptions): Promise<Array<Te
   for (const t of tenants) {
     const s = schemaTenant(t.url)
     if (s === undefined || !/^[A-Za-z0-9_-]{1,63}$/.test(s.schema)) others.push(t)
-    else bySchema.set(s.server, [...(bySchema.get(s.server) ?? []), { name: t.name, schema: s.schema }])
+    else {
+      const members = bySchema.get(s.server)
+      if (members === undefined) bySchema.set(s.server, [{ name: t.name, schema: s.schema }])
+      else members.push({ name: t.name, schema: s.schema })
+    }
   }
   const limit = limiter(options.concurrency ?? 8)
   await Promise.all([

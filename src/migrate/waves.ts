@@ -230,7 +230,9 @@ const run = (
       const groups = new Map<string, Array<(typeof members)[number]>>()
       for (const m of members) {
         const key = lockDomain(m.tenant.url)
-        groups.set(key, [...(groups.get(key) ?? []), m])
+        const group = groups.get(key)
+        if (group === undefined) groups.set(key, [m])
+        else group.push(m)
       }
       const done = (yield* Effect.forEach(
         [...groups.values()],
@@ -240,7 +242,9 @@ const run = (
       const failures = done.filter((r) => r.status === "failed" || r.status === "verify-failed")
       if (failures.length > maxFailures) {
         const reason = `${failures.length} tenant(s) failed (maxFailures ${maxFailures}): ` +
-          failures.slice(0, 3).map((f) => `${f.name}: ${f.error?.code} ${f.error?.reason.split("\n")[0]}`).join("; ") +
+          failures.slice(0, 3).map((f) =>
+            `${f.name}: ${f.error?.code}${f.error?.migration ? ` (${f.error.migration})` : ""} ${f.error?.reason.split("\n")[0]}`
+          ).join("; ") +
           (failures.length > 3 ? `; …` : "")
         halted = { wave, reason }
         yield* progress({ kind: "halt", wave, reason })
