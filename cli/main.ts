@@ -23,7 +23,7 @@ import type { CommandLine } from "./usage.js"
 import { commandName, commandTree, presentTo, readCommandLine } from "./usage.js"
 import { watch } from "./watch.js"
 import type { WaveFlags } from "./waves.js"
-import { deployInWaves, statusDrift, wantsWaves } from "./waves.js"
+import { deployInWaves, guardTenants, statusDrift, wantsWaves } from "./waves.js"
 
 const VERSION = "0.1.0"
 
@@ -133,7 +133,7 @@ const inProcessRun = (command: string, action: Action, o: InProcessFlags) =>
     if (module === undefined && Option.isSome(o.tenant)) {
       return yield* new CliError(`--tenant picks one tenant of a --tenants <module> list: give the module too.`)
     }
-    const waves = o.waveFlags !== undefined && wantsWaves(o.waveFlags)
+    const waves = o.waveFlags !== undefined && (wantsWaves(o.waveFlags) || o.waveFlags.allowDestructive)
     if (module === undefined && (waves || o.drift === true)) {
       return yield* new CliError(`${waves ? "--waves, --verify, --bake, --max-failures and --allow-destructive" : "--drift"} work on a fleet: give --tenants <module>.`, { exitCode: 2 })
     }
@@ -157,7 +157,8 @@ const inProcessRun = (command: string, action: Action, o: InProcessFlags) =>
     }
     const [name] = yield* selectSchemas(project, schemaName)
     const targets = yield* tenantTargets(project, module, name!, Option.getOrUndefined(o.tenant))
-    if (waves && action.kind === "deploy") return yield* deployInWaves(targets, o.waveFlags!, { root: project.root, concurrency, json: o.json })
+    if (waves && wantsWaves(o.waveFlags!) && action.kind === "deploy") return yield* deployInWaves(targets, o.waveFlags!, { root: project.root, concurrency, json: o.json })
+    if (action.kind === "deploy" && o.waveFlags?.allowDestructive !== true) yield* guardTenants(targets)
     if (o.drift === true) return yield* statusDrift(targets, { json: o.json })
     yield* runFleet(targets, action, {
       label: "tenant",
@@ -217,7 +218,12 @@ const deploy = Command.make("deploy", {
   o.inProcess || Option.isSome(o.tenants)
     ? inProcessRun("migrate deploy", o.dryRun ? { kind: "dry-run" } : { kind: "deploy" }, { ...o, waveFlags: o })
     : Effect.zipRight(
-      onlyInProcess({ "--continue": o.continueOnFailure, "--dry-run": o.dryRun, "--tenant": Option.isSome(o.tenant) }),
+      onlyInProcess({
+        "--continue": o.continueOnFailure,
+        "--dry-run": o.dryRun,
+        "--tenant": Option.isSome(o.tenant),
+        "--waves, --verify, --bake, --max-failures, --allow-destructive": wantsWaves(o) || o.allowDestructive
+      }),
       viaPrisma(parallel(["migrate", "deploy"], true), o.schema, o.json, o.concurrency)
     )).pipe(Command.withDescription("prisma migrate deploy in parallel; or in process with --in-process or --tenants <module>"))
 

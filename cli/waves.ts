@@ -9,7 +9,8 @@ import { existsSync } from "node:fs"
 import { resolve } from "node:path"
 import { pathToFileURL } from "node:url"
 import type { FleetTenant, WaveSize } from "../src/migrate.js"
-import { DestructiveMigrationError, deployFleet, fleetDrift, formatFindings } from "../src/migrate.js"
+import type { GuardFinding } from "../src/migrate.js"
+import { checkMigrations, DestructiveMigrationError, deployFleet, fleetDrift, fleetStatus, formatFindings } from "../src/migrate.js"
 import { CliError } from "./error.js"
 import { Io } from "./io.js"
 import type { Target } from "./targets.js"
@@ -24,7 +25,7 @@ export interface WaveFlags {
 
 /** Whether any wave flag was given: the run is then deployFleet's. */
 export const wantsWaves = (o: WaveFlags) =>
-  Option.isSome(o.waves) || Option.isSome(o.verify) || Option.isSome(o.bake) || Option.isSome(o.maxFailures) || o.allowDestructive
+  Option.isSome(o.waves) || Option.isSome(o.verify) || Option.isSome(o.bake) || Option.isSome(o.maxFailures)
 
 const usage = (message: string) => new CliError(message, { exitCode: 2 })
 
@@ -70,6 +71,37 @@ const verifyOf = (root: string, specifier: string) =>
     catch: (e) => usage(`--verify ${specifier}: ${e instanceof Error ? e.message : String(e)}.`)
   })
 
+const refusal = (findings: ReadonlyArray<GuardFinding>) =>
+  new CliError(
+    `refused: the pending migrations have ${findings.length} destructive statement(s); no tenant was ` +
+      `touched. Rewrite them as expand/contract, or pass --allow-destructive:\n${formatFindings(findings)}`,
+    { exitCode: 3 }
+  )
+
+/**
+ * The guard before a plain `migrate deploy --tenants`: the migrations pending on any tenant (all of the folder's when
+ * a tenant's status cannot be read: the guard errs on the side of refusing), exit 3 on a finding.
+ */
+export const guardTenants = (targets: ReadonlyArray<Target>) =>
+  Effect.gen(function*() {
+    const usable = targets.filter((t) => t.problem === undefined)
+    if (usable.length === 0) return
+    const migrations = usable[0]!.migrations
+    if (!existsSync(migrations)) return
+    const pending = yield* Effect.promise(() =>
+      fleetStatus({ tenants: usable.map(tenantOf), migrations }).then(
+        (all) => [...new Set(all.flatMap((s) => s.pending))],
+        () => undefined
+      )
+    )
+    if (pending !== undefined && pending.length === 0) return
+    const findings = yield* Effect.tryPromise({
+      try: () => checkMigrations({ migrations, pending }),
+      catch: (e) => new CliError(e instanceof Error ? e.message : String(e))
+    })
+    if (findings.length > 0) return yield* refusal(findings)
+  })
+
 export const deployInWaves = (
   targets: ReadonlyArray<Target>,
   flags: WaveFlags,
@@ -99,13 +131,7 @@ export const deployInWaves = (
           }
         }),
       catch: (e) =>
-        e instanceof DestructiveMigrationError
-          ? new CliError(
-            `refused: the pending migrations have ${e.findings.length} destructive statement(s); no tenant was ` +
-              `touched. Rewrite them as expand/contract, or pass --allow-destructive:\n${formatFindings(e.findings)}`,
-            { exitCode: 3 }
-          )
-          : new CliError(e instanceof Error ? e.message : String(e))
+        e instanceof DestructiveMigrationError ? refusal(e.findings) : new CliError(e instanceof Error ? e.message : String(e))
     })
     if (options.json) io.out(JSON.stringify(result))
     else {

@@ -69,6 +69,13 @@ describe("migrate deploy --tenants in waves", () => {
     expect(r.err).toContain("20260301000000_drop/migration.sql:2 drop-table (Post)")
     expect(r.err).toContain("--allow-destructive")
     expect(await p.pending()).toEqual([2, 2, 2])
+    // A plain deploy --tenants is guarded too.
+    const plain = await p.run(["deploy", "--concurrency", "2"])
+    expect(plain.code).toBe(3)
+    expect(plain.err).toContain("20260301000000_drop/migration.sql:2 drop-table (Post)")
+    expect(await p.pending()).toEqual([2, 2, 2])
+    // With Prisma (no --tenants, no --in-process) the flag is refused, not ignored.
+    expect((await cli(p.root, ["migrate", "deploy", "--allow-destructive"])).code).not.toBe(0)
     const allowed = await p.run(["deploy", "--allow-destructive"])
     expect(allowed.code).toBe(0)
     expect(await p.pending()).toEqual([0, 0, 0])
