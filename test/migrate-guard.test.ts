@@ -38,13 +38,18 @@ describe("the guard over a fixture folder", () => {
     ])
   })
 
-  it("MySQL/MariaDB (node-sql-parser)", async () => {
+  it("MySQL/MariaDB (node-sql-parser): MODIFY/CHANGE judged against the column's earlier declaration", async () => {
     expect(await seen("mysql")).toEqual([
       ["20240102000000_destructive", 1, "drop-column", "User.name"],
+      // VARCHAR(191) → VARCHAR(50): narrower.
       ["20240102000000_destructive", 2, "alter-type", "User.email"],
       ["20240102000000_destructive", 3, "drop-table", "Legacy"],
       ["20240102000000_destructive", 4, "truncate", "Audit"],
-      ["20240102000000_destructive", 5, "update-without-where", "User"]
+      ["20240102000000_destructive", 5, "update-without-where", "User"],
+      // An enum value removed; NOT NULL without a default; a column renamed (its type kept).
+      ["20240104000000_modify", 1, "alter-type", "User.role"],
+      ["20240104000000_modify", 2, "set-not-null", "User.nick"],
+      ["20240104000000_modify", 3, "rename", "User.email"]
     ])
   })
 

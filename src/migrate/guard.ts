@@ -62,8 +62,19 @@ interface Raw {
   readonly target?: string | undefined
 }
 
-/** What earlier migrations built (SQLite): table → column → declared type, to judge Prisma's table redefinitions. */
-type Model = Map<string, Map<string, string>>
+/** A column as earlier migrations declared it. */
+interface ColumnInfo {
+  readonly type: string
+  readonly notNull?: boolean | undefined
+  /** MySQL ENUM's values. */
+  readonly values?: ReadonlyArray<string> | undefined
+}
+
+/**
+ * What earlier migrations built: table → column → its declaration, to judge Prisma's SQLite table redefinitions and
+ * MySQL's MODIFY/CHANGE (which Prisma writes for any change to a column, harmless ones included).
+ */
+type Model = Map<string, Map<string, ColumnInfo>>
 
 // -----------------------------------------------------------------------------------------------------------------
 // PostgreSQL: libpg-query
@@ -187,9 +198,9 @@ const checkSqlite = async (sql: string, model: Model): Promise<Array<Raw>> => {
     const push = (kind: GuardKind, target?: string) => out.push({ offset, text, kind, target })
     switch (s.type) {
       case "create_table_stmt": {
-        const columns = new Map<string, string>()
+        const columns = new Map<string, ColumnInfo>()
         for (const item of s.columns?.expr?.items ?? []) {
-          if (item.type === "column_definition") columns.set(name(item.name), typeText(src, item.dataType))
+          if (item.type === "column_definition") columns.set(name(item.name), { type: typeText(src, item.dataType) })
         }
         model.set(name(s.name), columns)
         break
@@ -206,7 +217,7 @@ const checkSqlite = async (sql: string, model: Model): Promise<Array<Raw>> => {
             else {
               for (const [column, type] of before) {
                 if (!copy.columns.includes(column)) push("drop-column", `${table}.${column}`)
-                else if (after?.has(column) === true && after.get(column)!.toLowerCase() !== type.toLowerCase()) {
+                else if (after?.has(column) === true && after.get(column)!.type.toLowerCase() !== type.type.toLowerCase()) {
                   push("alter-type", `${table}.${column}`)
                 }
               }
@@ -236,7 +247,7 @@ const checkSqlite = async (sql: string, model: Model): Promise<Array<Raw>> => {
             model.delete(table)
             if (cols !== undefined) model.set(to, cols)
           } else if (a.type === "alter_action_add_column") {
-            model.get(table)?.set(name(a.column?.name), typeText(src, a.column?.dataType))
+            model.get(table)?.set(name(a.column?.name), { type: typeText(src, a.column?.dataType) })
           }
         }
         break
@@ -281,7 +292,33 @@ const redefinition = (nodes: Array<any>, i: number, table: string) => {
 // -----------------------------------------------------------------------------------------------------------------
 // MySQL / MariaDB: node-sql-parser
 
-const checkMysql = async (sql: string): Promise<Array<Raw>> => {
+/** A MySQL column definition from node-sql-parser's AST. */
+const mysqlColumn = (d: any): ColumnInfo => {
+  const def = d?.definition ?? {}
+  const size = def.length === undefined ? "" : `(${def.length}${def.scale === undefined ? "" : `,${def.scale}`})`
+  return {
+    type: `${String(def.dataType ?? "").toUpperCase()}${size}`,
+    notNull: d?.nullable?.type === "not null",
+    values: def.dataType?.toUpperCase?.() === "ENUM" ? (def.expr?.value ?? []).map((v: any) => String(v.value)) : undefined
+  }
+}
+
+/** What a MODIFY/CHANGE from `before` to `after` loses, if anything: a narrower type, or NOT NULL with no default. */
+const mysqlChange = (before: ColumnInfo | undefined, after: ColumnInfo, hasDefault: boolean): GuardKind | undefined => {
+  if (before === undefined) return "alter-type"
+  if (before.type !== after.type) {
+    const widerEnum = before.values !== undefined && after.values !== undefined && before.values.every((v) => after.values!.includes(v))
+    const longer = /^(VAR)?CHAR|^VARBINARY/.test(before.type) && before.type.replace(/\(.*$/, "") === after.type.replace(/\(.*$/, "") &&
+      Number(/\((\d+)\)/.exec(after.type)?.[1]) >= Number(/\((\d+)\)/.exec(before.type)?.[1])
+    if (!widerEnum && !longer) return "alter-type"
+  } else if (before.values !== undefined && after.values !== undefined && !before.values.every((v) => after.values!.includes(v))) {
+    return "alter-type"
+  }
+  if (before.notNull !== true && after.notNull === true && !hasDefault) return "set-not-null"
+  return undefined
+}
+
+const checkMysql = async (sql: string, model: Model): Promise<Array<Raw>> => {
   const { Parser } = (await import("node-sql-parser")).default ?? (await import("node-sql-parser"))
   const parser = new Parser()
   const out: Array<Raw> = []
@@ -297,17 +334,35 @@ const checkMysql = async (sql: string): Promise<Array<Raw>> => {
     const push = (kind: GuardKind, target?: string) => out.push({ offset, text, kind, target })
     for (const s of asts) {
       const table = s.table?.[0]?.table as string | undefined
-      if (s.type === "drop" && s.keyword === "table") for (const t of s.name ?? []) push("drop-table", t.table)
-      else if (s.type === "truncate") for (const t of s.name ?? []) push("truncate", t.table)
+      if (s.type === "create" && s.keyword === "table" && table !== undefined) {
+        model.set(table, new Map((s.create_definitions ?? []).filter((d: any) => d.resource === "column").map((d: any) => [d.column?.column, mysqlColumn(d)])))
+      } else if (s.type === "drop" && s.keyword === "table") {
+        for (const t of s.name ?? []) {
+          push("drop-table", t.table)
+          model.delete(t.table)
+        }
+      } else if (s.type === "truncate") for (const t of s.name ?? []) push("truncate", t.table)
       else if (s.type === "rename") push("rename", s.table?.[0]?.[0]?.table ?? table)
       else if (s.type === "delete" && s.where == null) push("delete-without-where", table ?? s.from?.[0]?.table)
       else if (s.type === "update" && s.where == null) push("update-without-where", table)
-      else if (s.type === "alter") {
+      else if (s.type === "alter" && table !== undefined) {
+        const columns = model.get(table)
         for (const a of s.expr ?? []) {
-          const column = a.column?.column ?? a.old_column?.column
-          if (a.action === "drop" && a.resource === "column") push("drop-column", `${table}.${column}`)
-          else if (a.action === "modify" || a.action === "change") push("alter-type", `${table}.${column}`)
-          else if (a.action === "rename" && a.resource === "column") push("rename", `${table}.${column}`)
+          const column = a.old_column?.column ?? a.column?.column
+          if (a.action === "add" && a.resource === "column") columns?.set(a.column?.column, mysqlColumn(a))
+          else if (a.action === "drop" && a.resource === "column") {
+            push("drop-column", `${table}.${column}`)
+            columns?.delete(column)
+          } else if (a.action === "modify" || a.action === "change") {
+            const after = mysqlColumn(a)
+            const renamed = a.action === "change" && a.column?.column !== undefined && a.old_column?.column !== undefined &&
+              a.column.column !== a.old_column.column
+            if (renamed) push("rename", `${table}.${column}`)
+            const kind = mysqlChange(columns?.get(column), after, a.default_val != null)
+            if (kind !== undefined) push(kind, `${table}.${column}`)
+            columns?.delete(column)
+            columns?.set(a.column?.column ?? column, after)
+          } else if (a.action === "rename" && a.resource === "column") push("rename", `${table}.${column}`)
           else if (a.action === "rename" && a.resource === "table") push("rename", table)
         }
       }
@@ -344,8 +399,8 @@ const clean = (text: string) =>
   text.replace(/^(\s*(--[^\n]*\n|\/\*[\s\S]*?\*\/))*/, "").trim().replace(/;$/, "")
 
 /**
- * The destructive statements of one migration script. `model` carries what earlier SQLite migrations created (for
- * Prisma's table redefinitions); pass the same map across a folder's scripts, in order.
+ * The destructive statements of one migration script. `model` carries what earlier migrations created (SQLite:
+ * for Prisma's table redefinitions; MySQL: for MODIFY/CHANGE); pass the same map across a folder's scripts, in order.
  *
  * @since 0.2.0
  */
@@ -359,7 +414,7 @@ export const checkScript = async (
     ? await checkPostgres(sql)
     : provider === "sqlite"
     ? await checkSqlite(sql, model)
-    : await checkMysql(sql)
+    : await checkMysql(sql, model)
   return raw.map((r) => ({
     file,
     line: lineOf(sql, r.offset, r.text),
