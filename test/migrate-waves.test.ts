@@ -13,7 +13,7 @@ import pg from "pg"
 import { afterAll, describe, expect, it } from "vitest"
 import { deployFleet, deployFleetEffect, deployMigrations, DestructiveMigrationError, migrationStatus, resolveMigration } from "../src/migrate.js"
 import type { FleetProgress } from "../src/migrate.js"
-import { takeFleetLock } from "../src/migrate/lock.js"
+import { takeFleetLock } from "../src/migrate/fleetLock.js"
 import { MYSQL_HOST, PG_HOST, uniqueName } from "./support/databases.js"
 import { scratch } from "./support/prisma6.js"
 

@@ -13,7 +13,7 @@ import { errorSummary, redact } from "../Redact.js"
 import { deployMigrations, MigrationError, type MigrationStatus } from "../migrate.js"
 import { checkMigrations, formatFindings, type GuardFinding } from "./guard.js"
 import { fleetStatus } from "./fleetStatus.js"
-import { takeFleetLock } from "./lock.js"
+import { takeFleetLock } from "./fleetLock.js"
 
 /** A tenant of a fleet: its name and its database's URL (PostgreSQL: `?schema=` for a schema per tenant). */
 export interface FleetTenant {
