@@ -26,6 +26,8 @@ import { projectTargets, tenantTargets } from "./targets.js"
 import type { CommandLine } from "./usage.js"
 import { commandName, commandTree, presentTo, readCommandLine, shortHelp } from "./usage.js"
 import { watch } from "./watch.js"
+import type { WaveFlags } from "./waves.js"
+import { deployInWaves, guardTenants, statusDrift, wantsWaves } from "./waves.js"
 
 const VERSION = "0.1.0"
 
@@ -114,6 +116,10 @@ interface InProcessFlags {
   readonly tenants: Option.Option<string>
   readonly tenant: Option.Option<string>
   readonly continueOnFailure: boolean
+  /** deploy --tenants: deployFleet's waves, verify, bake, guard. */
+  readonly waveFlags?: WaveFlags
+  /** status --tenants --drift: fleetDrift. */
+  readonly drift?: boolean
 }
 
 /**
@@ -130,6 +136,10 @@ const inProcessRun = (command: string, action: Action, o: InProcessFlags) =>
     const module = Option.getOrUndefined(o.tenants)
     if (module === undefined && Option.isSome(o.tenant)) {
       return yield* new CliError(`--tenant picks one tenant of a --tenants <module> list: give the module too.`)
+    }
+    const waves = o.waveFlags !== undefined && (wantsWaves(o.waveFlags) || o.waveFlags.allowDestructive)
+    if (module === undefined && (waves || o.drift === true)) {
+      return yield* new CliError(`${waves ? "--waves, --verify, --bake, --max-failures and --allow-destructive" : "--drift"} work on a fleet: give --tenants <module>.`, { exitCode: 2 })
     }
     if (module === undefined) {
       const names = yield* withoutTenantsSchema(project, command, Option.getOrUndefined(o.schema))
@@ -151,6 +161,9 @@ const inProcessRun = (command: string, action: Action, o: InProcessFlags) =>
     }
     const [name] = yield* selectSchemas(project, schemaName)
     const targets = yield* tenantTargets(project, module, name!, Option.getOrUndefined(o.tenant))
+    if (waves && wantsWaves(o.waveFlags!) && action.kind === "deploy") return yield* deployInWaves(targets, o.waveFlags!, { root: project.root, concurrency, json: o.json })
+    if (action.kind === "deploy" && o.waveFlags?.allowDestructive !== true) yield* guardTenants(targets)
+    if (o.drift === true) return yield* statusDrift(targets, { json: o.json })
     yield* runFleet(targets, action, {
       label: "tenant",
       command,
@@ -227,16 +240,29 @@ const deploy = Command.make("deploy", {
   ),
   dryRun: Options.boolean("dry-run").pipe(
     Options.withDescription("In process: list each database's pending migrations; change nothing")
-  )
+  ),
+  waves: Options.text("waves").pipe(Options.withDescription("With --tenants: deploy in cumulative waves, e.g. 1,5%,25%,100%"), Options.optional),
+  verify: Options.text("verify").pipe(Options.withDescription("With --tenants: a module whose default export (tenant, client) => Promise<void> checks each tenant of a wave"), Options.optional),
+  bake: Options.text("bake").pipe(Options.withDescription("With --tenants: wait this long after each verified wave (30s, 5m)"), Options.optional),
+  maxFailures: wholeNumber("max-failures", 0, 1_000_000).pipe(Options.withDescription("With --tenants: failures a wave may have before the run halts (default 0)"), Options.optional),
+  allowDestructive: Options.boolean("allow-destructive").pipe(Options.withDescription("With --tenants: let the destructive-change guard's findings through"))
 }, (o): MigrateHandler =>
   o.inProcess || Option.isSome(o.tenants)
-    ? inProcessRun("migrate deploy", o.dryRun ? { kind: "dry-run" } : { kind: "deploy" }, o)
+    ? inProcessRun("migrate deploy", o.dryRun ? { kind: "dry-run" } : { kind: "deploy" }, { ...o, waveFlags: o })
     : Effect.zipRight(
-      onlyInProcess({ "--continue": o.continueOnFailure, "--dry-run": o.dryRun, "--tenant": Option.isSome(o.tenant) }),
+      onlyInProcess({
+        "--continue": o.continueOnFailure,
+        "--dry-run": o.dryRun,
+        "--tenant": Option.isSome(o.tenant),
+        "--waves, --verify, --bake, --max-failures, --allow-destructive": wantsWaves(o) || o.allowDestructive
+      }),
       viaPrisma(parallel(["migrate", "deploy"], true), o.schema, o.json, o.concurrency)
     )).pipe(Command.withDescription("prisma migrate deploy in parallel; or in process with --in-process or --tenants <module>"))
 
-const status = Command.make("status", fleet, (o): MigrateHandler =>
+const status = Command.make("status", {
+  ...fleet,
+  drift: Options.boolean("drift").pipe(Options.withDescription("With --tenants: compare each tenant's schema with its applied migrations (PostgreSQL)"))
+}, (o): MigrateHandler =>
   o.inProcess || Option.isSome(o.tenants)
     ? inProcessRun("migrate status", { kind: "status" }, { ...o, continueOnFailure: true })
     : Effect.zipRight(

@@ -77,3 +77,14 @@ export const migrationStatus = (options: MigrateOptions): Promise<MigrationStatu
 export const resolveMigration = (
   options: MigrateOptions & { readonly applied?: string | undefined; readonly rolledBack?: string | undefined }
 ): Promise<void> => run(migrator.resolve(options))
+
+// -----------------------------------------------------------------------------------------------------------------
+// Fleet tooling (src/migrate/): the destructive-change guard, waves, fleet status, drift.
+export { checkMigrations, checkScript, formatFindings } from "./migrate/guard.js"
+export type { CheckMigrationsOptions, GuardFinding, GuardKind } from "./migrate/guard.js"
+export { deployFleet, deployFleetEffect, DestructiveMigrationError } from "./migrate/waves.js"
+export type { DeployFleetOptions, FleetProgress, FleetResult, FleetTenant, FleetTenantResult, FleetTenantStatus, WaveSize } from "./migrate/waves.js"
+export { fleetStatus } from "./migrate/fleetStatus.js"
+export type { FleetStatusOptions, TenantStatus } from "./migrate/fleetStatus.js"
+export { fleetDrift } from "./migrate/drift.js"
+export type { Drift, DriftKind, FleetDriftOptions, FleetDriftResult } from "./migrate/drift.js"
