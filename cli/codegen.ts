@@ -362,9 +362,11 @@ export const codegen = (project: Project, options: CodegenOptions): Effect.Effec
           `/**`,
           ` * What ${mine.importOptions.replace(/\.[cm]?js$/, ".ts")} sets: createFlexiDB's options. Its \`tenants\` sets the tenants' budget`,
           ` * (maxClients, connectionLimit, maxConnections, idleTimeout, acquireTimeout) over the defaults below; resolve is`,
-          ` * this module's.`,
+          ` * this module's (typed by the tenants' client, so db.tenant() and db.withTenant() give a ${tenant?.cls}).`,
           ` */`,
-          `export type Options = Omit<FlexiDBOptions, "tenants"> & { readonly tenants?: Omit<TenantsConfig, "resolve"> }`
+          `export type Options = Omit<FlexiDBOptions, "tenants"> & {`,
+          `  readonly tenants?: Omit<TenantsConfig<${tenant?.cls}>, "resolve" | "client" | "catalog">`,
+          `}`
         ]),
       ``,
       `const url = (variable: string): string => {`,

@@ -144,7 +144,10 @@ const appSources = (root: string) => {
   ].join("\n"))
   writeFileSync(join(root, "src", "tenants", "db.options.ts"), [
     `import type { Options } from "./db.js"`,
-    `export const options: Options = { tenants: { maxClients: 3, connectionLimit: 1 }, gracefulShutdown: false }`,
+    `export const options: Options = {`,
+    `  tenants: { maxClients: 3, connectionLimit: 1, exists: (name) => name !== "nosuch" },`,
+    `  gracefulShutdown: false`,
+    `}`,
     ``
   ].join("\n"))
   writeFileSync(join(root, "src", "use.ts"), [
@@ -194,6 +197,8 @@ const mockSources = (root: string) => {
     `byInstance.setDown("orders")`,
     `// @ts-expect-error a mock holds only what the client has`,
     `mockFlexiDB<Clients>({ user: { nope: {} }, orders: {}, cache: {}, tenant: {} })`,
+    `// @ts-expect-error a tenant mock holds only what the tenants' client has`,
+    `mockFlexiDB<TenantsDB>({ user: {}, orders: {}, cache: {} }, { tenants: { resolve: () => ({ usr: {} }) } })`,
     `// @ts-expect-error every database needs a mock`,
     `mockFlexiDB<DB>({ user: {} })`,
     ``
