@@ -68,3 +68,51 @@ export const startLogicalClusters = async (count: number): Promise<LogicalCluste
     }
   }
 }
+
+/**
+ * Inserts a unique key every few milliseconds into wherever the catalog row points (`urlOf(server, location)`),
+ * and records each key the server acknowledged. A failed insert is not retried: it is simply not acknowledged.
+ */
+export const writer = (
+  lookup: () => Promise<{ readonly server: string; readonly location: string } | undefined>,
+  urlOf: (server: string, location: string) => string,
+  prefix = "w"
+) => {
+  let stopping = false
+  const acked: Array<string> = []
+  let failures = 0
+  const done = (async () => {
+    let conn: pg.Client | undefined
+    let at = ""
+    for (let i = 0; !stopping; i++) {
+      const key = `${prefix}${i}@x.io`
+      try {
+        const row = (await lookup())!
+        const where = urlOf(row.server, row.location)
+        if (where !== at || conn === undefined) {
+          await conn?.end().catch(() => undefined)
+          conn = new pg.Client({ connectionString: where })
+          conn.on("error", () => undefined)
+          at = where
+          await conn.connect()
+        }
+        await conn.query(`INSERT INTO "User" (email) VALUES ($1)`, [key])
+        acked.push(key)
+      } catch {
+        failures++
+        await conn?.end().catch(() => undefined)
+        conn = undefined
+      }
+      await new Promise((r) => setTimeout(r, 3))
+    }
+    await conn?.end().catch(() => undefined)
+  })()
+  return {
+    acked,
+    failures: () => failures,
+    stop: async () => {
+      stopping = true
+      await done
+    }
+  }
+}
