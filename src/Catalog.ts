@@ -50,9 +50,9 @@ export type { Kind } from "./internal/catalog/servers.js"
 /** @since 0.2.0 */
 export type { Row, State } from "./internal/catalog/store.js"
 /**
- * `MoveOptions`: `{ server, onProgress?, copyTimeout?, catchUpTimeout? }`. `MoveProgress`: what `onProgress` hears
+ * `MoveOptions`: `{ server, onProgress?, copyTimeout?, catchUpTimeout?, moveTimeout? }`. `MoveProgress`: what `onProgress` hears
  * (step, rows and bytes on the target, lag in bytes, the fence's milliseconds). `MoveReport`: a finished move
- * (the new row, rows, bytes, copy and fence milliseconds, checksum). `MoveRecovery`: what `resumeMove` /
+ * (the new row, rows, bytes, copy and fence milliseconds, checksum, the instances that acknowledged the fence). `MoveRecovery`: what `resumeMove` /
  * `abortMove` did (`none` when no move was recorded).
  *
  * @since 0.2.0

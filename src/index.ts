@@ -55,6 +55,7 @@ export {
   TenantCapacityError,
   TenantLockedError,
   TenantSuspendedError,
+  TenantMovingError,
   UnknownDatabaseError,
   UnknownGroupError
 } from "./Errors.js"

@@ -19,7 +19,7 @@ import { loadPg } from "./drivers.js"
 import type { Admin, Pause } from "./engines.js"
 import type { Server } from "./servers.js"
 import { withDatabase } from "./servers.js"
-import { columns, notify, toRow } from "./store.js"
+import { columns, heartbeatMs, notify, toRow } from "./store.js"
 import type { Row, Session } from "./store.js"
 
 /** What a move reports while it runs. */
@@ -45,6 +45,8 @@ export interface MoveReport {
   readonly fenceMs: number
   /** `equal`: every table's checksum matched (a snapshot of the target taken inside the fence against the source). */
   readonly checksum: "equal" | "skipped"
+  /** App instances alive (heartbeat) when the fence began, and how many acknowledged before the source was closed. */
+  readonly instances: { readonly live: number; readonly acked: number; readonly waitedMs: number }
 }
 
 export interface MoveContext {
@@ -312,6 +314,7 @@ const undo = async (ctx: MoveContext, m: Recorded): Promise<Row> => {
       [m.name]
     )
     await s.query(`DELETE FROM flexidb.moves WHERE name = $1`, [m.name])
+    await s.query(`DELETE FROM flexidb.move_acks WHERE name = $1`, [m.name])
     if (rows.length > 0) {
       const row = toRow(rows[0]!)
       await notify(s, m.name, row.state, row.epoch)
@@ -377,6 +380,11 @@ export interface MoveOptions {
   readonly copyTimeout?: number | undefined
   /** How long the target may take to replay the source's last position inside the fence. Default 30 s. */
   readonly catchUpTimeout?: number | undefined
+  /**
+   * How long the fence waits for every live app instance to acknowledge (its writes in flight finished, new ones
+   * held) before the source is closed to writes anyway. Default 5 s.
+   */
+  readonly moveTimeout?: number | undefined
 }
 
 const run = async (ctx: MoveContext, row: Row, to: Server, options: MoveOptions): Promise<MoveReport> => {
@@ -436,7 +444,7 @@ const run = async (ctx: MoveContext, row: Row, to: Server, options: MoveOptions)
     })
 
     // The fence: every process hears `moving`; the source's engine refuses writes from here on.
-    await transaction(ctx.pool, async (s) => {
+    const movingEpoch = await transaction(ctx.pool, async (s) => {
       const { rows } = await s.query(
         `UPDATE flexidb.tenants SET state = 'moving', epoch = epoch + 1, updated_at = now()
          WHERE name = $1 AND state = 'active' AND server = $2 RETURNING ${columns}`,
@@ -446,8 +454,24 @@ const run = async (ctx: MoveContext, row: Row, to: Server, options: MoveOptions)
       await s.query(`UPDATE flexidb.moves SET step = 'fenced', updated_at = now() WHERE name = $1`, [name])
       const r = toRow(rows[0]!)
       await notify(s, name, r.state, r.epoch)
+      return r.epoch
     })
     fenceStart = ctx.now()
+    // Every live instance drains its writes in flight to the tenant and says so; a dead or deaf one is waited for
+    // moveTimeout at most — the engine's fence below stops it anyway.
+    let instances = { live: 0, acked: 0, waitedMs: 0 }
+    const ackUntil = ctx.now() + (options.moveTimeout ?? 5_000)
+    for (;;) {
+      const { rows } = await ctx.pool.query(
+        `SELECT count(*)::int AS live, count(a.instance)::int AS acked
+         FROM flexidb.instances i LEFT JOIN flexidb.move_acks a ON a.instance = i.id AND a.name = $1 AND a.epoch = $2
+         WHERE i.seen_at > now() - make_interval(secs => $3)`,
+        [name, movingEpoch, (3 * heartbeatMs) / 1000]
+      )
+      instances = { live: Number(rows[0]!.live), acked: Number(rows[0]!.acked), waitedMs: ctx.now() - fenceStart }
+      if (instances.acked >= instances.live || ctx.now() >= ackUntil) break
+      await ctx.pause(5)
+    }
     await fromAdmin.query(`ALTER DATABASE ${pgId(m.fromLocation)} SET default_transaction_read_only = on`)
     await terminateClients(ctx, fromAdmin, m.fromLocation)
     const fenceMs = () => ctx.now() - fenceStart!
@@ -519,7 +543,16 @@ const run = async (ctx: MoveContext, row: Row, to: Server, options: MoveOptions)
     await snapshot.query("COMMIT").catch(() => undefined)
     await ctx.pool.query(`DELETE FROM flexidb.moves WHERE name = $1`, [name])
     progress({ step: "verified", ...copied, lagBytes: 0, fenceMs: fence })
-    return { row: switched, rows: copied.rows, bytes: copied.bytes, copyMs: fenceStart - started, fenceMs: fence, checksum: "equal" }
+    await ctx.pool.query(`DELETE FROM flexidb.move_acks WHERE name = $1`, [name])
+    return {
+      row: switched,
+      rows: copied.rows,
+      bytes: copied.bytes,
+      copyMs: fenceStart - started,
+      fenceMs: fence,
+      checksum: "equal",
+      instances
+    }
   } catch (e) {
     await snapshot?.end().catch(() => undefined)
     snapshot = undefined

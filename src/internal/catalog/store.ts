@@ -57,8 +57,23 @@ const versions: ReadonlyArray<ReadonlyArray<string>> = [
       started_at timestamptz NOT NULL DEFAULT now(),
       updated_at timestamptz NOT NULL DEFAULT now()
     )`
+  ],
+  [
+    // App instances following the catalog, each with a heartbeat: a mover waits for the live ones' acknowledgements.
+    `CREATE TABLE flexidb.instances (id text PRIMARY KEY, seen_at timestamptz NOT NULL DEFAULT now())`,
+    // An instance has drained its writes to a moving tenant (at that epoch) and holds new ones.
+    `CREATE TABLE flexidb.move_acks (
+      name text NOT NULL,
+      epoch bigint NOT NULL,
+      instance text NOT NULL,
+      acked_at timestamptz NOT NULL DEFAULT now(),
+      PRIMARY KEY (name, epoch, instance)
+    )`
   ]
 ]
+
+/** How often an instance renews its heartbeat; one not seen for three of these is taken for dead. */
+export const heartbeatMs = 1_000
 
 export interface Session {
   readonly query: (sql: string, params?: ReadonlyArray<unknown>) => Promise<{ rows: Array<Record<string, unknown>> }>
