@@ -109,7 +109,9 @@ export const follow = (
     yield* Effect.addFinalizer(() =>
       opened === undefined
         ? Effect.void
+        // A catalog that went away must not hold up the shutdown: its heartbeat simply goes stale.
         : Effect.tryPromise(() => opened!.then((p) => p.query(`DELETE FROM flexidb.instances WHERE id = $1`, [instance]))).pipe(
+          Effect.timeout(Duration.seconds(1)),
           Effect.ignore
         )
     )
