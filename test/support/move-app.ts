@@ -1,6 +1,7 @@
 // An app instance writing to one tenant while it moves, run as a child process by catalog-move-fleet.test.ts and
 // bench/move.ts. argv: catalog URL, servers (JSON), tenant, instance id. Each write inserts a new unique key; it prints
-// "ack <key> <ms>" when the server acknowledged it (ms: how long the write took, held time included) and
+// "ack <key> <ms> <end>" when the server acknowledged it (ms: how long the write took, held time included; end: when
+// it returned, epoch ms) and
 // "fail <key> <tag>" otherwise. SIGTERM: disconnects and prints "done".
 import { createFlexiDB } from "../../src/index.js"
 import * as prisma7 from "../fixtures/prisma7/clients.ts"
@@ -29,7 +30,8 @@ for (let i = 0; !stopping; i++) {
   const started = performance.now()
   try {
     await (await db.tenant(tenant)).user.create({ data: { email: key } })
-    lines.push(`ack ${key} ${(performance.now() - started).toFixed(1)}`)
+    const ended = performance.now()
+    lines.push(`ack ${key} ${(ended - started).toFixed(1)} ${(performance.timeOrigin + ended).toFixed(0)}`)
   } catch (e) {
     lines.push(`fail ${key} ${(e as { _tag?: string })._tag ?? (e as Error).name}`)
     await new Promise((r) => setTimeout(r, 5))

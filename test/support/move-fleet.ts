@@ -6,7 +6,7 @@ import { join } from "node:path"
 export interface Instance {
   readonly proc: ChildProcess
   /** Keys the server acknowledged, with how long each write took (ms). */
-  readonly acked: Array<{ readonly key: string; readonly ms: number }>
+  readonly acked: Array<{ readonly key: string; readonly ms: number; readonly end: number }>
   /** Keys whose write failed, with the error's tag. */
   readonly failed: Array<{ readonly key: string; readonly tag: string }>
   readonly ready: Promise<void>
@@ -34,9 +34,9 @@ export const startApps = (count: number, catalogUrl: string, servers: Record<str
       const lines = buffer.split("\n")
       buffer = lines.pop()!
       for (const l of lines) {
-        const [what, key, rest] = l.split(" ")
+        const [what, key, rest, end] = l.split(" ")
         if (what === "ready") isReady()
-        else if (what === "ack") acked.push({ key: key!, ms: Number(rest) })
+        else if (what === "ack") acked.push({ key: key!, ms: Number(rest), end: Number(end) })
         else if (what === "fail") failed.push({ key: key!, tag: rest! })
       }
     })
