@@ -75,6 +75,12 @@ export interface CatalogConfig {
   readonly servers: Readonly<Record<string, string>>
   /** The tenant schema's Prisma migrations folder: builds schema and MariaDB tenants (and templateless ones). */
   readonly migrations?: string | undefined
+  /**
+   * A move's lease (ms): every open catalog looks every `moveLease / 2` for a recorded move untouched this long whose
+   * mover is gone (its lock free), and undoes it back to its source (once switched: cleans it up), so a dead mover
+   * never leaves a tenant fenced. Default 30,000.
+   */
+  readonly moveLease?: number | undefined
 }
 
 /**
@@ -339,6 +345,17 @@ export const make = (config: CatalogConfig): Effect.Effect<Service, InvalidArgum
       pause,
       now: () => Runtime.runSync(runtime)(Clock.currentTimeMillis)
     }
+
+    // The lease on moves: a dead mover's fence expires and the tenant goes back to its source.
+    const lease = config.moveLease ?? 30_000
+    yield* Effect.forkScoped(
+      Effect.forever(
+        Effect.zipRight(
+          Effect.sleep(Math.max(10, lease / 2)),
+          Effect.ignore(Effect.tryPromise(() => moves.expire(moveContext, lease)))
+        )
+      )
+    )
 
     const service: Service = {
       create,

@@ -123,6 +123,29 @@ describe("a mover killed at each step", () => {
   }
 })
 
+describe("the lease on a move", () => {
+  it("a mover killed inside the fence: once its lease expires, an open catalog returns the tenant to its source", async () => {
+    const name = tenant("lease")
+    await catalog.create(name, { server: "east", template: "tpl" })
+    await cluster("east").sql(`INSERT INTO "User" (email) VALUES ('a@x.io')`, name)
+    expect(await moverKilledAt(name, "fenced")).toBe("SIGKILL")
+    expect(await catalog.get(name)).toMatchObject({ state: "moving" })
+    // Any catalog opened anywhere looks after leases: this one with a short lease.
+    const watcher = await openCatalog({ url: catalogDb.url, servers: servers(), moveLease: 300 })
+    try {
+      const end = Date.now() + 30_000
+      while ((await catalog.get(name))!.state !== "active" && Date.now() < end) await new Promise((r) => setTimeout(r, 50))
+      expect(await catalog.get(name)).toMatchObject({ server: "east", state: "active" })
+      expect(await catalog.resumeMove(name)).toMatchObject({ outcome: "none" })
+      await cluster("east").sql(`INSERT INTO "User" (email) VALUES ('b@x.io')`, name)
+      expect(await cluster("west").sql(`SELECT 1 FROM pg_database WHERE datname = '${name}'`)).toEqual([])
+    } finally {
+      await watcher.close()
+      await catalog.remove(name, { drop: true })
+    }
+  }, 60_000)
+})
+
 describe("flexidb tenants move", () => {
   it("--to SERVER moves with progress on stderr and a --json report; remove --source drops the old copy", async () => {
     const name = tenant("cli")

@@ -625,6 +625,32 @@ export const abort = async (ctx: MoveContext, name: string): Promise<MoveRecover
   }
 }
 
+/**
+ * The lease on a move: a recorded move untouched for `leaseMs` whose mover's lock is free (the mover died with its
+ * connection) is undone back to its source — or, once switched, cleaned up. A mover still alive holds its lock, and
+ * nothing happens. Returns the names it settled.
+ */
+export const expire = async (ctx: MoveContext, leaseMs: number): Promise<ReadonlyArray<string>> => {
+  const { rows } = await ctx.pool.query(
+    `SELECT name FROM flexidb.moves WHERE updated_at < now() - make_interval(secs => $1)`,
+    [leaseMs / 1000]
+  )
+  const settled: Array<string> = []
+  for (const r of rows) {
+    const name = String(r.name)
+    const m = await recorded(ctx, name).catch(() => undefined)
+    if (m === undefined) continue
+    try {
+      if (m.step === "switched") await resume(ctx, name)
+      else await abort(ctx, name)
+      settled.push(name)
+    } catch {
+      // Its mover is alive (the lock is held), or a server is unreachable: looked at again next time.
+    }
+  }
+  return settled
+}
+
 /** Drops the read-only copy a finished move left on the tenant's previous server. */
 export const removeSource = async (ctx: MoveContext, name: string): Promise<Row> => {
   const held = await lock(ctx, name)
