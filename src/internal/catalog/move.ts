@@ -14,11 +14,14 @@ import { spawn } from "node:child_process"
 import { existsSync, readdirSync } from "node:fs"
 import type * as Pg from "pg"
 import { CatalogError, DuplicateDatabaseError, InvalidArgumentError, UnknownDatabaseError } from "../../Errors.js"
+import { rm } from "node:fs/promises"
+import { join } from "node:path"
 import type { CatalogPool } from "./drivers.js"
-import { loadPg } from "./drivers.js"
+import { loadPg, loadSqlite } from "./drivers.js"
 import type { Admin, Pause } from "./engines.js"
+import * as engines from "./engines.js"
 import type { Server } from "./servers.js"
-import { withDatabase } from "./servers.js"
+import { folderOf, withDatabase } from "./servers.js"
 import { columns, heartbeatMs, notify, toRow } from "./store.js"
 import type { Row, Session } from "./store.js"
 
@@ -297,6 +300,11 @@ const checksumSql = (table: string) =>
 
 /** Catalog + engine changes that put a recorded move back: the tenant active on its source, the target's copy gone. */
 const undo = async (ctx: MoveContext, m: Recorded): Promise<Row> => {
+  if (m.from.engine === "sqlite") {
+    await removeFiles(join(folderOf(m.to), m.toLocation))
+    await engines.unfence(undefined, { name: m.name, server: m.from, kind: "file", location: m.fromLocation })
+    return settleBack(ctx, m)
+  }
   const name = replicationName(m.name)
   const toAdmin = (await ctx.adminOf(m.to))!
   const fromAdmin = (await ctx.adminOf(m.from))!
@@ -307,7 +315,12 @@ const undo = async (ctx: MoveContext, m: Recorded): Promise<Row> => {
   }
   await dropPublisher(ctx, m.from, m.fromLocation, fromAdmin, name)
   await fromAdmin.query(`ALTER DATABASE ${pgId(m.fromLocation)} RESET default_transaction_read_only`)
-  return transaction(ctx.pool, async (s) => {
+  return settleBack(ctx, m)
+}
+
+/** The catalog's side of an undone move: active where it was, the move forgotten. */
+const settleBack = (ctx: MoveContext, m: Recorded) =>
+  transaction(ctx.pool, async (s) => {
     const { rows } = await s.query(
       `UPDATE flexidb.tenants SET state = 'active', epoch = epoch + 1, updated_at = now()
        WHERE name = $1 AND state = 'moving' RETURNING ${columns}`,
@@ -322,10 +335,12 @@ const undo = async (ctx: MoveContext, m: Recorded): Promise<Row> => {
     }
     return toRow((await s.query(`SELECT ${columns} FROM flexidb.tenants WHERE name = $1`, [m.name])).rows[0]!)
   })
-}
+
+const removeFiles = (file: string) => Promise.all([file, `${file}-wal`, `${file}-shm`].map((f) => rm(f, { force: true })))
 
 /** After the switch: the replication objects dropped; idempotent, so `resume` can run it again. */
 const finish = async (ctx: MoveContext, m: Recorded) => {
+  if (m.from.engine === "sqlite") return
   const name = replicationName(m.name)
   await using(dbUrl(m.to, m.toLocation), (c) => dropSubscription(c, name))
   await dropPublisher(ctx, m.from, m.fromLocation, (await ctx.adminOf(m.from))!, name)
@@ -340,10 +355,11 @@ const checkPostgres = async (ctx: MoveContext, row: Row, to: Server) => {
       reason: `tenant '${row.name}' lives on ${from.engine} server '${from.name}' and '${to.name}' is ${to.engine}: a move stays on one engine`
     })
   }
-  if (from.engine !== "postgresql" || row.kind !== "database") {
+  const file = from.engine === "sqlite" && row.kind === "file"
+  if (!file && (from.engine !== "postgresql" || row.kind !== "database")) {
     throw new InvalidArgumentError({
       path: "kind",
-      reason: `moving a ${from.engine} ${row.kind} tenant is not supported yet: PostgreSQL 'database' tenants move`
+      reason: `moving a ${from.engine} ${row.kind} tenant is not supported yet: PostgreSQL 'database' tenants and SQLite files move`
     })
   }
   if (from.name === to.name) {
@@ -352,6 +368,7 @@ const checkPostgres = async (ctx: MoveContext, row: Row, to: Server) => {
   if (row.state !== "active") {
     throw refused(row.name, `it is ${row.state}: only an active tenant moves (resume it first)`)
   }
+  if (file) return { from, fromAdmin: undefined as unknown as Admin, toAdmin: undefined as unknown as Admin }
   const fromAdmin = (await ctx.adminOf(from))!
   const level = String((await fromAdmin.query(`SHOW wal_level`))[0]!.wal_level)
   if (level !== "logical") {
@@ -389,6 +406,7 @@ export interface MoveOptions {
 
 const run = async (ctx: MoveContext, row: Row, to: Server, options: MoveOptions): Promise<MoveReport> => {
   const { from, fromAdmin, toAdmin } = await checkPostgres(ctx, row, to)
+  if (from.engine === "sqlite") return runFile(ctx, row, from, to, options)
   const name = row.name
   const progress = options.onProgress ?? (() => undefined)
   if (row.source !== undefined) {
@@ -660,8 +678,12 @@ export const removeSource = async (ctx: MoveContext, name: string): Promise<Row>
     if (row.source === undefined) return row
     const server = ctx.serverOf(row.source.server)
     if (server instanceof InvalidArgumentError) throw server
-    const admin = (await ctx.adminOf(server))!
-    await admin.query(`DROP DATABASE IF EXISTS ${pgId(row.source.location)} WITH (FORCE)`)
+    if (server.engine === "sqlite") {
+      await engines.drop(undefined, { name, server, kind: "file", location: row.source.location })
+    } else {
+      const admin = (await ctx.adminOf(server))!
+      await admin.query(`DROP DATABASE IF EXISTS ${pgId(row.source.location)} WITH (FORCE)`)
+    }
     const { rows } = await ctx.pool.query(
       `UPDATE flexidb.tenants SET source_server = NULL, source_location = NULL, updated_at = now() WHERE name = $1 RETURNING ${columns}`,
       [name]
@@ -669,5 +691,154 @@ export const removeSource = async (ctx: MoveContext, name: string): Promise<Row>
     return toRow(rows[0]!)
   } finally {
     await held.release()
+  }
+}
+
+/** The row enters `moving` (epoch + 1, announced), then every live instance's acknowledgement, or moveTimeout. */
+const enterFence = async (ctx: MoveContext, name: string, from: Server, moveTimeout: number) => {
+  const epoch = await transaction(ctx.pool, async (s) => {
+    const { rows } = await s.query(
+      `UPDATE flexidb.tenants SET state = 'moving', epoch = epoch + 1, updated_at = now()
+       WHERE name = $1 AND state = 'active' AND server = $2 RETURNING ${columns}`,
+      [name, from.name]
+    )
+    if (rows.length === 0) throw refused(name, "its row changed during the copy (suspended, removed or moved)")
+    await s.query(`UPDATE flexidb.moves SET step = 'fenced', updated_at = now() WHERE name = $1`, [name])
+    const r = toRow(rows[0]!)
+    await notify(s, name, r.state, r.epoch)
+    return r.epoch
+  })
+  const fenceStart = ctx.now()
+  const until = fenceStart + moveTimeout
+  for (;;) {
+    const { rows } = await ctx.pool.query(
+      `SELECT count(*)::int AS live, count(a.instance)::int AS acked
+       FROM flexidb.instances i LEFT JOIN flexidb.move_acks a ON a.instance = i.id AND a.name = $1 AND a.epoch = $2
+       WHERE i.seen_at > now() - make_interval(secs => $3)`,
+      [name, epoch, (3 * heartbeatMs) / 1000]
+    )
+    const instances = { live: Number(rows[0]!.live), acked: Number(rows[0]!.acked), waitedMs: ctx.now() - fenceStart }
+    if (instances.acked >= instances.live || ctx.now() >= until) return { fenceStart, instances }
+    await ctx.pause(5)
+  }
+}
+
+/** The row points at the target, active, keeping the source; the move recorded as switched. */
+const switchRow = (ctx: MoveContext, name: string, to: Server, toLocation: string, from: Server, fromLocation: string) =>
+  transaction(ctx.pool, async (s) => {
+    const { rows } = await s.query(
+      `UPDATE flexidb.tenants SET server = $2, location = $3, state = 'active', epoch = epoch + 1, updated_at = now(),
+         source_server = $4, source_location = $5
+       WHERE name = $1 AND state = 'moving' RETURNING ${columns}`,
+      [name, to.name, toLocation, from.name, fromLocation]
+    )
+    if (rows.length === 0) throw refused(name, "its row left 'moving' during the cutover")
+    await s.query(`UPDATE flexidb.moves SET step = 'switched', updated_at = now() WHERE name = $1`, [name])
+    const r = toRow(rows[0]!)
+    await notify(s, name, r.state, r.epoch)
+    return r
+  })
+
+/** Every table's row count and a hash of its rows in rowid order. */
+const fileDigest = (db: any): Map<string, { n: number; h: string }> => {
+  const out = new Map<string, { n: number; h: string }>()
+  const tables = db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name`).all()
+  for (const { name } of tables as Array<{ name: string }>) {
+    const hash = createHash("md5")
+    let n = 0
+    for (const r of db.prepare(`SELECT * FROM "${name.replace(/"/g, '""')}"`).iterate()) {
+      hash.update(JSON.stringify(r))
+      n++
+    }
+    out.set(name, { n, h: hash.digest("hex") })
+  }
+  return out
+}
+
+/**
+ * A SQLite file tenant: the online backup API copies the live file to the target folder; under the fence the file is
+ * parked (renamed aside: nobody can write it, a connection opened before included) and copied again, whole, from the
+ * parked file — the window grows with the file's size. The parked file stays as the move's source.
+ */
+const runFile = async (ctx: MoveContext, row: Row, from: Server, to: Server, options: MoveOptions): Promise<MoveReport> => {
+  const name = row.name
+  const progress = options.onProgress ?? (() => undefined)
+  const sourceFile = join(folderOf(from), row.location)
+  const targetFile = join(folderOf(to), row.location)
+  if (row.source !== undefined) {
+    if (row.source.server !== to.name) {
+      throw refused(name, `its previous copy on server '${row.source.server}' is still kept: remove it first (remove(name, { source: true }))`)
+    }
+    await engines.drop(undefined, { name, server: to, kind: "file", location: row.source.location })
+    await ctx.pool.query(`UPDATE flexidb.tenants SET source_server = NULL, source_location = NULL WHERE name = $1`, [name])
+  }
+  const Sqlite = await loadSqlite(`server '${to.name}'`)
+  const exists = await import("node:fs").then((fs) => fs.existsSync(targetFile) || fs.existsSync(`${targetFile}.parked`))
+  if (exists) throw new DuplicateDatabaseError({ database: name })
+  const m: Recorded = { name, from, fromLocation: row.location, to, toLocation: row.location, step: "copying" }
+  try {
+    await ctx.pool.query(
+      `INSERT INTO flexidb.moves (name, from_server, from_location, to_server, to_location, step, from_epoch)
+       VALUES ($1, $2, $3, $4, $5, 'copying', $6)`,
+      [name, from.name, m.fromLocation, to.name, m.toLocation, row.epoch]
+    )
+  } catch (e) {
+    if (code(e) === "23505") throw refused(name, "a move of this tenant is already recorded: --resume or --abort it")
+    throw e
+  }
+  const started = ctx.now()
+  const backup = async (file: string) => {
+    const db = new Sqlite(file, { fileMustExist: true })
+    try {
+      await db.backup(targetFile, {
+        progress: (p: { totalPages: number; remainingPages: number }) => {
+          progress({ step: "copying", rows: 0, bytes: (p.totalPages - p.remainingPages) * 4096, lagBytes: 0, fenceMs: 0 })
+          return 1024
+        }
+      })
+    } finally {
+      db.close()
+    }
+  }
+  try {
+    progress({ step: "schema", rows: 0, bytes: 0, lagBytes: 0, fenceMs: 0 })
+    await backup(sourceFile)
+    const { fenceStart, instances } = await enterFence(ctx, name, from, options.moveTimeout ?? 5_000)
+    const fenceMs = () => ctx.now() - fenceStart
+    await engines.fence(undefined, { name, server: from, kind: "file", location: row.location }, ctx.pause)
+    progress({ step: "fenced", rows: 0, bytes: 0, lagBytes: 0, fenceMs: fenceMs() })
+    // The rest: the parked file, which nobody can write any more, copied again.
+    await removeFiles(targetFile)
+    await backup(`${sourceFile}.parked`)
+    const source = new Sqlite(`${sourceFile}.parked`, { readonly: true, fileMustExist: true })
+    const target = new Sqlite(targetFile, { readonly: true, fileMustExist: true })
+    let rows = 0
+    try {
+      const a = fileDigest(source)
+      const b = fileDigest(target)
+      for (const [table, d] of a) {
+        const t = b.get(table)
+        if (t === undefined || t.n !== d.n || t.h !== d.h) {
+          throw refused(name, `table ${table} differs between the source and its copy: the move was undone`)
+        }
+        rows += d.n
+      }
+    } finally {
+      source.close()
+      target.close()
+    }
+    const { size } = await import("node:fs/promises").then((fs) => fs.stat(targetFile))
+    progress({ step: "caught-up", rows, bytes: size, lagBytes: 0, fenceMs: fenceMs() })
+    const switched = await switchRow(ctx, name, to, m.toLocation, from, m.fromLocation)
+    const fence = fenceMs()
+    progress({ step: "switched", rows, bytes: size, lagBytes: 0, fenceMs: fence })
+    await ctx.pool.query(`DELETE FROM flexidb.moves WHERE name = $1`, [name])
+    await ctx.pool.query(`DELETE FROM flexidb.move_acks WHERE name = $1`, [name])
+    progress({ step: "verified", rows, bytes: size, lagBytes: 0, fenceMs: fence })
+    return { row: switched, rows, bytes: size, copyMs: fenceStart - started, fenceMs: fence, checksum: "equal", instances }
+  } catch (e) {
+    const now = await recorded(ctx, name).catch(() => undefined)
+    if (now !== undefined && now.step !== "switched") await undo(ctx, now).catch(() => undefined)
+    throw e
   }
 }
