@@ -87,7 +87,7 @@ const list = Command.make("list", {
   catalog: catalogFlag,
   servers: serversFlag,
   json,
-  state: Options.choice("state", ["active", "suspended"]).pipe(Options.optional),
+  state: Options.choice("state", ["active", "suspended", "moving"]).pipe(Options.optional),
   server: Options.text("server").pipe(Options.withDescription("Only this server's tenants"), Options.optional)
 }, (o) =>
   Effect.gen(function*() {

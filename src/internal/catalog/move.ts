@@ -305,6 +305,11 @@ const undo = async (ctx: MoveContext, m: Recorded): Promise<Row> => {
     await engines.unfence(undefined, { name: m.name, server: m.from, kind: "file", location: m.fromLocation })
     return settleBack(ctx, m)
   }
+  if (m.from.engine === "mysql") {
+    await engines.drop((await ctx.adminOf(m.to))!, { name: m.name, server: m.to, kind: "database", location: m.toLocation })
+    await engines.unfence((await ctx.adminOf(m.from))!, { name: m.name, server: m.from, kind: "database", location: m.fromLocation })
+    return settleBack(ctx, m)
+  }
   const name = replicationName(m.name)
   const toAdmin = (await ctx.adminOf(m.to))!
   const fromAdmin = (await ctx.adminOf(m.from))!
@@ -340,7 +345,7 @@ const removeFiles = (file: string) => Promise.all([file, `${file}-wal`, `${file}
 
 /** After the switch: the replication objects dropped; idempotent, so `resume` can run it again. */
 const finish = async (ctx: MoveContext, m: Recorded) => {
-  if (m.from.engine === "sqlite") return
+  if (m.from.engine !== "postgresql") return
   const name = replicationName(m.name)
   await using(dbUrl(m.to, m.toLocation), (c) => dropSubscription(c, name))
   await dropPublisher(ctx, m.from, m.fromLocation, (await ctx.adminOf(m.from))!, name)
@@ -355,11 +360,11 @@ const checkPostgres = async (ctx: MoveContext, row: Row, to: Server) => {
       reason: `tenant '${row.name}' lives on ${from.engine} server '${from.name}' and '${to.name}' is ${to.engine}: a move stays on one engine`
     })
   }
-  const file = from.engine === "sqlite" && row.kind === "file"
+  const file = (from.engine === "sqlite" && row.kind === "file") || (from.engine === "mysql" && row.kind === "database")
   if (!file && (from.engine !== "postgresql" || row.kind !== "database")) {
     throw new InvalidArgumentError({
       path: "kind",
-      reason: `moving a ${from.engine} ${row.kind} tenant is not supported yet: PostgreSQL 'database' tenants and SQLite files move`
+      reason: `moving a ${from.engine} ${row.kind} tenant is not supported yet: PostgreSQL and MariaDB 'database' tenants and SQLite files move`
     })
   }
   if (from.name === to.name) {
@@ -368,7 +373,11 @@ const checkPostgres = async (ctx: MoveContext, row: Row, to: Server) => {
   if (row.state !== "active") {
     throw refused(row.name, `it is ${row.state}: only an active tenant moves (resume it first)`)
   }
-  if (file) return { from, fromAdmin: undefined as unknown as Admin, toAdmin: undefined as unknown as Admin }
+  if (file) {
+    return from.engine === "sqlite"
+      ? { from, fromAdmin: undefined as unknown as Admin, toAdmin: undefined as unknown as Admin }
+      : { from, fromAdmin: (await ctx.adminOf(from))!, toAdmin: (await ctx.adminOf(to))! }
+  }
   const fromAdmin = (await ctx.adminOf(from))!
   const level = String((await fromAdmin.query(`SHOW wal_level`))[0]!.wal_level)
   if (level !== "logical") {
@@ -407,6 +416,7 @@ export interface MoveOptions {
 const run = async (ctx: MoveContext, row: Row, to: Server, options: MoveOptions): Promise<MoveReport> => {
   const { from, fromAdmin, toAdmin } = await checkPostgres(ctx, row, to)
   if (from.engine === "sqlite") return runFile(ctx, row, from, to, options)
+  if (from.engine === "mysql") return runMaria(ctx, row, from, to, fromAdmin, toAdmin, options)
   const name = row.name
   const progress = options.onProgress ?? (() => undefined)
   if (row.source !== undefined) {
@@ -680,6 +690,8 @@ export const removeSource = async (ctx: MoveContext, name: string): Promise<Row>
     if (server instanceof InvalidArgumentError) throw server
     if (server.engine === "sqlite") {
       await engines.drop(undefined, { name, server, kind: "file", location: row.source.location })
+    } else if (server.engine === "mysql") {
+      await engines.drop((await ctx.adminOf(server))!, { name, server, kind: "database", location: row.source.location })
     } else {
       const admin = (await ctx.adminOf(server))!
       await admin.query(`DROP DATABASE IF EXISTS ${pgId(row.source.location)} WITH (FORCE)`)
@@ -828,6 +840,142 @@ const runFile = async (ctx: MoveContext, row: Row, from: Server, to: Server, opt
       target.close()
     }
     const { size } = await import("node:fs/promises").then((fs) => fs.stat(targetFile))
+    progress({ step: "caught-up", rows, bytes: size, lagBytes: 0, fenceMs: fenceMs() })
+    const switched = await switchRow(ctx, name, to, m.toLocation, from, m.fromLocation)
+    const fence = fenceMs()
+    progress({ step: "switched", rows, bytes: size, lagBytes: 0, fenceMs: fence })
+    await ctx.pool.query(`DELETE FROM flexidb.moves WHERE name = $1`, [name])
+    await ctx.pool.query(`DELETE FROM flexidb.move_acks WHERE name = $1`, [name])
+    progress({ step: "verified", rows, bytes: size, lagBytes: 0, fenceMs: fence })
+    return { row: switched, rows, bytes: size, copyMs: fenceStart - started, fenceMs: fence, checksum: "equal", instances }
+  } catch (e) {
+    const now = await recorded(ctx, name).catch(() => undefined)
+    if (now !== undefined && now.step !== "switched") await undo(ctx, now).catch(() => undefined)
+    throw e
+  }
+}
+
+const myId = (id: string) => `\`${id.replace(/`/g, "``")}\``
+
+/** mariadb-dump of `database` on `from` piped into `mariadb` on `into` at `to`; the password goes through MYSQL_PWD. */
+const copyMaria = (from: Server, database: string, to: Server, into: string) =>
+  new Promise<void>((resolve, reject) => {
+    const args = (server: Server) => {
+      const u = new URL(server.base)
+      return {
+        argv: ["-h", u.hostname || "127.0.0.1", "-P", u.port === "" ? "3306" : u.port, "-u", decodeURIComponent(u.username) || "root"],
+        env: { ...process.env, MYSQL_PWD: decodeURIComponent(u.password) }
+      }
+    }
+    const f = args(from)
+    const t = args(to)
+    const dump = spawn(
+      "mariadb-dump",
+      [...f.argv, "--single-transaction", "--skip-lock-tables", "--no-create-db", "--routines", "--triggers", "--hex-blob", database],
+      { env: f.env, stdio: ["ignore", "pipe", "pipe"] }
+    )
+    const load = spawn("mariadb", [...t.argv, into], { env: t.env, stdio: ["pipe", "ignore", "pipe"] })
+    let errors = ""
+    dump.stderr.on("data", (d) => (errors += String(d)))
+    load.stderr.on("data", (d) => (errors += String(d)))
+    dump.stdout.pipe(load.stdin)
+    let left = 2
+    let failed = false
+    const done = (who: string) => (status: number | null) => {
+      if (status !== 0 && !failed) {
+        failed = true
+        reject(new Error(`${who} exited with ${status}: ${errors.trim().split("\n").slice(-3).join(" ")}`))
+      }
+      if (--left === 0 && !failed) resolve()
+    }
+    dump.on("error", (e) => reject(new Error(`mariadb-dump could not start (${e.message}): put MariaDB's client tools on PATH`)))
+    load.on("error", (e) => reject(new Error(`mariadb could not start (${e.message}): put MariaDB's client tools on PATH`)))
+    dump.on("close", done("mariadb-dump"))
+    load.on("close", done("mariadb"))
+  })
+
+/** Every table's row count and CHECKSUM TABLE in `database`. */
+const mariaDigest = async (admin: Admin, database: string) => {
+  const out = new Map<string, string>()
+  const tables = await admin.query(
+    `SELECT table_name AS t FROM information_schema.tables WHERE table_schema = ? AND table_type = 'BASE TABLE' ORDER BY 1`,
+    [database]
+  )
+  for (const r of tables) {
+    const t = String(r.t)
+    const [n] = await admin.query(`SELECT count(*) AS n FROM ${myId(database)}.${myId(t)}`)
+    const [c] = await admin.query(`CHECKSUM TABLE ${myId(database)}.${myId(t)} EXTENDED`)
+    out.set(t, `${n!.n}/${c!.Checksum}`)
+  }
+  return out
+}
+
+/**
+ * A MariaDB database tenant: a consistent dump (`--single-transaction`) loaded on the target while the tenant is live;
+ * under the fence the source's tables are parked (`RENAME TABLE` into `<name>__parked`, its sessions killed, as
+ * `suspend` does) and copied again, whole, from there — the window grows with the tenant's size; every table's row
+ * count and CHECKSUM TABLE are compared before the switch. The parked tables stay as the move's source.
+ */
+const runMaria = async (
+  ctx: MoveContext,
+  row: Row,
+  from: Server,
+  to: Server,
+  fromAdmin: Admin,
+  toAdmin: Admin,
+  options: MoveOptions
+): Promise<MoveReport> => {
+  const name = row.name
+  const progress = options.onProgress ?? (() => undefined)
+  if (row.source !== undefined) {
+    if (row.source.server !== to.name) {
+      throw refused(name, `its previous copy on server '${row.source.server}' is still kept: remove it first (remove(name, { source: true }))`)
+    }
+    await engines.drop(toAdmin, { name, server: to, kind: "database", location: row.source.location })
+    await ctx.pool.query(`UPDATE flexidb.tenants SET source_server = NULL, source_location = NULL WHERE name = $1`, [name])
+  }
+  const m: Recorded = { name, from, fromLocation: row.location, to, toLocation: row.location, step: "copying" }
+  try {
+    await ctx.pool.query(
+      `INSERT INTO flexidb.moves (name, from_server, from_location, to_server, to_location, step, from_epoch)
+       VALUES ($1, $2, $3, $4, $5, 'copying', $6)`,
+      [name, from.name, m.fromLocation, to.name, m.toLocation, row.epoch]
+    )
+  } catch (e) {
+    if (code(e) === "23505") throw refused(name, "a move of this tenant is already recorded: --resume or --abort it")
+    throw e
+  }
+  try {
+    await toAdmin.query(`CREATE DATABASE ${myId(m.toLocation)}`)
+  } catch (e) {
+    await ctx.pool.query(`DELETE FROM flexidb.moves WHERE name = $1`, [name])
+    if (Number((e as { errno?: unknown }).errno) === 1007) throw new DuplicateDatabaseError({ database: name })
+    throw e
+  }
+  const started = ctx.now()
+  try {
+    progress({ step: "schema", rows: 0, bytes: 0, lagBytes: 0, fenceMs: 0 })
+    await copyMaria(from, m.fromLocation, to, m.toLocation)
+    progress({ step: "copying", rows: 0, bytes: 0, lagBytes: 0, fenceMs: 0 })
+    const { fenceStart, instances } = await enterFence(ctx, name, from, options.moveTimeout ?? 5_000)
+    const fenceMs = () => ctx.now() - fenceStart
+    await engines.fence(fromAdmin, { name, server: from, kind: "database", location: m.fromLocation }, ctx.pause)
+    progress({ step: "fenced", rows: 0, bytes: 0, lagBytes: 0, fenceMs: fenceMs() })
+    // The rest: the parked tables, which nobody can reach any more, copied again.
+    await toAdmin.query(`DROP DATABASE ${myId(m.toLocation)}`)
+    await toAdmin.query(`CREATE DATABASE ${myId(m.toLocation)}`)
+    const parked = `${m.fromLocation}__parked`
+    await copyMaria(from, parked, to, m.toLocation)
+    const [a, b] = await Promise.all([mariaDigest(fromAdmin, parked), mariaDigest(toAdmin, m.toLocation)])
+    let rows = 0
+    for (const [table, d] of a) {
+      if (b.get(table) !== d) throw refused(name, `table ${table} differs between the source and its copy: the move was undone`)
+      rows += Number(d.split("/")[0])
+    }
+    const size = Number((await toAdmin.query(
+      `SELECT coalesce(sum(data_length + index_length), 0) AS bytes FROM information_schema.tables WHERE table_schema = ?`,
+      [m.toLocation]
+    ))[0]?.bytes ?? 0)
     progress({ step: "caught-up", rows, bytes: size, lagBytes: 0, fenceMs: fenceMs() })
     const switched = await switchRow(ctx, name, to, m.toLocation, from, m.fromLocation)
     const fence = fenceMs()
