@@ -41,8 +41,8 @@ import { errorSummary } from "./Redact.js"
 
 /**
  * `Kind`: how a tenant lives on its server (`database`, `schema`, `file`). `Row`: a catalog row, `{ name, server,
- * kind, location, state, epoch }` — a server's name and a location on it, never a URL. `State`: `active` or
- * `suspended`.
+ * kind, location, state, epoch, source? }` — a server's name and a location on it, never a URL; `source` is the
+ * read-only copy a move left behind. `State`: `active`, `suspended`, or `moving` (a move's cutover).
  *
  * @since 0.2.0
  */
