@@ -68,12 +68,15 @@ const emails = async (server: string, db: string) =>
   new Set((await cluster(server).sql(`SELECT email FROM "User"`, db)).map((r) => String(r.email)))
 
 const steps = ["schema", "copying", "fenced", "caught-up", "switched"] as const
+/** Rounds per step and recovery: 1 in CI; FLEXIDB_MOVE_KILL_ROUNDS=10 for the issue's 10 kills a step. */
+const rounds = Math.max(1, Number(process.env.FLEXIDB_MOVE_KILL_ROUNDS ?? 1) || 1)
 
 describe("a mover killed at each step", () => {
   for (const step of steps) {
     for (const recovery of step === "switched" ? ["resume"] as const : ["resume", "abort"] as const) {
-      it(`killed at '${step}', then --${recovery}: every acknowledged write in the active location`, async () => {
-        const name = tenant(`${step.replace("-", "")}_${recovery[0]}`)
+      for (let round = 1; round <= rounds; round++)
+      it(`killed at '${step}', then --${recovery}${rounds > 1 ? ` (round ${round})` : ""}: every acknowledged write in the active location`, async () => {
+        const name = tenant(`${step.replace("-", "")}_${recovery[0]}${round}`)
         await catalog.create(name, { server: "east", template: "tpl" })
         await cluster("east").sql(`INSERT INTO "User" (email) SELECT 'seed' || g || '@x.io' FROM generate_series(1, 2000) g`, name)
         const w = writer(() => catalog.get(name), urlOf)

@@ -97,24 +97,32 @@ export const follow = (
 
     // A heartbeat, so a mover knows whom to wait for. A catalog not migrated for moves yet simply has no table.
     const instance = `${process.pid}-${Math.random().toString(36).slice(2, 10)}`
-    const beat = Effect.tryPromise(() =>
-      pool().then((p) =>
+    // The last upsert sent: the shutdown waits for it, or it could land after the row's deletion.
+    let beating: Promise<unknown> = Promise.resolve()
+    let stopped = false
+    const beat = Effect.tryPromise(() => {
+      if (stopped) return Promise.resolve()
+      beating = pool().then((p) =>
         p.query(
           `INSERT INTO flexidb.instances (id) VALUES ($1) ON CONFLICT (id) DO UPDATE SET seen_at = now()`,
           [instance]
         )
       )
-    ).pipe(Effect.ignore)
-    yield* Effect.forkScoped(Effect.forever(Effect.zipRight(beat, Effect.sleep(Duration.millis(heartbeatMs)))))
+      return beating
+    }).pipe(Effect.ignore)
+    // Added before the heartbeat's fiber, so it runs after that fiber has been interrupted.
     yield* Effect.addFinalizer(() =>
-      opened === undefined
-        ? Effect.void
+      Effect.suspend(() => {
+        stopped = true
+        if (opened === undefined) return Effect.void
         // A catalog that went away must not hold up the shutdown: its heartbeat simply goes stale.
-        : Effect.tryPromise(() => opened!.then((p) => p.query(`DELETE FROM flexidb.instances WHERE id = $1`, [instance]))).pipe(
-          Effect.timeout(Duration.seconds(1)),
-          Effect.ignore
-        )
+        return Effect.tryPromise(async () => {
+          await beating.catch(() => undefined)
+          await (await opened!).query(`DELETE FROM flexidb.instances WHERE id = $1`, [instance])
+        }).pipe(Effect.timeout(Duration.seconds(5)), Effect.ignore)
+      })
     )
+    yield* Effect.forkScoped(Effect.forever(Effect.zipRight(beat, Effect.sleep(Duration.millis(heartbeatMs)))))
     const ack = (name: string, epoch: number) =>
       Effect.tryPromise(() =>
         pool().then((p) =>
