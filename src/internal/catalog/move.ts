@@ -8,72 +8,32 @@
  *
  * Each step is recorded in `flexidb.moves`, and the mover holds a session advisory lock on the catalog for the move:
  * a mover that dies (kill -9) loses its lock with its connection, and `resume` / `abort` take over.
+ *
+ * This file also holds what every move goes through (`move`, `resume`, `abort`, the lease, `removeSource`); SQLite
+ * files move in move-file.ts, MariaDB databases in move-maria.ts, and the catalog's side of each step is in
+ * move-common.ts.
  */
 import { createHash } from "node:crypto"
 import { spawn } from "node:child_process"
 import { existsSync, readdirSync } from "node:fs"
 import type * as Pg from "pg"
-import { CatalogError, DuplicateDatabaseError, InvalidArgumentError, UnknownDatabaseError } from "../../Errors.js"
-import { rm } from "node:fs/promises"
-import { join } from "node:path"
+import { DuplicateDatabaseError, InvalidArgumentError, UnknownDatabaseError } from "../../Errors.js"
 import type { CatalogPool } from "./drivers.js"
-import { loadPg, loadSqlite } from "./drivers.js"
+import { loadPg } from "./drivers.js"
 import type { Admin, Pause } from "./engines.js"
 import * as engines from "./engines.js"
 import type { Server } from "./servers.js"
-import { folderOf, withDatabase } from "./servers.js"
-import { columns, heartbeatMs, notify, toRow } from "./store.js"
-import type { Row, Session } from "./store.js"
+import { withDatabase } from "./servers.js"
+import { columns, toRow } from "./store.js"
+import type { Row } from "./store.js"
+import type { MoveContext, MoveOptions, MoveReport, Recorded } from "./move-common.js"
+import { code, enterFence, forget, record, recorded, refused, settleBack, switchRow } from "./move-common.js"
+import { runFile, undoFile } from "./move-file.js"
+import { runMaria, undoMaria } from "./move-maria.js"
 
-/** What a move reports while it runs. */
-export interface MoveProgress {
-  readonly step: "schema" | "copying" | "fenced" | "caught-up" | "switched" | "verified"
-  /** Rows written on the target so far (inserts the subscription applied). */
-  readonly rows: number
-  /** The target database's size in bytes. */
-  readonly bytes: number
-  /** Bytes of the source's WAL the target has not confirmed yet (0 once caught up). */
-  readonly lagBytes: number
-  /** Milliseconds since the fence began (0 before it). */
-  readonly fenceMs: number
-}
-
-/** The outcome of a finished move. */
-export interface MoveReport {
-  readonly row: Row
-  readonly rows: number
-  readonly bytes: number
-  readonly copyMs: number
-  /** From the row entering `moving` to the row pointing at the target. */
-  readonly fenceMs: number
-  /** `equal`: every table's checksum matched (a snapshot of the target taken inside the fence against the source). */
-  readonly checksum: "equal" | "skipped"
-  /** App instances alive (heartbeat) when the fence began, and how many acknowledged before the source was closed. */
-  readonly instances: { readonly live: number; readonly acked: number; readonly waitedMs: number }
-}
-
-export interface MoveContext {
-  readonly pool: CatalogPool
-  readonly catalogUrl: string
-  readonly serverOf: (name: string) => Server | InvalidArgumentError
-  readonly adminOf: (server: Server) => Promise<Admin | undefined>
-  readonly pause: Pause
-  /** Milliseconds on the catalog's Clock. */
-  readonly now: () => number
-}
-
-interface Recorded {
-  readonly name: string
-  readonly from: Server
-  readonly fromLocation: string
-  readonly to: Server
-  readonly toLocation: string
-  readonly step: "copying" | "fenced" | "switched"
-}
+export type { MoveContext, MoveOptions, MoveProgress, MoveReport } from "./move-common.js"
 
 const pgId = (id: string) => `"${id.replace(/"/g, '""')}"`
-const code = (e: unknown) => String((e as { code?: unknown })?.code ?? "")
-const refused = (name: string, reason: string) => new CatalogError({ operation: "move", tenant: name, reason })
 
 /** Publication, slot and subscription share one name: lowercase, short, derived from the tenant's name. */
 export const replicationName = (name: string) => `flexidb_move_${createHash("md5").update(name).digest("hex").slice(0, 20)}`
@@ -168,20 +128,6 @@ const using = async <A>(url: string, f: (c: Pg.Client) => Promise<A>): Promise<A
 
 const dbUrl = (server: Server, location: string) => withDatabase(server.base, location)
 
-/** Runs `f` inside one catalog transaction. */
-const transaction = <A>(pool: CatalogPool, f: (s: Session) => Promise<A>) =>
-  pool.session(async (s) => {
-    await s.query("BEGIN")
-    try {
-      const a = await f(s)
-      await s.query("COMMIT")
-      return a
-    } catch (e) {
-      await s.query("ROLLBACK").catch(() => undefined)
-      throw e
-    }
-  })
-
 /** The mover's lock on tenant `name`, held on a session of its own until `release`. */
 const lock = async (ctx: MoveContext, name: string) => {
   const c = await connect(ctx.catalogUrl)
@@ -191,27 +137,6 @@ const lock = async (ctx: MoveContext, name: string) => {
     throw refused(name, "another process is moving this tenant right now: wait for it (or for it to die), then --resume or --abort")
   }
   return { release: () => c.end().catch(() => undefined) }
-}
-
-const recorded = async (ctx: MoveContext, name: string): Promise<Recorded | undefined> => {
-  const { rows } = await ctx.pool.query(
-    `SELECT name, from_server, from_location, to_server, to_location, step FROM flexidb.moves WHERE name = $1`,
-    [name]
-  )
-  if (rows.length === 0) return undefined
-  const r = rows[0]!
-  const from = ctx.serverOf(String(r.from_server))
-  const to = ctx.serverOf(String(r.to_server))
-  if (from instanceof InvalidArgumentError) throw from
-  if (to instanceof InvalidArgumentError) throw to
-  return {
-    name,
-    from,
-    fromLocation: String(r.from_location),
-    to,
-    toLocation: String(r.to_location),
-    step: r.step as Recorded["step"]
-  }
 }
 
 const rowOf = async (ctx: MoveContext, name: string) => {
@@ -300,16 +225,8 @@ const checksumSql = (table: string) =>
 
 /** Catalog + engine changes that put a recorded move back: the tenant active on its source, the target's copy gone. */
 const undo = async (ctx: MoveContext, m: Recorded): Promise<Row> => {
-  if (m.from.engine === "sqlite") {
-    await removeFiles(join(folderOf(m.to), m.toLocation))
-    await engines.unfence(undefined, { name: m.name, server: m.from, kind: "file", location: m.fromLocation })
-    return settleBack(ctx, m)
-  }
-  if (m.from.engine === "mysql") {
-    await engines.drop((await ctx.adminOf(m.to))!, { name: m.name, server: m.to, kind: "database", location: m.toLocation })
-    await engines.unfence((await ctx.adminOf(m.from))!, { name: m.name, server: m.from, kind: "database", location: m.fromLocation })
-    return settleBack(ctx, m)
-  }
+  if (m.from.engine === "sqlite") return undoFile(ctx, m)
+  if (m.from.engine === "mysql") return undoMaria(ctx, m)
   const name = replicationName(m.name)
   const toAdmin = (await ctx.adminOf(m.to))!
   const fromAdmin = (await ctx.adminOf(m.from))!
@@ -323,25 +240,6 @@ const undo = async (ctx: MoveContext, m: Recorded): Promise<Row> => {
   return settleBack(ctx, m)
 }
 
-/** The catalog's side of an undone move: active where it was, the move forgotten. */
-const settleBack = (ctx: MoveContext, m: Recorded) =>
-  transaction(ctx.pool, async (s) => {
-    const { rows } = await s.query(
-      `UPDATE flexidb.tenants SET state = 'active', epoch = epoch + 1, updated_at = now()
-       WHERE name = $1 AND state = 'moving' RETURNING ${columns}`,
-      [m.name]
-    )
-    await s.query(`DELETE FROM flexidb.moves WHERE name = $1`, [m.name])
-    await s.query(`DELETE FROM flexidb.move_acks WHERE name = $1`, [m.name])
-    if (rows.length > 0) {
-      const row = toRow(rows[0]!)
-      await notify(s, m.name, row.state, row.epoch)
-      return row
-    }
-    return toRow((await s.query(`SELECT ${columns} FROM flexidb.tenants WHERE name = $1`, [m.name])).rows[0]!)
-  })
-
-const removeFiles = (file: string) => Promise.all([file, `${file}-wal`, `${file}-shm`].map((f) => rm(f, { force: true })))
 
 /** After the switch: the replication objects dropped; idempotent, so `resume` can run it again. */
 const finish = async (ctx: MoveContext, m: Recorded) => {
@@ -399,20 +297,6 @@ const waitFor = async (ctx: MoveContext, what: string, name: string, ms: number,
   }
 }
 
-export interface MoveOptions {
-  readonly server: string
-  readonly onProgress?: ((progress: MoveProgress) => void) | undefined
-  /** How long the initial copy may take. Default 10 minutes. */
-  readonly copyTimeout?: number | undefined
-  /** How long the target may take to replay the source's last position inside the fence. Default 30 s. */
-  readonly catchUpTimeout?: number | undefined
-  /**
-   * How long the fence waits for every live app instance to acknowledge (its writes in flight finished, new ones
-   * held) before the source is closed to writes anyway. Default 5 s.
-   */
-  readonly moveTimeout?: number | undefined
-}
-
 const run = async (ctx: MoveContext, row: Row, to: Server, options: MoveOptions): Promise<MoveReport> => {
   const { from, fromAdmin, toAdmin } = await checkPostgres(ctx, row, to)
   if (from.engine === "sqlite") return runFile(ctx, row, from, to, options)
@@ -429,16 +313,7 @@ const run = async (ctx: MoveContext, row: Row, to: Server, options: MoveOptions)
   }
   const m: Recorded = { name, from, fromLocation: row.location, to, toLocation: row.location, step: "copying" }
   const repl = replicationName(name)
-  try {
-    await ctx.pool.query(
-      `INSERT INTO flexidb.moves (name, from_server, from_location, to_server, to_location, step, from_epoch)
-       VALUES ($1, $2, $3, $4, $5, 'copying', $6)`,
-      [name, from.name, m.fromLocation, to.name, m.toLocation, row.epoch]
-    )
-  } catch (e) {
-    if (code(e) === "23505") throw refused(name, "a move of this tenant is already recorded: --resume or --abort it")
-    throw e
-  }
+  await record(ctx, m, row.epoch)
   try {
     await toAdmin.query(`CREATE DATABASE ${pgId(m.toLocation)}`)
   } catch (e) {
@@ -472,34 +347,11 @@ const run = async (ctx: MoveContext, row: Row, to: Server, options: MoveOptions)
     })
 
     // The fence: every process hears `moving`; the source's engine refuses writes from here on.
-    const movingEpoch = await transaction(ctx.pool, async (s) => {
-      const { rows } = await s.query(
-        `UPDATE flexidb.tenants SET state = 'moving', epoch = epoch + 1, updated_at = now()
-         WHERE name = $1 AND state = 'active' AND server = $2 RETURNING ${columns}`,
-        [name, from.name]
-      )
-      if (rows.length === 0) throw refused(name, "its row changed during the copy (suspended, removed or moved)")
-      await s.query(`UPDATE flexidb.moves SET step = 'fenced', updated_at = now() WHERE name = $1`, [name])
-      const r = toRow(rows[0]!)
-      await notify(s, name, r.state, r.epoch)
-      return r.epoch
-    })
-    fenceStart = ctx.now()
     // Every live instance drains its writes in flight to the tenant and says so; a dead or deaf one is waited for
     // moveTimeout at most — the engine's fence below stops it anyway.
-    let instances = { live: 0, acked: 0, waitedMs: 0 }
-    const ackUntil = ctx.now() + (options.moveTimeout ?? 5_000)
-    for (;;) {
-      const { rows } = await ctx.pool.query(
-        `SELECT count(*)::int AS live, count(a.instance)::int AS acked
-         FROM flexidb.instances i LEFT JOIN flexidb.move_acks a ON a.instance = i.id AND a.name = $1 AND a.epoch = $2
-         WHERE i.seen_at > now() - make_interval(secs => $3)`,
-        [name, movingEpoch, (3 * heartbeatMs) / 1000]
-      )
-      instances = { live: Number(rows[0]!.live), acked: Number(rows[0]!.acked), waitedMs: ctx.now() - fenceStart }
-      if (instances.acked >= instances.live || ctx.now() >= ackUntil) break
-      await ctx.pause(5)
-    }
+    const fenced = await enterFence(ctx, name, from, options.moveTimeout ?? 5_000)
+    fenceStart = fenced.fenceStart
+    const instances = fenced.instances
     await fromAdmin.query(`ALTER DATABASE ${pgId(m.fromLocation)} SET default_transaction_read_only = on`)
     await terminateClients(ctx, fromAdmin, m.fromLocation)
     const fenceMs = () => ctx.now() - fenceStart!
@@ -537,19 +389,7 @@ const run = async (ctx: MoveContext, row: Row, to: Server, options: MoveOptions)
     await snapshot.query(`SELECT 1`)
 
     // The switch: the row points at the target, active; the source is kept, read-only, as `source`.
-    const switched = await transaction(ctx.pool, async (s) => {
-      const { rows } = await s.query(
-        `UPDATE flexidb.tenants SET server = $2, location = $3, state = 'active', epoch = epoch + 1, updated_at = now(),
-           source_server = $4, source_location = $5
-         WHERE name = $1 AND state = 'moving' RETURNING ${columns}`,
-        [name, to.name, m.toLocation, from.name, m.fromLocation]
-      )
-      if (rows.length === 0) throw refused(name, "its row left 'moving' during the cutover")
-      await s.query(`UPDATE flexidb.moves SET step = 'switched', updated_at = now() WHERE name = $1`, [name])
-      const r = toRow(rows[0]!)
-      await notify(s, name, r.state, r.epoch)
-      return r
-    })
+    const switched = await switchRow(ctx, name, to, m.toLocation, from, m.fromLocation)
     const fence = fenceMs()
     const copied = await measure(fromAdmin, target, repl)
     progress({ step: "switched", ...copied, lagBytes: 0, fenceMs: fence })
@@ -569,9 +409,8 @@ const run = async (ctx: MoveContext, row: Row, to: Server, options: MoveOptions)
       }
     })
     await snapshot.query("COMMIT").catch(() => undefined)
-    await ctx.pool.query(`DELETE FROM flexidb.moves WHERE name = $1`, [name])
+    await forget(ctx, name)
     progress({ step: "verified", ...copied, lagBytes: 0, fenceMs: fence })
-    await ctx.pool.query(`DELETE FROM flexidb.move_acks WHERE name = $1`, [name])
     return {
       row: switched,
       rows: copied.rows,
@@ -703,290 +542,5 @@ export const removeSource = async (ctx: MoveContext, name: string): Promise<Row>
     return toRow(rows[0]!)
   } finally {
     await held.release()
-  }
-}
-
-/** The row enters `moving` (epoch + 1, announced), then every live instance's acknowledgement, or moveTimeout. */
-const enterFence = async (ctx: MoveContext, name: string, from: Server, moveTimeout: number) => {
-  const epoch = await transaction(ctx.pool, async (s) => {
-    const { rows } = await s.query(
-      `UPDATE flexidb.tenants SET state = 'moving', epoch = epoch + 1, updated_at = now()
-       WHERE name = $1 AND state = 'active' AND server = $2 RETURNING ${columns}`,
-      [name, from.name]
-    )
-    if (rows.length === 0) throw refused(name, "its row changed during the copy (suspended, removed or moved)")
-    await s.query(`UPDATE flexidb.moves SET step = 'fenced', updated_at = now() WHERE name = $1`, [name])
-    const r = toRow(rows[0]!)
-    await notify(s, name, r.state, r.epoch)
-    return r.epoch
-  })
-  const fenceStart = ctx.now()
-  const until = fenceStart + moveTimeout
-  for (;;) {
-    const { rows } = await ctx.pool.query(
-      `SELECT count(*)::int AS live, count(a.instance)::int AS acked
-       FROM flexidb.instances i LEFT JOIN flexidb.move_acks a ON a.instance = i.id AND a.name = $1 AND a.epoch = $2
-       WHERE i.seen_at > now() - make_interval(secs => $3)`,
-      [name, epoch, (3 * heartbeatMs) / 1000]
-    )
-    const instances = { live: Number(rows[0]!.live), acked: Number(rows[0]!.acked), waitedMs: ctx.now() - fenceStart }
-    if (instances.acked >= instances.live || ctx.now() >= until) return { fenceStart, instances }
-    await ctx.pause(5)
-  }
-}
-
-/** The row points at the target, active, keeping the source; the move recorded as switched. */
-const switchRow = (ctx: MoveContext, name: string, to: Server, toLocation: string, from: Server, fromLocation: string) =>
-  transaction(ctx.pool, async (s) => {
-    const { rows } = await s.query(
-      `UPDATE flexidb.tenants SET server = $2, location = $3, state = 'active', epoch = epoch + 1, updated_at = now(),
-         source_server = $4, source_location = $5
-       WHERE name = $1 AND state = 'moving' RETURNING ${columns}`,
-      [name, to.name, toLocation, from.name, fromLocation]
-    )
-    if (rows.length === 0) throw refused(name, "its row left 'moving' during the cutover")
-    await s.query(`UPDATE flexidb.moves SET step = 'switched', updated_at = now() WHERE name = $1`, [name])
-    const r = toRow(rows[0]!)
-    await notify(s, name, r.state, r.epoch)
-    return r
-  })
-
-/** Every table's row count and a hash of its rows in rowid order. */
-const fileDigest = (db: any): Map<string, { n: number; h: string }> => {
-  const out = new Map<string, { n: number; h: string }>()
-  const tables = db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name`).all()
-  for (const { name } of tables as Array<{ name: string }>) {
-    const hash = createHash("md5")
-    let n = 0
-    for (const r of db.prepare(`SELECT * FROM "${name.replace(/"/g, '""')}"`).iterate()) {
-      hash.update(JSON.stringify(r))
-      n++
-    }
-    out.set(name, { n, h: hash.digest("hex") })
-  }
-  return out
-}
-
-/**
- * A SQLite file tenant: the online backup API copies the live file to the target folder; under the fence the file is
- * parked (renamed aside: nobody can write it, a connection opened before included) and copied again, whole, from the
- * parked file — the window grows with the file's size. The parked file stays as the move's source.
- */
-const runFile = async (ctx: MoveContext, row: Row, from: Server, to: Server, options: MoveOptions): Promise<MoveReport> => {
-  const name = row.name
-  const progress = options.onProgress ?? (() => undefined)
-  const sourceFile = join(folderOf(from), row.location)
-  const targetFile = join(folderOf(to), row.location)
-  if (row.source !== undefined) {
-    if (row.source.server !== to.name) {
-      throw refused(name, `its previous copy on server '${row.source.server}' is still kept: remove it first (remove(name, { source: true }))`)
-    }
-    await engines.drop(undefined, { name, server: to, kind: "file", location: row.source.location })
-    await ctx.pool.query(`UPDATE flexidb.tenants SET source_server = NULL, source_location = NULL WHERE name = $1`, [name])
-  }
-  const Sqlite = await loadSqlite(`server '${to.name}'`)
-  const exists = await import("node:fs").then((fs) => fs.existsSync(targetFile) || fs.existsSync(`${targetFile}.parked`))
-  if (exists) throw new DuplicateDatabaseError({ database: name })
-  const m: Recorded = { name, from, fromLocation: row.location, to, toLocation: row.location, step: "copying" }
-  try {
-    await ctx.pool.query(
-      `INSERT INTO flexidb.moves (name, from_server, from_location, to_server, to_location, step, from_epoch)
-       VALUES ($1, $2, $3, $4, $5, 'copying', $6)`,
-      [name, from.name, m.fromLocation, to.name, m.toLocation, row.epoch]
-    )
-  } catch (e) {
-    if (code(e) === "23505") throw refused(name, "a move of this tenant is already recorded: --resume or --abort it")
-    throw e
-  }
-  const started = ctx.now()
-  const backup = async (file: string) => {
-    const db = new Sqlite(file, { fileMustExist: true })
-    try {
-      await db.backup(targetFile, {
-        progress: (p: { totalPages: number; remainingPages: number }) => {
-          progress({ step: "copying", rows: 0, bytes: (p.totalPages - p.remainingPages) * 4096, lagBytes: 0, fenceMs: 0 })
-          return 1024
-        }
-      })
-    } finally {
-      db.close()
-    }
-  }
-  try {
-    progress({ step: "schema", rows: 0, bytes: 0, lagBytes: 0, fenceMs: 0 })
-    await backup(sourceFile)
-    const { fenceStart, instances } = await enterFence(ctx, name, from, options.moveTimeout ?? 5_000)
-    const fenceMs = () => ctx.now() - fenceStart
-    await engines.fence(undefined, { name, server: from, kind: "file", location: row.location }, ctx.pause)
-    progress({ step: "fenced", rows: 0, bytes: 0, lagBytes: 0, fenceMs: fenceMs() })
-    // The rest: the parked file, which nobody can write any more, copied again.
-    await removeFiles(targetFile)
-    await backup(`${sourceFile}.parked`)
-    const source = new Sqlite(`${sourceFile}.parked`, { readonly: true, fileMustExist: true })
-    const target = new Sqlite(targetFile, { readonly: true, fileMustExist: true })
-    let rows = 0
-    try {
-      const a = fileDigest(source)
-      const b = fileDigest(target)
-      for (const [table, d] of a) {
-        const t = b.get(table)
-        if (t === undefined || t.n !== d.n || t.h !== d.h) {
-          throw refused(name, `table ${table} differs between the source and its copy: the move was undone`)
-        }
-        rows += d.n
-      }
-    } finally {
-      source.close()
-      target.close()
-    }
-    const { size } = await import("node:fs/promises").then((fs) => fs.stat(targetFile))
-    progress({ step: "caught-up", rows, bytes: size, lagBytes: 0, fenceMs: fenceMs() })
-    const switched = await switchRow(ctx, name, to, m.toLocation, from, m.fromLocation)
-    const fence = fenceMs()
-    progress({ step: "switched", rows, bytes: size, lagBytes: 0, fenceMs: fence })
-    await ctx.pool.query(`DELETE FROM flexidb.moves WHERE name = $1`, [name])
-    await ctx.pool.query(`DELETE FROM flexidb.move_acks WHERE name = $1`, [name])
-    progress({ step: "verified", rows, bytes: size, lagBytes: 0, fenceMs: fence })
-    return { row: switched, rows, bytes: size, copyMs: fenceStart - started, fenceMs: fence, checksum: "equal", instances }
-  } catch (e) {
-    const now = await recorded(ctx, name).catch(() => undefined)
-    if (now !== undefined && now.step !== "switched") await undo(ctx, now).catch(() => undefined)
-    throw e
-  }
-}
-
-const myId = (id: string) => `\`${id.replace(/`/g, "``")}\``
-
-/** mariadb-dump of `database` on `from` piped into `mariadb` on `into` at `to`; the password goes through MYSQL_PWD. */
-const copyMaria = (from: Server, database: string, to: Server, into: string) =>
-  new Promise<void>((resolve, reject) => {
-    const args = (server: Server) => {
-      const u = new URL(server.base)
-      return {
-        argv: ["-h", u.hostname || "127.0.0.1", "-P", u.port === "" ? "3306" : u.port, "-u", decodeURIComponent(u.username) || "root"],
-        env: { ...process.env, MYSQL_PWD: decodeURIComponent(u.password) }
-      }
-    }
-    const f = args(from)
-    const t = args(to)
-    const dump = spawn(
-      "mariadb-dump",
-      [...f.argv, "--single-transaction", "--skip-lock-tables", "--no-create-db", "--routines", "--triggers", "--hex-blob", database],
-      { env: f.env, stdio: ["ignore", "pipe", "pipe"] }
-    )
-    const load = spawn("mariadb", [...t.argv, into], { env: t.env, stdio: ["pipe", "ignore", "pipe"] })
-    let errors = ""
-    dump.stderr.on("data", (d) => (errors += String(d)))
-    load.stderr.on("data", (d) => (errors += String(d)))
-    dump.stdout.pipe(load.stdin)
-    let left = 2
-    let failed = false
-    const done = (who: string) => (status: number | null) => {
-      if (status !== 0 && !failed) {
-        failed = true
-        reject(new Error(`${who} exited with ${status}: ${errors.trim().split("\n").slice(-3).join(" ")}`))
-      }
-      if (--left === 0 && !failed) resolve()
-    }
-    dump.on("error", (e) => reject(new Error(`mariadb-dump could not start (${e.message}): put MariaDB's client tools on PATH`)))
-    load.on("error", (e) => reject(new Error(`mariadb could not start (${e.message}): put MariaDB's client tools on PATH`)))
-    dump.on("close", done("mariadb-dump"))
-    load.on("close", done("mariadb"))
-  })
-
-/** Every table's row count and CHECKSUM TABLE in `database`. */
-const mariaDigest = async (admin: Admin, database: string) => {
-  const out = new Map<string, string>()
-  const tables = await admin.query(
-    `SELECT table_name AS t FROM information_schema.tables WHERE table_schema = ? AND table_type = 'BASE TABLE' ORDER BY 1`,
-    [database]
-  )
-  for (const r of tables) {
-    const t = String(r.t)
-    const [n] = await admin.query(`SELECT count(*) AS n FROM ${myId(database)}.${myId(t)}`)
-    const [c] = await admin.query(`CHECKSUM TABLE ${myId(database)}.${myId(t)} EXTENDED`)
-    out.set(t, `${n!.n}/${c!.Checksum}`)
-  }
-  return out
-}
-
-/**
- * A MariaDB database tenant: a consistent dump (`--single-transaction`) loaded on the target while the tenant is live;
- * under the fence the source's tables are parked (`RENAME TABLE` into `<name>__parked`, its sessions killed, as
- * `suspend` does) and copied again, whole, from there — the window grows with the tenant's size; every table's row
- * count and CHECKSUM TABLE are compared before the switch. The parked tables stay as the move's source.
- */
-const runMaria = async (
-  ctx: MoveContext,
-  row: Row,
-  from: Server,
-  to: Server,
-  fromAdmin: Admin,
-  toAdmin: Admin,
-  options: MoveOptions
-): Promise<MoveReport> => {
-  const name = row.name
-  const progress = options.onProgress ?? (() => undefined)
-  if (row.source !== undefined) {
-    if (row.source.server !== to.name) {
-      throw refused(name, `its previous copy on server '${row.source.server}' is still kept: remove it first (remove(name, { source: true }))`)
-    }
-    await engines.drop(toAdmin, { name, server: to, kind: "database", location: row.source.location })
-    await ctx.pool.query(`UPDATE flexidb.tenants SET source_server = NULL, source_location = NULL WHERE name = $1`, [name])
-  }
-  const m: Recorded = { name, from, fromLocation: row.location, to, toLocation: row.location, step: "copying" }
-  try {
-    await ctx.pool.query(
-      `INSERT INTO flexidb.moves (name, from_server, from_location, to_server, to_location, step, from_epoch)
-       VALUES ($1, $2, $3, $4, $5, 'copying', $6)`,
-      [name, from.name, m.fromLocation, to.name, m.toLocation, row.epoch]
-    )
-  } catch (e) {
-    if (code(e) === "23505") throw refused(name, "a move of this tenant is already recorded: --resume or --abort it")
-    throw e
-  }
-  try {
-    await toAdmin.query(`CREATE DATABASE ${myId(m.toLocation)}`)
-  } catch (e) {
-    await ctx.pool.query(`DELETE FROM flexidb.moves WHERE name = $1`, [name])
-    if (Number((e as { errno?: unknown }).errno) === 1007) throw new DuplicateDatabaseError({ database: name })
-    throw e
-  }
-  const started = ctx.now()
-  try {
-    progress({ step: "schema", rows: 0, bytes: 0, lagBytes: 0, fenceMs: 0 })
-    await copyMaria(from, m.fromLocation, to, m.toLocation)
-    progress({ step: "copying", rows: 0, bytes: 0, lagBytes: 0, fenceMs: 0 })
-    const { fenceStart, instances } = await enterFence(ctx, name, from, options.moveTimeout ?? 5_000)
-    const fenceMs = () => ctx.now() - fenceStart
-    await engines.fence(fromAdmin, { name, server: from, kind: "database", location: m.fromLocation }, ctx.pause)
-    progress({ step: "fenced", rows: 0, bytes: 0, lagBytes: 0, fenceMs: fenceMs() })
-    // The rest: the parked tables, which nobody can reach any more, copied again.
-    await toAdmin.query(`DROP DATABASE ${myId(m.toLocation)}`)
-    await toAdmin.query(`CREATE DATABASE ${myId(m.toLocation)}`)
-    const parked = `${m.fromLocation}__parked`
-    await copyMaria(from, parked, to, m.toLocation)
-    const [a, b] = await Promise.all([mariaDigest(fromAdmin, parked), mariaDigest(toAdmin, m.toLocation)])
-    let rows = 0
-    for (const [table, d] of a) {
-      if (b.get(table) !== d) throw refused(name, `table ${table} differs between the source and its copy: the move was undone`)
-      rows += Number(d.split("/")[0])
-    }
-    const size = Number((await toAdmin.query(
-      `SELECT coalesce(sum(data_length + index_length), 0) AS bytes FROM information_schema.tables WHERE table_schema = ?`,
-      [m.toLocation]
-    ))[0]?.bytes ?? 0)
-    progress({ step: "caught-up", rows, bytes: size, lagBytes: 0, fenceMs: fenceMs() })
-    const switched = await switchRow(ctx, name, to, m.toLocation, from, m.fromLocation)
-    const fence = fenceMs()
-    progress({ step: "switched", rows, bytes: size, lagBytes: 0, fenceMs: fence })
-    await ctx.pool.query(`DELETE FROM flexidb.moves WHERE name = $1`, [name])
-    await ctx.pool.query(`DELETE FROM flexidb.move_acks WHERE name = $1`, [name])
-    progress({ step: "verified", rows, bytes: size, lagBytes: 0, fenceMs: fence })
-    return { row: switched, rows, bytes: size, copyMs: fenceStart - started, fenceMs: fence, checksum: "equal", instances }
-  } catch (e) {
-    const now = await recorded(ctx, name).catch(() => undefined)
-    if (now !== undefined && now.step !== "switched") await undo(ctx, now).catch(() => undefined)
-    throw e
   }
 }
