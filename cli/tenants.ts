@@ -1,5 +1,5 @@
 /**
- * `flexidb tenants list|create|suspend|resume|remove`: the tenant catalog (`flexidb/catalog`) from the command line.
+ * `flexidb tenants list|create|suspend|resume|remove|move`: the tenant catalog (`flexidb/catalog`) from the command line.
  * The catalog is `--catalog URL` or FLEXIDB_CATALOG_URL; the servers are FLEXIDB_SERVER_<NAME> variables
  * (`FLEXIDB_SERVER_MAIN` is server `main`) or `--servers <module>` (its default export). No URL is ever printed.
  */
@@ -8,7 +8,7 @@ import { Console, Effect, Option, Stream } from "effect"
 import { isAbsolute, resolve } from "node:path"
 import { pathToFileURL } from "node:url"
 import { Catalog } from "../src/Catalog.js"
-import type { CatalogConfig, Row, Service } from "../src/Catalog.js"
+import type { CatalogConfig, MoveProgress, Row, Service } from "../src/Catalog.js"
 import { isFlexiDBError, redact } from "../src/index.js"
 import { CliError } from "./error.js"
 import { Io } from "./io.js"
@@ -87,7 +87,7 @@ const list = Command.make("list", {
   catalog: catalogFlag,
   servers: serversFlag,
   json,
-  state: Options.choice("state", ["active", "suspended"]).pipe(Options.optional),
+  state: Options.choice("state", ["active", "suspended", "moving"]).pipe(Options.optional),
   server: Options.text("server").pipe(Options.withDescription("Only this server's tenants"), Options.optional)
 }, (o) =>
   Effect.gen(function*() {
@@ -135,22 +135,81 @@ const remove = Command.make("remove", {
   servers: serversFlag,
   json,
   drop: Options.boolean("drop").pipe(Options.withDescription("Drop its data too (else it stays parked on its server)")),
+  source: Options.boolean("source").pipe(
+    Options.withDescription("Only drop the read-only copy a move left on the tenant's previous server")
+  ),
   name
 }, (o) =>
   Effect.gen(function*() {
     const config = yield* configFrom(o)
+    if (o.source) {
+      yield* withCatalog(config, (c) => c.remove(o.name, { source: true }))
+      yield* o.json
+        ? Console.log(JSON.stringify({ name: o.name, sourceRemoved: true }))
+        : Console.log(`removed the source copy of ${o.name}`)
+      return
+    }
     yield* withCatalog(config, (c) => c.remove(o.name, { drop: o.drop }))
     yield* o.json ? Console.log(JSON.stringify({ name: o.name, removed: true, dropped: o.drop })) : Console.log(`removed ${o.name}`)
-  })).pipe(Command.withDescription("Fence a tenant and delete it from the catalog (--drop: its data too)"))
+  })).pipe(Command.withDescription("Fence a tenant and delete it from the catalog (--drop: its data too; --source: only a move's old copy)"))
+
+const mb = (bytes: number) => `${(bytes / 1_048_576).toFixed(1)} MB`
+const progressLine = (p: MoveProgress) =>
+  `${p.step}: ${p.rows} rows, ${mb(p.bytes)} on the target, lag ${p.lagBytes} bytes` + (p.fenceMs > 0 ? `, fenced ${p.fenceMs} ms` : "")
+
+const move = Command.make("move", {
+  catalog: catalogFlag,
+  servers: serversFlag,
+  json,
+  to: Options.text("to").pipe(Options.withDescription("The server to move the tenant to"), Options.optional),
+  resume: Options.boolean("resume").pipe(Options.withDescription("Finish a move whose mover died")),
+  abort: Options.boolean("abort").pipe(Options.withDescription("Undo an unfinished move: the tenant back on its source")),
+  name
+}, (o) =>
+  Effect.gen(function*() {
+    const io = yield* Io
+    if (o.resume && o.abort) return yield* new CliError("Pass --resume or --abort, not both.", { exitCode: 2 })
+    if (!o.resume && !o.abort && Option.isNone(o.to)) {
+      return yield* new CliError("Where to? Pass --to SERVER (or --resume / --abort for an unfinished move).", { exitCode: 2 })
+    }
+    const config = yield* configFrom(o)
+    let last = ""
+    const onProgress = (p: MoveProgress) => {
+      if (o.json || p.step === last && p.step !== "copying") return
+      last = p.step
+      const line = progressLine(p)
+      if (io.live !== undefined && p.step === "copying") io.live.update(line)
+      else {
+        io.live?.clear()
+        io.err(line)
+      }
+    }
+    if (o.resume || o.abort) {
+      const r = yield* withCatalog(config, (c) => (o.resume ? c.resumeMove(o.name, { onProgress }) : c.abortMove(o.name)))
+      io.live?.clear()
+      yield* o.json ? Console.log(JSON.stringify(r)) : Console.log(r.message)
+      return
+    }
+    const report = yield* withCatalog(config, (c) => c.move(o.name, { server: Option.getOrThrow(o.to), onProgress }))
+    io.live?.clear()
+    yield* o.json
+      ? Console.log(JSON.stringify(report))
+      : Console.log(
+        `moved ${o.name} to ${report.row.server}: ${report.rows} rows, ${mb(report.bytes)}, copied in ${report.copyMs} ms, ` +
+          `writes fenced ${report.fenceMs} ms, checksums ${report.checksum}; the source stays read-only on ` +
+          `${report.row.source?.server} until \`flexidb tenants remove ${o.name} --source\``
+      )
+  })).pipe(Command.withDescription("Move a live tenant to another server (--to SERVER), or --resume / --abort an unfinished move"))
 
 /** `flexidb tenants …`. */
 export const tenantsCommand = Command.make("tenants").pipe(
-  Command.withDescription("The tenant catalog: list, create, suspend, resume, remove (--catalog or FLEXIDB_CATALOG_URL)"),
+  Command.withDescription("The tenant catalog: list, create, suspend, resume, remove, move (--catalog or FLEXIDB_CATALOG_URL)"),
   Command.withSubcommands([
     list,
     create,
     change("suspend", "Fence a tenant in its engine and record it suspended"),
     change("resume", "Open a suspended tenant again"),
-    remove
+    remove,
+    move
   ])
 )

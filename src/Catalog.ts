@@ -14,6 +14,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Runtime from "effect/Runtime"
 import * as Chunk from "effect/Chunk"
+import * as Clock from "effect/Clock"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import {
@@ -31,20 +32,32 @@ import { openAdmin, openCatalogPool } from "./internal/catalog/drivers.js"
 import type { CatalogPool } from "./internal/catalog/drivers.js"
 import type { Kind, Server } from "./internal/catalog/servers.js"
 import { checkPlacement, checkTenantName, defaultKind, locationOf, parseServers } from "./internal/catalog/servers.js"
+import * as moves from "./internal/catalog/move.js"
+import type { MoveContext } from "./internal/catalog/move.js"
 import { columns, migrate, notify, toRow } from "./internal/catalog/store.js"
 import type { Row, State } from "./internal/catalog/store.js"
+import type { MoveOptions, MoveRecovery, MoveReport } from "./internal/catalog/move.js"
 import { errorSummary } from "./Redact.js"
 
 /**
  * `Kind`: how a tenant lives on its server (`database`, `schema`, `file`). `Row`: a catalog row, `{ name, server,
- * kind, location, state, epoch }` — a server's name and a location on it, never a URL. `State`: `active` or
- * `suspended`.
+ * kind, location, state, epoch, source? }` — a server's name and a location on it, never a URL; `source` is the
+ * read-only copy a move left behind. `State`: `active`, `suspended`, or `moving` (a move's cutover).
  *
  * @since 0.2.0
  */
 export type { Kind } from "./internal/catalog/servers.js"
 /** @since 0.2.0 */
 export type { Row, State } from "./internal/catalog/store.js"
+/**
+ * `MoveOptions`: `{ server, onProgress?, copyTimeout?, catchUpTimeout?, moveTimeout? }`. `MoveProgress`: what `onProgress` hears
+ * (step, rows and bytes on the target, lag in bytes, the fence's milliseconds). `MoveReport`: a finished move
+ * (the new row, rows, bytes, copy and fence milliseconds, checksum, the instances that acknowledged the fence). `MoveRecovery`: what `resumeMove` /
+ * `abortMove` did (`none` when no move was recorded).
+ *
+ * @since 0.2.0
+ */
+export type { MoveOptions, MoveProgress, MoveRecovery, MoveReport } from "./internal/catalog/move.js"
 
 /**
  * Where the catalog is and which servers tenants may live on.
@@ -62,6 +75,12 @@ export interface CatalogConfig {
   readonly servers: Readonly<Record<string, string>>
   /** The tenant schema's Prisma migrations folder: builds schema and MariaDB tenants (and templateless ones). */
   readonly migrations?: string | undefined
+  /**
+   * A move's lease (ms): every open catalog looks every `moveLease / 2` for a recorded move untouched this long whose
+   * mover is gone (its lock free), and undoes it back to its source (once switched: cleans it up), so a dead mover
+   * never leaves a tenant fenced. Default 30,000.
+   */
+  readonly moveLease?: number | undefined
 }
 
 /**
@@ -79,6 +98,17 @@ export interface CreateOptions {
    * file to copy (under the server's folder, or an absolute path). Without one, the `migrations` build the tenant.
    */
   readonly template?: string | undefined
+}
+
+/**
+ * What `remove` removes: with `source: true`, only the read-only copy a move left behind (`row.source`); with
+ * `drop: true`, the tenant's data too.
+ *
+ * @since 0.2.0
+ */
+export interface RemoveOptions {
+  readonly drop?: boolean | undefined
+  readonly source?: boolean | undefined
 }
 
 /**
@@ -121,7 +151,23 @@ export interface Service {
    * Fences the tenant, drops its data with `{ drop: true }` (else it stays parked on its server), and deletes its row.
    * Also cleans up a tenant whose `create` died half-way (its row left 'creating').
    */
-  readonly remove: (name: string, options?: { readonly drop?: boolean }) => Effect.Effect<void, CatalogFailure>
+  readonly remove: (name: string, options?: RemoveOptions) => Effect.Effect<void, CatalogFailure>
+  /**
+   * Moves an active PostgreSQL `database` tenant to `server` while it is in use: the copy by logical replication,
+   * then a fence (state `moving`: the source refuses writes in its engine), the catch-up, sequences, row counts, the
+   * switch (the row points at the target; the source stays read-only as `row.source`) and a checksum of every table.
+   * Fails with CatalogError when the source's server lacks `wal_level = logical` (before anything changes), when a
+   * move of the tenant is unfinished or running; InvalidArgumentError across engines, for other kinds, or to the
+   * server it is on. A failure before the switch puts the tenant back on its source, active.
+   */
+  readonly move: (name: string, options: MoveOptions) => Effect.Effect<MoveReport, CatalogFailure>
+  /**
+   * Finishes a move whose mover died: before the switch the copy is undone and the move run again; after it the
+   * replication is cleaned up. `outcome: "none"` when no move is recorded.
+   */
+  readonly resumeMove: (name: string, options?: { readonly onProgress?: MoveOptions["onProgress"] }) => Effect.Effect<MoveRecovery, CatalogFailure>
+  /** Undoes an unfinished move: the tenant active on its source, the target's copy dropped. Refused once switched. */
+  readonly abortMove: (name: string) => Effect.Effect<MoveRecovery, CatalogFailure>
   /** The tenant's row, or undefined. */
   readonly get: (name: string) => Effect.Effect<Row | undefined, CatalogFailure>
   /** Every row in name order, fetched a page at a time (fine for 100,000 rows). */
@@ -291,8 +337,52 @@ export const make = (config: CatalogConfig): Effect.Effect<Service, InvalidArgum
         return row
       })
 
+    const moveContext: MoveContext = {
+      pool,
+      catalogUrl: config.url,
+      serverOf: (name) => serverOf(name),
+      adminOf,
+      pause,
+      now: () => Runtime.runSync(runtime)(Clock.currentTimeMillis)
+    }
+
+    // The lease on moves: a dead mover's fence expires and the tenant goes back to its source.
+    const lease = config.moveLease ?? 30_000
+    yield* Effect.forkScoped(
+      Effect.forever(
+        Effect.zipRight(
+          Effect.sleep(Math.max(10, lease / 2)),
+          Effect.ignore(Effect.tryPromise(() => moves.expire(moveContext, lease)))
+        )
+      )
+    )
+
     const service: Service = {
       create,
+      move: (name, options) =>
+        Effect.suspend(() => {
+          const bad = checkTenantName(name)
+          if (bad !== undefined) return Effect.fail(bad)
+          if (typeof options !== "object" || options === null || typeof options.server !== "string") {
+            return Effect.fail(new InvalidArgumentError({ path: "move options", reason: "expected { server, onProgress? }" }))
+          }
+          return Effect.tryPromise({ try: () => moves.move(moveContext, name, options), catch: failure("move", "catalog", name) })
+        }),
+      resumeMove: (name, options) =>
+        Effect.suspend(() => {
+          const bad = checkTenantName(name)
+          if (bad !== undefined) return Effect.fail(bad)
+          return Effect.tryPromise({
+            try: () => moves.resume(moveContext, name, options?.onProgress),
+            catch: failure("move", "catalog", name)
+          })
+        }),
+      abortMove: (name) =>
+        Effect.suspend(() => {
+          const bad = checkTenantName(name)
+          if (bad !== undefined) return Effect.fail(bad)
+          return Effect.tryPromise({ try: () => moves.abort(moveContext, name), catch: failure("move", "catalog", name) })
+        }),
       suspend: (name) =>
         change("suspend", name, async (row, target, admin, s) => {
           await engines.fence(admin, target, pause)
@@ -304,7 +394,13 @@ export const make = (config: CatalogConfig): Effect.Effect<Service, InvalidArgum
           return row.state === "active" ? row : setState(s, name, "active")
         }),
       remove: (name, options) =>
-        change("remove", name, async (row, target, admin, s) => {
+        options?.source === true
+          ? Effect.suspend(() => {
+            const bad = checkTenantName(name)
+            if (bad !== undefined) return Effect.fail(bad)
+            return Effect.tryPromise({ try: () => moves.removeSource(moveContext, name), catch: failure("remove", "catalog", name) })
+          }).pipe(Effect.asVoid)
+          : change("remove", name, async (row, target, admin, s) => {
           await engines.fence(admin, target, pause)
           if (options?.drop === true) await engines.drop(admin, target)
           await s.query(`DELETE FROM flexidb.tenants WHERE name = $1`, [name])
@@ -371,7 +467,10 @@ export interface Catalog {
   readonly create: (name: string, options: CreateOptions) => Promise<Row>
   readonly suspend: (name: string) => Promise<Row>
   readonly resume: (name: string) => Promise<Row>
-  readonly remove: (name: string, options?: { readonly drop?: boolean }) => Promise<void>
+  readonly remove: (name: string, options?: RemoveOptions) => Promise<void>
+  readonly move: (name: string, options: MoveOptions) => Promise<MoveReport>
+  readonly resumeMove: (name: string, options?: { readonly onProgress?: MoveOptions["onProgress"] }) => Promise<MoveRecovery>
+  readonly abortMove: (name: string) => Promise<MoveRecovery>
   readonly get: (name: string) => Promise<Row | undefined>
   readonly list: (options?: ListOptions) => AsyncIterable<Row>
   /** Closes the catalog's connections. */
@@ -410,6 +509,9 @@ export const openCatalog = async (config: CatalogConfig): Promise<Catalog> => {
     suspend: (name) => run(service.suspend(name)),
     resume: (name) => run(service.resume(name)),
     remove: (name, options) => run(service.remove(name, options)),
+    move: (name, options) => run(service.move(name, options)),
+    resumeMove: (name, options) => run(service.resumeMove(name, options)),
+    abortMove: (name) => run(service.abortMove(name)),
     get: (name) => run(service.get(name)),
     list: (options) => ({
       [Symbol.asyncIterator]: () => {

@@ -430,8 +430,32 @@ export type TenantError =
   | TenantSuspendedError
   | CatalogError
   | ConnectionError
+  | TenantMovingError
   | DuplicateDatabaseError
   | ClosedError
+
+/**
+ * The tenant is moving to another server (`catalog.move`) and its writes are held for the cutover: a new write waited
+ * `moveTimeout` (default 5 s) for the move to finish and was not sent (`outcomeUnknown: false`). Try again: once the
+ * move has switched, the tenant opens on its new server.
+ *
+ * @since 0.2.0
+ */
+export class TenantMovingError extends TaggedError("TenantMovingError")<{
+  readonly tenant: string
+  readonly waitedMs: number
+  readonly outcomeUnknown: boolean
+}> {
+  readonly [TypeId]: TypeId = TypeId
+  readonly code = "FLEXIDB_TENANT_MOVING"
+  override get message() {
+    return this.outcomeUnknown
+      ? `Tenant '${this.tenant}' is moving: this write was cut by the cutover and may or may not have been committed. ` +
+        `Check, then try again once the move has switched.`
+      : `Tenant '${this.tenant}' is moving to another server: the write waited ${this.waitedMs} ms (moveTimeout) and was ` +
+        `not sent. Try again: once the move has switched, the tenant opens on its new server.`
+  }
+}
 
 /** @since 0.1.0 */
 export type FlexiDBError =
@@ -451,6 +475,7 @@ export type FlexiDBError =
   | TenantCapacityError
   | TenantLockedError
   | TenantSuspendedError
+  | TenantMovingError
   | CatalogError
   | TenantResolveError
 

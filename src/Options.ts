@@ -329,6 +329,11 @@ export interface TenantsCatalogConfig {
   readonly pollInterval?: Duration.DurationInput
   /** `false` keeps this process off LISTEN (it follows by polling only): a test hook for the engine's fence. Default true. */
   readonly listen?: boolean
+  /**
+   * While the tenant is moving (`catalog.move`), `tenant(name)` waits this long for the move to switch, then rejects
+   * with TenantMovingError. Default 5 s.
+   */
+  readonly moveTimeout?: Duration.DurationInput
 }
 
 /**
@@ -356,6 +361,7 @@ export interface ResolvedTenants {
       readonly servers: Readonly<Record<string, string>>
       readonly pollInterval: number
       readonly listen: boolean
+      readonly moveTimeout: number
       readonly client: NonNullable<TenantsConfig<ClientEntry>["client"]>
     }
     | undefined
@@ -521,7 +527,7 @@ const resolveTenants = (input: Record<string, unknown>): ResolvedTenants | undef
   const client = callback<TenantsConfig<ClientEntry>["client"]>(t, "tenants", "client")
   let catalog: ResolvedTenants["catalog"]
   if (t.catalog !== undefined) {
-    const c = section(t, "catalog", ["url", "servers", "pollInterval", "listen"], "tenants")
+    const c = section(t, "catalog", ["url", "servers", "pollInterval", "listen", "moveTimeout"], "tenants")
     if (typeof c.url !== "string" || !/^postgres(?:ql)?:\/\//i.test(c.url)) {
       fail("tenants.catalog.url", "expected the catalog database's postgresql:// URL (the URL is not repeated here)")
     }
@@ -535,6 +541,7 @@ const resolveTenants = (input: Record<string, unknown>): ResolvedTenants | undef
       servers: c.servers as Record<string, string>,
       pollInterval: duration(c, "tenants.catalog", "pollInterval", 5_000, { min: 1 }),
       listen: boolean(c, "tenants.catalog", "listen", true),
+      moveTimeout: duration(c, "tenants.catalog", "moveTimeout", 5_000, { min: 1 }),
       client: client!
     }
   } else if (resolve === undefined) {

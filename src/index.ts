@@ -56,6 +56,7 @@ export {
   TenantLockedError,
   TenantSuspendedError,
   TenantResolveError,
+  TenantMovingError,
   UnknownDatabaseError,
   UnknownGroupError
 } from "./Errors.js"

@@ -68,11 +68,11 @@ describe("the catalog's tables", () => {
     const fourth = await openCatalog({ url: catalogDb.url, servers: servers() })
     const c = await admin(catalogDb.url)
     const { rows } = await c.query(`SELECT version FROM flexidb.catalog_version`)
-    expect(rows).toEqual([{ version: 1 }])
+    expect(rows).toEqual([{ version: 1 }, { version: 2 }, { version: 3 }])
     const cols = await c.query(
       `SELECT column_name FROM information_schema.columns WHERE table_schema = 'flexidb' AND table_name = 'tenants' ORDER BY ordinal_position`
     )
-    expect(cols.rows.map((r) => r.column_name)).toEqual(["name", "server", "kind", "location", "state", "epoch", "created_at", "updated_at"])
+    expect(cols.rows.map((r) => r.column_name)).toEqual(["name", "server", "kind", "location", "state", "epoch", "created_at", "updated_at", "source_server", "source_location"])
     await c.end()
     await Promise.all([...opened, fourth].map((o) => o.close()))
   })

@@ -201,7 +201,8 @@ describe("the service is the whole contract", () => {
         TenantCapacityError: (e) => Effect.succeed(e.maxClients),
         TenantSuspendedError: () => Effect.succeed(0),
         CatalogError: () => Effect.succeed(0),
-        ConnectionError: () => Effect.succeed(0)
+        ConnectionError: () => Effect.succeed(0),
+        TenantMovingError: (e) => Effect.succeed(e.waitedMs)
       })
     )
     expectTypeOf(handled).toEqualTypeOf<Effect.Effect<number, DuplicateDatabaseError | ClosedError, TenantDb>>()

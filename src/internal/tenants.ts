@@ -20,6 +20,7 @@ import {
   InvalidArgumentError,
   TenantCapacityError,
   TenantResolveError,
+  TenantMovingError,
   TenantSuspendedError,
   UnknownDatabaseError
 } from "../Errors.js"
@@ -140,6 +141,9 @@ const missing = (entry: unknown): Effect.Effect<boolean> => {
   )
 }
 
+/** How often a caller held by a move's cutover reads the tenant's row again. */
+const moveRecheckMs = 20
+
 /** How often a new tenant looks again for a slot while every tenant is busy. */
 const recheck = Duration.millis(5)
 
@@ -184,12 +188,29 @@ export const make = (registry: Registry, env: Env, config: ResolvedTenants): Eff
         if (t.leases === 0) yield* close(t)
       })
 
+    /**
+     * A move's fence reached this process: the tenant is retired (new writes refused on it, new callers held in
+     * `load`); once its queries in flight have finished — or after `moveTimeout` — the mover is told.
+     */
+    const drainForMove = (t: Tenant | undefined, c: Change) =>
+      Effect.gen(function*() {
+        const started = yield* Clock.currentTimeMillis
+        while (t !== undefined && t.db.writer.counters.inFlight > 0) {
+          if ((yield* Clock.currentTimeMillis) - started >= catalog!.moveTimeout) break
+          yield* Effect.sleep(Duration.millis(2))
+        }
+        yield* follower!.ack(c.name, c.epoch)
+      })
+
     const applyChanges = (changes: ReadonlyArray<Change>) =>
       Effect.forEach(changes, (c) =>
         Effect.suspend(() => {
           if (loading.has(c.name)) heard.set(c.name, Math.max(heard.get(c.name) ?? 0, c.epoch))
           const t = resident.get(c.name)
-          return t !== undefined && t.epoch !== undefined && c.epoch > t.epoch ? retire(t) : Effect.void
+          const retired = t !== undefined && t.epoch !== undefined && c.epoch > t.epoch ? retire(t) : Effect.void
+          return c.state === "moving"
+            ? Effect.zipRight(retired, Effect.asVoid(forkIn(env, drainForMove(t, c), scope)))
+            : retired
         }), { discard: true })
 
     const catalog = config.catalog
@@ -292,6 +313,21 @@ export const make = (registry: Registry, env: Env, config: ResolvedTenants): Eff
         if (follower !== undefined) {
           heard.delete(name)
           row = yield* follower.lookup(name).pipe(Effect.tapError(() => Effect.sync(() => counts.resolveFailures++)))
+          // A move's cutover: held until the row points somewhere active (the target, or the source if it was
+          // aborted), for at most moveTimeout.
+          if (row?.state === "moving") {
+            const started = yield* Clock.currentTimeMillis
+            while (row?.state === "moving") {
+              const waited = (yield* Clock.currentTimeMillis) - started
+              if (waited >= catalog!.moveTimeout) {
+                counts.resolveFailures++
+                return yield* Effect.fail(new TenantMovingError({ tenant: name, waitedMs: waited, outcomeUnknown: false }))
+              }
+              yield* Effect.sleep(Duration.millis(Math.min(moveRecheckMs, catalog!.moveTimeout - waited)))
+              heard.delete(name)
+              row = yield* follower.lookup(name).pipe(Effect.tapError(() => Effect.sync(() => counts.resolveFailures++)))
+            }
+          }
           if (row === undefined || row.state === "suspended") {
             counts.resolveFailures++
             return yield* Effect.fail(row === undefined ? unknownTenant(name) : new TenantSuspendedError({ tenant: name }))

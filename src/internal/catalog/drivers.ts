@@ -31,6 +31,9 @@ const load = async (pkg: string, where: string): Promise<any> => {
 
 export const loadPg = (where: string): Promise<typeof Pg> => load("pg", where)
 
+/** better-sqlite3 (a file tenant's move uses its online backup API). */
+export const loadSqlite = (where: string): Promise<any> => load("better-sqlite3", where)
+
 export const openCatalogPool = async (url: string, max = 4): Promise<CatalogPool> => {
   const pg = await loadPg("catalog")
   const pool = new pg.Pool({ connectionString: url, max, connectionTimeoutMillis: 5_000 })

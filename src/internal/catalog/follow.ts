@@ -14,7 +14,7 @@ import type { ResolvedTenants } from "../../Options.js"
 import { errorSummary } from "../../Redact.js"
 import type { CatalogPool } from "./drivers.js"
 import { loadPg, openCatalogPool } from "./drivers.js"
-import { channel, columns, toRow } from "./store.js"
+import { channel, columns, heartbeatMs, toRow } from "./store.js"
 import type { Row, State } from "./store.js"
 
 /** A tenant's state as a process learns it: `removed` when its row is gone. */
@@ -29,6 +29,8 @@ export interface Follower {
   readonly lookup: (name: string) => Effect.Effect<Row | undefined, ConnectionError>
   /** Checks `names` against the catalog now. */
   readonly resync: Effect.Effect<void, ConnectionError>
+  /** Tells a mover this process has drained its writes to `name` at `epoch` (state `moving`) and holds new ones. */
+  readonly ack: (name: string, epoch: number) => Effect.Effect<void>
 }
 
 type Catalog = NonNullable<ResolvedTenants["catalog"]>
@@ -92,6 +94,44 @@ export const follow = (
         catch: unreachable
       }).pipe(Effect.flatMap(apply))
     })
+
+    // A heartbeat, so a mover knows whom to wait for. A catalog not migrated for moves yet simply has no table.
+    const instance = `${process.pid}-${Math.random().toString(36).slice(2, 10)}`
+    // The last upsert sent: the shutdown waits for it, or it could land after the row's deletion.
+    let beating: Promise<unknown> = Promise.resolve()
+    let stopped = false
+    const beat = Effect.tryPromise(() => {
+      if (stopped) return Promise.resolve()
+      beating = pool().then((p) =>
+        p.query(
+          `INSERT INTO flexidb.instances (id) VALUES ($1) ON CONFLICT (id) DO UPDATE SET seen_at = now()`,
+          [instance]
+        )
+      )
+      return beating
+    }).pipe(Effect.ignore)
+    // Added before the heartbeat's fiber, so it runs after that fiber has been interrupted.
+    yield* Effect.addFinalizer(() =>
+      Effect.suspend(() => {
+        stopped = true
+        if (opened === undefined) return Effect.void
+        // A catalog that went away must not hold up the shutdown: its heartbeat simply goes stale.
+        return Effect.tryPromise(async () => {
+          await beating.catch(() => undefined)
+          await (await opened!).query(`DELETE FROM flexidb.instances WHERE id = $1`, [instance])
+        }).pipe(Effect.timeout(Duration.seconds(5)), Effect.ignore)
+      })
+    )
+    yield* Effect.forkScoped(Effect.forever(Effect.zipRight(beat, Effect.sleep(Duration.millis(heartbeatMs)))))
+    const ack = (name: string, epoch: number) =>
+      Effect.tryPromise(() =>
+        pool().then((p) =>
+          p.query(
+            `INSERT INTO flexidb.move_acks (name, epoch, instance) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,
+            [name, epoch, instance]
+          )
+        )
+      ).pipe(Effect.ignore)
 
     // Polling: bounds staleness when notifications are not delivered at all.
     yield* Effect.forkScoped(
@@ -158,5 +198,5 @@ export const follow = (
         )
       )
     }
-    return { lookup, resync }
+    return { lookup, resync, ack }
   })

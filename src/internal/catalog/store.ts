@@ -4,7 +4,8 @@
  */
 import type { Kind } from "./servers.js"
 
-export type State = "active" | "suspended"
+/** `moving`: fenced for a move's cutover (reads go on from where the row points; writes are refused there). */
+export type State = "active" | "suspended" | "moving"
 
 /** A catalog row: where a tenant lives (a server's name, a location on it), never a URL or a credential. */
 export interface Row {
@@ -14,6 +15,8 @@ export interface Row {
   readonly location: string
   readonly state: State
   readonly epoch: number
+  /** After a move: the read-only copy left where the tenant was, until `remove(name, { source: true })`. */
+  readonly source?: { readonly server: string; readonly location: string }
 }
 
 /** The channel every process LISTENs on; a payload is `{ name, state, epoch }` (`state: "removed"` once removed). */
@@ -37,8 +40,40 @@ const versions: ReadonlyArray<ReadonlyArray<string>> = [
     )`,
     `CREATE INDEX tenants_state_server ON flexidb.tenants (state, server, name)`,
     `CREATE INDEX tenants_server ON flexidb.tenants (server, name)`
+  ],
+  [
+    `ALTER TABLE flexidb.tenants DROP CONSTRAINT tenants_state_check`,
+    `ALTER TABLE flexidb.tenants ADD CONSTRAINT tenants_state_check CHECK (state IN ('creating', 'active', 'suspended', 'moving'))`,
+    `ALTER TABLE flexidb.tenants ADD COLUMN source_server text, ADD COLUMN source_location text`,
+    // One row per move under way: the step reached, so a crashed mover's work is resumed or undone.
+    `CREATE TABLE flexidb.moves (
+      name text PRIMARY KEY REFERENCES flexidb.tenants (name) ON DELETE CASCADE,
+      from_server text NOT NULL,
+      from_location text NOT NULL,
+      to_server text NOT NULL,
+      to_location text NOT NULL,
+      step text NOT NULL CHECK (step IN ('copying', 'fenced', 'switched')),
+      from_epoch bigint NOT NULL,
+      started_at timestamptz NOT NULL DEFAULT now(),
+      updated_at timestamptz NOT NULL DEFAULT now()
+    )`
+  ],
+  [
+    // App instances following the catalog, each with a heartbeat: a mover waits for the live ones' acknowledgements.
+    `CREATE TABLE flexidb.instances (id text PRIMARY KEY, seen_at timestamptz NOT NULL DEFAULT now())`,
+    // An instance has drained its writes to a moving tenant (at that epoch) and holds new ones.
+    `CREATE TABLE flexidb.move_acks (
+      name text NOT NULL,
+      epoch bigint NOT NULL,
+      instance text NOT NULL,
+      acked_at timestamptz NOT NULL DEFAULT now(),
+      PRIMARY KEY (name, epoch, instance)
+    )`
   ]
 ]
+
+/** How often an instance renews its heartbeat; one not seen for three of these is taken for dead. */
+export const heartbeatMs = 1_000
 
 export interface Session {
   readonly query: (sql: string, params?: ReadonlyArray<unknown>) => Promise<{ rows: Array<Record<string, unknown>> }>
@@ -63,16 +98,19 @@ export const migrate = async (s: Session): Promise<void> => {
   }
 }
 
-export const columns = `name, server, kind, location, state, epoch`
+export const columns = `name, server, kind, location, state, epoch, source_server, source_location`
 
-export const toRow = (r: Record<string, unknown>): Row => ({
-  name: String(r.name),
-  server: String(r.server),
-  kind: r.kind as Kind,
-  location: String(r.location),
-  state: r.state as State,
-  epoch: Number(r.epoch)
-})
+export const toRow = (r: Record<string, unknown>): Row => {
+  const row: Row = {
+    name: String(r.name),
+    server: String(r.server),
+    kind: r.kind as Kind,
+    location: String(r.location),
+    state: r.state as State,
+    epoch: Number(r.epoch)
+  }
+  return r.source_server == null ? row : { ...row, source: { server: String(r.source_server), location: String(r.source_location) } }
+}
 
 export const notify = (s: Session, name: string, state: State | "removed", epoch: number) =>
   s.query(`SELECT pg_notify($1, $2)`, [channel, JSON.stringify({ name, state, epoch })])

@@ -1,0 +1,45 @@
+// An app instance writing to one tenant while it moves, run as a child process by catalog-move-fleet.test.ts and
+// bench/move.ts. argv: catalog URL, servers (JSON), tenant, instance id. Each write inserts a new unique key; it prints
+// "ack <key> <ms> <end>" when the server acknowledged it (ms: how long the write took, held time included; end: when
+// it returned, epoch ms) and
+// "fail <key> <tag>" otherwise. SIGTERM: disconnects and prints "done".
+import { createFlexiDB } from "../../src/index.js"
+import * as prisma7 from "../fixtures/prisma7/clients.ts"
+
+const [url, servers, tenant, id] = process.argv.slice(2) as [string, string, string, string]
+const db = createFlexiDB({}, {
+  gracefulShutdown: false,
+  logger: false,
+  retry: { attempts: 0 },
+  tenants: {
+    catalog: { url, servers: JSON.parse(servers), moveTimeout: "5 seconds" },
+    client: (u) => prisma7.postgresql(u)
+  }
+})
+
+let stopping = false
+process.on("SIGTERM", () => (stopping = true))
+const lines: Array<string> = []
+const flush = () => {
+  if (lines.length > 0) process.stdout.write(lines.splice(0).join("\n") + "\n")
+}
+const timer = setInterval(flush, 50)
+console.log("ready")
+for (let i = 0; !stopping; i++) {
+  const key = `${id}-${i}@x.io`
+  const started = performance.now()
+  try {
+    await (await db.tenant(tenant)).user.create({ data: { email: key } })
+    const ended = performance.now()
+    lines.push(`ack ${key} ${(ended - started).toFixed(1)} ${(performance.timeOrigin + ended).toFixed(0)}`)
+  } catch (e) {
+    lines.push(`fail ${key} ${(e as { _tag?: string })._tag ?? (e as Error).name}`)
+    await new Promise((r) => setTimeout(r, 5))
+  }
+  await new Promise((r) => setTimeout(r, 2))
+}
+clearInterval(timer)
+flush()
+await db.disconnect()
+console.log("done")
+process.exit(0)
