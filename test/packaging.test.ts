@@ -4,6 +4,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { run, runOk } from "./support/run.js"
 
 const root = join(import.meta.dirname, "..")
 // Inside the repo, so the packed package resolves effect and Prisma from the repo's node_modules, as an app's would.
@@ -17,16 +18,13 @@ const node = (code: string, type: "module" | "commonjs") =>
     encoding: "utf8"
   }).trim()
 
-beforeAll(() => {
+beforeAll(async () => {
   mkdirSync(installed, { recursive: true })
   // Its own package scope: otherwise Node's self-reference would resolve "flexidb" to the repo, not the tarball.
   writeFileSync(join(work, "package.json"), JSON.stringify({ name: "flexidb-pack-test", private: true }))
   // Build, then pack without scripts: stdout is then only npm's JSON.
-  execFileSync("npm", ["run", "build"], { cwd: root, stdio: "ignore" })
-  const out = execFileSync("npm", ["pack", "--json", "--ignore-scripts", "--pack-destination", work], {
-    cwd: root,
-    encoding: "utf8"
-  })
+  await runOk("npm", ["run", "build"], { cwd: root })
+  const out = await runOk("npm", ["pack", "--json", "--ignore-scripts", "--pack-destination", work], { cwd: root })
   const { filename } = (JSON.parse(out) as Array<{ filename: string }>)[0]!
   tarball = join(work, filename)
   execFileSync("tar", ["-xzf", tarball, "-C", installed, "--strip-components=1"])
@@ -100,7 +98,7 @@ describe("the packed tarball", () => {
     const db = createFlexiDB({ a: ${client} }, { prometheus: true, gracefulShutdown: false })
     db.metrics().then((text) => { console.log(text.includes("# TYPE") || text.includes("target_info")); return db.disconnect() })
   `
-  it("type-checks a strict consumer against the shipped declarations (skipLibCheck false, nodenext, ESM and CJS)", () => {
+  it("type-checks a strict consumer against the shipped declarations (skipLibCheck false, nodenext, ESM and CJS)", async () => {
     const consumer = join(work, "consumer")
     mkdirSync(consumer, { recursive: true })
     writeFileSync(join(consumer, "tsconfig.json"), JSON.stringify({
@@ -130,25 +128,19 @@ describe("the packed tarball", () => {
       const { migrationStatus } = migrate
       ${uses}`)
     const tsc = join(root, "node_modules", "typescript", "bin", "tsc")
-    const result = (() => {
-      try {
-        return execFileSync(process.execPath, [tsc, "-p", consumer], { cwd: consumer, encoding: "utf8" })
-      } catch (error) {
-        return String((error as { stdout?: string }).stdout ?? error)
-      }
-    })()
-    expect(result.trim()).toBe("")
+    const result = await run(process.execPath, [tsc, "-p", consumer], { cwd: consumer })
+    expect(result.stdout.trim()).toBe("")
+    expect(result.status).toBe(0)
   }, 60_000)
 
   // effect is a peer dependency: an app's own effect is the one flexidb uses (Tags, Layers and errors match). Prisma 7's
   // @prisma/config pins an older effect of its own; npm nests that one under it.
-  it.each(["3.22.2", "3.22.4"])("shares one copy of effect %s with an app that installs its own", (version) => {
+  it.each(["3.22.2", "3.22.4"])("shares one copy of effect %s with an app that installs its own", async (version) => {
     const app = mkdtempSync(join(tmpdir(), "flexidb-peer-"))
     try {
       writeFileSync(join(app, "package.json"), JSON.stringify({ name: "app", private: true, type: "module" }))
-      execFileSync("npm", ["install", tarball, `effect@${version}`, "--omit=peer", "--no-audit", "--no-fund", "--prefer-offline"], {
-        cwd: app,
-        stdio: "pipe"
+      await runOk("npm", ["install", tarball, `effect@${version}`, "--omit=peer", "--no-audit", "--no-fund", "--prefer-offline"], {
+        cwd: app
       })
       const out = execFileSync(process.execPath, ["--input-type=module", "-e", `
         import { createRequire } from "node:module"

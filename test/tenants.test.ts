@@ -5,7 +5,6 @@ import { PrismaBetterSqlite3 } from "@prisma/adapter-better-sqlite3"
 import { PrismaPg } from "@prisma/adapter-pg"
 import Database from "better-sqlite3"
 import { Effect, Fiber, TestClock } from "effect"
-import { spawnSync } from "node:child_process"
 import { copyFileSync, mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -13,6 +12,7 @@ import { setFlagsFromString } from "node:v8"
 import { runInNewContext } from "node:vm"
 import pg from "pg"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { run as runChild } from "./support/run.js"
 import {
   createFlexiDB,
   FlexiDBService,
@@ -185,10 +185,9 @@ describe("bounded", () => {
     await flexi.disconnect()
   })
 
-  it("bench:tenants, short: 1,200 tenants through maxClients 200 keep the heap flat after 200 (its own assertions)", () => {
+  it("bench:tenants, short: 1,200 tenants through maxClients 200 keep the heap flat after 200 (its own assertions)", async () => {
     // The same script as `npm run bench:tenants` (10,000 tenants), fewer tenants; it exits 1 when memory grows.
-    const run = spawnSync(process.execPath, ["--expose-gc", "--import", "tsx", "bench/tenants.ts", "--tenants", "1200", "--write", "no"], {
-      encoding: "utf8",
+    const run = await runChild(process.execPath, ["--expose-gc", "--import", "tsx", "bench/tenants.ts", "--tenants", "1200", "--write", "no"], {
       cwd: join(import.meta.dirname, "..")
     })
     expect(run.stderr).not.toContain("FAILED")
