@@ -4,14 +4,13 @@
 // the source kept until remove({ source: true }); a move back drops the old copy first; a source without
 // wal_level = logical refused before anything changes; a failed move leaves the tenant active on its source.
 import { mkdtempSync, rmSync } from "node:fs"
-import pg from "pg"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { openCatalog } from "../src/Catalog.js"
 import type { Catalog, MoveProgress } from "../src/Catalog.js"
 import { CatalogError, InvalidArgumentError } from "../src/index.js"
 import { createDatabase, PG_HOST, uniqueName } from "./support/databases.js"
 import type { TestDatabase } from "./support/databases.js"
-import { startLogicalClusters } from "./support/logical.js"
+import { startLogicalClusters, writer as writeWherever } from "./support/logical.js"
 import type { LogicalClusters } from "./support/logical.js"
 
 let clusters: LogicalClusters
@@ -45,47 +44,12 @@ afterAll(async () => {
   clusters?.stop()
 }, 60_000)
 
-/** Inserts unique keys every few milliseconds into wherever the catalog row points; records what was acknowledged. */
-const writer = (name: string) => {
-  let stopping = false
-  const acked: Array<string> = []
-  let failures = 0
-  const urlOf = (server: string, location: string) => `${servers()[server as "east"].replace(/\/postgres$/, "")}/${location}`
-  const done = (async () => {
-    let conn: pg.Client | undefined
-    let at = ""
-    for (let i = 0; !stopping; i++) {
-      const key = `w${i}@x.io`
-      try {
-        const row = (await catalog.get(name))!
-        const where = urlOf(row.server, row.location)
-        if (where !== at || conn === undefined) {
-          await conn?.end().catch(() => undefined)
-          conn = new pg.Client({ connectionString: where })
-          conn.on("error", () => undefined)
-          at = where
-          await conn.connect()
-        }
-        await conn.query(`INSERT INTO "User" (email) VALUES ($1)`, [key])
-        acked.push(key)
-      } catch {
-        failures++
-        await conn?.end().catch(() => undefined)
-        conn = undefined
-      }
-      await new Promise((r) => setTimeout(r, 3))
-    }
-    await conn?.end().catch(() => undefined)
-  })()
-  return {
-    acked,
-    failures: () => failures,
-    stop: async () => {
-      stopping = true
-      await done
-    }
-  }
-}
+/** The tenant's writer (test/support/logical.ts) against this test's two clusters. */
+const writer = (name: string) =>
+  writeWherever(
+    () => catalog.get(name),
+    (server, location) => `${servers()[server as "east"].replace(/\/postgres$/, "")}/${location}`
+  )
 
 const emails = async (c: { sql: (t: string, d?: string) => Promise<Array<Record<string, any>>> }, db: string) =>
   new Set((await c.sql(`SELECT email FROM "User"`, db)).map((r) => String(r.email)))
