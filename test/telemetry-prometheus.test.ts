@@ -1,42 +1,23 @@
 // The /metrics endpoint and a real Prometheus (Debian's package) scraping it: the bounded tenant label counted at
 // Prometheus, and every PromQL expression of examples/grafana/flexidb.json answered with data.
-import Database from "better-sqlite3"
 import express from "express"
 import Fastify from "fastify"
 import { once } from "node:events"
-import { copyFileSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { readFileSync } from "node:fs"
 import { createServer } from "node:http"
 import type { AddressInfo } from "node:net"
-import { tmpdir } from "node:os"
-import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { createFlexiDB } from "../src/index.js"
 import * as prisma7 from "./fixtures/prisma7/clients.ts"
 import type { TestDatabase } from "./support/databases.js"
 import { createDatabase } from "./support/databases.js"
-import { freePort, scrape } from "./support/metrics.js"
+import { freePort, scrape, sqliteTenants } from "./support/metrics.js"
 import type { Prometheus } from "./support/prometheus.js"
 import { startPrometheus } from "./support/prometheus.js"
 import type { AnyClient } from "./support/prisma.js"
 import { downClient, SECRET } from "./support/prisma.js"
 
-const dir = mkdtempSync(join(tmpdir(), "flexidb-telemetry-prometheus-"))
-const template = join(dir, "template.db")
-beforeAll(() => {
-  const t = new Database(template)
-  t.exec(`CREATE TABLE "User" (id INTEGER PRIMARY KEY AUTOINCREMENT, email TEXT NOT NULL UNIQUE, name TEXT)`)
-  t.close()
-})
-afterAll(() => rmSync(dir, { recursive: true, force: true }))
-const sqliteTenant = (name: string) => {
-  const file = join(dir, `${name}.db`)
-  try {
-    copyFileSync(template, file, 1)
-  } catch {
-    // the tenant exists
-  }
-  return prisma7.sqlite(file)
-}
+const sqliteTenant = sqliteTenants("flexidb-telemetry-prometheus-")
 const CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 describe("the metrics endpoint", () => {

@@ -2,37 +2,16 @@
 // `other`, and a tenant leaving the top set leaves the scrape. Real SQLite tenants, the metrics read over a real
 // HTTP request, TestClock for the sliding window.
 import { it as effect } from "@effect/vitest"
-import Database from "better-sqlite3"
 import { Clock, Effect, TestClock } from "effect"
-import { copyFileSync, mkdtempSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
-import { join } from "node:path"
-import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { describe, expect, it } from "vitest"
 import { FlexiDBService, InvalidArgumentError } from "../src/index.js"
 import { resolveOptions } from "../src/Options.js"
 import * as TenantLabel from "../src/internal/tenantLabel.js"
 import * as prisma7 from "./fixtures/prisma7/clients.ts"
 import type { Sample } from "./support/metrics.js"
-import { scrape, serving } from "./support/metrics.js"
+import { scrape, serving, sqliteTenants } from "./support/metrics.js"
 
-const dir = mkdtempSync(join(tmpdir(), "flexidb-telemetry-tenants-"))
-const template = join(dir, "template.db")
-beforeAll(() => {
-  const t = new Database(template)
-  t.exec(`CREATE TABLE "User" (id INTEGER PRIMARY KEY AUTOINCREMENT, email TEXT NOT NULL UNIQUE, name TEXT)`)
-  t.close()
-})
-afterAll(() => rmSync(dir, { recursive: true, force: true }))
-
-const sqliteTenant = (name: string) => {
-  const file = join(dir, `${name}.db`)
-  try {
-    copyFileSync(template, file, 1)
-  } catch {
-    // the tenant exists
-  }
-  return prisma7.sqlite(file)
-}
+const sqliteTenant = sqliteTenants("flexidb-telemetry-tenants-")
 
 /** The `flexidb.tenant` values in a scrape (of `metric` only, when given). */
 const tenantsIn = (samples: ReadonlyArray<Sample>, metric?: string) =>

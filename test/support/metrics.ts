@@ -1,6 +1,12 @@
 // Reading flexidb's metrics as Prometheus would: over a real HTTP request, parsed line by line.
+import Database from "better-sqlite3"
+import { copyFileSync, mkdtempSync, rmSync } from "node:fs"
 import { createServer } from "node:http"
 import type { AddressInfo } from "node:net"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { afterAll, beforeAll } from "vitest"
+import * as prisma7 from "../fixtures/prisma7/clients.ts"
 
 export interface Sample {
   readonly name: string
@@ -47,4 +53,28 @@ export const freePort = async (): Promise<number> => {
   const { port } = server.address() as AddressInfo
   await new Promise<void>((resolve) => server.close(() => resolve()))
   return port
+}
+
+/**
+ * SQLite tenants for metrics tests: each name a file copied from one template (a `User` table) in a temporary folder,
+ * made before the file's tests and removed after them. Returns the function giving a tenant's Prisma 7 client.
+ */
+export const sqliteTenants = (prefix: string) => {
+  const dir = mkdtempSync(join(tmpdir(), prefix))
+  const template = join(dir, "template.db")
+  beforeAll(() => {
+    const t = new Database(template)
+    t.exec(`CREATE TABLE "User" (id INTEGER PRIMARY KEY AUTOINCREMENT, email TEXT NOT NULL UNIQUE, name TEXT)`)
+    t.close()
+  })
+  afterAll(() => rmSync(dir, { recursive: true, force: true }))
+  return (name: string) => {
+    const file = join(dir, `${name}.db`)
+    try {
+      copyFileSync(template, file, 1)
+    } catch {
+      // the tenant exists
+    }
+    return prisma7.sqlite(file)
+  }
 }
