@@ -2,6 +2,7 @@
  * What every kind of move shares: its types, the catalog's side of each step (the fence entered and acknowledged,
  * the switch, an undone move settled back), and the record of a move under way.
  */
+import type { ChildProcess } from "node:child_process"
 import { CatalogError, InvalidArgumentError } from "../../Errors.js"
 import type { CatalogPool } from "./drivers.js"
 import type { Admin, Pause } from "./engines.js"
@@ -189,3 +190,36 @@ export const switchRow = (ctx: MoveContext, name: string, to: Server, toLocation
     await notify(s, name, r.state, r.epoch)
     return r
   })
+
+/** A dump tool and the client that loads its output, as they are started (stdout of one piped into the other). */
+interface Piped {
+  readonly process: ChildProcess
+  readonly name: string
+  /** What to do when it cannot start (not on PATH). */
+  readonly hint: string
+}
+
+/**
+ * Pipes `dump`'s output into `load` and resolves when both exit 0; rejects with the first failure and the last lines
+ * of their stderr (credentials travel in their environment, never in argv, so stderr names none).
+ */
+export const pipeInto = (dump: Piped, load: Piped) =>
+  new Promise<void>((resolve, reject) => {
+    let errors = ""
+    dump.process.stderr?.on("data", (d) => (errors += String(d)))
+    load.process.stderr?.on("data", (d) => (errors += String(d)))
+    dump.process.stdout!.pipe(load.process.stdin!)
+    let left = 2
+    let failed = false
+    for (const p of [dump, load]) {
+      p.process.on("error", (e) => reject(new Error(`${p.name} could not start (${e.message}): ${p.hint}`)))
+      p.process.on("close", (status: number | null) => {
+        if (status !== 0 && !failed) {
+          failed = true
+          reject(new Error(`${p.name} exited with ${status}: ${errors.trim().split("\n").slice(-3).join(" ")}`))
+        }
+        if (--left === 0 && !failed) resolve()
+      })
+    }
+  })
+

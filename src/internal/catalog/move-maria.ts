@@ -7,7 +7,7 @@ import { DuplicateDatabaseError } from "../../Errors.js"
 import type { Admin } from "./engines.js"
 import * as engines from "./engines.js"
 import type { MoveContext, MoveOptions, MoveReport, Recorded } from "./move-common.js"
-import { enterFence, forget, record, recorded, refused, settleBack, switchRow } from "./move-common.js"
+import { enterFence, forget, pipeInto, record, recorded, refused, settleBack, switchRow } from "./move-common.js"
 import type { Server } from "./servers.js"
 import type { Row } from "./store.js"
 
@@ -21,41 +21,25 @@ export const undoMaria = async (ctx: MoveContext, m: Recorded): Promise<Row> => 
 const myId = (id: string) => `\`${id.replace(/`/g, "``")}\``
 
 /** mariadb-dump of `database` on `from` piped into `mariadb` on `into` at `to`; the password goes through MYSQL_PWD. */
-const copyMaria = (from: Server, database: string, to: Server, into: string) =>
-  new Promise<void>((resolve, reject) => {
-    const args = (server: Server) => {
-      const u = new URL(server.base)
-      return {
-        argv: ["-h", u.hostname || "127.0.0.1", "-P", u.port === "" ? "3306" : u.port, "-u", decodeURIComponent(u.username) || "root"],
-        env: { ...process.env, MYSQL_PWD: decodeURIComponent(u.password) }
-      }
+const copyMaria = (from: Server, database: string, to: Server, into: string) => {
+  const args = (server: Server) => {
+    const u = new URL(server.base)
+    return {
+      argv: ["-h", u.hostname || "127.0.0.1", "-P", u.port === "" ? "3306" : u.port, "-u", decodeURIComponent(u.username) || "root"],
+      env: { ...process.env, MYSQL_PWD: decodeURIComponent(u.password) }
     }
-    const f = args(from)
-    const t = args(to)
-    const dump = spawn(
-      "mariadb-dump",
-      [...f.argv, "--single-transaction", "--skip-lock-tables", "--no-create-db", "--routines", "--triggers", "--hex-blob", database],
-      { env: f.env, stdio: ["ignore", "pipe", "pipe"] }
-    )
-    const load = spawn("mariadb", [...t.argv, into], { env: t.env, stdio: ["pipe", "ignore", "pipe"] })
-    let errors = ""
-    dump.stderr.on("data", (d) => (errors += String(d)))
-    load.stderr.on("data", (d) => (errors += String(d)))
-    dump.stdout.pipe(load.stdin)
-    let left = 2
-    let failed = false
-    const done = (who: string) => (status: number | null) => {
-      if (status !== 0 && !failed) {
-        failed = true
-        reject(new Error(`${who} exited with ${status}: ${errors.trim().split("\n").slice(-3).join(" ")}`))
-      }
-      if (--left === 0 && !failed) resolve()
-    }
-    dump.on("error", (e) => reject(new Error(`mariadb-dump could not start (${e.message}): put MariaDB's client tools on PATH`)))
-    load.on("error", (e) => reject(new Error(`mariadb could not start (${e.message}): put MariaDB's client tools on PATH`)))
-    dump.on("close", done("mariadb-dump"))
-    load.on("close", done("mariadb"))
-  })
+  }
+  const f = args(from)
+  const t = args(to)
+  const dump = spawn(
+    "mariadb-dump",
+    [...f.argv, "--single-transaction", "--skip-lock-tables", "--no-create-db", "--routines", "--triggers", "--hex-blob", database],
+    { env: f.env, stdio: ["ignore", "pipe", "pipe"] }
+  )
+  const load = spawn("mariadb", [...t.argv, into], { env: t.env, stdio: ["pipe", "ignore", "pipe"] })
+  const hint = "put MariaDB's client tools on PATH"
+  return pipeInto({ process: dump, name: "mariadb-dump", hint }, { process: load, name: "mariadb", hint })
+}
 
 /** Every table's row count and CHECKSUM TABLE in `database`. */
 const mariaDigest = async (admin: Admin, database: string) => {

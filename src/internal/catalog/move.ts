@@ -27,7 +27,7 @@ import { withDatabase } from "./servers.js"
 import { columns, toRow } from "./store.js"
 import type { Row } from "./store.js"
 import type { MoveContext, MoveOptions, MoveReport, Recorded } from "./move-common.js"
-import { code, enterFence, forget, record, recorded, refused, settleBack, switchRow } from "./move-common.js"
+import { code, enterFence, forget, pipeInto, record, recorded, refused, settleBack, switchRow } from "./move-common.js"
 import { runFile, undoFile } from "./move-file.js"
 import { runMaria, undoMaria } from "./move-maria.js"
 
@@ -80,35 +80,18 @@ const conninfo = (url: string) => {
 }
 
 /** pg_dump --schema-only of the source piped into psql on the target; stderr (no credentials: they are in env) kept. */
-const copySchema = (source: string, target: string) =>
-  new Promise<void>((resolve, reject) => {
-    const base = { ...process.env }
-    const dump = spawn(tool("pg_dump"), ["--schema-only", "--no-owner", "--no-privileges", "--no-publications", "--no-subscriptions"], {
-      env: { ...base, ...libpqEnv(source) },
-      stdio: ["ignore", "pipe", "pipe"]
-    })
-    const load = spawn(tool("psql"), ["-q", "-X", "-v", "ON_ERROR_STOP=1", "-f", "-"], {
-      env: { ...base, ...libpqEnv(target) },
-      stdio: ["pipe", "ignore", "pipe"]
-    })
-    let errors = ""
-    dump.stderr.on("data", (d) => (errors += String(d)))
-    load.stderr.on("data", (d) => (errors += String(d)))
-    dump.stdout.pipe(load.stdin)
-    let left = 2
-    let failed = false
-    const done = (who: string) => (status: number | null) => {
-      if (status !== 0 && !failed) {
-        failed = true
-        reject(new Error(`${who} exited with ${status}: ${errors.trim().split("\n").slice(-3).join(" ")}`))
-      }
-      if (--left === 0 && !failed) resolve()
-    }
-    dump.on("error", (e) => reject(new Error(`pg_dump could not start (${e.message}): set FLEXIDB_PG_BIN to PostgreSQL's bin folder`)))
-    load.on("error", (e) => reject(new Error(`psql could not start (${e.message}): set FLEXIDB_PG_BIN to PostgreSQL's bin folder`)))
-    dump.on("close", done("pg_dump"))
-    load.on("close", done("psql"))
+const copySchema = (source: string, target: string) => {
+  const hint = "set FLEXIDB_PG_BIN to PostgreSQL's bin folder"
+  const dump = spawn(tool("pg_dump"), ["--schema-only", "--no-owner", "--no-privileges", "--no-publications", "--no-subscriptions"], {
+    env: { ...process.env, ...libpqEnv(source) },
+    stdio: ["ignore", "pipe", "pipe"]
   })
+  const load = spawn(tool("psql"), ["-q", "-X", "-v", "ON_ERROR_STOP=1", "-f", "-"], {
+    env: { ...process.env, ...libpqEnv(target) },
+    stdio: ["pipe", "ignore", "pipe"]
+  })
+  return pipeInto({ process: dump, name: "pg_dump", hint }, { process: load, name: "psql", hint })
+}
 
 const connect = async (url: string): Promise<Pg.Client> => {
   const pg = await loadPg("move")
