@@ -223,3 +223,26 @@ export const pipeInto = (dump: Piped, load: Piped) =>
     }
   })
 
+/**
+ * The end of a move whose copy was checked inside the fence (SQLite, MariaDB): the row switched to the target, the
+ * move forgotten, progress reported at each step, and the report.
+ */
+export const finishCopied = async (
+  ctx: MoveContext,
+  name: string,
+  where: { readonly from: Server; readonly fromLocation: string; readonly to: Server; readonly toLocation: string },
+  copied: { readonly rows: number; readonly bytes: number },
+  timing: { readonly started: number; readonly fenceStart: number; readonly instances: MoveReport["instances"] },
+  progress: (p: MoveProgress) => void
+): Promise<MoveReport> => {
+  const { rows, bytes } = copied
+  const fenceMs = () => ctx.now() - timing.fenceStart
+  progress({ step: "caught-up", rows, bytes, lagBytes: 0, fenceMs: fenceMs() })
+  const switched = await switchRow(ctx, name, where.to, where.toLocation, where.from, where.fromLocation)
+  const fence = fenceMs()
+  progress({ step: "switched", rows, bytes, lagBytes: 0, fenceMs: fence })
+  await forget(ctx, name)
+  progress({ step: "verified", rows, bytes, lagBytes: 0, fenceMs: fence })
+  return { row: switched, rows, bytes, copyMs: timing.fenceStart - timing.started, fenceMs: fence, checksum: "equal", instances: timing.instances }
+}
+

@@ -10,7 +10,7 @@ import { DuplicateDatabaseError } from "../../Errors.js"
 import { loadSqlite } from "./drivers.js"
 import * as engines from "./engines.js"
 import type { MoveContext, MoveOptions, MoveReport, Recorded } from "./move-common.js"
-import { enterFence, forget, record, recorded, refused, settleBack, switchRow } from "./move-common.js"
+import { enterFence, finishCopied, record, recorded, refused, settleBack } from "./move-common.js"
 import type { Server } from "./servers.js"
 import { folderOf } from "./servers.js"
 import type { Row } from "./store.js"
@@ -103,13 +103,14 @@ export const runFile = async (ctx: MoveContext, row: Row, from: Server, to: Serv
       target.close()
     }
     const { size } = await stat(targetFile)
-    progress({ step: "caught-up", rows, bytes: size, lagBytes: 0, fenceMs: fenceMs() })
-    const switched = await switchRow(ctx, name, to, m.toLocation, from, m.fromLocation)
-    const fence = fenceMs()
-    progress({ step: "switched", rows, bytes: size, lagBytes: 0, fenceMs: fence })
-    await forget(ctx, name)
-    progress({ step: "verified", rows, bytes: size, lagBytes: 0, fenceMs: fence })
-    return { row: switched, rows, bytes: size, copyMs: fenceStart - started, fenceMs: fence, checksum: "equal", instances }
+    return finishCopied(
+      ctx,
+      name,
+      { from, fromLocation: m.fromLocation, to, toLocation: m.toLocation },
+      { rows, bytes: size },
+      { started, fenceStart, instances },
+      progress
+    )
   } catch (e) {
     const now = await recorded(ctx, name).catch(() => undefined)
     if (now !== undefined && now.step !== "switched") await undoFile(ctx, now).catch(() => undefined)

@@ -7,7 +7,7 @@ import { DuplicateDatabaseError } from "../../Errors.js"
 import type { Admin } from "./engines.js"
 import * as engines from "./engines.js"
 import type { MoveContext, MoveOptions, MoveReport, Recorded } from "./move-common.js"
-import { enterFence, forget, pipeInto, record, recorded, refused, settleBack, switchRow } from "./move-common.js"
+import { enterFence, finishCopied, pipeInto, record, recorded, refused, settleBack } from "./move-common.js"
 import type { Server } from "./servers.js"
 import type { Row } from "./store.js"
 
@@ -114,13 +114,14 @@ export const runMaria = async (
       `SELECT coalesce(sum(data_length + index_length), 0) AS bytes FROM information_schema.tables WHERE table_schema = ?`,
       [m.toLocation]
     ))[0]?.bytes ?? 0)
-    progress({ step: "caught-up", rows, bytes: size, lagBytes: 0, fenceMs: fenceMs() })
-    const switched = await switchRow(ctx, name, to, m.toLocation, from, m.fromLocation)
-    const fence = fenceMs()
-    progress({ step: "switched", rows, bytes: size, lagBytes: 0, fenceMs: fence })
-    await forget(ctx, name)
-    progress({ step: "verified", rows, bytes: size, lagBytes: 0, fenceMs: fence })
-    return { row: switched, rows, bytes: size, copyMs: fenceStart - started, fenceMs: fence, checksum: "equal", instances }
+    return finishCopied(
+      ctx,
+      name,
+      { from, fromLocation: m.fromLocation, to, toLocation: m.toLocation },
+      { rows, bytes: size },
+      { started, fenceStart, instances },
+      progress
+    )
   } catch (e) {
     const now = await recorded(ctx, name).catch(() => undefined)
     if (now !== undefined && now.step !== "switched") await undoMaria(ctx, now).catch(() => undefined)
