@@ -52,10 +52,13 @@ const tenantOf = (t: Target): FleetTenant => {
   return { name: t.name, url: u.toString() }
 }
 
-/** The targets to run: a skipped one (a suspended tenant of the catalog) is named on stderr and left out. */
-const runnable = (io: Io, targets: ReadonlyArray<Target>): ReadonlyArray<Target> => {
+/**
+ * The targets to run: a skipped one (a suspended tenant of the catalog) is left out, and named on stderr (not with
+ * --json, whose output is stdout only).
+ */
+const runnable = (io: Io, targets: ReadonlyArray<Target>, json: boolean): ReadonlyArray<Target> => {
   const skipped = targets.filter((t) => t.skip !== undefined)
-  for (const t of skipped) io.err(`${t.name}: skipped (${t.skip})`)
+  if (!json) for (const t of skipped) io.err(`${t.name}: skipped (${t.skip})`)
   return skipped.length === 0 ? targets : targets.filter((t) => t.skip === undefined)
 }
 
@@ -116,7 +119,7 @@ export const deployInWaves = (
 ) =>
   Effect.gen(function*() {
     const io = yield* Io
-    const targets = runnable(io, listed)
+    const targets = runnable(io, listed, options.json)
     yield* problems(targets)
     const waves = Option.isSome(flags.waves) ? yield* parseWaves(flags.waves.value) : undefined
     const bake = Option.isSome(flags.bake) ? yield* parseBake(flags.bake.value) : undefined
@@ -158,7 +161,7 @@ export const deployInWaves = (
 export const statusDrift = (listed: ReadonlyArray<Target>, options: { readonly json: boolean }) =>
   Effect.gen(function*() {
     const io = yield* Io
-    const targets = runnable(io, listed)
+    const targets = runnable(io, listed, options.json)
     yield* problems(targets)
     const result = yield* Effect.tryPromise({
       try: () => fleetDrift({ tenants: targets.map(tenantOf), migrations: targets[0]?.migrations ?? "" }),

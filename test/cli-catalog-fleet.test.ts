@@ -117,6 +117,14 @@ describe("migrate --tenants catalog", () => {
     for (const t of [tenants.a, tenants.b, tenants.s1, tenants.s2, tpl]) expect(current[t]!.outcome).toBe("up to date")
     expect(current[tenants.off]!.outcome).toBe("skipped")
 
+    // --drift (fleetDrift) leaves the suspended tenant out, and says so on stderr (with --json: stdout only).
+    const drift = await flexidb(["migrate", "status", "--tenants", "catalog", "--schema", "tenant", "--drift"])
+    expect(drift.code).toBe(0)
+    expect(drift.err).toContain(`${tenants.off}: skipped (suspended`)
+    const driftJson = await flexidb(["migrate", "status", "--tenants", "catalog", "--schema", "tenant", "--drift", "--json"])
+    expect(driftJson).toMatchObject({ code: 0, err: "" })
+    expect(driftJson.out).not.toContain(tenants.off)
+
     // A copy of the deployed template has everything already.
     await catalog.create(tenants.late, { server: "main", template })
     const late = await flexidb(["migrate", "status", "--tenants", "catalog", "--schema", "tenant", "--tenant", tenants.late, "--json"])
