@@ -35,6 +35,7 @@ import { activeProvider, clientGenerator, formatSchema, parseSchema, resolvedFie
 import type { Reachable } from "./providers.js"
 import { ADAPTER_PACKAGES, DRIVERS } from "./providers.js"
 import { projectTargets, tenantTargets } from "./targets.js"
+import type { CatalogFlags } from "./targets.js"
 
 export type Status = "pass" | "fail" | "skip"
 
@@ -66,12 +67,15 @@ export interface DoctorOptions {
   readonly timeout: number
   /** `--tenants <module>`: the tenants' databases, for the tenants' schema's row. */
   readonly tenants?: string | undefined
+  /** `--tenants catalog`: `--catalog` and `--servers`, when given. */
+  readonly catalog?: CatalogFlags | undefined
 }
 
 /** How this machine runs the commands doctor suggests: Prisma's, or in process where its schema engine is absent. */
 interface Machine {
   readonly engine: boolean
   readonly timeout: number
+  readonly catalog?: CatalogFlags | undefined
   readonly concurrency: number
 }
 
@@ -452,7 +456,7 @@ const tenantsListed = (
   Effect.gen(function*() {
     const folder = migrationsPath(project, name)
     const hasMigrations = existsSync(folder)
-    const listing = yield* Effect.either(tenantTargets(project, module, name, undefined, false))
+    const listing = yield* Effect.either(tenantTargets(project, module, name, undefined, false, machine.catalog))
     if (listing._tag === "Left") {
       const problem = listing.left.message.split("\n")[0]!
       return {
@@ -461,8 +465,10 @@ const tenantsListed = (
         migrations: hasMigrations ? skip("not checked") : pass("no migrations")
       }
     }
-    const targets: ReadonlyArray<TenantTarget> = listing.right
-    const url = pass(`${targets.length} tenant${targets.length === 1 ? "" : "s"} from ${module}`)
+    // A suspended tenant of the catalog is fenced: not reachable, not a failure.
+    const targets: ReadonlyArray<TenantTarget> = listing.right.filter((t) => t.skip === undefined)
+    const skipped = listing.right.length - targets.length
+    const url = pass(`${targets.length} tenant${targets.length === 1 ? "" : "s"} from ${module}${skipped > 0 ? ` (${skipped} suspended or moving, not checked)` : ""}`)
     if (provider === undefined || !(provider in DRIVERS)) {
       return { url, server: skip(`not checked (${provider ?? "no datasource"})`), migrations: skip("not checked") }
     }
@@ -475,6 +481,7 @@ const tenantsListed = (
         migrations: hasMigrations ? skip("not checked") : pass("no migrations")
       }
     }
+    if (targets.length === 0) return { url, server: skip("not checked: no tenant to reach"), migrations: skip("not checked") }
     // A sample connection: the first tenant listed.
     const sample = targets[0]!
     const checkTenant = `check tenant ${sample.name}'s url in ${module} and its server`
@@ -627,7 +634,7 @@ export const doctor = (
   Effect.gen(function*() {
     const progress = progressLine(options.json)
     const project = yield* withTenantsSchema(given, names, options.tenants)
-    const machine: Machine = { engine: schemaEngineAvailable(project), timeout: options.timeout, concurrency: 8 }
+    const machine: Machine = { engine: schemaEngineAvailable(project), timeout: options.timeout, concurrency: 8, catalog: options.catalog }
     const rows = yield* Effect.forEach(names, (name) =>
       Effect.gen(function*() {
         yield* progress(startedLine(name, "doctor"))

@@ -20,7 +20,7 @@ export type Action =
   | { readonly kind: "status" }
   | { readonly kind: "resolve"; readonly applied?: string | undefined; readonly rolledBack?: string | undefined }
 
-export type Outcome = "applied" | "up to date" | "no migrations" | "pending" | "resolved" | "failed" | "not attempted"
+export type Outcome = "applied" | "up to date" | "no migrations" | "pending" | "resolved" | "failed" | "not attempted" | "skipped"
 
 export interface Failure {
   readonly code: string
@@ -39,6 +39,8 @@ export interface Result {
   /** status, dry run: where the database stands. */
   readonly status?: MigrationStatus
   readonly error?: Failure
+  /** skipped: why (a suspended tenant of the catalog). */
+  readonly reason?: string
   readonly ms: number
 }
 
@@ -79,6 +81,7 @@ const failureOf = (error: unknown): Failure => {
 /** Runs the action on one database; never fails: a failure (or a defect) is its outcome. */
 const attempt = (target: Target, action: Action): Effect.Effect<Omit<Result, "name" | "ms">, never, FileSystem.FileSystem> => {
   if (target.problem !== undefined) return Effect.succeed({ outcome: "failed", error: target.problem })
+  if (target.skip !== undefined) return Effect.succeed({ outcome: "skipped", reason: target.skip })
   // A schema without a migrations folder (db push, or none yet) has nothing to deploy, as doctor says.
   if (action.kind !== "resolve" && !existsSync(target.migrations)) {
     return Effect.succeed({ outcome: "no migrations", applied: [], pending: [] })
@@ -142,6 +145,8 @@ const describe = (r: Result, action: Action): string => {
       return `failed (${headline(r.error!)})`
     case "no migrations":
       return "no migrations: nothing to deploy"
+    case "skipped":
+      return `skipped (${r.reason})`
     default:
       return r.outcome
   }
@@ -309,6 +314,7 @@ export const runFleet = (
       pending: tally("pending"),
       resolved: tally("resolved"),
       failed: tally("failed"),
+      skipped: tally("skipped"),
       notAttempted: tally("not attempted")
     }
     const failed = results.filter((r) => r.outcome === "failed")
@@ -341,6 +347,7 @@ export const runFleet = (
         summary.pending > 0 && `${summary.pending} ${action.kind === "dry-run" ? "with migrations to apply" : "pending"}`,
         summary.resolved > 0 && `${summary.resolved} resolved`,
         summary.failed > 0 && `${summary.failed} failed`,
+        summary.skipped > 0 && `${summary.skipped} skipped`,
         summary.notAttempted > 0 && `${summary.notAttempted} not attempted`
       ].filter((p) => p !== false)
       const plural = `${options.label}${results.length === 1 ? "" : "s"}`

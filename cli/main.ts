@@ -21,7 +21,7 @@ import type { AcrossOptions } from "./run.js"
 import { runAcross } from "./run.js"
 import { seed } from "./seed.js"
 import { topCommand } from "./top.js"
-import { tenantsCommand } from "./tenants.js"
+import { catalogFlag, serversFlag, tenantsCommand } from "./tenants.js"
 import { projectTargets, tenantTargets } from "./targets.js"
 import type { CommandLine } from "./usage.js"
 import { commandName, commandTree, presentTo, readCommandLine, shortHelp } from "./usage.js"
@@ -93,8 +93,8 @@ const attached = (command: ReadonlyArray<string>): Spec => ({ command, needsUrl:
 
 const tenants = Options.text("tenants").pipe(
   Options.withDescription(
-    "A module whose default export lists the tenants' databases ({ name, url } each): migrate them in process " +
-      "with --schema's migrations, without Prisma"
+    "A module whose default export lists the tenants' databases ({ name, url } each), or `catalog` for the tenant " +
+      "catalog's: migrate them in process with --schema's migrations, without Prisma"
   ),
   Options.optional
 )
@@ -115,6 +115,9 @@ interface InProcessFlags {
   readonly concurrency: Option.Option<number>
   readonly tenants: Option.Option<string>
   readonly tenant: Option.Option<string>
+  /** `--tenants catalog`: the catalog's URL and the servers module. */
+  readonly catalog?: Option.Option<string>
+  readonly servers?: Option.Option<string>
   readonly continueOnFailure: boolean
   /** deploy --tenants: deployFleet's waves, verify, bake, guard. */
   readonly waveFlags?: WaveFlags
@@ -160,7 +163,10 @@ const inProcessRun = (command: string, action: Action, o: InProcessFlags) =>
       )
     }
     const [name] = yield* selectSchemas(project, schemaName)
-    const targets = yield* tenantTargets(project, module, name!, Option.getOrUndefined(o.tenant))
+    const targets = yield* tenantTargets(project, module, name!, Option.getOrUndefined(o.tenant), true, {
+      catalog: o.catalog && Option.getOrUndefined(o.catalog),
+      servers: o.servers && Option.getOrUndefined(o.servers)
+    })
     if (waves && wantsWaves(o.waveFlags!) && action.kind === "deploy") return yield* deployInWaves(targets, o.waveFlags!, { root: project.root, concurrency, json: o.json })
     if (action.kind === "deploy" && o.waveFlags?.allowDestructive !== true) yield* guardTenants(targets)
     if (o.drift === true) return yield* statusDrift(targets, { json: o.json })
@@ -230,7 +236,7 @@ const viaPrisma = (
 type MigrateHandler = Effect.Effect<void, CliError, Io | PassThrough | FileSystem.FileSystem | CommandExecutor>
 
 /** What deploy, status and resolve share: Prisma's way, or in process over the schemas or a tenant list. */
-const fleet = { schema, json, concurrency: optionalConcurrency, tenants, tenant, inProcess }
+const fleet = { schema, json, concurrency: optionalConcurrency, tenants, tenant, inProcess, catalog: catalogFlag, servers: serversFlag }
 const continueOnFailure = (description: string) => Options.boolean("continue").pipe(Options.withDescription(description))
 
 const deploy = Command.make("deploy", {
@@ -397,10 +403,12 @@ const flexidb = Command.make("flexidb").pipe(
       ),
       tenants: Options.text("tenants").pipe(
         Options.withDescription(
-          "A module listing the tenants' databases ({ name, url } each): check a sample connection and every tenant's migrations"
+          "A module listing the tenants' databases ({ name, url } each), or `catalog`: check a sample connection and every tenant's migrations"
         ),
         Options.optional
-      )
+      ),
+      catalog: catalogFlag,
+      servers: serversFlag
     }, (o) =>
       Effect.gen(function*() {
         const { names, project } = yield* selected(o.schema)
@@ -408,7 +416,8 @@ const flexidb = Command.make("flexidb").pipe(
           json: o.json,
           concurrency: o.concurrency,
           timeout: o.timeout,
-          tenants: Option.getOrUndefined(o.tenants)
+          tenants: Option.getOrUndefined(o.tenants),
+          catalog: { catalog: Option.getOrUndefined(o.catalog), servers: Option.getOrUndefined(o.servers) }
         })
       }).pipe(stoppable)).pipe(
         Command.withDescription(

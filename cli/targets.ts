@@ -13,6 +13,11 @@ import { CliError } from "./error.js"
 import type { ProjectFiles } from "./project.js"
 import { databaseUrl, MIGRATIONS_DIR, migrationsPath, missingUrl, readSchema, SCHEMAS_DIR, urlVariable } from "./project.js"
 import { stringField } from "./schema.js"
+import { catalogFleet, CATALOG } from "./catalog-fleet.js"
+import type { CatalogFlags } from "./catalog-fleet.js"
+
+export { CATALOG } from "./catalog-fleet.js"
+export type { CatalogFlags } from "./catalog-fleet.js"
 
 export type Provider = "sqlite" | "postgresql" | "mysql"
 
@@ -33,6 +38,11 @@ export interface Target {
   readonly lock: string
   /** Set when this database cannot run (no URL): reported failed, never attempted. */
   readonly problem?: { readonly code: string; readonly reason: string } | undefined
+  /**
+   * Set when this database must not be touched now (`--tenants catalog`: a suspended tenant, fenced by its engine, or
+   * one being moved): reported skipped with this reason, never attempted, not a failure.
+   */
+  readonly skip?: string | undefined
 }
 
 /** The one line of an error that flexidb shows: its message's first line, without credentials. */
@@ -67,7 +77,7 @@ const pgSchema = /^[A-Za-z0-9_-]{1,63}$/
  * Checks one URL (never echoing it) and turns it into what the library opens, with the key that says which
  * database it is: two targets with one key would run twice on one database.
  */
-const checkUrl = (
+export const checkUrl = (
   root: string,
   url: string,
   schemaField: unknown,
@@ -227,11 +237,14 @@ export const tenantTargets = (
   schema: string,
   only: string | undefined,
   /** False for a reader (doctor): a schema without migrations still has tenants to reach. */
-  requireMigrations = true
+  requireMigrations = true,
+  /** `--tenants catalog`: the catalog's URL and servers module, when given as flags (else the environment's). */
+  catalog: CatalogFlags = {}
 ): Effect.Effect<ReadonlyArray<Target>, CliError> =>
   Effect.gen(function*() {
     const migrations = requireMigrations ? yield* tenantMigrations(project, schema) : migrationsPath(project, schema)
     const expected = yield* schemaProvider(project, schema)
+    if (specifier === CATALOG) return yield* catalogTargets(project, migrations, expected, only, catalog)
     const entries = yield* entriesOf(specifier, yield* importModule(project.root, specifier), project.env)
     const problems: Array<string> = []
     const targets: Array<Target> = []
@@ -300,6 +313,49 @@ export const tenantTargets = (
       const one = targets.find((t) => t.name === only)
       if (one === undefined) {
         return yield* new CliError(`--tenant ${redact(only)}: no such tenant in ${specifier} (${targets.length} listed).`)
+      }
+      return [one]
+    }
+    return targets
+  })
+
+/**
+ * `--tenants catalog`: every row of the tenant catalog, its URL put together from its server (as the app does), and
+ * the servers' templates (FLEXIDB_TEMPLATE_<SERVER>) so new tenants are born current. A suspended or moving tenant is
+ * a target to skip, with the reason. A row on a server the environment does not name refuses the whole run.
+ */
+const catalogTargets = (
+  project: ProjectFiles,
+  migrations: string,
+  expected: string | undefined,
+  only: string | undefined,
+  flags: CatalogFlags
+): Effect.Effect<ReadonlyArray<Target>, CliError> =>
+  Effect.gen(function*() {
+    const fleet = yield* catalogFleet(project.env, project.root, flags)
+    const problems: Array<string> = [...fleet.problems]
+    const targets: Array<Target> = []
+    for (const entry of fleet.entries) {
+      const checked = checkUrl(project.root, entry.url, entry.schema, expected)
+      if (typeof checked === "string") {
+        problems.push(`${entry.template ? "template" : "tenant"} '${entry.name}' on server '${entry.server}': ${checked.replace(/^its url/, "the server's URL")}`)
+        continue
+      }
+      targets.push({ name: entry.name, url: checked.url, schema: checked.schema, migrations, lock: checked.lock, skip: entry.skip })
+    }
+    if (problems.length > 0) {
+      const shown = problems.slice(0, 10)
+      return yield* new CliError(
+        `--tenants catalog: ${problems.length} problem${problems.length === 1 ? "" : "s"}, nothing was run:\n` +
+          shown.map((p) => `  - ${p}`).join("\n") +
+          (problems.length > shown.length ? `\n  … and ${problems.length - shown.length} more` : "")
+      )
+    }
+    if (targets.length === 0) return yield* new CliError(`--tenants catalog: the catalog has no tenants: nothing to do.`)
+    if (only !== undefined) {
+      const one = targets.find((t) => t.name === only)
+      if (one === undefined) {
+        return yield* new CliError(`--tenant ${redact(only)}: no such tenant in the catalog (${targets.length} listed).`)
       }
       return [one]
     }

@@ -13,53 +13,67 @@ import { isFlexiDBError, redact } from "../src/index.js"
 import { CliError } from "./error.js"
 import { Io } from "./io.js"
 
-const catalogFlag = Options.text("catalog").pipe(
+/** `--catalog URL`: also on `migrate … --tenants catalog` and `doctor --tenants catalog`. */
+export const catalogFlag = Options.text("catalog").pipe(
   Options.withDescription("The catalog database's postgresql:// URL (default: FLEXIDB_CATALOG_URL)"),
   Options.optional
 )
-const serversFlag = Options.text("servers").pipe(
+/** `--servers <module>`: also on `migrate … --tenants catalog` and `doctor --tenants catalog`. */
+export const serversFlag = Options.text("servers").pipe(
   Options.withDescription("A module whose default export is the servers object (default: FLEXIDB_SERVER_<NAME> variables)"),
   Options.optional
 )
 const json = Options.boolean("json").pipe(Options.withDescription("Print JSON instead of a table"))
 const name = Args.text({ name: "name" }).pipe(Args.withDescription("The tenant's name"))
 
-/** The servers: the module's default export, else every FLEXIDB_SERVER_<NAME> variable. */
-const serversFrom = (option: Option.Option<string>) =>
-  Effect.flatMap(Io, (io) => {
-    if (Option.isNone(option)) {
-      const servers: Record<string, string> = {}
-      for (const [key, value] of Object.entries(io.env)) {
-        const m = /^FLEXIDB_SERVER_(.+)$/.exec(key)
-        if (m !== null && value !== undefined && value !== "") servers[m[1]!.toLowerCase()] = value
-      }
-      return Effect.succeed(servers)
+/** The servers: the module's default export, else every FLEXIDB_SERVER_<NAME> variable of `env`. */
+const serversOf = (env: Readonly<Record<string, string | undefined>>, cwd: string, module: string | undefined) => {
+  if (module === undefined) {
+    const servers: Record<string, string> = {}
+    for (const [key, value] of Object.entries(env)) {
+      const m = /^FLEXIDB_SERVER_(.+)$/.exec(key)
+      if (m !== null && value !== undefined && value !== "") servers[m[1]!.toLowerCase()] = value
     }
-    const file = isAbsolute(option.value) ? option.value : resolve(io.cwd, option.value)
-    return Effect.tryPromise({
-      try: async () => {
-        const m = await import(pathToFileURL(file).href)
-        const servers = m.default ?? m.servers
-        if (typeof servers !== "object" || servers === null) throw new Error("its default export is not an object")
-        return servers as Record<string, string>
-      },
-      catch: (e) => new CliError(`--servers ${option.value}: cannot load the servers (${redact(e instanceof Error ? e.message : String(e))}).`)
-    })
+    return Effect.succeed(servers)
+  }
+  const file = isAbsolute(module) ? module : resolve(cwd, module)
+  return Effect.tryPromise({
+    try: async () => {
+      const m = await import(pathToFileURL(file).href)
+      const servers = m.default ?? m.servers
+      if (typeof servers !== "object" || servers === null) throw new Error("its default export is not an object")
+      return servers as Record<string, string>
+    },
+    catch: (e) => new CliError(`--servers ${module}: cannot load the servers (${redact(e instanceof Error ? e.message : String(e))}).`)
   })
+}
 
-const configFrom = (o: { readonly catalog: Option.Option<string>; readonly servers: Option.Option<string> }, migrations?: string) =>
+/**
+ * The catalog's config as the CLI builds it: the URL from `--catalog` or FLEXIDB_CATALOG_URL (a usage error without
+ * either), the servers from `--servers <module>` or the FLEXIDB_SERVER_<NAME> variables. Shared by `flexidb tenants`
+ * and `--tenants catalog`.
+ */
+export const catalogConfig = (
+  env: Readonly<Record<string, string | undefined>>,
+  cwd: string,
+  o: { readonly catalog?: string | undefined; readonly servers?: string | undefined },
+  migrations?: string
+): Effect.Effect<CatalogConfig, CliError> =>
   Effect.gen(function*() {
-    const io = yield* Io
-    const url = Option.getOrUndefined(o.catalog) ?? io.env.FLEXIDB_CATALOG_URL
+    const url = o.catalog ?? env.FLEXIDB_CATALOG_URL
     if (url === undefined || url === "") {
       return yield* new CliError("No catalog: pass --catalog <postgresql://…> or set FLEXIDB_CATALOG_URL.", { exitCode: 2 })
     }
-    const config: CatalogConfig = { url, servers: yield* serversFrom(o.servers), migrations }
+    const config: CatalogConfig = { url, servers: yield* serversOf(env, cwd, o.servers), migrations }
     return config
   })
 
+const configFrom = (o: { readonly catalog: Option.Option<string>; readonly servers: Option.Option<string> }, migrations?: string) =>
+  Effect.flatMap(Io, (io) =>
+    catalogConfig(io.env, io.cwd, { catalog: Option.getOrUndefined(o.catalog), servers: Option.getOrUndefined(o.servers) }, migrations))
+
 /** Runs `f` with the catalog open; flexidb's errors become the CLI's (their messages carry no credential). */
-const withCatalog = <A>(config: CatalogConfig, f: (c: Service) => Effect.Effect<A, unknown>) =>
+export const withCatalog = <A>(config: CatalogConfig, f: (c: Service) => Effect.Effect<A, unknown>) =>
   Effect.scoped(Effect.flatMap(Catalog.make(config), f)).pipe(
     Effect.catchAll((e) =>
       Effect.fail(

@@ -52,6 +52,16 @@ const tenantOf = (t: Target): FleetTenant => {
   return { name: t.name, url: u.toString() }
 }
 
+/**
+ * The targets to run: a skipped one (a suspended tenant of the catalog) is left out, and named on stderr (not with
+ * --json, whose output is stdout only).
+ */
+const runnable = (io: Io, targets: ReadonlyArray<Target>, json: boolean): ReadonlyArray<Target> => {
+  const skipped = targets.filter((t) => t.skip !== undefined)
+  if (!json) for (const t of skipped) io.err(`${t.name}: skipped (${t.skip})`)
+  return skipped.length === 0 ? targets : targets.filter((t) => t.skip === undefined)
+}
+
 const problems = (targets: ReadonlyArray<Target>) => {
   const bad = targets.filter((t) => t.problem !== undefined)
   return bad.length === 0
@@ -84,7 +94,7 @@ const refusal = (findings: ReadonlyArray<GuardFinding>) =>
  */
 export const guardTenants = (targets: ReadonlyArray<Target>) =>
   Effect.gen(function*() {
-    const usable = targets.filter((t) => t.problem === undefined)
+    const usable = targets.filter((t) => t.problem === undefined && t.skip === undefined)
     if (usable.length === 0) return
     const migrations = usable[0]!.migrations
     if (!existsSync(migrations)) return
@@ -103,12 +113,13 @@ export const guardTenants = (targets: ReadonlyArray<Target>) =>
   })
 
 export const deployInWaves = (
-  targets: ReadonlyArray<Target>,
+  listed: ReadonlyArray<Target>,
   flags: WaveFlags,
   options: { readonly root: string; readonly concurrency: number; readonly json: boolean }
 ) =>
   Effect.gen(function*() {
     const io = yield* Io
+    const targets = runnable(io, listed, options.json)
     yield* problems(targets)
     const waves = Option.isSome(flags.waves) ? yield* parseWaves(flags.waves.value) : undefined
     const bake = Option.isSome(flags.bake) ? yield* parseBake(flags.bake.value) : undefined
@@ -147,9 +158,10 @@ export const deployInWaves = (
     if (failed.length > 0) return yield* new CliError(`${failed.length} tenant(s) failed (within --max-failures)`)
   })
 
-export const statusDrift = (targets: ReadonlyArray<Target>, options: { readonly json: boolean }) =>
+export const statusDrift = (listed: ReadonlyArray<Target>, options: { readonly json: boolean }) =>
   Effect.gen(function*() {
     const io = yield* Io
+    const targets = runnable(io, listed, options.json)
     yield* problems(targets)
     const result = yield* Effect.tryPromise({
       try: () => fleetDrift({ tenants: targets.map(tenantOf), migrations: targets[0]?.migrations ?? "" }),
