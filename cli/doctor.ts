@@ -426,16 +426,24 @@ interface Spread {
 
 const TEMPLATE = "DATABASE_URL_TENANT_TEMPLATE"
 
+/**
+ * A database per tenant, without the tenants' list: their URLs come from DATABASE_URL_TENANT_TEMPLATE (never
+ * DATABASE_URL_<NAME>). Doctor's url check and the overview of `flexidb` with no command both say this.
+ */
+const templateCheck = (project: Pick<Project, "env">): Check => {
+  const template = project.env[TEMPLATE]
+  return template === undefined || template === ""
+    ? skip(`tenants' URLs: ${TEMPLATE} or --tenants <module>`)
+    : template.includes("{tenant}")
+    ? pass(`${TEMPLATE} set`)
+    : fail(`${TEMPLATE} has no {tenant}`, `put {tenant} where the tenant's name goes in ${TEMPLATE}: every tenant would get one database`)
+}
+
 /** Without `--tenants`: what doctor can tell of the tenants without their list. */
 const tenantsUnlisted = (project: Project, name: string, migrations: boolean): Spread => {
-  const template = project.env[TEMPLATE]
   const perTenant = skip("per tenant: add --tenants <module>")
   return {
-    url: template === undefined || template === ""
-      ? skip(`tenants' URLs: ${TEMPLATE} or --tenants <module>`)
-      : template.includes("{tenant}")
-      ? pass(`${TEMPLATE} set`)
-      : fail(`${TEMPLATE} has no {tenant}`, `put {tenant} where the tenant's name goes in ${TEMPLATE}: every tenant would get one database`),
+    url: templateCheck(project),
     server: perTenant,
     migrations: migrations ? perTenant : pass("no migrations")
   }
@@ -669,7 +677,8 @@ export const doctor = (
 
 /**
  * The databases of the project `io.cwd` is in (found as every command finds it), for `flexidb` with no command: name, provider and whether its URL
- * variable is set (never its value). Empty outside a project.
+ * variable is set (never its value); for the tenants' schema in database-per-tenant mode, DATABASE_URL_TENANT_TEMPLATE
+ * as doctor checks it. Empty outside a project.
  */
 export const databasesOverview = (io: Io): ReadonlyArray<string> => {
   const { root, ...found } = findRoot(io.cwd)
@@ -681,6 +690,11 @@ export const databasesOverview = (io: Io): ReadonlyArray<string> => {
       provider = activeProvider(parseSchema(readFileSync(schemaPath(project, name), "utf8"), `${name}.prisma`)) ?? "no datasource"
     } catch {
       provider = "unreadable (flexidb doctor says why)"
+    }
+    // A database per tenant: the template's variable, as doctor checks it (a schema per tenant: the shared database's).
+    if (project.tenants?.schema === name && project.tenants.mode === "database") {
+      const template = templateCheck(project)
+      return [name, provider, `per tenant: ${template.status === "skip" ? `${TEMPLATE} not set` : template.detail}`]
     }
     const variable = urlVariable(name)
     return [name, provider, `${variable} ${databaseUrl(project, name) === undefined ? "not set" : "set"}`]

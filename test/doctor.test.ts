@@ -600,6 +600,27 @@ describe("flexidb with no command, and --completions", () => {
     expect((await cli(empty, ["--help"])).out).toContain("--completions")
   })
 
+  it("the tenants' schema (database per tenant) is shown as doctor checks it: DATABASE_URL_TENANT_TEMPLATE, per tenant", async () => {
+    const p = fakeProject(7, { core: "postgresql", tenant: "postgresql" }, `DATABASE_URL_CORE=postgresql://u:${PASSWORD}@db/core\n`)
+    cleanups.push(() => p.remove())
+    writeFileSync(join(p.root, "package.json"), JSON.stringify({ name: "app", flexidb: { tenantSchema: "tenant", tenantMode: "database" } }))
+    const unset = await p.cli([])
+    expect(unset.out.split("\n").slice(0, 3)).toEqual([
+      "Databases in prisma/schemas/ (flexidb doctor checks them):",
+      "  core    postgresql  DATABASE_URL_CORE set",
+      "  tenant  postgresql  per tenant: DATABASE_URL_TENANT_TEMPLATE not set"
+    ])
+    expect(unset.out).not.toMatch(/DATABASE_URL_TENANT\b(?!_TEMPLATE)/)
+    const set = await p.cli([], { DATABASE_URL_TENANT_TEMPLATE: `postgresql://u:${PASSWORD}@db/t_{tenant}` })
+    expect(set.out).toContain("  tenant  postgresql  per tenant: DATABASE_URL_TENANT_TEMPLATE set")
+    const noPlaceholder = await p.cli([], { DATABASE_URL_TENANT_TEMPLATE: `postgresql://u:${PASSWORD}@db/t` })
+    expect(noPlaceholder.out).toContain("  tenant  postgresql  per tenant: DATABASE_URL_TENANT_TEMPLATE has no {tenant}")
+    for (const r of [unset, set, noPlaceholder]) expect(r.out).not.toContain(PASSWORD)
+    // A PostgreSQL schema per tenant: the tenants share the database at DATABASE_URL_TENANT, which the module reads.
+    writeFileSync(join(p.root, "package.json"), JSON.stringify({ name: "app", flexidb: { tenantSchema: "tenant", tenantMode: "schema" } }))
+    expect((await p.cli([])).out).toContain("  tenant  postgresql  DATABASE_URL_TENANT not set")
+  })
+
   it("prints completion scripts for bash, zsh and fish; bash's completes commands and options", async () => {
     const dir = mkdtempSync(join(tmpdir(), "flexidb-completions-"))
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }))
