@@ -594,6 +594,42 @@ describe("codegen --tenant-schema", () => {
     expect(r.out).toContain("Tenants of tenant: a database each, at DATABASE_URL_TENANT_TEMPLATE (e.g. postgresql://localhost:5432/tenant_{tenant})")
   })
 
+  it(".env.example gets DATABASE_URL_TENANT_TEMPLATE (database per tenant) or the shared database's line (schema per tenant); the user's lines stay", async () => {
+    const p = project(7, { core: "postgresql", tenant: "postgresql" })
+    // package.json records the tenants' schema, so --force keeps it.
+    writeFileSync(join(p.root, "package.json"), JSON.stringify({ name: "app", private: true }))
+    writeFileSync(join(p.root, ".env.example"), "MINE=1\nDATABASE_URL_CORE=postgresql://me@db/core\n")
+    const r = await p.cli(["codegen", "--tenant-schema", "tenant"])
+    expect(r.code).toBe(0)
+    expect(r.out).toContain("updated .env.example (added DATABASE_URL_TENANT_TEMPLATE)")
+    expect(readFileSync(join(p.root, ".env.example"), "utf8")).toBe([
+      "MINE=1",
+      "DATABASE_URL_CORE=postgresql://me@db/core",
+      "DATABASE_URL_TENANT_TEMPLATE=postgresql://postgres@localhost:5432/tenant_{tenant} # each tenant's database, for prisma/schemas/tenant.prisma",
+      ""
+    ].join("\n"))
+    // Again (--force): nothing to add, and the template line is kept, not taken for a schema's that is gone.
+    expect((await p.cli(["codegen", "--force"])).out).toContain("kept    .env.example (up to date)")
+    // A user's own template line is left as it is.
+    writeFileSync(join(p.root, ".env.example"), "DATABASE_URL_CORE=x\nDATABASE_URL_TENANT_TEMPLATE=postgresql://me@db/t_{tenant}\n")
+    expect((await p.cli(["codegen", "--force"])).out).toContain("kept    .env.example (up to date)")
+    // Created from nothing: SQLite and MariaDB tenants get a template of their kind.
+    const sqlite = project(7, { shop: "sqlite" })
+    expect((await sqlite.cli(["codegen", "--tenant-schema", "shop"])).code).toBe(0)
+    expect(readFileSync(join(sqlite.root, ".env.example"), "utf8")).toContain(
+      "\nDATABASE_URL_TENANT_TEMPLATE=file:./tenants/{tenant}.db # each tenant's database, for prisma/schemas/shop.prisma\n"
+    )
+    const mysql = project(7, { shop: "mysql" })
+    expect((await mysql.cli(["codegen", "--tenant-schema", "shop"])).code).toBe(0)
+    expect(readFileSync(join(mysql.root, ".env.example"), "utf8")).toContain("DATABASE_URL_TENANT_TEMPLATE=mysql://root@localhost:3306/tenant_{tenant} #")
+    // A schema per tenant: the module reads the shared database's own variable, and no template.
+    const shared = project(7, { tenant: "postgresql" })
+    expect((await shared.cli(["codegen", "--tenant-schema", "tenant", "--tenant-mode", "schema"])).code).toBe(0)
+    const example = readFileSync(join(shared.root, ".env.example"), "utf8")
+    expect(example).toContain("\nDATABASE_URL_TENANT=postgresql://postgres@localhost:5432/tenant # prisma/schemas/tenant.prisma\n")
+    expect(example).not.toContain("TEMPLATE")
+  })
+
   it("SQLite tenants get a file each with no pool; MariaDB tenants get connectionLimit in the URL", async () => {
     const sqlite = (await generated({ main: "postgresql", shop: "sqlite" }, ["--tenant-schema", "shop"])).file!
     expect(sqlite).toContain(`resolve: (name) => new ShopClient({ adapter: new PrismaBetterSqlite3({ url: tenantUrl(name) }) }),`)
