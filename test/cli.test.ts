@@ -1,5 +1,5 @@
 // The flexidb CLI in-process, with a recording stand-in for prisma: what it passes for every command.
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs"
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs"
 import { spawnSync } from "node:child_process"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -437,6 +437,42 @@ describe("offline", () => {
     const other = await q.cli(["validate"], { FAKE_PRISMA_FAIL: "user" })
     expect(other.code).toBe(3)
     expect(other.err).not.toContain("PRISMA_SCHEMA_ENGINE_BINARY")
+  })
+})
+
+describe("offline: the schema engine is a stub", () => {
+  const stub = join(import.meta.dirname, "fixtures", "bin", "schema-engine")
+  // Prisma's failure when PRISMA_SCHEMA_ENGINE_BINARY names the stub: it runs the stub, which exits 1.
+  const failsAsPrisma = (root: string) => {
+    writeFileSync(join(root, "node_modules", ".bin", "prisma"), [
+      "#!/bin/sh",
+      `"$PRISMA_SCHEMA_ENGINE_BINARY" can-connect-to-database 2>/dev/null`,
+      `echo "Error: Schema engine exited. Error: Command failed with exit code $?: $PRISMA_SCHEMA_ENGINE_BINARY can-connect-to-database" >&2`,
+      "exit 1",
+      ""
+    ].join("\n"))
+  }
+
+  it("migrate deploy through Prisma says what works without the engine: --in-process, --tenants; dev, diff and db push need it", async () => {
+    const p = project(7, { core: "postgresql" }, "DATABASE_URL_CORE=postgresql://postgres@127.0.0.1:5432/nowhere\n")
+    failsAsPrisma(p.root)
+    const r = await p.cli(["migrate", "deploy", "--schema", "core"], { PRISMA_SCHEMA_ENGINE_BINARY: stub })
+    expect(r.code).toBe(1)
+    expect(r.err).toContain("Schema engine exited")
+    expect(r.err).toContain(
+      "Prisma's schema engine is not available here (PRISMA_SCHEMA_ENGINE_BINARY names one that does not run). " +
+        "npx flexidb migrate deploy|status|resolve --in-process (and with --tenants <module>) work without it; " +
+        "migrate dev, diff and db push need the real engine."
+    )
+    expect(r.err).not.toContain("could not download")
+    // The same words from an engine that runs (it answers --version) are another failure: no such hint.
+    const working = join(p.root, "engine-that-runs")
+    writeFileSync(join(p.root, "engine-that-runs"), "#!/bin/sh\n[ \"$1\" = --version ] && exit 0\nexit 1\n")
+    chmodSync(working, 0o755)
+    const other = await p.cli(["migrate", "deploy", "--schema", "core"], { PRISMA_SCHEMA_ENGINE_BINARY: working })
+    expect(other.code).toBe(1)
+    expect(other.err).toContain("Schema engine exited")
+    expect(other.err).not.toContain("not available here")
   })
 })
 
