@@ -210,7 +210,7 @@ describe("usage", () => {
     expect(await usage("seed")).toBe("flexidb seed [--schema text]")
     const root = await p.cli(["help"])
     expect(root.out).toContain("USAGE\n\nflexidb <command>\n")
-    expect(root.out).toContain("Commands that run Prisma hand it the arguments after -- untouched: flexidb migrate reset --schema analytics -- --force")
+    expect(root.out).toContain("Commands that run Prisma hand it the arguments after -- untouched: npx flexidb migrate reset --schema analytics -- --force")
     expect(root.out).not.toMatch(/^\$ /m)
   })
 
@@ -384,7 +384,7 @@ describe("the project's root and .env", () => {
     expect(nested.code).toBe(1)
     expect(nested.err).toContain(
       `No schemas: none in ${join(p.root, "src", "prisma", "schemas")}/: ${join(p.root, "src")} is the nearest folder above ` +
-        `${join(p.root, "src", "routes")} with package.json, and it has no prisma/schemas/ (run 'flexidb init' to create one there).`
+        `${join(p.root, "src", "routes")} with package.json, and it has no prisma/schemas/ (run 'npx flexidb init' to create one there).`
     )
   })
 
@@ -395,14 +395,14 @@ describe("the project's root and .env", () => {
     expect(r.code).toBe(1)
     expect(r.err).toContain(
       `No schemas: none: no folder from ${empty} up to the file system's root has prisma/schemas/ or package.json ` +
-        `(run flexidb in your project, or 'flexidb init' to start one in ${empty}).`
+        `(run flexidb in your project, or 'npx flexidb init' to start one in ${empty}).`
     )
     // A command that runs Prisma says so before it looks for Prisma.
     const prisma = await cli(empty, ["generate"])
     expect(prisma.code).toBe(1)
     expect(prisma.err).toBe(
       `flexidb: No project here: no folder from ${empty} up to the file system's root has prisma/schemas/ or ` +
-        `package.json. Run flexidb in your project, or 'flexidb init' to start one here.`
+        `package.json. Run flexidb in your project, or 'npx flexidb init' to start one here.`
     )
   })
 
