@@ -214,6 +214,25 @@ describe("usage", () => {
     expect(root.out).not.toMatch(/^\$ /m)
   })
 
+  it("help has no generic \"A user-defined piece of text.\"; the footer about Prisma's flags only where a command runs Prisma", async () => {
+    const p = project(7, { user: "sqlite" })
+    const footer = "Commands that run Prisma hand it the arguments after -- untouched"
+    for (const command of [["tenants"], ["tenants", "create"], ["top"], ["doctor"], ["init"]]) {
+      const r = await p.cli([...command, "--help"])
+      expect(r.code).toBe(0)
+      expect(r.out).toContain(`flexidb ${command.join(" ")}`)
+      expect(r.out).not.toContain("A user-defined piece of text.")
+      expect(r.out).not.toContain(footer)
+    }
+    // top's --url keeps its own description.
+    expect((await p.cli(["top", "--help"])).out).toContain("--url text 1+\n\n  A flexidb metrics endpoint")
+    for (const command of [["generate"], ["migrate"], ["migrate", "deploy"], ["db", "push"]]) {
+      const r = await p.cli([...command, "--help"])
+      expect(r.out).not.toContain("A user-defined piece of text.")
+      expect(r.out).toContain(footer)
+    }
+  })
+
   it("commands that run one database at a time have no --concurrency", async () => {
     const p = project(7, { user: "sqlite" }, "DATABASE_URL_USER=file:./u.db\n")
     for (const command of [["migrate", "dev"], ["migrate", "reset"], ["db", "push"], ["studio"], ["seed"], ["watch"]]) {
