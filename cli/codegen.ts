@@ -17,7 +17,7 @@ import { basename, dirname, extname, join, relative, resolve } from "node:path"
 import { CliError } from "./error.js"
 import type { Project } from "./project.js"
 import { readSchema, recordTenants, schemaPath, selectSchemas, urlVariable } from "./project.js"
-import { syncEnvExample } from "./init.js"
+import { syncEnvExample, templateLine } from "./init.js"
 import type { ProviderAdapter } from "./providers.js"
 import { ADAPTERS } from "./providers.js"
 import { stringField } from "./schema.js"
@@ -421,7 +421,9 @@ export const codegen = (project: Project, options: CodegenOptions): Effect.Effec
         name,
         provider: schema.datasources[0] === undefined ? undefined : stringField(schema.datasources[0], "provider")
       }))),
-      tenant !== undefined && mode === "database" ? [urlVariable(tenant.name)] : []
+      tenant !== undefined && mode === "database" ? [urlVariable(tenant.name)] : [],
+      // ... and the module reads DATABASE_URL_TENANT_TEMPLATE instead (a schema per tenant reads the schema's own).
+      tenant !== undefined && mode === "database" ? [templateLine(tenant.name, tenant.provider)] : []
     )
     const optionsPath = relative(project.root, mine.path)
     if (existsSync(mine.path)) {

@@ -223,7 +223,7 @@ const sameMeaning = (a: string, b: string, major: 6 | 7): boolean => {
 }
 
 const clientCheck = (project: Project, name: string, schema: Schema, source: string): Check => {
-  const generate = `run flexidb generate --schema ${name}`
+  const generate = `run npx flexidb generate --schema ${name}`
   const generator = clientGenerator(schema)
   if (generator === undefined) {
     return fail("no client generator", `add a generator with provider = "prisma-client" and an output to ${SCHEMAS_DIR}/${name}.prisma`)
@@ -261,7 +261,7 @@ interface Target {
 }
 type TenantTarget = import("./targets.js").Target
 
-/** `flexidb migrate <verb>` for one database: in process where Prisma's schema engine is absent, or for a tenant. */
+/** `npx flexidb migrate <verb>` (as pasted in an app) for one database: in process where Prisma's schema engine is absent, or for a tenant. */
 interface Commands {
   readonly migrate: (verb: "deploy" | "resolve") => string
   /** Where the migrations are, for messages. */
@@ -271,13 +271,13 @@ interface Commands {
 }
 
 const projectCommands = (project: Project, name: string, engine: boolean): Commands => ({
-  migrate: (verb) => `flexidb migrate ${verb}${engine ? "" : " --in-process"} --schema ${name}`,
+  migrate: (verb) => `npx flexidb migrate ${verb}${engine ? "" : " --in-process"} --schema ${name}`,
   where: relative(project.root, migrationsPath(project, name)) || MIGRATIONS_DIR,
   on: ""
 })
 
 const tenantCommands = (project: Project, name: string, module: string, tenant: string): Commands => ({
-  migrate: (verb) => `flexidb migrate ${verb} --tenants ${module} --schema ${name}${verb === "resolve" ? ` --tenant ${tenant}` : ""}`,
+  migrate: (verb) => `npx flexidb migrate ${verb} --tenants ${module} --schema ${name}${verb === "resolve" ? ` --tenant ${tenant}` : ""}`,
   where: relative(project.root, migrationsPath(project, name)) || MIGRATIONS_DIR,
   on: ` on tenant ${tenant}`
 })
@@ -346,7 +346,7 @@ const migrationsCheck = (
       const outcome = yield* runPrisma(run.right, false)
       return outcome.code === 0
         ? pass("up to date (prisma migrate status)")
-        : fail(`prisma migrate status: exit ${outcome.code}`, `run flexidb migrate status --schema ${name} to see what Prisma found`)
+        : fail(`prisma migrate status: exit ${outcome.code}`, `run npx flexidb migrate status --schema ${name} to see what Prisma found`)
     }
     if (target === undefined) return skip("not checked")
     const c = projectCommands(project, name, machine.engine)
@@ -360,11 +360,11 @@ const migrationsCheck = (
 const createSqlite = (project: Project, name: string, engine: boolean): string => {
   const variable = urlVariable(name)
   if (existsSync(migrationsPath(project, name))) {
-    return `create the SQLite file ${variable} names (flexidb migrate deploy${engine ? "" : " --in-process"} --schema ${name}), or fix ${variable}`
+    return `create the SQLite file ${variable} names (npx flexidb migrate deploy${engine ? "" : " --in-process"} --schema ${name}), or fix ${variable}`
   }
   return engine
-    ? `create the SQLite file ${variable} names (flexidb db push --schema ${name}), or fix ${variable}`
-    : `create the SQLite file ${variable} names: flexidb db push --schema ${name} where Prisma's schema engine runs ` +
+    ? `create the SQLite file ${variable} names (npx flexidb db push --schema ${name}), or fix ${variable}`
+    : `create the SQLite file ${variable} names: npx flexidb db push --schema ${name} where Prisma's schema engine runs ` +
       `(it is absent here), or fix ${variable}`
 }
 
@@ -430,16 +430,24 @@ interface Spread {
 
 const TEMPLATE = "DATABASE_URL_TENANT_TEMPLATE"
 
+/**
+ * A database per tenant, without the tenants' list: their URLs come from DATABASE_URL_TENANT_TEMPLATE (never
+ * DATABASE_URL_<NAME>). Doctor's url check and the overview of `flexidb` with no command both say this.
+ */
+const templateCheck = (project: Pick<Project, "env">): Check => {
+  const template = project.env[TEMPLATE]
+  return template === undefined || template === ""
+    ? skip(`tenants' URLs: ${TEMPLATE} or --tenants <module>`)
+    : template.includes("{tenant}")
+    ? pass(`${TEMPLATE} set`)
+    : fail(`${TEMPLATE} has no {tenant}`, `put {tenant} where the tenant's name goes in ${TEMPLATE}: every tenant would get one database`)
+}
+
 /** Without `--tenants`: what doctor can tell of the tenants without their list. */
 const tenantsUnlisted = (project: Project, name: string, migrations: boolean): Spread => {
-  const template = project.env[TEMPLATE]
   const perTenant = skip("per tenant: add --tenants <module>")
   return {
-    url: template === undefined || template === ""
-      ? skip(`tenants' URLs: ${TEMPLATE} or --tenants <module>`)
-      : template.includes("{tenant}")
-      ? pass(`${TEMPLATE} set`)
-      : fail(`${TEMPLATE} has no {tenant}`, `put {tenant} where the tenant's name goes in ${TEMPLATE}: every tenant would get one database`),
+    url: templateCheck(project),
     server: perTenant,
     migrations: migrations ? perTenant : pass("no migrations")
   }
@@ -487,7 +495,7 @@ const tenantsListed = (
     const checkTenant = `check tenant ${sample.name}'s url in ${module} and its server`
     const server = reachable === "sqlite" && !existsSync(sample.url.replace(/^file:/, ""))
       ? fail(`tenant ${sample.name}: no such file`, hasMigrations
-        ? `create it: flexidb migrate deploy --tenants ${module} --schema ${name}`
+        ? `create it: npx flexidb migrate deploy --tenants ${module} --schema ${name}`
         : checkTenant)
       : yield* Effect.map(probe(driver, sample.url, machine.timeout), (probed) =>
         probed.ok
@@ -502,7 +510,7 @@ const tenantsListed = (
         const c = tenantCommands(project, name, module, t.name)
         const check = status._tag === "Left"
           ? (status.left instanceof MigrationError
-            ? fail(`${status.left.code}: ${clean(status.left.reason, t.url)}`, `run flexidb migrate status --tenants ${module} --schema ${name} --tenant ${t.name} for the whole story`)
+            ? fail(`${status.left.code}: ${clean(status.left.reason, t.url)}`, `run npx flexidb migrate status --tenants ${module} --schema ${name} --tenant ${t.name} for the whole story`)
             : fail(clean(status.left, t.url), `check tenant ${t.name}'s url in ${module} and its server`))
           : statusCheck(status.right, c)
         return { tenant: t.name, check, applied: status._tag === "Right" ? status.right.applied.length : 0 }
@@ -527,7 +535,7 @@ const tenantsListed = (
       url,
       server,
       migrations: onlyPending
-        ? fail(`${of} pending`, `run flexidb migrate deploy --tenants ${module} --schema ${name}`)
+        ? fail(`${of} pending`, `run npx flexidb migrate deploy --tenants ${module} --schema ${name}`)
         : fail(`${of}; ${first.tenant}: ${first.check.detail}`, first.check.fix!)
     }
   })
@@ -617,7 +625,7 @@ const withTenantsSchema = (project: Project, names: ReadonlyArray<string>, modul
   if (names.length === 1) return Effect.succeed({ ...project, tenants: { schema: names[0]!, mode: "database" as const } })
   return Effect.fail(new CliError(
     `--tenants ${module} lists the tenants' databases: give the tenants' schema too (--schema <name>; found: ` +
-      `${names.join(", ")}), or record it once with flexidb codegen --tenant-schema <name>.`,
+      `${names.join(", ")}), or record it once with npx flexidb codegen --tenant-schema <name>.`,
     { exitCode: 2 }
   ))
 }
@@ -676,7 +684,8 @@ export const doctor = (
 
 /**
  * The databases of the project `io.cwd` is in (found as every command finds it), for `flexidb` with no command: name, provider and whether its URL
- * variable is set (never its value). Empty outside a project.
+ * variable is set (never its value); for the tenants' schema in database-per-tenant mode, DATABASE_URL_TENANT_TEMPLATE
+ * as doctor checks it. Empty outside a project.
  */
 export const databasesOverview = (io: Io): ReadonlyArray<string> => {
   const { root, ...found } = findRoot(io.cwd)
@@ -687,10 +696,15 @@ export const databasesOverview = (io: Io): ReadonlyArray<string> => {
     try {
       provider = activeProvider(parseSchema(readFileSync(schemaPath(project, name), "utf8"), `${name}.prisma`)) ?? "no datasource"
     } catch {
-      provider = "unreadable (flexidb doctor says why)"
+      provider = "unreadable (npx flexidb doctor says why)"
+    }
+    // A database per tenant: the template's variable, as doctor checks it (a schema per tenant: the shared database's).
+    if (project.tenants?.schema === name && project.tenants.mode === "database") {
+      const template = templateCheck(project)
+      return [name, provider, `per tenant: ${template.status === "skip" ? `${TEMPLATE} not set` : template.detail}`]
     }
     const variable = urlVariable(name)
     return [name, provider, `${variable} ${databaseUrl(project, name) === undefined ? "not set" : "set"}`]
   })
-  return [`Databases in ${SCHEMAS_DIR}/ (flexidb doctor checks them):`, ...table(rows).split("\n").map((l) => `  ${l}`), ""]
+  return [`Databases in ${SCHEMAS_DIR}/ (npx flexidb doctor checks them):`, ...table(rows).split("\n").map((l) => `  ${l}`), ""]
 }

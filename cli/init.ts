@@ -25,6 +25,30 @@ const ENV_HEADER = "# One URL per database: DATABASE_URL_<NAME> for prisma/schem
 const exampleLine = (name: string, provider: string | undefined) =>
   `${urlVariable(name)}=${exampleUrl(name, provider)} # prisma/schemas/${name}.prisma`
 
+/** The variable a database-per-tenant module reads each tenant's URL from, `{tenant}` where its name goes. */
+export const TENANT_TEMPLATE = "DATABASE_URL_TENANT_TEMPLATE"
+
+/**
+ * .env.example's line for the tenants of a database-per-tenant schema: DATABASE_URL_TENANT_TEMPLATE, an example URL of
+ * the schema's provider with `{tenant}` where a tenant's name goes (the placeholder style of the other lines).
+ */
+export const templateLine = (schema: string, provider: string | undefined): ExtraLine => ({
+  variable: TENANT_TEMPLATE,
+  line: `${TENANT_TEMPLATE}=${
+    provider === "sqlite"
+      ? "file:./tenants/{tenant}.db"
+      : provider === "mysql"
+      ? "mysql://root@localhost:3306/tenant_{tenant}"
+      : "postgresql://postgres@localhost:5432/tenant_{tenant}"
+  } # each tenant's database, for prisma/schemas/${schema}.prisma`
+})
+
+/** A line for .env.example that is not one database's URL, added when its variable has no line. */
+export interface ExtraLine {
+  readonly variable: string
+  readonly line: string
+}
+
 /**
  * A line flexidb wrote, for a schema that may be gone: it names its schema in its comment, or (written before the
  * comment was) it is exactly flexidb's example URL for the name its variable says. Anything else is the user's.
@@ -49,19 +73,24 @@ export const syncEnvExample = (
   root: string,
   databases: ReadonlyArray<{ readonly name: string; readonly provider: string | undefined }>,
   /** Variables neither added nor removed (the tenants' schema's, whose databases have URLs of their own). */
-  leave: ReadonlyArray<string> = []
+  leave: ReadonlyArray<string> = [],
+  /** Lines of other variables the app reads (DATABASE_URL_TENANT_TEMPLATE), added when missing, never removed. */
+  extra: ReadonlyArray<ExtraLine> = []
 ): Effect.Effect<void> =>
   Effect.gen(function*() {
     const path = join(root, ENV_EXAMPLE)
     const wanted = new Map(databases.map((d) => [urlVariable(d.name), d]))
     if (!existsSync(path)) {
-      writeFileSync(path, [ENV_HEADER, ...databases.map((d) => exampleLine(d.name, d.provider)), ""].join("\n"))
+      writeFileSync(path, [ENV_HEADER, ...databases.map((d) => exampleLine(d.name, d.provider)), ...extra.map((e) => e.line), ""].join("\n"))
       return yield* Console.log(`  created ${ENV_EXAMPLE}`)
     }
     const text = readFileSync(path, "utf8")
     const lines = text.split("\n")
     const present = new Set(lines.map((l) => /^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=/.exec(l)?.[1]).filter((v) => v !== undefined))
-    const missing = [...wanted.entries()].filter(([variable]) => !present.has(variable)).map(([, d]) => exampleLine(d.name, d.provider))
+    const missing = [
+      ...[...wanted.entries()].filter(([variable]) => !present.has(variable)).map(([, d]) => exampleLine(d.name, d.provider)),
+      ...extra.filter((e) => !present.has(e.variable)).map((e) => e.line)
+    ]
     const removed: Array<string> = []
     const out: Array<string> = []
     for (const line of lines) {
@@ -80,7 +109,7 @@ export const syncEnvExample = (
     }
     const end = out.length > 0 && out[out.length - 1] === "" ? out.length - 1 : out.length
     out.splice(end, 0, ...missing)
-    const added = [...wanted.keys()].filter((v) => !present.has(v))
+    const added = [...wanted.keys(), ...extra.map((e) => e.variable)].filter((v) => !present.has(v))
     writeFileSync(path, `${out.join("\n")}${text.endsWith("\n") || text === "" ? "" : "\n"}`)
     yield* Console.log(
       `  updated ${ENV_EXAMPLE} (` +

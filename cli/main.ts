@@ -190,7 +190,7 @@ const withoutTenantsSchema = (project: ProjectFiles, command: string, schemaOpti
     const names = yield* selectSchemas(project, schemaOption)
     const tenants = project.tenants?.schema
     if (tenants === undefined || !names.includes(tenants)) return names
-    const fix = `flexidb ${command} --tenants <module> --schema ${tenants}`
+    const fix = `npx flexidb ${command} --tenants <module> --schema ${tenants}`
     if (schemaOption !== undefined) {
       return yield* new CliError(
         `${tenants} is the tenants' schema (package.json "flexidb": { "tenantSchema" }): its databases are the ` +
@@ -446,7 +446,7 @@ const cli = Command.run(flexidb, {
   name: "flexidb",
   version: VERSION,
   footer: HelpDoc.p(
-    "Commands that run Prisma hand it the arguments after -- untouched: flexidb migrate reset --schema analytics -- --force"
+    "Commands that run Prisma hand it the arguments after -- untouched: npx flexidb migrate reset --schema analytics -- --force"
   )
 })
 /** The commands, for readCommandLine: an unknown one is refused with the nearest, before @effect/cli runs. */

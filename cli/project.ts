@@ -168,7 +168,7 @@ export const currentProject: Effect.Effect<Project, CliError, Io> = Effect.flatM
   return found.by === "none"
     ? Effect.fail(new CliError(
       `No project here: no folder from ${found.from} up to the file system's root has ${SCHEMAS_DIR}/ or package.json. ` +
-        `Run flexidb in your project, or 'flexidb init' to start one here.`
+        `Run flexidb in your project, or 'npx flexidb init' to start one here.`
     ))
     : loadProject(root, io.env, found)
 })
@@ -185,13 +185,13 @@ const whereSearched = (project: ProjectFiles) => {
   const found = project.found
   if (found?.by === "none") {
     return `none: no folder from ${found.from} up to the file system's root has ${SCHEMAS_DIR}/ or package.json ` +
-      `(run flexidb in your project, or 'flexidb init' to start one in ${found.from})`
+      `(run flexidb in your project, or 'npx flexidb init' to start one in ${found.from})`
   }
   if (found?.by === "package" && found.from !== project.root) {
     return `none in ${folder}: ${project.root} is the nearest folder above ${found.from} with package.json, and it has ` +
-      `no ${SCHEMAS_DIR}/ (run 'flexidb init' to create one there)`
+      `no ${SCHEMAS_DIR}/ (run 'npx flexidb init' to create one there)`
   }
-  return `none in ${folder} (run 'flexidb init' to create one)`
+  return `none in ${folder} (run 'npx flexidb init' to create one)`
 }
 
 const listSchemas = (project: ProjectFiles) =>

@@ -7,7 +7,7 @@ import { Console, Effect } from "effect"
 import { redact } from "../src/index.js"
 import { CliError } from "./error.js"
 import type { GenerateState } from "./prisma.js"
-import { generateState, invocation, recordGenerated, runPrisma } from "./prisma.js"
+import { generateState, invocation, recordGenerated, runPrisma, schemaEngineAvailable } from "./prisma.js"
 import type { Project } from "./project.js"
 
 export interface AcrossOptions {
@@ -49,8 +49,25 @@ export const progressLine = (json: boolean) => (line: string) => json ? Effect.v
 export const startedLine = (name: string, label: string) => `  … ${name}: ${label}`
 export const finishedLine = (name: string, ok: boolean, detail: string) => `  ${ok ? "✔" : "✘"} ${name} (${detail})`
 
+/**
+ * What makes a failed run work here when Prisma's schema engine is the reason: Prisma could not download it, or
+ * PRISMA_SCHEMA_ENGINE_BINARY names one that does not run (the README's offline stub) and Prisma needed it.
+ */
+const engineHint = (project: Project, failed: ReadonlyArray<Result>): string | undefined => {
+  if (failed.some((r) => /binaries\.prisma\.sh|schema-engine\.gz/.test(r.output ?? ""))) {
+    return `Prisma could not download its schema engine. generate, validate and format never run it: point ` +
+      `PRISMA_SCHEMA_ENGINE_BINARY at a stub that exits 1 (the README's "Offline"); for migrations use --in-process.`
+  }
+  if (failed.some((r) => /Schema engine (?:exited|error)/i.test(r.output ?? "")) && !schemaEngineAvailable(project)) {
+    return `Prisma's schema engine is not available here (PRISMA_SCHEMA_ENGINE_BINARY names one that does not run). ` +
+      `npx flexidb migrate deploy|status|resolve --in-process (and with --tenants <module>) work without it; ` +
+      `migrate dev, diff and db push need the real engine.`
+  }
+  return undefined
+}
+
 /** Prints what a human reads: each database's Prisma output (never interleaved), the table and a verdict. */
-const report = (label: string, results: ReadonlyArray<Result>, failed: ReadonlyArray<Result>) =>
+const report = (project: Project, label: string, results: ReadonlyArray<Result>, failed: ReadonlyArray<Result>) =>
   Effect.gen(function*() {
     // Failures' output to stderr.
     for (const r of results) {
@@ -67,13 +84,8 @@ const report = (label: string, results: ReadonlyArray<Result>, failed: ReadonlyA
         r.upToDate ? "" : seconds(r.ms)
       ])
     ])}`)
-    // Prisma could not download its engines: the one thing that makes it work here.
-    if (failed.some((r) => /binaries\.prisma\.sh|schema-engine\.gz/.test(r.output ?? ""))) {
-      yield* Console.error(
-        `\nPrisma could not download its schema engine. generate, validate and format never run it: point ` +
-          `PRISMA_SCHEMA_ENGINE_BINARY at a stub that exits 1 (the README's "Offline"); for migrations use --in-process.`
-      )
-    }
+    const hint = engineHint(project, failed)
+    if (hint !== undefined) yield* Console.error(`\n${hint}`)
     const skipped = results.filter((r) => r.upToDate).length
     yield* Console.log(
       failed.length === 0
@@ -134,7 +146,7 @@ export const runAcross = (
     const failed = results.filter((r) => !r.ok)
 
     if (options.json) yield* Console.log(JSON.stringify({ command: label, ok: failed.length === 0, results }, null, 2))
-    else yield* report(label, results, failed)
+    else yield* report(project, label, results, failed)
 
     if (failed.length > 0) {
       return yield* new CliError(`${label} failed for ${failed.map((r) => r.database).join(", ")}`, {

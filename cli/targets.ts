@@ -133,7 +133,7 @@ const tenantMigrations = (project: ProjectFiles, schema: string): Effect.Effect<
     ? Effect.succeed(folder)
     : Effect.fail(new CliError(
       `No migrations folder ${join(MIGRATIONS_DIR, schema)}/ for schema '${schema}': create the migrations with ` +
-        `'flexidb migrate dev --schema ${schema}' first.`
+        `'npx flexidb migrate dev --schema ${schema}' first.`
     ))
 }
 

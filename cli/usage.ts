@@ -172,7 +172,8 @@ const coloured = (io: Io, stream: "out" | "err") => io.color?.[stream] === true 
 /**
  * The Io a run writes through: its text plain unless the stream is a terminal that takes colour, and, when help is
  * asked for, the usage line naming the program and the command (`flexidb migrate dev [--schema text] …`) with
- * `[-- <prisma … flags>]` for a command that runs Prisma.
+ * `[-- <prisma … flags>]` for a command that runs Prisma, without @effect/cli's "A user-defined piece of text." and,
+ * for a command that runs no Prisma (`tenants`, `top`, `doctor`…), without the footer about Prisma's flags.
  */
 export const presentTo = (io: Io, tree: CommandTree, line: CommandLine): Io => {
   const command = line.path.join(" ")
@@ -182,7 +183,14 @@ export const presentTo = (io: Io, tree: CommandTree, line: CommandLine): Io => {
     text.replace(/^(\s*)\$ \S+(.*)$/m, (_, indent: string, rest: string) =>
       `${indent}${commandName(tree, line.path)}${node !== undefined && node.children.size > 0 ? " <command>" : ""}` +
       `${rest}${prisma === undefined ? "" : ` [-- <${prisma} flags>]`}`)
-  const out = (text: string) => redact(line.help ? named(text) : text)
+  // The footer about Prisma's flags after --, for the commands (or groups) where some command runs Prisma.
+  const runsPrisma = command === "" || [...prismaCommands.keys()].some((c) => c === command || c.startsWith(`${command} `))
+  const cleaned = (text: string) =>
+    text
+      // @effect/cli's words for any text option, above the option's own description: they say nothing.
+      .replace(/^[ \t]*A user-defined piece of text\.\n(?:[ \t]*\n)?/gm, "")
+      .replace(runsPrisma ? /(?!)/ : /^.*Commands that run Prisma hand it the arguments after -- untouched:.*\n?/m, "")
+  const out = (text: string) => redact(line.help ? cleaned(named(text)) : text)
   return {
     ...io,
     out: (text) => io.out(coloured(io, "out") ? out(text) : out(text).replace(ansi, "")),

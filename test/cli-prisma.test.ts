@@ -78,6 +78,22 @@ describe("Prisma 7, for real", () => {
   }
   writeTsconfig(root)
 
+  it("migrate deploy with the offline stub as the schema engine: Prisma fails, and flexidb says what works without it", async () => {
+    const stubbed = projectIn(join(repo, "test", ".tmp"))
+    cpSync(join(root, "prisma", "schemas", "postgresql.prisma"), join(stubbed, "prisma", "schemas", "core.prisma"))
+    mkdirSync(join(stubbed, "prisma", "migrations", "core", "20260101000000_init"), { recursive: true })
+    writeFileSync(join(stubbed, "prisma", "migrations", "core", "20260101000000_init", "migration.sql"), `CREATE TABLE "T" ("id" INTEGER PRIMARY KEY);\n`)
+    writeFileSync(join(stubbed, "prisma", "migrations", "core", "migration_lock.toml"), `provider = "postgresql"\n`)
+    const r = await cli(stubbed, ["migrate", "deploy", "--schema", "core"], {
+      ...engines,
+      DATABASE_URL_CORE: `postgresql://postgres@${PG_HOST}/flexidb_never_created`
+    })
+    expect(r.code).toBe(1)
+    expect(r.err).toMatch(/Schema engine (exited|error)/i)
+    expect(r.err).toContain("Prisma's schema engine is not available here")
+    expect(r.err).toContain("npx flexidb migrate deploy|status|resolve --in-process (and with --tenants <module>) work without it")
+  }, 60_000)
+
   it("validates every schema, and names the one that is invalid", async () => {
     const ok = await cli(root, ["validate"], engines)
     expect(ok.code).toBe(0)

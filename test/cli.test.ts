@@ -1,5 +1,5 @@
 // The flexidb CLI in-process, with a recording stand-in for prisma: what it passes for every command.
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs"
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs"
 import { spawnSync } from "node:child_process"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -210,8 +210,27 @@ describe("usage", () => {
     expect(await usage("seed")).toBe("flexidb seed [--schema text]")
     const root = await p.cli(["help"])
     expect(root.out).toContain("USAGE\n\nflexidb <command>\n")
-    expect(root.out).toContain("Commands that run Prisma hand it the arguments after -- untouched: flexidb migrate reset --schema analytics -- --force")
+    expect(root.out).toContain("Commands that run Prisma hand it the arguments after -- untouched: npx flexidb migrate reset --schema analytics -- --force")
     expect(root.out).not.toMatch(/^\$ /m)
+  })
+
+  it("help has no generic \"A user-defined piece of text.\"; the footer about Prisma's flags only where a command runs Prisma", async () => {
+    const p = project(7, { user: "sqlite" })
+    const footer = "Commands that run Prisma hand it the arguments after -- untouched"
+    for (const command of [["tenants"], ["tenants", "create"], ["top"], ["doctor"], ["init"]]) {
+      const r = await p.cli([...command, "--help"])
+      expect(r.code).toBe(0)
+      expect(r.out).toContain(`flexidb ${command.join(" ")}`)
+      expect(r.out).not.toContain("A user-defined piece of text.")
+      expect(r.out).not.toContain(footer)
+    }
+    // top's --url keeps its own description.
+    expect((await p.cli(["top", "--help"])).out).toContain("--url text 1+\n\n  A flexidb metrics endpoint")
+    for (const command of [["generate"], ["migrate"], ["migrate", "deploy"], ["db", "push"]]) {
+      const r = await p.cli([...command, "--help"])
+      expect(r.out).not.toContain("A user-defined piece of text.")
+      expect(r.out).toContain(footer)
+    }
   })
 
   it("commands that run one database at a time have no --concurrency", async () => {
@@ -384,7 +403,7 @@ describe("the project's root and .env", () => {
     expect(nested.code).toBe(1)
     expect(nested.err).toContain(
       `No schemas: none in ${join(p.root, "src", "prisma", "schemas")}/: ${join(p.root, "src")} is the nearest folder above ` +
-        `${join(p.root, "src", "routes")} with package.json, and it has no prisma/schemas/ (run 'flexidb init' to create one there).`
+        `${join(p.root, "src", "routes")} with package.json, and it has no prisma/schemas/ (run 'npx flexidb init' to create one there).`
     )
   })
 
@@ -395,14 +414,14 @@ describe("the project's root and .env", () => {
     expect(r.code).toBe(1)
     expect(r.err).toContain(
       `No schemas: none: no folder from ${empty} up to the file system's root has prisma/schemas/ or package.json ` +
-        `(run flexidb in your project, or 'flexidb init' to start one in ${empty}).`
+        `(run flexidb in your project, or 'npx flexidb init' to start one in ${empty}).`
     )
     // A command that runs Prisma says so before it looks for Prisma.
     const prisma = await cli(empty, ["generate"])
     expect(prisma.code).toBe(1)
     expect(prisma.err).toBe(
       `flexidb: No project here: no folder from ${empty} up to the file system's root has prisma/schemas/ or ` +
-        `package.json. Run flexidb in your project, or 'flexidb init' to start one here.`
+        `package.json. Run flexidb in your project, or 'npx flexidb init' to start one here.`
     )
   })
 
@@ -437,6 +456,42 @@ describe("offline", () => {
     const other = await q.cli(["validate"], { FAKE_PRISMA_FAIL: "user" })
     expect(other.code).toBe(3)
     expect(other.err).not.toContain("PRISMA_SCHEMA_ENGINE_BINARY")
+  })
+})
+
+describe("offline: the schema engine is a stub", () => {
+  const stub = join(import.meta.dirname, "fixtures", "bin", "schema-engine")
+  // Prisma's failure when PRISMA_SCHEMA_ENGINE_BINARY names the stub: it runs the stub, which exits 1.
+  const failsAsPrisma = (root: string) => {
+    writeFileSync(join(root, "node_modules", ".bin", "prisma"), [
+      "#!/bin/sh",
+      `"$PRISMA_SCHEMA_ENGINE_BINARY" can-connect-to-database 2>/dev/null`,
+      `echo "Error: Schema engine exited. Error: Command failed with exit code $?: $PRISMA_SCHEMA_ENGINE_BINARY can-connect-to-database" >&2`,
+      "exit 1",
+      ""
+    ].join("\n"))
+  }
+
+  it("migrate deploy through Prisma says what works without the engine: --in-process, --tenants; dev, diff and db push need it", async () => {
+    const p = project(7, { core: "postgresql" }, "DATABASE_URL_CORE=postgresql://postgres@127.0.0.1:5432/nowhere\n")
+    failsAsPrisma(p.root)
+    const r = await p.cli(["migrate", "deploy", "--schema", "core"], { PRISMA_SCHEMA_ENGINE_BINARY: stub })
+    expect(r.code).toBe(1)
+    expect(r.err).toContain("Schema engine exited")
+    expect(r.err).toContain(
+      "Prisma's schema engine is not available here (PRISMA_SCHEMA_ENGINE_BINARY names one that does not run). " +
+        "npx flexidb migrate deploy|status|resolve --in-process (and with --tenants <module>) work without it; " +
+        "migrate dev, diff and db push need the real engine."
+    )
+    expect(r.err).not.toContain("could not download")
+    // The same words from an engine that runs (it answers --version) are another failure: no such hint.
+    const working = join(p.root, "engine-that-runs")
+    writeFileSync(join(p.root, "engine-that-runs"), "#!/bin/sh\n[ \"$1\" = --version ] && exit 0\nexit 1\n")
+    chmodSync(working, 0o755)
+    const other = await p.cli(["migrate", "deploy", "--schema", "core"], { PRISMA_SCHEMA_ENGINE_BINARY: working })
+    expect(other.code).toBe(1)
+    expect(other.err).toContain("Schema engine exited")
+    expect(other.err).not.toContain("not available here")
   })
 })
 
@@ -592,6 +647,42 @@ describe("codegen --tenant-schema", () => {
     expect(file).not.toContain(`"DATABASE_URL_TENANT"`)
     expect(r.out).toContain("Wrote src/db.ts: user")
     expect(r.out).toContain("Tenants of tenant: a database each, at DATABASE_URL_TENANT_TEMPLATE (e.g. postgresql://localhost:5432/tenant_{tenant})")
+  })
+
+  it(".env.example gets DATABASE_URL_TENANT_TEMPLATE (database per tenant) or the shared database's line (schema per tenant); the user's lines stay", async () => {
+    const p = project(7, { core: "postgresql", tenant: "postgresql" })
+    // package.json records the tenants' schema, so --force keeps it.
+    writeFileSync(join(p.root, "package.json"), JSON.stringify({ name: "app", private: true }))
+    writeFileSync(join(p.root, ".env.example"), "MINE=1\nDATABASE_URL_CORE=postgresql://me@db/core\n")
+    const r = await p.cli(["codegen", "--tenant-schema", "tenant"])
+    expect(r.code).toBe(0)
+    expect(r.out).toContain("updated .env.example (added DATABASE_URL_TENANT_TEMPLATE)")
+    expect(readFileSync(join(p.root, ".env.example"), "utf8")).toBe([
+      "MINE=1",
+      "DATABASE_URL_CORE=postgresql://me@db/core",
+      "DATABASE_URL_TENANT_TEMPLATE=postgresql://postgres@localhost:5432/tenant_{tenant} # each tenant's database, for prisma/schemas/tenant.prisma",
+      ""
+    ].join("\n"))
+    // Again (--force): nothing to add, and the template line is kept, not taken for a schema's that is gone.
+    expect((await p.cli(["codegen", "--force"])).out).toContain("kept    .env.example (up to date)")
+    // A user's own template line is left as it is.
+    writeFileSync(join(p.root, ".env.example"), "DATABASE_URL_CORE=x\nDATABASE_URL_TENANT_TEMPLATE=postgresql://me@db/t_{tenant}\n")
+    expect((await p.cli(["codegen", "--force"])).out).toContain("kept    .env.example (up to date)")
+    // Created from nothing: SQLite and MariaDB tenants get a template of their kind.
+    const sqlite = project(7, { shop: "sqlite" })
+    expect((await sqlite.cli(["codegen", "--tenant-schema", "shop"])).code).toBe(0)
+    expect(readFileSync(join(sqlite.root, ".env.example"), "utf8")).toContain(
+      "\nDATABASE_URL_TENANT_TEMPLATE=file:./tenants/{tenant}.db # each tenant's database, for prisma/schemas/shop.prisma\n"
+    )
+    const mysql = project(7, { shop: "mysql" })
+    expect((await mysql.cli(["codegen", "--tenant-schema", "shop"])).code).toBe(0)
+    expect(readFileSync(join(mysql.root, ".env.example"), "utf8")).toContain("DATABASE_URL_TENANT_TEMPLATE=mysql://root@localhost:3306/tenant_{tenant} #")
+    // A schema per tenant: the module reads the shared database's own variable, and no template.
+    const shared = project(7, { tenant: "postgresql" })
+    expect((await shared.cli(["codegen", "--tenant-schema", "tenant", "--tenant-mode", "schema"])).code).toBe(0)
+    const example = readFileSync(join(shared.root, ".env.example"), "utf8")
+    expect(example).toContain("\nDATABASE_URL_TENANT=postgresql://postgres@localhost:5432/tenant # prisma/schemas/tenant.prisma\n")
+    expect(example).not.toContain("TEMPLATE")
   })
 
   it("SQLite tenants get a file each with no pool; MariaDB tenants get connectionLimit in the URL", async () => {

@@ -4,7 +4,7 @@
 import Database from "better-sqlite3"
 import * as mariadb from "mariadb"
 import { spawnSync } from "node:child_process"
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { createServer, type Server, type Socket } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -86,11 +86,27 @@ interface Report {
   }>
 }
 
-/** The `flexidb …` command a fix names, as argv: what a user pastes. */
-const pasted = (fix: string): Array<string> => {
-  const command = /\bflexidb ((?:(?! \(| or |,).)+)/.exec(fix)?.[1]
-  if (command === undefined) throw new Error(`no flexidb command in: ${fix}`)
-  return command.trim().split(/\s+/)
+/**
+ * The `npx flexidb …` command a fix names, run as a user pastes it in an app where flexidb is a local dependency: by
+ * npx, which finds node_modules/.bin/flexidb (here this repository's bin, through tsx), never a global flexidb.
+ */
+const paste = (root: string, fix: string, env: Record<string, string> = {}) => {
+  const command = /\bnpx flexidb ((?:(?! \(| or |,).)+)/.exec(fix)?.[1]
+  if (command === undefined) throw new Error(`no npx flexidb command in: ${fix}`)
+  const bin = join(root, "node_modules", ".bin", "flexidb")
+  if (!existsSync(bin)) {
+    mkdirSync(join(root, "node_modules", ".bin"), { recursive: true })
+    writeFileSync(bin, `#!/bin/sh\nexec "${join(repo, "node_modules", ".bin", "tsx")}" "${join(repo, "cli", "bin.ts")}" "$@"\n`)
+    chmodSync(bin, 0o755)
+  }
+  const run = spawnSync("npx", ["--no", "flexidb", ...command.trim().split(/\s+/)], {
+    cwd: root,
+    encoding: "utf8",
+    timeout: 120_000,
+    // No flexidb on the PATH: only npx's lookup of the local bin can find it.
+    env: { PATH: process.env.PATH!, HOME: process.env.HOME!, ...env }
+  })
+  return { code: run.status, out: run.stdout, err: run.stderr }
 }
 
 /** Doctor's JSON, which must be stdout whole; and its text run, both checked for secrets. */
@@ -166,8 +182,8 @@ describe("flexidb doctor: a healthy project", () => {
     writeFileSync(schemaFile, original + `\nmodel Extra {\n  id Int @id\n}\n`)
     const stale = await doctor(run, [PASSWORD], ["--schema", "sqlite"])
     expect(stale.code).toBe(1)
-    expect(stale.row("sqlite").checks.client).toEqual({ status: "fail", detail: "stale: the schema changed since", fix: "run flexidb generate --schema sqlite" })
-    expect(stale.row("sqlite").fix).toBe("run flexidb generate --schema sqlite")
+    expect(stale.row("sqlite").checks.client).toEqual({ status: "fail", detail: "stale: the schema changed since", fix: "run npx flexidb generate --schema sqlite" })
+    expect(stale.row("sqlite").fix).toBe("run npx flexidb generate --schema sqlite")
     writeFileSync(schemaFile, original)
     const classFile = join(root, "generated", "sqlite", "internal", "class.ts")
     const generated = readFileSync(classFile, "utf8")
@@ -177,7 +193,7 @@ describe("flexidb doctor: a healthy project", () => {
     writeFileSync(classFile, generated)
     rmSync(join(root, "generated", "sqlite"), { recursive: true })
     const gone = await doctor(run, [PASSWORD], ["--schema", "sqlite"])
-    expect(gone.row("sqlite").checks.client).toEqual({ status: "fail", detail: "not generated", fix: "run flexidb generate --schema sqlite" })
+    expect(gone.row("sqlite").checks.client).toEqual({ status: "fail", detail: "not generated", fix: "run npx flexidb generate --schema sqlite" })
   }, 180_000)
 })
 
@@ -206,10 +222,9 @@ describe("flexidb doctor: a client is stale only when the schema's meaning chang
     // A real change: a new field.
     writeFileSync(schemaFile, unformatted.replace("  at DateTime", "  actor String?\n  at DateTime"))
     const stale = await doctor(run, [], ["--schema", "audit"])
-    expect(stale.row("audit").checks.client).toEqual({ status: "fail", detail: "stale: the schema changed since", fix: "run flexidb generate --schema audit" })
+    expect(stale.row("audit").checks.client).toEqual({ status: "fail", detail: "stale: the schema changed since", fix: "run npx flexidb generate --schema audit" })
     // The fix, pasted: it regenerates (not "up to date"), and doctor agrees.
-    const fix = stale.row("audit").checks.client!.fix!.replace(/^run flexidb /, "").split(" ")
-    const generated = await run(fix)
+    const generated = paste(root, stale.row("audit").checks.client!.fix!, { ...engines, DATABASE_URL_AUDIT: "file:./audit.db" })
     expect(generated.code).toBe(0)
     expect(generated.out).not.toContain("up to date")
     expect((await doctor(run, [], ["--schema", "audit"])).row("audit").checks.client!.status).toBe("pass")
@@ -276,7 +291,7 @@ describe("flexidb doctor: each check fails for its own reason", () => {
       status: "fail",
       detail: "no such file",
       // No schema engine here (no PRISMA_SCHEMA_ENGINE_BINARY, none downloaded): db push cannot run, and doctor says so.
-      fix: "create the SQLite file DATABASE_URL_NOFILE names: flexidb db push --schema nofile where Prisma's schema engine runs (it is absent here), or fix DATABASE_URL_NOFILE"
+      fix: "create the SQLite file DATABASE_URL_NOFILE names: npx flexidb db push --schema nofile where Prisma's schema engine runs (it is absent here), or fix DATABASE_URL_NOFILE"
     })
     for (const name of ["refused", "hangs", "hangsmy", "denied", "nodb", "nofile"]) {
       // Migrations are not read from a server that did not answer.
@@ -327,11 +342,11 @@ describe("flexidb doctor: each check fails for its own reason", () => {
         status: "fail",
         detail: "2 pending",
         // No schema engine on this machine: the in-process deploy, which needs none.
-        fix: `run flexidb migrate deploy --in-process --schema ${name} (pending: 20260101000000_init, 20260102000000_roles_and_publishing)`
+        fix: `run npx flexidb migrate deploy --in-process --schema ${name} (pending: 20260101000000_init, 20260102000000_roles_and_publishing)`
       })
     }
     // Each fix, pasted, works.
-    for (const name of ["lite", "pg", "my"]) expect((await p.cli(pasted(pending.row(name).fix!))).code).toBe(0)
+    for (const name of ["lite", "pg", "my"]) expect(paste(p.root, pending.row(name).fix!).code).toBe(0)
     const applied = await doctor(p.cli, secrets)
     for (const name of ["lite", "pg", "my"]) expect(applied.row(name).checks.migrations).toEqual({ status: "pass", detail: "up to date (2 applied)" })
 
@@ -352,18 +367,18 @@ describe("flexidb doctor: each check fails for its own reason", () => {
     expect(failed.row("lite").checks.migrations).toEqual({
       status: "fail",
       detail: "failed: 20260103000000_broken",
-      fix: "undo what 20260103000000_broken did, then run flexidb migrate resolve --in-process --schema lite --rolled-back 20260103000000_broken " +
+      fix: "undo what 20260103000000_broken did, then run npx flexidb migrate resolve --in-process --schema lite --rolled-back 20260103000000_broken " +
         "(or --applied 20260103000000_broken if you finished it by hand)"
     })
     // SQLite undid the failed script (a savepoint): the fix, pasted, leaves it pending again.
-    expect((await p.cli(pasted(failed.row("lite").fix!))).code).toBe(0)
+    expect(paste(p.root, failed.row("lite").fix!).code).toBe(0)
     expect((await doctor(p.cli, secrets, ["--schema", "lite"])).row("lite").checks.migrations).toMatchObject({ status: "fail", detail: "1 pending" })
 
     // Where Prisma's schema engine runs, the fixes are Prisma's own commands.
     const engine = join(p.root, "schema-engine")
     writeFileSync(engine, "#!/bin/sh\necho schema-engine-cli 7.10.1\n", { mode: 0o755 })
     const withEngine = await doctor((argv) => p.cli(argv, { PRISMA_SCHEMA_ENGINE_BINARY: engine }), secrets, ["--schema", "lite"])
-    expect(withEngine.row("lite").checks.migrations!.fix).toBe("run flexidb migrate deploy --schema lite (pending: 20260103000000_broken)")
+    expect(withEngine.row("lite").checks.migrations!.fix).toBe("run npx flexidb migrate deploy --schema lite (pending: 20260103000000_broken)")
   }, 60_000)
 
   it("migrations of a provider flexidb/migrate does not read: Prisma's own migrate status", async () => {
@@ -377,7 +392,7 @@ describe("flexidb doctor: each check fails for its own reason", () => {
     expect(bad.row("mssql").checks.migrations).toEqual({
       status: "fail",
       detail: "prisma migrate status: exit 3",
-      fix: "run flexidb migrate status --schema mssql to see what Prisma found"
+      fix: "run npx flexidb migrate status --schema mssql to see what Prisma found"
     })
   })
 
@@ -397,7 +412,7 @@ describe("flexidb doctor: each check fails for its own reason", () => {
     adapter(p.root, "@prisma/adapter-pg", "6.19.3")
     adapter(p.root, "@prisma/adapter-better-sqlite3", "7.10.0")
     const { row } = await doctor(p.cli, [])
-    expect(row("pgdb").checks.client).toEqual({ status: "fail", detail: "not generated", fix: "run flexidb generate --schema pgdb" })
+    expect(row("pgdb").checks.client).toEqual({ status: "fail", detail: "not generated", fix: "run npx flexidb generate --schema pgdb" })
     expect(row("pgdb").checks.adapter).toEqual({ status: "fail", detail: "6.19.3, Prisma 7.10.1", fix: "npm install @prisma/adapter-pg@7.10.1" })
     expect(row("mydb").checks.adapter).toEqual({ status: "fail", detail: "@prisma/adapter-mariadb missing", fix: "npm install @prisma/adapter-mariadb" })
     expect(row("lite").checks.adapter).toEqual({ status: "pass", detail: "7.10.0" })
@@ -428,7 +443,7 @@ describe("doctor and migrate agree", () => {
       expect(before.row(name).checks.migrations).toEqual({
         status: "fail",
         detail: "not empty, no migrations table: baseline it",
-        fix: `baseline the database: run flexidb migrate resolve --in-process --schema ${name} --applied 20260101000000_init ` +
+        fix: `baseline the database: run npx flexidb migrate resolve --in-process --schema ${name} --applied 20260101000000_init ` +
           `(then the same for each later migration it already has)`
       })
       // What doctor predicted is what a deploy does: Prisma's P3005, nothing changed.
@@ -437,12 +452,12 @@ describe("doctor and migrate agree", () => {
       expect(deploy.err).toBe("")
       expect(JSON.parse(deploy.out).results[0].error.code).toBe("P3005")
       // The fix, pasted, baselines it; the rest is a deploy.
-      expect((await p.cli(pasted(before.row(name).fix!))).code).toBe(0)
+      expect(paste(p.root, before.row(name).fix!).code).toBe(0)
       const after = await doctor(p.cli, secrets, ["--schema", name])
       expect(after.row(name).checks.migrations).toEqual({
         status: "fail",
         detail: "1 pending",
-        fix: `run flexidb migrate deploy --in-process --schema ${name} (pending: 20260102000000_roles_and_publishing)`
+        fix: `run npx flexidb migrate deploy --in-process --schema ${name} (pending: 20260102000000_roles_and_publishing)`
       })
     }
     const status = await p.cli(["migrate", "status", "--in-process", "--json"])
@@ -511,7 +526,7 @@ describe("the tenants' schema", () => {
     for (const verb of ["status", "deploy"]) {
       const r = await p.cli(["migrate", verb, "--in-process", "--schema", "tenant"])
       expect(r.code).toBe(2)
-      expect(r.err).toContain(`Add --tenants: flexidb migrate ${verb} --tenants <module> --schema tenant`)
+      expect(r.err).toContain(`Add --tenants: npx flexidb migrate ${verb} --tenants <module> --schema tenant`)
       expect(r.err).not.toContain("does not exist")
     }
     // Among every schema, it is left out (said on stderr), and the rest run.
@@ -532,9 +547,9 @@ describe("the tenants' schema", () => {
     expect(tenant.checks.migrations).toEqual({
       status: "fail",
       detail: "3 of 3 tenants pending",
-      fix: "run flexidb migrate deploy --tenants tenants.mjs --schema tenant"
+      fix: "run npx flexidb migrate deploy --tenants tenants.mjs --schema tenant"
     })
-    expect((await p.cli(pasted(tenant.checks.migrations!.fix!))).code).toBe(0)
+    expect(paste(p.root, tenant.checks.migrations!.fix!).code).toBe(0)
     const applied = await doctor(p.cli, secrets, args)
     expect(applied.row("tenant").checks.migrations).toEqual({ status: "pass", detail: "up to date on 3 tenants (2 applied)" })
 
@@ -550,10 +565,10 @@ describe("the tenants' schema", () => {
     expect(failed.row("tenant").checks.migrations).toEqual({
       status: "fail",
       detail: "3 of 3 tenants; globex: failed: 20260103000000_broken",
-      fix: "undo what 20260103000000_broken did on tenant globex, then run flexidb migrate resolve --tenants tenants.mjs " +
+      fix: "undo what 20260103000000_broken did on tenant globex, then run npx flexidb migrate resolve --tenants tenants.mjs " +
         "--schema tenant --tenant globex --rolled-back 20260103000000_broken (or --applied 20260103000000_broken if you finished it by hand)"
     })
-    expect((await p.cli(pasted(failed.row("tenant").fix!))).code).toBe(0)
+    expect(paste(p.root, failed.row("tenant").fix!).code).toBe(0)
 
     // --tenants without a recorded schema and several schemas: a usage error that says what to add.
     writeFileSync(join(p.root, "package.json"), JSON.stringify({ name: "app" }))
@@ -573,7 +588,7 @@ describe("flexidb with no command, and --completions", () => {
     expect(r.code).toBe(0)
     const lines = r.out.split("\n")
     expect(lines.slice(0, 4)).toEqual([
-      "Databases in prisma/schemas/ (flexidb doctor checks them):",
+      "Databases in prisma/schemas/ (npx flexidb doctor checks them):",
       "  cache   sqlite      DATABASE_URL_CACHE not set",
       "  orders  mysql       DATABASE_URL_ORDERS not set",
       "  users   postgresql  DATABASE_URL_USERS set"
@@ -601,6 +616,27 @@ describe("flexidb with no command, and --completions", () => {
     expect(outside.err).toBe("")
     // Its --help is still @effect/cli's whole reference.
     expect((await cli(empty, ["--help"])).out).toContain("--completions")
+  })
+
+  it("the tenants' schema (database per tenant) is shown as doctor checks it: DATABASE_URL_TENANT_TEMPLATE, per tenant", async () => {
+    const p = fakeProject(7, { core: "postgresql", tenant: "postgresql" }, `DATABASE_URL_CORE=postgresql://u:${PASSWORD}@db/core\n`)
+    cleanups.push(() => p.remove())
+    writeFileSync(join(p.root, "package.json"), JSON.stringify({ name: "app", flexidb: { tenantSchema: "tenant", tenantMode: "database" } }))
+    const unset = await p.cli([])
+    expect(unset.out.split("\n").slice(0, 3)).toEqual([
+      "Databases in prisma/schemas/ (npx flexidb doctor checks them):",
+      "  core    postgresql  DATABASE_URL_CORE set",
+      "  tenant  postgresql  per tenant: DATABASE_URL_TENANT_TEMPLATE not set"
+    ])
+    expect(unset.out).not.toMatch(/DATABASE_URL_TENANT\b(?!_TEMPLATE)/)
+    const set = await p.cli([], { DATABASE_URL_TENANT_TEMPLATE: `postgresql://u:${PASSWORD}@db/t_{tenant}` })
+    expect(set.out).toContain("  tenant  postgresql  per tenant: DATABASE_URL_TENANT_TEMPLATE set")
+    const noPlaceholder = await p.cli([], { DATABASE_URL_TENANT_TEMPLATE: `postgresql://u:${PASSWORD}@db/t` })
+    expect(noPlaceholder.out).toContain("  tenant  postgresql  per tenant: DATABASE_URL_TENANT_TEMPLATE has no {tenant}")
+    for (const r of [unset, set, noPlaceholder]) expect(r.out).not.toContain(PASSWORD)
+    // A PostgreSQL schema per tenant: the tenants share the database at DATABASE_URL_TENANT, which the module reads.
+    writeFileSync(join(p.root, "package.json"), JSON.stringify({ name: "app", flexidb: { tenantSchema: "tenant", tenantMode: "schema" } }))
+    expect((await p.cli([])).out).toContain("  tenant  postgresql  DATABASE_URL_TENANT not set")
   })
 
   it("prints completion scripts for bash, zsh and fish; bash's completes commands and options", async () => {
