@@ -40,7 +40,8 @@ describe("schemas and per-database config", () => {
 
   it("runs schemas in parallel for generate, one at a time for migrate dev", async () => {
     const p = project(7, { a: "sqlite", b: "sqlite", c: "sqlite" }, "DATABASE_URL_A=file:a\nDATABASE_URL_B=file:b\nDATABASE_URL_C=file:c\n")
-    await p.cli(["generate"])
+    // Each stand-in waits until all three have started: only a parallel run gets them past that at once.
+    await p.cli(["generate"], { FAKE_PRISMA_BARRIER: "3" })
     const parallel = p.calls()
     const overlap = (cs: typeof parallel) => cs.some((x) => cs.some((y) => x !== y && x.start < y.end && y.start < x.end))
     expect(overlap(parallel)).toBe(true)

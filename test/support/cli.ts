@@ -25,7 +25,18 @@ const configFile = i === -1 ? "" : argv[i + 1]
 const database = path.basename(configFile).replace(/\\.config\\.[a-z]+$/, "")
 const start = Date.now()
 const urls = Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith("DATABASE_URL")))
-setTimeout(() => {
+// FAKE_PRISMA_BARRIER=N: wait (up to 10 s) until N stand-ins have started, which only runs in parallel get past at
+// once: overlap then shows without depending on how fast a loaded machine starts each one. Else a fixed 80 ms.
+const barrier = Number(process.env.FAKE_PRISMA_BARRIER || 0)
+const after = (done) => {
+  if (!barrier) return setTimeout(done, 80)
+  const marks = process.env.FAKE_PRISMA_LOG + ".barrier"
+  fs.appendFileSync(marks, "x")
+  const deadline = Date.now() + 10000
+  const poll = () => fs.readFileSync(marks, "utf8").length >= barrier || Date.now() > deadline ? done() : setTimeout(poll, 10)
+  poll()
+}
+after(() => {
   const config = configFile ? fs.readFileSync(configFile, "utf8") : ""
   fs.appendFileSync(process.env.FAKE_PRISMA_LOG, JSON.stringify({ argv, cwd: process.cwd(), database,
     config, urls, start, end: Date.now() }) + "\\n")
@@ -43,7 +54,7 @@ setTimeout(() => {
     }
   }
   console.log("prisma " + argv[0] + " ok for " + database)
-}, 80)
+})
 `
 
 export const schemaSource = (major: 6 | 7, name: string, provider: string, urlEnv = `DATABASE_URL_${name.toUpperCase()}`) =>
