@@ -35,6 +35,7 @@ import type { Counters, Env, Target } from "./hotPath.js"
 import { makeCounters, makeMiddleware, retryRead, runOperation } from "./hotPath.js"
 import type { Member, Router } from "./replicas.js"
 import { isWrite, makeRouter, readOnly } from "./replicas.js"
+import { guardIdleConnections } from "./idleCheck.js"
 import * as Session from "./session.js"
 import type { Dialect } from "./sql.js"
 import { dialectOf, isRawRead } from "./sql.js"
@@ -357,6 +358,7 @@ const makeMember = (
     const telemetry = env.telemetry
     const labels = Telemetry.memberLabels(name, ref, bare, tenant)
     const pool = telemetry?.pool(bare)
+    guardIdleConnections(bare)
     /** Health checks and reconnects: root spans of their own when tracing. */
     const traced = <A, E>(operation: string, effect: Effect.Effect<A, E>) =>
       telemetry !== undefined

@@ -1,14 +1,17 @@
 // A TCP proxy between flexidb and a real database server that tests control: it can drop every connection,
-// refuse new ones, accept but never answer (a hung database), add latency, and come back. Loopback only.
+// refuse new ones, accept but never answer (a hung database), blackhole the open ones (a load balancer's or NAT's idle
+// timeout: no FIN, no reset, nothing ever arrives again), add latency, and come back. Loopback only.
 import net from "node:net"
 
-type Mode = "pass" | "hang"
+type Mode = "pass" | "hang" | "blackhole"
 
 export class FaultProxy {
   private mode: Mode = "pass"
   private latencyMs = 0
   private listening = true
   private readonly sockets = new Set<net.Socket>()
+  /** Client sockets whose connection is blackholed for good: nothing forwarded either way, never closed. */
+  private readonly dead = new WeakSet<net.Socket>()
 
   private constructor(private readonly server: net.Server, readonly port: number, private readonly target: number) {}
 
@@ -33,11 +36,16 @@ export class FaultProxy {
   private accept(client: net.Socket) {
     this.track(client)
     if (this.mode === "hang") return // accepted, never answered
+    if (this.mode === "blackhole") {
+      this.dead.add(client) // accepted, then nothing, forever
+      return
+    }
     const upstream = net.connect(this.target, "127.0.0.1")
     this.track(upstream)
     const forward = (from: net.Socket, to: net.Socket) =>
       from.on("data", (chunk) => {
         if (this.mode === "hang") return // a hung server swallows everything
+        if (this.dead.has(client)) return // blackholed: swallowed both ways, the sockets stay open
         if (this.latencyMs === 0) to.write(chunk)
         else setTimeout(() => to.writable && to.write(chunk), this.latencyMs)
       })
@@ -68,11 +76,21 @@ export class FaultProxy {
     this.mode = "hang"
   }
 
+  /**
+   * Every open connection goes silent for good, as when a load balancer or NAT forgets it: nothing is forwarded either
+   * way and neither end is closed or reset, not even by restore(). New connections while blackholed are accepted and
+   * silent too; after restore() new ones pass again.
+   */
+  blackhole() {
+    this.mode = "blackhole"
+    for (const s of this.sockets) this.dead.add(s)
+  }
+
   latency(ms: number) {
     this.latencyMs = ms
   }
 
-  /** Serves normally again; connections left broken by a hang are reset. */
+  /** Serves normally again; connections left broken by a hang are reset (blackholed ones stay silent and open). */
   async restore() {
     if (this.mode === "hang") this.dropAll()
     this.mode = "pass"

@@ -1,0 +1,81 @@
+// Pooled connections that went silent (a load balancer's or NAT's idle timeout forgot them: no FIN, no reset), through
+// the fault proxy's blackhole in front of real PostgreSQL and MariaDB. The server itself is fine: a read that draws
+// such a connection must neither fail nor wait out the operation timeout.
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { createFlexiDB } from "../src/index.js"
+import type { Provider, TestDatabase } from "./support/databases.js"
+import { createDatabase } from "./support/databases.js"
+import { clientVia } from "./support/prisma.js"
+import { FaultProxy } from "./support/proxy.js"
+
+const ports = { postgresql: 5432, mysql: 3306 } as const
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+/** Long enough that a read waiting it out is told apart from one that does not, however loaded the machine. */
+const operationTimeout = 20_000
+
+describe.each(["postgresql", "mysql"] as const)("%s reads after idle connections were blackholed", (provider: Exclude<Provider, "sqlite">) => {
+  let db: TestDatabase
+  let proxy: FaultProxy
+  beforeAll(async () => {
+    db = await createDatabase(provider)
+    proxy = await FaultProxy.start(ports[provider])
+  })
+  afterAll(async () => {
+    await proxy?.close()
+    await db?.drop()
+  })
+
+  /** No retry (a read that fails is seen), no health check or reconnect in the way: the read meets the pool as is. */
+  const open = () =>
+    createFlexiDB({ main: clientVia(db, proxy.port, { connect: 2000, acquire: 30_000 }) }, {
+      gracefulShutdown: false,
+      operationTimeout,
+      retry: { attempts: 0 },
+      healthCheck: { interval: 600_000 },
+      reconnect: { enabled: false }
+    })
+
+  /** Fills the pool with `n` connections, all idle once the reads are done. */
+  const warm = async (flexi: ReturnType<typeof open>, n: number) => {
+    const sleepSql = provider === "postgresql" ? "SELECT 1 AS one FROM pg_sleep(0.2)" : "SELECT SLEEP(0.2) AS one"
+    await Promise.all(Array.from({ length: n }, () => flexi.get("main").$queryRawUnsafe(sleepSql)))
+  }
+
+  it("one read after every idle connection went silent is served, well within the operation timeout", async () => {
+    const flexi = open()
+    try {
+      await warm(flexi, 4)
+      proxy.blackhole()
+      await proxy.restore() // the server answers new connections; the pool's 4 stay silent for good
+      await sleep(1500) // idle past the pool's check threshold, as a connection a NAT forgets is
+      const began = Date.now()
+      const rows = await flexi.get("main").$queryRaw<Array<{ one: number }>>`SELECT 1 AS one`
+      const took = Date.now() - began
+      expect(rows.map((r) => Number(r.one))).toEqual([1])
+      expect(took).toBeLessThan(operationTimeout / 2)
+    } finally {
+      await flexi.disconnect()
+    }
+  }, 60_000)
+
+  it("concurrent reads and a model read after the blackhole all succeed, none waiting out the timeout", async () => {
+    const flexi = open()
+    try {
+      await flexi.get("main").user.create({ data: { email: "bh@x.io" } })
+      await warm(flexi, 6)
+      proxy.blackhole()
+      await proxy.restore()
+      await sleep(1500)
+      const began = Date.now()
+      const results = await Promise.allSettled(Array.from({ length: 8 }, (_, i) =>
+        i % 2 === 0 ? flexi.get("main").user.findMany() : flexi.get("main").$queryRaw`SELECT 1 AS one`
+      ))
+      const took = Date.now() - began
+      expect(results.filter((r) => r.status === "rejected").map((r) => String((r as PromiseRejectedResult).reason))).toEqual([])
+      expect(took).toBeLessThan(operationTimeout / 2)
+      expect(flexi.stats().main!.circuitState).toBe("closed")
+    } finally {
+      await flexi.disconnect()
+    }
+  }, 60_000)
+})
