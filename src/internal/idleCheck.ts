@@ -4,7 +4,8 @@
  * out the whole operation timeout. So, on the pg pool behind a client's driver adapter (the app's, or the one the
  * adapter makes when Prisma connects), a connection idle for `IDLE_MS` or more answers a `SELECT 1` within
  * `CHECK_MS` before it is handed out; one that does not is thrown away with every connection that has been idle as
- * long (a silent network forgets them together), and the pool opens a fresh one.
+ * long (a silent network forgets them together), and the pool opens a fresh one. The catalog's own pg pools (its
+ * database, the PostgreSQL tenant servers' admin pools) are guarded the same way.
  *
  * mariadb's pool does this itself (it pings a connection idle over `minDelayValidation`, 500 ms, with `pingTimeout`,
  * 250 ms): nothing is added there.

@@ -4,6 +4,7 @@
  */
 import type * as Pg from "pg"
 import { ConnectionError } from "../../Errors.js"
+import { guardPool } from "../idleCheck.js"
 import type { Admin } from "./engines.js"
 import type { Server } from "./servers.js"
 import type { Session } from "./store.js"
@@ -39,6 +40,7 @@ export const openCatalogPool = async (url: string, max = 4): Promise<CatalogPool
   const pool = new pg.Pool({ connectionString: url, max, connectionTimeoutMillis: 5_000 })
   // An idle connection the server closed: the pool drops it and opens another when asked.
   pool.on("error", () => undefined)
+  guardPool(pool) // and one a network forgot, checked before use
   return {
     query: (sql, params) => pool.query(sql, params as Array<unknown>),
     session: async (f) => {
@@ -61,6 +63,7 @@ const pgAdmin = async (server: Server): Promise<Admin> => {
   const pg = await loadPg(`server '${server.name}'`)
   const pool = new pg.Pool({ connectionString: server.base, max: 2, connectionTimeoutMillis: 5_000 })
   pool.on("error", () => undefined)
+  guardPool(pool)
   return {
     query: async (sql, params) => (await pool.query(sql, params as Array<unknown>)).rows,
     end: () => pool.end()
