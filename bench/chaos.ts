@@ -59,8 +59,11 @@ const TIMEOUT_SLACK_MS = 50
  */
 const ATTEMPT_MS = 100
 
-/** MariaDB pool timeouts short enough that a refused server fails a query at once. */
-const poolTimeouts = { connect: 500, acquire: 1000 }
+/**
+ * MariaDB pool timeouts short enough that a refused server fails a query at once, and a connection retried every
+ * 500 ms throughout an outage (README: Reliability).
+ */
+const poolTimeouts = { connect: 500, acquire: 1000, initialization: 3_600_000 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 

@@ -17,12 +17,17 @@ export const clientFor = (gen: Generation, db: TestDatabase): AnyClient =>
  * A Prisma 7 client for `db` through a fault proxy listening on `port`. MariaDB's pool gets `timeouts` (ms): short
  * enough that a refused server fails a query at once, not after the driver's default 10 s.
  */
-export const clientVia = (db: TestDatabase, port: number, timeouts: { connect: number; acquire: number }): AnyClient => {
+export const clientVia = (
+  db: TestDatabase,
+  port: number,
+  timeouts: { connect: number; acquire: number; /** MariaDB's pool's `initializationTimeout` (README: Reliability) */ initialization?: number }
+): AnyClient => {
   const url = new URL(db.url)
   url.port = String(port)
+  const init = timeouts.initialization === undefined ? "" : `&initializationTimeout=${timeouts.initialization}`
   const client = db.provider === "postgresql"
     ? prisma7.postgresql(url.toString())
-    : prisma7.mysql(`${url.toString()}?connectTimeout=${timeouts.connect}&acquireTimeout=${timeouts.acquire}`)
+    : prisma7.mysql(`${url.toString()}?connectTimeout=${timeouts.connect}&acquireTimeout=${timeouts.acquire}${init}`)
   return client as unknown as AnyClient
 }
 
