@@ -29,6 +29,7 @@ interface PgPool {
   on(event: "release", f: (err: unknown, client: PgClient) => void): unknown
   _idle?: Array<{ client: PgClient }>
   _remove?: (client: PgClient) => void
+  _pulseQueue?: () => void
 }
 
 const isPgPool = (driver: unknown): driver is PgPool => {
@@ -84,6 +85,8 @@ export const guardPool = (driver: unknown): void => {
         kill(item.client)
       }
     }
+    // Room in a full pool: a caller waiting for a connection gets a new one now.
+    pool._pulseQueue?.()
   }
 
   /** The pool's own acquisition, callbacks and all (no promise on the way of a connection used a moment ago). */
