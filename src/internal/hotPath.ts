@@ -112,15 +112,18 @@ export const runOperation = <I, A>(
     // A read whose connection was lost under it runs again, within what is left of its timeout; the breaker and the
     // counters see only the final outcome. Middleware sees each run as a call of its own.
     if (retryable && runsAgain(runs, error, target, ticket)) {
-      const left = timeout === undefined ? undefined : timeout - Number(clock.unsafeCurrentTimeNanos() - start) / 1e6
-      if (left === undefined || left > 0) {
+      const elapsed = () => Number(clock.unsafeCurrentTimeNanos() - start) / 1e6
+      if (timeout === undefined || timeout - elapsed() > 0) {
         runs++
         const call = () => (middleware.length === 0 ? run(input) : chain(middleware, target.name, operation, () => run(input)))
         return poolNoticed()
           .then(() => {
-            if (!mayRetry(target, ticket)) throw error
+            // The operation keeps its one deadline, whatever the pool's turn and the call itself took meanwhile.
+            if (!mayRetry(target, ticket) || (timeout !== undefined && timeout - elapsed() <= 0)) throw error
             const again = Promise.resolve(ongoing !== undefined ? ongoing.run(call) : call())
-            return left === undefined ? again : withTimeout(again, env, target.name, operation, left, timeout)
+            return timeout === undefined
+              ? again
+              : withTimeout(again, env, target.name, operation, Math.max(0, timeout - elapsed()), timeout)
           })
           .then(succeeded, failed)
       }
