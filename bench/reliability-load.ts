@@ -262,6 +262,22 @@ export class LoopLag {
     return worst
   }
 
+  /**
+   * The ticks between `from` and `to` late by 10 ms or more, added up: how late the event loop was in all, and the
+   * CPU this process used meanwhile. A timer due in that time can be late by all of it: each stall holds it back, and
+   * an Effect timer's rejection is delivered one more turn of the loop after it fires.
+   */
+  total(from: number, to: number) {
+    const sum = { late: 0, cpu: 0 }
+    for (let k = 0; k < Math.min(this.n, 512); k++) {
+      if (this.at[k]! >= from && this.at[k]! <= to && this.late[k]! >= 10) {
+        sum.late += this.late[k]!
+        sum.cpu += this.cpu[k]!
+      }
+    }
+    return sum
+  }
+
   stop() {
     clearInterval(this.timer)
   }

@@ -65,11 +65,14 @@ export class Tally {
     this.pastTimeout++
     const now = performance.now()
     const stall = this.o.lag.max(now - ms, now)
-    // Excused only when the event loop was late by at least the excess while this process was mostly off the CPU:
-    // another process held the machine, and no timer here could have fired on time. Our own blocking is not excused.
-    if (stall.late >= ms - this.o.bound && stall.cpu < stall.late / 2) this.pastTimeoutLoopStalled++
+    const stalls = this.o.lag.total(now - ms, now)
+    // Excused only when the event loop's stalls during the call add up to at least the excess while this process was
+    // mostly off the CPU: another process held the machine, and no timer here could have fired on time. Our own
+    // blocking is not excused. (Added up, not the worst one alone: several stalls in a row each hold the timer back.)
+    if (stalls.late >= ms - this.o.bound && stalls.cpu < stalls.late / 2) this.pastTimeoutLoopStalled++
     const line = `${what} ${Math.round(ms)} ms (${error === undefined ? "ok" : codeOf(error)}, in ${this.o.phase().kind}, ` +
-      `event loop late by up to ${Math.round(stall.late)} ms meanwhile, this process on the CPU ${Math.round(stall.cpu)} ms of it)`
+      `event loop late by up to ${Math.round(stall.late)} ms meanwhile, ${Math.round(stalls.late)} ms in all, ` +
+      `this process on the CPU ${Math.round(stalls.cpu)} ms of it)`
     this.o.log(`past the timeout: ${line}`)
     if (this.slowest.length < 20) this.slowest.push(line)
   }
