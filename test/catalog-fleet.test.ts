@@ -16,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { openCatalog } from "../src/Catalog.js"
 import type { Catalog } from "../src/Catalog.js"
 import {
+  ClosedError,
   ConnectionError,
   createFlexiDB,
   FlexiDBService,
@@ -215,6 +216,61 @@ describe("an app following the catalog", () => {
       await eventually(async () => (await outcome(db.tenant(name).then((c) => c.user.create({ data: { email: "new@x.io" } })))) === "ok")
     } finally {
       await db.disconnect()
+    }
+  }, 60_000)
+
+  it("a leased tenant suspended or removed takes no new operation, reads included, and closes when its lease ends", async () => {
+    // A SQLite file tenant: its fence parks the file, and a connection opened before still reads the parked file, so
+    // only the app refuses. A PostgreSQL database tenant: refused by the app (ClosedError), not by a dropped socket.
+    const dir = mkdtempSync(join(tmpdir(), "flexidb-fleet-"))
+    const t = new Database(join(dir, "template.db"))
+    t.exec(`CREATE TABLE "User" (id INTEGER PRIMARY KEY AUTOINCREMENT, email TEXT NOT NULL UNIQUE, name TEXT)`)
+    t.close()
+    const more = { ...servers, files: `file:${dir}` }
+    const wide = await openCatalog({ url: catalogDb.url, servers: more })
+    const db = createFlexiDB({}, {
+      gracefulShutdown: false,
+      retry: { attempts: 0 },
+      tenants: {
+        catalog: { url: catalogDb.url, servers: more },
+        client: (url, info) => (info.kind === "file" ? prisma7.sqlite(url.replace(/^file:/, "")) : prisma7.postgresql(url)) as Client
+      }
+    })
+    const file = uniqueName("fl").replace(/^flexidb_/, "fl_")
+    try {
+      await wide.create(file, { server: "files", template: "template.db" })
+      const database = await newTenant()
+      for (const [name, change] of [[file, "suspend"], [database, "remove"]] as const) {
+        let release!: () => void
+        const held = new Promise<void>((r) => (release = r))
+        let inside: Client | undefined
+        const lease = db.withTenant(name, async (c) => {
+          await c.user.create({ data: { email: "in@x.io" } })
+          inside = c
+          await held
+        })
+        await eventually(async () => inside !== undefined)
+        if (change === "suspend") await wide.suspend(name)
+        else await wide.remove(name)
+        await eventually(async () => db.tenantStats().resident === 0)
+        // The lease is still open and its client still registered, but nothing new goes through it: not even a read.
+        expect(db.list()).toContain(name)
+        expect(await inside!.user.count().catch((e: unknown) => e)).toBeInstanceOf(ClosedError)
+        // A write is refused before that, as under preventWrites: not sent either.
+        const write = await inside!.user.create({ data: { email: "late@x.io" } }).catch((e: unknown) => e)
+        expect(["ReadOnlyError", "ClosedError"]).toContain((write as { _tag?: string })._tag)
+        expect((write as { outcomeUnknown?: boolean }).outcomeUnknown).toBe(false)
+        release()
+        await lease
+        await eventually(async () => !db.list().includes(name))
+      }
+      await expect(db.tenant(file)).rejects.toBeInstanceOf(TenantSuspendedError)
+      await expect(db.tenant(database)).rejects.toBeInstanceOf(UnknownDatabaseError)
+    } finally {
+      await db.disconnect()
+      await wide.remove(file, { drop: true }).catch(() => undefined)
+      await wide.close()
+      rmSync(dir, { recursive: true, force: true })
     }
   }, 60_000)
 
