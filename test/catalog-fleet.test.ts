@@ -7,7 +7,6 @@ import { Effect, TestClock } from "effect"
 import { PrismaPg } from "@prisma/adapter-pg"
 import Database from "better-sqlite3"
 import { spawn } from "node:child_process"
-import type { ChildProcess } from "node:child_process"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -369,10 +368,12 @@ describe("polling (TestClock)", () => {
 })
 
 describe("a fleet of real processes", () => {
-  it("4 instances (one with LISTEN off) write to a tenant; after suspend() resolves no write is accepted by any", async () => {
+  it("8 instances (two with LISTEN off) write to a tenant; after suspend() resolves no write is accepted by any", async () => {
     const name = await newTenant()
-    const children: Array<{ proc: ChildProcess; states: Array<string> }> = []
-    const start = (mode: "listen" | "nolisten", id: string) => {
+    const modes = ["listen", "listen", "listen", "listen", "listen", "listen", "nolisten", "nolisten"] as const
+    const listening = modes.filter((m) => m === "listen").length
+    // Started together (each spawn returns at once): the slow part, tsx loading the app, runs in parallel.
+    const children = modes.map((mode, i) => {
       const proc = spawn(process.execPath, [
         "--import",
         "tsx",
@@ -381,51 +382,57 @@ describe("a fleet of real processes", () => {
         JSON.stringify(servers),
         name,
         mode,
-        id
+        `i${i}`
       ], { stdio: ["ignore", "pipe", "inherit"] })
-      const child = { proc, states: [] as Array<string> }
+      const child = { proc, states: [] as Array<string>, attempts: 0 }
       let buffer = ""
       proc.stdout!.on("data", (d: Buffer) => {
         buffer += d.toString()
         const lines = buffer.split("\n")
         buffer = lines.pop()!
-        for (const l of lines) if (l.startsWith("state ")) child.states.push(l.slice(6))
+        for (const l of lines) {
+          if (l.startsWith("state ")) child.states.push(l.slice(6))
+          else if (l.startsWith("tick ")) child.attempts = Number(l.slice(5))
+        }
       })
-      children.push(child)
+      return child
+    })
+    /** Resolves once every instance has made `n` more attempts (a barrier on their progress, not a sleep). */
+    const moreAttempts = (n: number) => {
+      const from = children.map((c) => c.attempts)
+      return eventually(async () => children.every((c, i) => c.attempts >= from[i]! + n), 60_000)
     }
     const admin = new pg.Client({ connectionString: catalogDb.url })
     await admin.connect()
     try {
-      start("listen", "a")
-      start("listen", "b")
-      start("listen", "c")
-      start("nolisten", "d")
-      await eventually(async () => children.every((c) => c.states.includes("ok")), 60_000)
+      await eventually(async () => children.every((c) => c.states.includes("ok")), 120_000)
       await catalog.suspend(name)
       // The server's clock (the same cluster): every write committed after this was accepted after suspend().
       const suspendedAt = (await admin.query(`SELECT clock_timestamp() AS t`)).rows[0].t as Date
-      // The listening instances hear it and refuse; the deaf one is stopped by the engine.
-      await eventually(async () => children.slice(0, 3).every((c) => c.states.at(-1) === "TenantSuspendedError"), 30_000)
-      await eventually(async () => children[3]!.states.at(-1) !== "ok", 30_000)
-      // Let them keep trying for a while, the deaf one included.
-      await new Promise((r) => setTimeout(r, 500))
+      // The listening instances hear it and refuse; the deaf ones are stopped by the engine.
+      await eventually(async () => children.slice(0, listening).every((c) => c.states.at(-1) === "TenantSuspendedError"), 30_000)
+      await eventually(async () => children.slice(listening).every((c) => c.states.at(-1) !== "ok"), 30_000)
+      // Every instance, the deaf ones included, keeps trying: 30 attempts more each.
+      await moreAttempts(30)
       const resumedAt = (await admin.query(`SELECT clock_timestamp() AS t`)).rows[0].t as Date
       await catalog.resume(name)
       const t = new pg.Client({ connectionString: `postgresql://postgres@${PG_HOST}/${name}` })
       await t.connect()
       const { rows } = await t.query(
-        `SELECT count(*) FILTER (WHERE at > $1 AND at < $2) AS during, count(*) FILTER (WHERE at <= $1) AS before FROM "User"`,
+        `SELECT count(*) FILTER (WHERE at > $1 AND at < $2) AS during, count(*) FILTER (WHERE at <= $1) AS before,
+           count(DISTINCT split_part(email, '-', 1)) FILTER (WHERE at <= $1) AS writers FROM "User"`,
         [suspendedAt, resumedAt]
       )
       await t.end()
       expect(Number(rows[0].during)).toBe(0)
       expect(Number(rows[0].before)).toBeGreaterThan(0)
+      expect(Number(rows[0].writers)).toBe(8)
       // After resume, the listening instances write again.
-      await eventually(async () => children.slice(0, 3).every((c) => c.states.at(-1) === "ok"), 30_000)
+      await eventually(async () => children.slice(0, listening).every((c) => c.states.at(-1) === "ok"), 30_000)
     } finally {
       await admin.end()
       for (const c of children) c.proc.kill("SIGTERM")
       await Promise.all(children.map((c) => new Promise((r) => (c.proc.exitCode !== null ? r(null) : c.proc.once("exit", r)))))
     }
-  }, 180_000)
+  }, 240_000)
 })
