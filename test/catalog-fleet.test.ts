@@ -342,6 +342,48 @@ describe("an app following the catalog", () => {
       bouncer.stop()
     }
   }, 60_000)
+
+  it("tenants' connections through PgBouncer in transaction pooling, the catalog's LISTEN direct: changes arrive, the fence holds", async () => {
+    // A query waiting for a server connection is failed after 3 s (query_wait_timeout, default 120 s): a fenced
+    // database lets none in. Refused logins are retried after 1 s (server_login_retry, default 15 s).
+    const bouncer = await startPgBouncer(2, 8, { query_wait_timeout: 3, server_login_retry: 1 })
+    const pooled = { main: bouncer.via(pgServer) }
+    const log: Array<string> = []
+    const through = (listen: boolean) =>
+      createFlexiDB({}, {
+        gracefulShutdown: false,
+        retry: { attempts: 0 },
+        logger: { warn: (line: string) => log.push(line) },
+        tenants: {
+          catalog: { url: catalogDb.url, servers: pooled, listen, pollInterval: "1 hour" },
+          client: (url) => prisma7.postgresql(url) as Client
+        }
+      })
+    const [db, deaf] = [through(true), through(false)]
+    try {
+      const name = await newTenant()
+      await (await db.tenant(name)).user.create({ data: { email: "a@x.io" } })
+      const kept = await deaf.tenant(name)
+      await kept.user.create({ data: { email: "b@x.io" } })
+      // The tenants' clients are PgBouncer's clients; the catalog's LISTEN session is not.
+      expect(await bouncer.clients([name])).toBeGreaterThan(0)
+      expect(await bouncer.clients([new URL(catalogDb.url).pathname.slice(1)])).toBe(0)
+
+      await catalog.suspend(name)
+      await eventually(async () => (await outcome(db.tenant(name))) === "TenantSuspendedError")
+      // The deaf instance's client, opened before: PgBouncer's server connections were terminated and no new one is
+      // let in, so its write waits for a server connection and is failed, never sent.
+      await expect(kept.user.create({ data: { email: "c@x.io" } })).rejects.toThrow()
+      await catalog.resume(name)
+      await eventually(async () => (await outcome(db.tenant(name).then((c) => c.user.create({ data: { email: "d@x.io" } })))) === "ok", 30_000)
+      expect(await (await db.tenant(name)).user.count()).toBe(3)
+      // No word of notifications not arriving (a reopen refused while PgBouncer's login retry waits may be logged).
+      expect(log.filter((l) => /notifications do not arrive/.test(l))).toEqual([])
+    } finally {
+      await Promise.all([db.disconnect(), deaf.disconnect()])
+      bouncer.stop()
+    }
+  }, 90_000)
 })
 
 describe("polling (TestClock)", () => {
