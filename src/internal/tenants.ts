@@ -195,7 +195,8 @@ export const make = (registry: Registry, env: Env, config: ResolvedTenants): Eff
         yield* stopExpiry(t)
         if (!retiring.has(t.name)) retiring.set(t.name, yield* Deferred.make<void>())
         registry.preventWrites(t.name)
-        if (t.leases === 0) yield* close(t)
+        // Forked: the client's disconnect must not hold up the next change the follower applies.
+        if (t.leases === 0) yield* forkIn(env, close(t), scope)
       })
 
     /**
@@ -361,14 +362,20 @@ export const make = (registry: Registry, env: Env, config: ResolvedTenants): Eff
           counts.resolveFailures++
           return yield* Effect.fail(unknownTenant(name))
         }
-        // A tenant whose database is gone would be kept down and reconnected forever: asked first, and refused.
-        if (yield* missing(entry)) {
+        // A tenant whose database is gone would be kept down and reconnected forever: asked first, and refused. A
+        // catalog row says it exists: asked only if the first connection fails (one round trip less to the first query).
+        if (row === undefined && (yield* missing(entry))) {
           counts.resolveFailures++
           return yield* Effect.fail(unknownTenant(name))
         }
         yield* registry.register(name, entry as ClientEntry, true)
         const db = registry.find(name)!
-        yield* registry.connected(name)
+        const up = yield* registry.connected(name)
+        if (!up && row !== undefined && (yield* missing(entry))) {
+          yield* Effect.ignore(registry.unregister(name))
+          counts.resolveFailures++
+          return yield* Effect.fail(unknownTenant(name))
+        }
         const now = yield* Clock.currentTimeMillis
         const t: Tenant = {
           name,

@@ -55,7 +55,7 @@ export const follow = (
     let opened: Promise<CatalogPool> | undefined
     const pool = () => {
       if (opened === undefined) {
-        opened = openCatalogPool(config.url, 2)
+        opened = openCatalogPool(config.url, 2, true)
         opened.catch(() => (opened = undefined))
       }
       return opened
@@ -67,7 +67,8 @@ export const follow = (
         try: async () => {
           const { rows } = await (await pool()).query(
             `SELECT ${columns} FROM flexidb.tenants WHERE name = $1 AND state <> 'creating'`,
-            [name]
+            [name],
+            "flexidb_catalog_lookup"
           )
           return rows.length === 0 ? undefined : toRow(rows[0]!)
         },

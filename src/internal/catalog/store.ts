@@ -76,7 +76,12 @@ const versions: ReadonlyArray<ReadonlyArray<string>> = [
 export const heartbeatMs = 1_000
 
 export interface Session {
-  readonly query: (sql: string, params?: ReadonlyArray<unknown>) => Promise<{ rows: Array<Record<string, unknown>> }>
+  /** `prepared`: a statement name, so each connection parses and plans it once (the hot lookups). */
+  readonly query: (
+    sql: string,
+    params?: ReadonlyArray<unknown>,
+    prepared?: string
+  ) => Promise<{ rows: Array<Record<string, unknown>> }>
 }
 
 /** Creates or migrates the catalog's tables: one process does it, the others wait on the lock and find it done. */
@@ -114,3 +119,14 @@ export const toRow = (r: Record<string, unknown>): Row => {
 
 export const notify = (s: Session, name: string, state: State | "removed", epoch: number) =>
   s.query(`SELECT pg_notify($1, $2)`, [channel, JSON.stringify({ name, state, epoch })])
+
+/**
+ * Updates the tenant's row and announces its new state in one statement (one round trip, atomic on its own or in the
+ * caller's transaction): the rows updated, each announced as `notify` would.
+ */
+export const updateAndNotify = (s: Session, set: string, where: string, params: ReadonlyArray<unknown>) =>
+  s.query(
+    `WITH u AS (UPDATE flexidb.tenants SET ${set} WHERE ${where} RETURNING ${columns})
+     SELECT u.*, pg_notify('${channel}', json_build_object('name', u.name, 'state', u.state, 'epoch', u.epoch)::text) AS notified FROM u`,
+    params
+  )
