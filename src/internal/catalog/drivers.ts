@@ -45,10 +45,7 @@ export const openCatalogPool = async (
   // An idle connection the server closed: the pool drops it and opens another when asked.
   pool.on("error", () => undefined)
   return {
-    query: (sql, params, prepared) =>
-      prepared === undefined
-        ? pool.query(sql, params as Array<unknown>)
-        : pool.query({ name: prepared, text: sql, values: params as Array<unknown> }),
+    query: (sql, params) => pool.query(sql, params as Array<unknown>),
     session: async (f) => {
       const client = await pool.connect()
       let broken: Error | undefined

@@ -67,8 +67,7 @@ export const follow = (
         try: async () => {
           const { rows } = await (await pool()).query(
             `SELECT ${columns} FROM flexidb.tenants WHERE name = $1 AND state <> 'creating'`,
-            [name],
-            "flexidb_catalog_lookup"
+            [name]
           )
           return rows.length === 0 ? undefined : toRow(rows[0]!)
         },

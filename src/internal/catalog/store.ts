@@ -76,12 +76,7 @@ const versions: ReadonlyArray<ReadonlyArray<string>> = [
 export const heartbeatMs = 1_000
 
 export interface Session {
-  /** `prepared`: a statement name, so each connection parses and plans it once (the hot lookups). */
-  readonly query: (
-    sql: string,
-    params?: ReadonlyArray<unknown>,
-    prepared?: string
-  ) => Promise<{ rows: Array<Record<string, unknown>> }>
+  readonly query: (sql: string, params?: ReadonlyArray<unknown>) => Promise<{ rows: Array<Record<string, unknown>> }>
 }
 
 /** Creates or migrates the catalog's tables: one process does it, the others wait on the lock and find it done. */
