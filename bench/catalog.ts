@@ -161,7 +161,7 @@ try {
   }
   const kinds = [
     ["PostgreSQL database (template)", await firstQuery("database"), "≤ 250 ms"],
-    ["PostgreSQL schema (migrator)", await firstQuery("schema"), "≤ 100 ms"],
+    ["PostgreSQL schema (one script)", await firstQuery("schema"), "≤ 100 ms"],
     ["SQLite file (template)", await firstQuery("file"), "≤ 20 ms"]
   ] as const
   lines.push(
