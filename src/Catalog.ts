@@ -34,7 +34,7 @@ import type { Kind, Server } from "./internal/catalog/servers.js"
 import { checkPlacement, checkTenantName, defaultKind, locationOf, parseServers } from "./internal/catalog/servers.js"
 import * as moves from "./internal/catalog/move.js"
 import type { MoveContext } from "./internal/catalog/move.js"
-import { columns, migrate, notify, toRow } from "./internal/catalog/store.js"
+import { columns, migrate, notify, toRow, updateAndNotify } from "./internal/catalog/store.js"
 import type { Row, State } from "./internal/catalog/store.js"
 import type { MoveOptions, MoveRecovery, MoveReport } from "./internal/catalog/move.js"
 import { errorSummary } from "./Redact.js"
@@ -271,21 +271,12 @@ export const make = (config: CatalogConfig): Effect.Effect<Service, InvalidArgum
               await pool.query(`DELETE FROM flexidb.tenants WHERE name = $1 AND state = 'creating'`, [name]).catch(() => undefined)
               throw e
             }
-            return pool.session(async (s) => {
-              await s.query("BEGIN")
-              const { rows } = await s.query(
-                `UPDATE flexidb.tenants SET state = 'active', updated_at = now() WHERE name = $1 AND state = 'creating' RETURNING ${columns}`,
-                [name]
-              )
-              if (rows.length === 0) {
-                await s.query("ROLLBACK")
-                throw new CatalogError({ operation: "create", tenant: name, reason: "it was removed while it was being created" })
-              }
-              const row = toRow(rows[0]!)
-              await notify(s, name, row.state, row.epoch)
-              await s.query("COMMIT")
-              return row
-            })
+            // Recorded active and announced in one statement: one round trip.
+            const { rows } = await updateAndNotify(pool, `state = 'active', updated_at = now()`, `name = $1 AND state = 'creating'`, [name])
+            if (rows.length === 0) {
+              throw new CatalogError({ operation: "create", tenant: name, reason: "it was removed while it was being created" })
+            }
+            return toRow(rows[0]!)
           },
           catch: failure("create", options.server, name)
         })
@@ -328,14 +319,9 @@ export const make = (config: CatalogConfig): Effect.Effect<Service, InvalidArgum
       })
 
     const setState = (s: { query: typeof pool.query }, name: string, state: State) =>
-      s.query(
-        `UPDATE flexidb.tenants SET state = $2, epoch = epoch + 1, updated_at = now() WHERE name = $1 RETURNING ${columns}`,
-        [name, state]
-      ).then(async ({ rows }) => {
-        const row = toRow(rows[0]!)
-        await notify(s, name, row.state, row.epoch)
-        return row
-      })
+      updateAndNotify(s, `state = $2, epoch = epoch + 1, updated_at = now()`, `name = $1`, [name, state]).then(({ rows }) =>
+        toRow(rows[0]!)
+      )
 
     const moveContext: MoveContext = {
       pool,

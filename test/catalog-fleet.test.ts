@@ -7,7 +7,6 @@ import { Effect, TestClock } from "effect"
 import { PrismaPg } from "@prisma/adapter-pg"
 import Database from "better-sqlite3"
 import { spawn } from "node:child_process"
-import type { ChildProcess } from "node:child_process"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -16,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { openCatalog } from "../src/Catalog.js"
 import type { Catalog } from "../src/Catalog.js"
 import {
+  ClosedError,
   ConnectionError,
   createFlexiDB,
   FlexiDBService,
@@ -218,6 +218,61 @@ describe("an app following the catalog", () => {
     }
   }, 60_000)
 
+  it("a leased tenant suspended or removed takes no new operation, reads included, and closes when its lease ends", async () => {
+    // A SQLite file tenant: its fence parks the file, and a connection opened before still reads the parked file, so
+    // only the app refuses. A PostgreSQL database tenant: refused by the app (ClosedError), not by a dropped socket.
+    const dir = mkdtempSync(join(tmpdir(), "flexidb-fleet-"))
+    const t = new Database(join(dir, "template.db"))
+    t.exec(`CREATE TABLE "User" (id INTEGER PRIMARY KEY AUTOINCREMENT, email TEXT NOT NULL UNIQUE, name TEXT)`)
+    t.close()
+    const more = { ...servers, files: `file:${dir}` }
+    const wide = await openCatalog({ url: catalogDb.url, servers: more })
+    const db = createFlexiDB({}, {
+      gracefulShutdown: false,
+      retry: { attempts: 0 },
+      tenants: {
+        catalog: { url: catalogDb.url, servers: more },
+        client: (url, info) => (info.kind === "file" ? prisma7.sqlite(url.replace(/^file:/, "")) : prisma7.postgresql(url)) as Client
+      }
+    })
+    const file = uniqueName("fl").replace(/^flexidb_/, "fl_")
+    try {
+      await wide.create(file, { server: "files", template: "template.db" })
+      const database = await newTenant()
+      for (const [name, change] of [[file, "suspend"], [database, "remove"]] as const) {
+        let release!: () => void
+        const held = new Promise<void>((r) => (release = r))
+        let inside: Client | undefined
+        const lease = db.withTenant(name, async (c) => {
+          await c.user.create({ data: { email: "in@x.io" } })
+          inside = c
+          await held
+        })
+        await eventually(async () => inside !== undefined)
+        if (change === "suspend") await wide.suspend(name)
+        else await wide.remove(name)
+        await eventually(async () => db.tenantStats().resident === 0)
+        // The lease is still open and its client still registered, but nothing new goes through it: not even a read.
+        expect(db.list()).toContain(name)
+        expect(await inside!.user.count().catch((e: unknown) => e)).toBeInstanceOf(ClosedError)
+        // A write is refused before that, as under preventWrites: not sent either.
+        const write = await inside!.user.create({ data: { email: "late@x.io" } }).catch((e: unknown) => e)
+        expect(["ReadOnlyError", "ClosedError"]).toContain((write as { _tag?: string })._tag)
+        expect((write as { outcomeUnknown?: boolean }).outcomeUnknown).toBe(false)
+        release()
+        await lease
+        await eventually(async () => !db.list().includes(name))
+      }
+      await expect(db.tenant(file)).rejects.toBeInstanceOf(TenantSuspendedError)
+      await expect(db.tenant(database)).rejects.toBeInstanceOf(UnknownDatabaseError)
+    } finally {
+      await db.disconnect()
+      await wide.remove(file, { drop: true }).catch(() => undefined)
+      await wide.close()
+      rmSync(dir, { recursive: true, force: true })
+    }
+  }, 60_000)
+
   it("a LISTEN connection killed while a change is made: it reconnects and resynchronises by epoch (polling hourly)", async () => {
     const name = await newTenant()
     const db = app({ pollInterval: "1 hour" })
@@ -287,6 +342,48 @@ describe("an app following the catalog", () => {
       bouncer.stop()
     }
   }, 60_000)
+
+  it("tenants' connections through PgBouncer in transaction pooling, the catalog's LISTEN direct: changes arrive, the fence holds", async () => {
+    // A query waiting for a server connection is failed after 3 s (query_wait_timeout, default 120 s): a fenced
+    // database lets none in. Refused logins are retried after 1 s (server_login_retry, default 15 s).
+    const bouncer = await startPgBouncer(2, 8, { query_wait_timeout: 3, server_login_retry: 1 })
+    const pooled = { main: bouncer.via(pgServer) }
+    const log: Array<string> = []
+    const through = (listen: boolean) =>
+      createFlexiDB({}, {
+        gracefulShutdown: false,
+        retry: { attempts: 0 },
+        logger: { warn: (line: string) => log.push(line) },
+        tenants: {
+          catalog: { url: catalogDb.url, servers: pooled, listen, pollInterval: "1 hour" },
+          client: (url) => prisma7.postgresql(url) as Client
+        }
+      })
+    const [db, deaf] = [through(true), through(false)]
+    try {
+      const name = await newTenant()
+      await (await db.tenant(name)).user.create({ data: { email: "a@x.io" } })
+      const kept = await deaf.tenant(name)
+      await kept.user.create({ data: { email: "b@x.io" } })
+      // The tenants' clients are PgBouncer's clients; the catalog's LISTEN session is not.
+      expect(await bouncer.clients([name])).toBeGreaterThan(0)
+      expect(await bouncer.clients([new URL(catalogDb.url).pathname.slice(1)])).toBe(0)
+
+      await catalog.suspend(name)
+      await eventually(async () => (await outcome(db.tenant(name))) === "TenantSuspendedError")
+      // The deaf instance's client, opened before: PgBouncer's server connections were terminated and no new one is
+      // let in, so its write waits for a server connection and is failed, never sent.
+      await expect(kept.user.create({ data: { email: "c@x.io" } })).rejects.toThrow()
+      await catalog.resume(name)
+      await eventually(async () => (await outcome(db.tenant(name).then((c) => c.user.create({ data: { email: "d@x.io" } })))) === "ok", 30_000)
+      expect(await (await db.tenant(name)).user.count()).toBe(3)
+      // No word of notifications not arriving (a reopen refused while PgBouncer's login retry waits may be logged).
+      expect(log.filter((l) => /notifications do not arrive/.test(l))).toEqual([])
+    } finally {
+      await Promise.all([db.disconnect(), deaf.disconnect()])
+      bouncer.stop()
+    }
+  }, 90_000)
 })
 
 describe("polling (TestClock)", () => {
@@ -313,10 +410,12 @@ describe("polling (TestClock)", () => {
 })
 
 describe("a fleet of real processes", () => {
-  it("4 instances (one with LISTEN off) write to a tenant; after suspend() resolves no write is accepted by any", async () => {
+  it("8 instances (two with LISTEN off) write to a tenant; after suspend() resolves no write is accepted by any", async () => {
     const name = await newTenant()
-    const children: Array<{ proc: ChildProcess; states: Array<string> }> = []
-    const start = (mode: "listen" | "nolisten", id: string) => {
+    const modes = ["listen", "listen", "listen", "listen", "listen", "listen", "nolisten", "nolisten"] as const
+    const listening = modes.filter((m) => m === "listen").length
+    // Started together (each spawn returns at once): the slow part, tsx loading the app, runs in parallel.
+    const children = modes.map((mode, i) => {
       const proc = spawn(process.execPath, [
         "--import",
         "tsx",
@@ -325,51 +424,57 @@ describe("a fleet of real processes", () => {
         JSON.stringify(servers),
         name,
         mode,
-        id
+        `i${i}`
       ], { stdio: ["ignore", "pipe", "inherit"] })
-      const child = { proc, states: [] as Array<string> }
+      const child = { proc, states: [] as Array<string>, attempts: 0 }
       let buffer = ""
       proc.stdout!.on("data", (d: Buffer) => {
         buffer += d.toString()
         const lines = buffer.split("\n")
         buffer = lines.pop()!
-        for (const l of lines) if (l.startsWith("state ")) child.states.push(l.slice(6))
+        for (const l of lines) {
+          if (l.startsWith("state ")) child.states.push(l.slice(6))
+          else if (l.startsWith("tick ")) child.attempts = Number(l.slice(5))
+        }
       })
-      children.push(child)
+      return child
+    })
+    /** Resolves once every instance has made `n` more attempts (a barrier on their progress, not a sleep). */
+    const moreAttempts = (n: number) => {
+      const from = children.map((c) => c.attempts)
+      return eventually(async () => children.every((c, i) => c.attempts >= from[i]! + n), 60_000)
     }
     const admin = new pg.Client({ connectionString: catalogDb.url })
     await admin.connect()
     try {
-      start("listen", "a")
-      start("listen", "b")
-      start("listen", "c")
-      start("nolisten", "d")
-      await eventually(async () => children.every((c) => c.states.includes("ok")), 60_000)
+      await eventually(async () => children.every((c) => c.states.includes("ok")), 120_000)
       await catalog.suspend(name)
       // The server's clock (the same cluster): every write committed after this was accepted after suspend().
       const suspendedAt = (await admin.query(`SELECT clock_timestamp() AS t`)).rows[0].t as Date
-      // The listening instances hear it and refuse; the deaf one is stopped by the engine.
-      await eventually(async () => children.slice(0, 3).every((c) => c.states.at(-1) === "TenantSuspendedError"), 30_000)
-      await eventually(async () => children[3]!.states.at(-1) !== "ok", 30_000)
-      // Let them keep trying for a while, the deaf one included.
-      await new Promise((r) => setTimeout(r, 500))
+      // The listening instances hear it and refuse; the deaf ones are stopped by the engine.
+      await eventually(async () => children.slice(0, listening).every((c) => c.states.at(-1) === "TenantSuspendedError"), 30_000)
+      await eventually(async () => children.slice(listening).every((c) => c.states.at(-1) !== "ok"), 30_000)
+      // Every instance, the deaf ones included, keeps trying: 30 attempts more each.
+      await moreAttempts(30)
       const resumedAt = (await admin.query(`SELECT clock_timestamp() AS t`)).rows[0].t as Date
       await catalog.resume(name)
       const t = new pg.Client({ connectionString: `postgresql://postgres@${PG_HOST}/${name}` })
       await t.connect()
       const { rows } = await t.query(
-        `SELECT count(*) FILTER (WHERE at > $1 AND at < $2) AS during, count(*) FILTER (WHERE at <= $1) AS before FROM "User"`,
+        `SELECT count(*) FILTER (WHERE at > $1 AND at < $2) AS during, count(*) FILTER (WHERE at <= $1) AS before,
+           count(DISTINCT split_part(email, '-', 1)) FILTER (WHERE at <= $1) AS writers FROM "User"`,
         [suspendedAt, resumedAt]
       )
       await t.end()
       expect(Number(rows[0].during)).toBe(0)
       expect(Number(rows[0].before)).toBeGreaterThan(0)
+      expect(Number(rows[0].writers)).toBe(8)
       // After resume, the listening instances write again.
-      await eventually(async () => children.slice(0, 3).every((c) => c.states.at(-1) === "ok"), 30_000)
+      await eventually(async () => children.slice(0, listening).every((c) => c.states.at(-1) === "ok"), 30_000)
     } finally {
       await admin.end()
       for (const c of children) c.proc.kill("SIGTERM")
       await Promise.all(children.map((c) => new Promise((r) => (c.proc.exitCode !== null ? r(null) : c.proc.once("exit", r)))))
     }
-  }, 180_000)
+  }, 240_000)
 })

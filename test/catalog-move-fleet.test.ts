@@ -1,7 +1,7 @@
-// A move under load from real processes: 4 app instances (child processes following the catalog) insert unique keys
+// A move under load from real processes: 8 app instances (child processes following the catalog) insert unique keys
 // into one tenant while it moves from one PostgreSQL cluster to another. Afterwards: every acknowledged key is on the
 // target exactly once (0 lost, 0 duplicated), no row was committed on the source after the fence (judged by the
-// source's own clock, in the source), the report counts the 4 instances as acknowledged, and the write-blocked
+// source's own clock, in the source), the report counts the 8 instances as acknowledged, and the write-blocked
 // window (the longest write, held time included) is printed.
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { openCatalog } from "../src/Catalog.js"
@@ -36,12 +36,12 @@ afterAll(async () => {
   clusters?.stop()
 }, 60_000)
 
-describe("a move while 4 app processes write", () => {
+describe("a move while 8 app processes write", () => {
   it("0 acknowledged writes lost, 0 duplicated, 0 rows committed on the source after the fence", async () => {
     const name = uniqueName("fleet").replace(/^flexidb_/, "mf_")
     await catalog.create(name, { server: "east", template: "tpl" })
     await cluster("east").sql(`INSERT INTO "User" (email) SELECT 'seed' || g || '@x.io' FROM generate_series(1, 20000) g`, name)
-    const apps = startApps(4, catalogDb.url, servers(), name)
+    const apps = startApps(8, catalogDb.url, servers(), name)
     try {
       await Promise.all(apps.map((a) => a.ready))
       await moreAcks(apps, 20)
@@ -58,7 +58,7 @@ describe("a move while 4 app processes write", () => {
       await moreAcks(apps, 20)
       await stopApps(apps)
 
-      expect(report.instances).toMatchObject({ live: 4, acked: 4 })
+      expect(report.instances).toMatchObject({ live: 8, acked: 8 })
       const acked = apps.flatMap((a) => a.acked.map((x) => x.key))
       expect(new Set(acked).size).toBe(acked.length)
       const onTarget = (await cluster("west").sql(`SELECT email FROM "User" WHERE email NOT LIKE 'seed%'`, name)).map((r) => String(r.email))
@@ -76,7 +76,7 @@ describe("a move while 4 app processes write", () => {
       const window = Math.max(...apps.flatMap((a) => a.acked.map((x) => x.ms)))
       const failures = apps.flatMap((a) => a.failed.map((f) => f.tag))
       console.log(
-        `move under 4 writers: ${acked.length} writes acknowledged, ${failures.length} failed (${[...new Set(failures)].join(", ") || "none"}); ` +
+        `move under 8 writers: ${acked.length} writes acknowledged, ${failures.length} failed (${[...new Set(failures)].join(", ") || "none"}); ` +
           `fence ${report.fenceMs} ms, longest write ${window.toFixed(0)} ms, copy ${report.copyMs} ms, ${report.rows} rows`
       )
     } finally {

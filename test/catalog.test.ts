@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { Catalog, CatalogService, openCatalog } from "../src/Catalog.js"
 import type { Row } from "../src/Catalog.js"
 import { ConnectionError, DuplicateDatabaseError, InvalidArgumentError, UnknownDatabaseError } from "../src/index.js"
+import { deployMigrations, migrationStatus } from "../src/migrate.js"
 import { createDatabase, PG_HOST, uniqueName } from "./support/databases.js"
 import type { TestDatabase } from "./support/databases.js"
 
@@ -134,7 +135,7 @@ describe("PostgreSQL database tenants", () => {
 })
 
 describe("PostgreSQL schema tenants", () => {
-  it("built by the migrator; suspend parks the schema (a pooled connection from before cannot write); resume restores", async () => {
+  it("built from the migrations; suspend parks the schema (a pooled connection from before cannot write); resume restores", async () => {
     const catalog = await openCatalog({ url: catalogDb.url, servers: servers(), migrations: join(fixtures, "postgresql") })
     const name = tenant("sc")
     try {
@@ -143,6 +144,11 @@ describe("PostgreSQL schema tenants", () => {
       const before = await admin(schemaDb.url)
       await before.query(`INSERT INTO "${name}"."User" (email) VALUES ('a@x.io')`)
       expect((await before.query(`SELECT migration_name FROM "${name}"._prisma_migrations ORDER BY 1`)).rows).toHaveLength(2)
+      // Built in one round trip, recorded as the migrator records it: nothing pending, nothing modified, a deploy a no-op.
+      const status = await migrationStatus({ url: schemaDb.url, schema: name, migrations: join(fixtures, "postgresql") })
+      expect(status).toMatchObject({ applied: expect.any(Array), pending: [], failed: [], modified: [], missingLocally: [] })
+      expect(status.applied).toHaveLength(2)
+      expect(await deployMigrations({ url: schemaDb.url, schema: name, migrations: join(fixtures, "postgresql") })).toEqual({ applied: [] })
       await catalog.suspend(name)
       before.on("error", () => undefined)
       await expect(before.query(`INSERT INTO "${name}"."User" (email) VALUES ('late@x.io')`)).rejects.toThrow(/does not exist/)

@@ -11,6 +11,7 @@ import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
+import * as MutableRef from "effect/MutableRef"
 import * as Runtime from "effect/Runtime"
 import type * as Scope from "effect/Scope"
 import type { ClientEntry, PrismaClientLike, TenantStats } from "../Client.js"
@@ -161,11 +162,14 @@ export const make = (registry: Registry, env: Env, config: ResolvedTenants): Eff
     const retiring = new Map<string, Deferred.Deferred<void>>()
     /** The highest epoch heard for a name while it was loading: the load retires what it opened if it is older. */
     const heard = new Map<string, number>()
+    /** Retired tenants a lease still holds: a later suspend or remove shuts them too. */
+    const leased = new Map<string, Tenant>()
 
     /** Closes a retired tenant: unregistered (its client disconnects), and a reopen of its name may go on. */
     const close = (t: Tenant) =>
       Effect.suspend(() => {
         const gone = retiring.get(t.name)
+        if (leased.get(t.name) === t) leased.delete(t.name)
         if (registry.find(t.name) !== t.db) {
           retiring.delete(t.name)
           return gone === undefined ? Effect.void : Deferred.succeed(gone, undefined)
@@ -176,16 +180,23 @@ export const make = (registry: Registry, env: Env, config: ResolvedTenants): Eff
         )
       })
 
-    /** A catalog change superseded `t`: no new caller gets it, writes are refused now, it closes when its leases end. */
-    const retire = (t: Tenant) =>
+    /**
+     * A catalog change superseded `t`: no new caller gets it, writes are refused now, it closes when its leases end.
+     * `shut` (suspended or removed): no new operation at all, reads included, even through a client a lease holds —
+     * each rejects with ClosedError, as through a client kept past its tenant's close.
+     */
+    const retire = (t: Tenant, shut = false) =>
       Effect.gen(function*() {
+        if (shut) MutableRef.set(t.db.writer.closed, true) // one cell for the writer and its replicas
         if (t.retired) return
         t.retired = true
+        if (t.leases > 0) leased.set(t.name, t)
         if (resident.get(t.name) === t) resident.delete(t.name)
         yield* stopExpiry(t)
         if (!retiring.has(t.name)) retiring.set(t.name, yield* Deferred.make<void>())
         registry.preventWrites(t.name)
-        if (t.leases === 0) yield* close(t)
+        // Forked: the client's disconnect must not hold up the next change the follower applies.
+        if (t.leases === 0) yield* forkIn(env, close(t), scope)
       })
 
     /**
@@ -206,8 +217,13 @@ export const make = (registry: Registry, env: Env, config: ResolvedTenants): Eff
       Effect.forEach(changes, (c) =>
         Effect.suspend(() => {
           if (loading.has(c.name)) heard.set(c.name, Math.max(heard.get(c.name) ?? 0, c.epoch))
+          const shut = c.state === "suspended" || c.state === "removed"
+          const held = leased.get(c.name)
+          if (shut && held !== undefined && held.epoch !== undefined && c.epoch > held.epoch) {
+            MutableRef.set(held.db.writer.closed, true)
+          }
           const t = resident.get(c.name)
-          const retired = t !== undefined && t.epoch !== undefined && c.epoch > t.epoch ? retire(t) : Effect.void
+          const retired = t !== undefined && t.epoch !== undefined && c.epoch > t.epoch ? retire(t, shut) : Effect.void
           return c.state === "moving"
             ? Effect.zipRight(retired, Effect.asVoid(forkIn(env, drainForMove(t, c), scope)))
             : retired
@@ -346,14 +362,20 @@ export const make = (registry: Registry, env: Env, config: ResolvedTenants): Eff
           counts.resolveFailures++
           return yield* Effect.fail(unknownTenant(name))
         }
-        // A tenant whose database is gone would be kept down and reconnected forever: asked first, and refused.
-        if (yield* missing(entry)) {
+        // A tenant whose database is gone would be kept down and reconnected forever: asked first, and refused. A
+        // catalog row says it exists: asked only if the first connection fails (one round trip less to the first query).
+        if (row === undefined && (yield* missing(entry))) {
           counts.resolveFailures++
           return yield* Effect.fail(unknownTenant(name))
         }
         yield* registry.register(name, entry as ClientEntry, true)
         const db = registry.find(name)!
-        yield* registry.connected(name)
+        const up = yield* registry.connected(name)
+        if (!up && row !== undefined && (yield* missing(entry))) {
+          yield* Effect.ignore(registry.unregister(name))
+          counts.resolveFailures++
+          return yield* Effect.fail(unknownTenant(name))
+        }
         const now = yield* Clock.currentTimeMillis
         const t: Tenant = {
           name,

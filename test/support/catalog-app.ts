@@ -1,7 +1,8 @@
 // An app instance that follows a tenant catalog, run as a child process by catalog-fleet.test.ts.
 // argv: catalog URL, servers (JSON), tenant, "listen" | "nolisten", instance id.
 // It writes to the tenant every few milliseconds and prints "state <outcome>" each time the outcome changes
-// ("ok", or the error's tag), so the parent sees when a change reached it.
+// ("ok", or the error's tag), so the parent sees when a change reached it, and "tick <n>" after every 10th attempt,
+// so the parent can wait for attempts made after a point instead of sleeping.
 import { createFlexiDB } from "../../src/index.js"
 import * as prisma7 from "../fixtures/prisma7/clients.ts"
 
@@ -19,6 +20,7 @@ const db = createFlexiDB({}, {
 
 let last = ""
 let n = 0
+let attempts = 0
 const say = (outcome: string) => {
   if (outcome === last) return
   last = outcome
@@ -35,5 +37,6 @@ for (;;) {
   } catch (e) {
     say(String((e as { _tag?: string })._tag ?? (e as Error).name ?? "error"))
   }
+  if (++attempts % 10 === 0) console.log(`tick ${attempts}`)
   await new Promise((r) => setTimeout(r, 10))
 }

@@ -27,7 +27,12 @@ const binary = "/usr/sbin/pgbouncer"
  * Starts PgBouncer: `poolSize` server connections at most per database, `serverConnections` at most in all (it closes
  * idle ones of other databases to stay within).
  */
-export const startPgBouncer = async (poolSize: number, serverConnections: number): Promise<PgBouncer> => {
+export const startPgBouncer = async (
+  poolSize: number,
+  serverConnections: number,
+  /** More `[pgbouncer]` settings, e.g. `{ query_wait_timeout: 3 }`. */
+  settings: Readonly<Record<string, string | number>> = {}
+): Promise<PgBouncer> => {
   if (!existsSync(binary)) {
     throw new Error(`PgBouncer is not installed (${binary}): apt-get install pgbouncer (.ci/run does it).`)
   }
@@ -54,7 +59,8 @@ export const startPgBouncer = async (poolSize: number, serverConnections: number
       "max_client_conn = 900",
       "ignore_startup_parameters = extra_float_digits,options",
       `logfile = ${dir}/pgbouncer.log`,
-      `pidfile = ${dir}/pgbouncer.pid`
+      `pidfile = ${dir}/pgbouncer.pid`,
+      ...Object.entries(settings).map(([k, v]) => `${k} = ${v}`)
     ].join("\n") + "\n"
   )
   execFileSync("su", ["postgres", "-s", "/bin/sh", "-c", `${binary} -d ${dir}/pgbouncer.ini`], { stdio: "pipe" })

@@ -35,9 +35,14 @@ export const loadPg = (where: string): Promise<typeof Pg> => load("pg", where)
 /** better-sqlite3 (a file tenant's move uses its online backup API). */
 export const loadSqlite = (where: string): Promise<any> => load("better-sqlite3", where)
 
-export const openCatalogPool = async (url: string, max = 4): Promise<CatalogPool> => {
+export const openCatalogPool = async (
+  url: string,
+  max = 4,
+  /** Keep idle connections open (a follower's lookups then never pay for a connection; the heartbeat uses one too). */
+  keepIdle = false
+): Promise<CatalogPool> => {
   const pg = await loadPg("catalog")
-  const pool = new pg.Pool({ connectionString: url, max, connectionTimeoutMillis: 5_000 })
+  const pool = new pg.Pool({ connectionString: url, max, connectionTimeoutMillis: 5_000, ...(keepIdle && { idleTimeoutMillis: 0 }) })
   // An idle connection the server closed: the pool drops it and opens another when asked.
   pool.on("error", () => undefined)
   guardPool(pool) // and one a network forgot, checked before use

@@ -9,11 +9,17 @@
  * - SQLite: the file (with its -wal and -shm) renamed aside; a connection opened before writes into the parked file,
  *   which `resume` puts back, so nothing is lost.
  */
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+import * as Effect from "effect/Effect"
+import { randomUUID } from "node:crypto"
 import { constants as fsConstants } from "node:fs"
 import { access, copyFile, rename, rm } from "node:fs/promises"
 import { isAbsolute, join } from "node:path"
 import { DuplicateDatabaseError, InvalidArgumentError } from "../../Errors.js"
 import { deployMigrations } from "../../migrate.js"
+import { ddl } from "../../migrate/dialect.js"
+import { checksum } from "../../migrate/ledger.js"
+import { readFolder } from "../../migrate/loader.js"
 import type { Kind, Server } from "./servers.js"
 import { folderOf, parkedName, tenantUrl, withDatabase } from "./servers.js"
 
@@ -52,6 +58,29 @@ const drained = async (admin: Admin, sql: string, params: ReadonlyArray<unknown>
 }
 
 const duplicate = (t: Target) => new DuplicateDatabaseError({ database: t.name })
+
+/**
+ * A new schema tenant built as the migrator would build it — its tables, then `_prisma_migrations` with each migration
+ * recorded applied (Prisma's checksum) — as one script for one round trip; undefined (the migrator builds it) when a
+ * migration has no migration.sql or the folder is for another provider. A schema nobody else can know yet needs no lock.
+ */
+const schemaScript = async (location: string, migrations: string): Promise<string | undefined> => {
+  const folder = await Effect.runPromise(Effect.provide(readFolder(migrations), NodeFileSystem.layer))
+  const locked = folder.lockProvider
+  if (locked !== undefined && locked !== "postgresql" && locked !== "postgres") return undefined
+  if (folder.migrations.some((m) => m.script === undefined)) return undefined
+  const text = (s: string) => `'${s.replace(/'/g, "''")}'`
+  return [
+    `CREATE SCHEMA ${pgId(location)}`,
+    `SELECT set_config('search_path', ${text(pgId(location))}, true)`,
+    ddl.postgresql,
+    ...folder.migrations.flatMap((m) => [
+      m.script!,
+      `INSERT INTO _prisma_migrations (id, checksum, migration_name, started_at, finished_at, applied_steps_count) ` +
+      `VALUES (${text(randomUUID())}, ${text(checksum(m.script!))}, ${text(m.name)}, clock_timestamp(), clock_timestamp(), 1)`
+    ])
+  ].join(";\n")
+}
 
 /** Builds the tenant; on failure whatever was made is dropped again. */
 export const provision = async (
@@ -114,12 +143,16 @@ export const provision = async (
     return
   }
   if (t.server.engine === "postgresql") {
+    const built = migrations === undefined ? undefined : await schemaScript(t.location, migrations)
     try {
-      await a.query(`CREATE SCHEMA ${pgId(t.location)}`)
+      // The whole schema in one round trip on the admin's warm connection: several statements in one simple query
+      // run as one transaction, so a failure leaves nothing behind.
+      await a.query(built ?? `CREATE SCHEMA ${pgId(t.location)}`)
     } catch (e) {
       if (code(e) === "42P06") throw duplicate(t)
       throw e
     }
+    if (built !== undefined) return
     try {
       await migrate({ url: t.server.base, schema: t.location })
     } catch (e) {

@@ -55,7 +55,7 @@ export const follow = (
     let opened: Promise<CatalogPool> | undefined
     const pool = () => {
       if (opened === undefined) {
-        opened = openCatalogPool(config.url, 2)
+        opened = openCatalogPool(config.url, 2, true)
         opened.catch(() => (opened = undefined))
       }
       return opened

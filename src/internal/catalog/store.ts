@@ -114,3 +114,14 @@ export const toRow = (r: Record<string, unknown>): Row => {
 
 export const notify = (s: Session, name: string, state: State | "removed", epoch: number) =>
   s.query(`SELECT pg_notify($1, $2)`, [channel, JSON.stringify({ name, state, epoch })])
+
+/**
+ * Updates the tenant's row and announces its new state in one statement (one round trip, atomic on its own or in the
+ * caller's transaction): the rows updated, each announced as `notify` would.
+ */
+export const updateAndNotify = (s: Session, set: string, where: string, params: ReadonlyArray<unknown>) =>
+  s.query(
+    `WITH u AS (UPDATE flexidb.tenants SET ${set} WHERE ${where} RETURNING ${columns})
+     SELECT u.*, pg_notify('${channel}', json_build_object('name', u.name, 'state', u.state, 'epoch', u.epoch)::text) AS notified FROM u`,
+    params
+  )
