@@ -10,7 +10,7 @@ import { DuplicateDatabaseError } from "../../Errors.js"
 import { loadSqlite } from "./drivers.js"
 import * as engines from "./engines.js"
 import type { MoveContext, MoveOptions, MoveReport, Recorded } from "./move-common.js"
-import { enterFence, finishCopied, record, recorded, refused, settleBack } from "./move-common.js"
+import { enterFence, finishCopied, record, refused, settleBack, undoUnlessSwitched } from "./move-common.js"
 import type { Server } from "./servers.js"
 import { folderOf } from "./servers.js"
 import type { Row } from "./store.js"
@@ -112,8 +112,6 @@ export const runFile = async (ctx: MoveContext, row: Row, from: Server, to: Serv
       progress
     )
   } catch (e) {
-    const now = await recorded(ctx, name).catch(() => undefined)
-    if (now !== undefined && now.step !== "switched") await undoFile(ctx, now).catch(() => undefined)
-    throw e
+    return undoUnlessSwitched(ctx, name, (m) => undoFile(ctx, m), e)
   }
 }

@@ -27,7 +27,7 @@ import { withDatabase } from "./servers.js"
 import { columns, toRow } from "./store.js"
 import type { Row } from "./store.js"
 import type { MoveContext, MoveOptions, MoveReport, Recorded } from "./move-common.js"
-import { code, enterFence, forget, pipeInto, record, recorded, refused, settleBack, switchRow } from "./move-common.js"
+import { code, enterFence, forget, pipeInto, record, recorded, refused, settleBack, switchRow, undoUnlessSwitched } from "./move-common.js"
 import { runFile, undoFile } from "./move-file.js"
 import { runMaria, undoMaria } from "./move-maria.js"
 
@@ -407,10 +407,7 @@ const run = async (ctx: MoveContext, row: Row, to: Server, options: MoveOptions)
     await snapshot?.end().catch(() => undefined)
     snapshot = undefined
     await target.end().catch(() => undefined)
-    const now = await recorded(ctx, name).catch(() => undefined)
-    // Before the switch, a failed move goes back to its source; after it, the target is where the tenant lives.
-    if (now !== undefined && now.step !== "switched") await undo(ctx, now).catch(() => undefined)
-    throw e
+    return undoUnlessSwitched(ctx, name, (now) => undo(ctx, now), e)
   } finally {
     await snapshot?.end().catch(() => undefined)
     await target.end().catch(() => undefined)
