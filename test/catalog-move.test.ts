@@ -125,4 +125,23 @@ describe("catalog.move (PostgreSQL → PostgreSQL)", () => {
     await expect(fx.catalog.move(tenant("none"), { server: "west" })).rejects.toMatchObject({ code: "FLEXIDB_UNKNOWN_DATABASE" })
     expect(await fx.catalog.get(name)).toMatchObject({ server: "east", state: "active", epoch: 1 })
   }, 60_000)
+
+  it("refuses to move a schema tenant before anything changes, saying what to do instead", async () => {
+    const name = tenant("schema")
+    await fx.catalog.create(name, { server: "east", kind: "schema" })
+    await east().sql(`CREATE TABLE "${name}"."User" (id SERIAL PRIMARY KEY, email TEXT NOT NULL UNIQUE)`)
+    await east().sql(`INSERT INTO "${name}"."User" (email) VALUES ('a@x.io')`)
+    const before = await fx.catalog.get(name)
+    const e = await fx.catalog.move(name, { server: "west" }).catch((x: unknown) => x)
+    expect(e).toBeInstanceOf(InvalidArgumentError)
+    expect((e as Error).message).toMatch(/schema tenants do not move.*Nothing was changed.*pg_dump --schema=.*--kind database/)
+    expect(await fx.catalog.get(name)).toEqual(before)
+    expect(await fx.catalog.resumeMove(name)).toMatchObject({ outcome: "none" })
+    // The schema still takes writes where it is; nothing was made on the target or published on the source.
+    await east().sql(`INSERT INTO "${name}"."User" (email) VALUES ('b@x.io')`)
+    expect(await east().sql(`SELECT pubname FROM pg_publication`)).toEqual([])
+    expect(await east().sql(`SELECT slot_name FROM pg_replication_slots`)).toEqual([])
+    expect(await west().sql(`SELECT 1 FROM pg_namespace WHERE nspname = $1`, "postgres", [name])).toEqual([])
+    await fx.catalog.remove(name, { drop: true })
+  }, 60_000)
 })

@@ -242,6 +242,17 @@ const checkPostgres = async (ctx: MoveContext, row: Row, to: Server) => {
     })
   }
   const file = (from.engine === "sqlite" && row.kind === "file") || (from.engine === "mysql" && row.kind === "database")
+  if (from.engine === "postgresql" && row.kind === "schema") {
+    // A move publishes and fences a whole database; a schema shares its database (and the fence) with other tenants.
+    throw new InvalidArgumentError({
+      path: "kind",
+      reason: `tenant '${row.name}' is a PostgreSQL schema tenant (schema '${row.location}' on server '${from.name}'), and ` +
+        `schema tenants do not move: a move copies and closes a whole database, which this schema shares with other ` +
+        `tenants. Nothing was changed. To move it, stop its writes, copy it with pg_dump --schema='${row.location}' into a ` +
+        `database tenant created on '${to.name}' (flexidb tenants create NAME --server ${to.name} --kind database), and ` +
+        `remove this one; tenants that may move are best created with --kind database`
+    })
+  }
   if (!file && (from.engine !== "postgresql" || row.kind !== "database")) {
     throw new InvalidArgumentError({
       path: "kind",
