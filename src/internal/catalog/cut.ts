@@ -33,6 +33,11 @@ const refusedCodes = new Set(["25006", "1146", "ER_NO_SUCH_TABLE", "SQLITE_READO
 const refusedMessage = /read-only transaction|readonly database|no such table|Table '[^']*' doesn't exist/i
 const refused = (error: unknown) => texts(error).some((t) => refusedCodes.has(t) || refusedMessage.test(t))
 
+/** MariaDB's `KILL` of the session under the write (1927, 1317): like a lost connection, it may have committed. */
+const killedCodes = new Set(["1927", "ER_CONNECTION_KILLED", "1317", "ER_QUERY_INTERRUPTED"])
+const killedMessage = /Connection was killed|Query execution was interrupted/i
+const killed = (error: unknown) => texts(error).some((t) => killedCodes.has(t) || killedMessage.test(t))
+
 /** Whether the row read after a failure says the client at `opened` was cut by a move. */
 const cutBy = (opened: Row, now: Row | undefined) =>
   now !== undefined &&
@@ -53,11 +58,12 @@ export const cutByMove = <C>(
   if (typeof extend !== "function") return client
   const check = async (error: unknown): Promise<never> => {
     const engineRefused = refused(error)
-    if (!engineRefused && !isUnhealthy(error)) throw error
+    const cut = killed(error)
+    if (!engineRefused && !cut && !isUnhealthy(error)) throw error
     const now = await lookup(row.name).catch(() => undefined)
     if (!cutBy(row, now)) throw error
     learnt(now!)
-    throw new TenantMovingError({ tenant: row.name, waitedMs: 0, outcomeUnknown: engineRefused ? false : outcomeUnknown(error) })
+    throw new TenantMovingError({ tenant: row.name, waitedMs: 0, outcomeUnknown: engineRefused ? false : cut || outcomeUnknown(error) })
   }
   return extend.call(client, {
     name: "flexidb-move",
