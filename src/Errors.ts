@@ -437,7 +437,9 @@ export type TenantError =
 /**
  * The tenant is moving to another server (`catalog.move`) and its writes are held for the cutover: a new write waited
  * `moveTimeout` (default 5 s) for the move to finish and was not sent (`outcomeUnknown: false`). Try again: once the
- * move has switched, the tenant opens on its new server.
+ * move has switched, the tenant opens on its new server. A write the cutover cut (the source closed in its engine
+ * under a process that had not heard of the move) says `outcomeUnknown: true` — or `false` when the closed source
+ * refused it outright — with `waitedMs` 0.
  *
  * @since 0.2.0
  */

@@ -4,39 +4,22 @@
 // TenantMovingError (outcomeUnknown false), and the tenant opens again once the row is active.
 import pg from "pg"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { openCatalog } from "../src/Catalog.js"
-import type { Catalog, MoveProgress } from "../src/Catalog.js"
+import type { MoveProgress } from "../src/Catalog.js"
 import { createFlexiDB, TenantMovingError } from "../src/index.js"
 import * as prisma7 from "./fixtures/prisma7/clients.ts"
-import { createDatabase, uniqueName } from "./support/databases.js"
-import type { TestDatabase } from "./support/databases.js"
-import { startLogicalClusters } from "./support/logical.js"
-import type { LogicalClusters } from "./support/logical.js"
+import { uniqueName } from "./support/databases.js"
+import { moveFixture } from "./support/logical.js"
 
 type Client = ReturnType<typeof prisma7.postgresql>
-let clusters: LogicalClusters
-let catalogDb: TestDatabase
-let catalog: Catalog
 const tenant = (tag: string) => uniqueName(tag).replace(/^flexidb_/, "ma_")
-const servers = () => ({ east: clusters.clusters[0]!.url(), west: clusters.clusters[1]!.url() })
-const cluster = (server: string) => clusters.clusters[server === "east" ? 0 : 1]!
 
-beforeAll(async () => {
-  clusters = await startLogicalClusters(2)
-  catalogDb = await createDatabase("postgresql")
-  catalog = await openCatalog({ url: catalogDb.url, servers: servers() })
-  await cluster("east").sql(`CREATE DATABASE tpl`)
-  await cluster("east").sql(
-    `CREATE TABLE "User" (id SERIAL PRIMARY KEY, email TEXT NOT NULL UNIQUE, name TEXT);
-     CREATE TABLE "Post" (id SERIAL PRIMARY KEY, title TEXT NOT NULL, "authorId" INTEGER NOT NULL REFERENCES "User"(id))`,
-    "tpl"
-  )
-}, 120_000)
-afterAll(async () => {
-  await catalog?.close()
-  await catalogDb?.drop()
-  clusters?.stop()
-}, 60_000)
+const fx = moveFixture(
+  `CREATE TABLE "User" (id SERIAL PRIMARY KEY, email TEXT NOT NULL UNIQUE, name TEXT);
+     CREATE TABLE "Post" (id SERIAL PRIMARY KEY, title TEXT NOT NULL, "authorId" INTEGER NOT NULL REFERENCES "User"(id))`
+)
+const { servers, cluster } = fx
+beforeAll(fx.setup, 120_000)
+afterAll(fx.teardown, 60_000)
 
 const app = (moveTimeout: `${number} millis` | `${number} seconds` = "5 seconds") =>
   createFlexiDB({}, {
@@ -44,14 +27,14 @@ const app = (moveTimeout: `${number} millis` | `${number} seconds` = "5 seconds"
     retry: { attempts: 0 },
     logger: false,
     tenants: {
-      catalog: { url: catalogDb.url, servers: servers(), moveTimeout },
+      catalog: { url: fx.catalogDb.url, servers: servers(), moveTimeout },
       client: (url) => prisma7.postgresql(url) as Client,
       maxClients: 4
     }
   })
 
 const catalogSql = async (text: string, params: ReadonlyArray<unknown> = []) => {
-  const c = new pg.Client({ connectionString: catalogDb.url })
+  const c = new pg.Client({ connectionString: fx.catalogDb.url })
   await c.connect()
   try {
     return (await c.query(text, params as Array<unknown>)).rows
@@ -72,7 +55,7 @@ const eventually = async (check: () => Promise<boolean>, ms = 10_000) => {
 describe("an app following the catalog during a move", () => {
   it("acknowledges the fence; a write asked for during the cutover is held, then lands on the target", async () => {
     const name = tenant("held")
-    await catalog.create(name, { server: "east", template: "tpl" })
+    await fx.catalog.create(name, { server: "east", template: "tpl" })
     const db = app()
     try {
       await (await db.tenant(name)).user.create({ data: { email: "before@x.io" } })
@@ -80,7 +63,7 @@ describe("an app following the catalog during a move", () => {
       await eventually(async () => (await catalogSql(`SELECT count(*)::int AS n FROM flexidb.instances`))[0]!.n === 1)
       let held: Promise<unknown> | undefined
       let heldState = ""
-      const report = await catalog.move(name, {
+      const report = await fx.catalog.move(name, {
         server: "west",
         onProgress: (p: MoveProgress) => {
           // Inside the fence (acknowledged, source closed): this write must wait for the switch.
@@ -109,7 +92,7 @@ describe("an app following the catalog during a move", () => {
 
   it("a cutover longer than moveTimeout: TenantMovingError (not sent); the tenant opens again once active", async () => {
     const name = tenant("slow")
-    await catalog.create(name, { server: "east", template: "tpl" })
+    await fx.catalog.create(name, { server: "east", template: "tpl" })
     const db = app("300 millis")
     try {
       await (await db.tenant(name)).user.create({ data: { email: "a@x.io" } })
@@ -136,4 +119,47 @@ describe("an app following the catalog during a move", () => {
       await db.disconnect()
     }
   }, 60_000)
+
+  it("a write cut by the source closing in a process that missed the fence: TenantMovingError (outcome unknown), then the target", async () => {
+    const name = tenant("cut")
+    await fx.catalog.create(name, { server: "east", template: "tpl" })
+    // A process deaf to the catalog: no LISTEN, and its poll never comes during the test. It keeps its heartbeat, so
+    // the mover waits for its acknowledgement (moveTimeout below), then closes the source under it.
+    const db = createFlexiDB({}, {
+      gracefulShutdown: false,
+      retry: { attempts: 0 },
+      logger: false,
+      tenants: {
+        catalog: { url: fx.catalogDb.url, servers: servers(), listen: false, pollInterval: "1 hour" },
+        client: (url) => prisma7.postgresql(url) as Client
+      }
+    })
+    try {
+      await (await db.tenant(name)).user.create({ data: { email: "before@x.io" } })
+      await eventually(async () => (await catalogSql(`SELECT count(*)::int AS n FROM flexidb.instances`))[0]!.n === 1)
+      // A write in flight through the whole move: it sleeps before it inserts (no transaction id yet, so the
+      // replication slot's creation does not wait for it), and the fence terminates its session.
+      const cut = (await db.tenant(name)).$executeRawUnsafe(`INSERT INTO "User" (email) SELECT 'cut@x.io' FROM pg_sleep(120)`)
+        .then(() => "committed", (e: unknown) => e)
+      await eventually(async () =>
+        (await cluster("east").sql(
+          `SELECT 1 FROM pg_stat_activity WHERE datname = $1 AND state = 'active' AND query LIKE '%pg_sleep(120)%'`,
+          "postgres",
+          [name]
+        )).length === 1
+      )
+      const report = await fx.catalog.move(name, { server: "west", moveTimeout: 200 })
+      expect(report.instances).toMatchObject({ live: 1, acked: 0 })
+      const e = await cut
+      expect(e).toBeInstanceOf(TenantMovingError)
+      expect(e).toMatchObject({ code: "FLEXIDB_TENANT_MOVING", outcomeUnknown: true, tenant: name })
+      // The process applied the row it read after the failure: its next write opens on the target.
+      await (await db.tenant(name)).user.create({ data: { email: "after@x.io" } })
+      const onWest = (await cluster("west").sql(`SELECT email FROM "User" ORDER BY email`, name)).map((r) => r.email)
+      expect(onWest).toEqual(["after@x.io", "before@x.io"])
+      expect((await cluster("east").sql(`SELECT email FROM "User"`, name)).map((r) => r.email)).toEqual(["before@x.io"])
+    } finally {
+      await db.disconnect()
+    }
+  }, 120_000)
 })

@@ -8,39 +8,25 @@ import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { run } from "../cli/main.js"
 import { openCatalog } from "../src/Catalog.js"
-import type { Catalog } from "../src/Catalog.js"
-import { createDatabase, uniqueName } from "./support/databases.js"
-import type { TestDatabase } from "./support/databases.js"
-import { startLogicalClusters, writer } from "./support/logical.js"
-import type { LogicalClusters } from "./support/logical.js"
+import { uniqueName } from "./support/databases.js"
+import { moveFixture, writer } from "./support/logical.js"
 
-let clusters: LogicalClusters
-let catalogDb: TestDatabase
-let catalog: Catalog
 const tenant = (tag: string) => uniqueName(tag).replace(/^flexidb_/, "mk_")
-const servers = () => ({ east: clusters.clusters[0]!.url(), west: clusters.clusters[1]!.url() })
-const cluster = (server: string) => clusters.clusters[server === "east" ? 0 : 1]!
 const urlOf = (server: string, location: string) => cluster(server).url(location)
 
-beforeAll(async () => {
-  clusters = await startLogicalClusters(2)
-  catalogDb = await createDatabase("postgresql")
-  catalog = await openCatalog({ url: catalogDb.url, servers: servers() })
-  await cluster("east").sql(`CREATE DATABASE tpl`)
-  await cluster("east").sql(`CREATE TABLE "User" (id SERIAL PRIMARY KEY, email TEXT NOT NULL UNIQUE, name TEXT)`, "tpl")
-}, 120_000)
-afterAll(async () => {
-  await catalog?.close()
-  await catalogDb?.drop()
-  clusters?.stop()
-}, 60_000)
+const fx = moveFixture(
+  `CREATE TABLE "User" (id SERIAL PRIMARY KEY, email TEXT NOT NULL UNIQUE, name TEXT)`
+)
+const { servers, cluster } = fx
+beforeAll(fx.setup, 120_000)
+afterAll(fx.teardown, 60_000)
 
 const flexidb = async (argv: ReadonlyArray<string>) => {
   const out: Array<string> = []
   const err: Array<string> = []
   const env = {
     PATH: process.env.PATH,
-    FLEXIDB_CATALOG_URL: catalogDb.url,
+    FLEXIDB_CATALOG_URL: fx.catalogDb.url,
     FLEXIDB_SERVER_EAST: servers().east,
     FLEXIDB_SERVER_WEST: servers().west
   }
@@ -55,7 +41,7 @@ const moverKilledAt = (name: string, step: string) =>
       "--import",
       "tsx",
       join(import.meta.dirname, "support", "mover.ts"),
-      catalogDb.url,
+      fx.catalogDb.url,
       JSON.stringify(servers()),
       name,
       "west",
@@ -77,13 +63,13 @@ describe("a mover killed at each step", () => {
       for (let round = 1; round <= rounds; round++)
       it(`killed at '${step}', then --${recovery}${rounds > 1 ? ` (round ${round})` : ""}: every acknowledged write in the active location`, async () => {
         const name = tenant(`${step.replace("-", "")}_${recovery[0]}${round}`)
-        await catalog.create(name, { server: "east", template: "tpl" })
+        await fx.catalog.create(name, { server: "east", template: "tpl" })
         await cluster("east").sql(`INSERT INTO "User" (email) SELECT 'seed' || g || '@x.io' FROM generate_series(1, 2000) g`, name)
-        const w = writer(() => catalog.get(name), urlOf)
+        const w = writer(() => fx.catalog.get(name), urlOf)
         while (w.acked.length < 10) await new Promise((r) => setTimeout(r, 5))
 
         expect(await moverKilledAt(name, step)).toBe("SIGKILL")
-        const fenced = await catalog.get(name)
+        const fenced = await fx.catalog.get(name)
         if (step === "switched") {
           expect(fenced).toMatchObject({ server: "west", state: "active" })
           const refused = await flexidb(["tenants", "move", name, "--abort"])
@@ -97,7 +83,7 @@ describe("a mover killed at each step", () => {
         const active = recovery === "resume" ? "west" : "east"
         const other = active === "west" ? "east" : "west"
         expect(outcome.row).toMatchObject({ name, server: active, state: "active" })
-        expect(await catalog.get(name)).toEqual(outcome.row)
+        expect(await fx.catalog.get(name)).toEqual(outcome.row)
 
         // Writes go on in the active location.
         const count = w.acked.length
@@ -119,7 +105,7 @@ describe("a mover killed at each step", () => {
 
         const again = await flexidb(["tenants", "move", name, "--resume"])
         expect(again).toMatchObject({ code: 0, out: `no move of '${name}' is recorded: nothing to resume` })
-        await catalog.remove(name, { drop: true })
+        await fx.catalog.remove(name, { drop: true })
         await cluster(other).sql(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`)
       }, 120_000)
     }
@@ -129,22 +115,22 @@ describe("a mover killed at each step", () => {
 describe("the lease on a move", () => {
   it("a mover killed inside the fence: once its lease expires, an open catalog returns the tenant to its source", async () => {
     const name = tenant("lease")
-    await catalog.create(name, { server: "east", template: "tpl" })
+    await fx.catalog.create(name, { server: "east", template: "tpl" })
     await cluster("east").sql(`INSERT INTO "User" (email) VALUES ('a@x.io')`, name)
     expect(await moverKilledAt(name, "fenced")).toBe("SIGKILL")
-    expect(await catalog.get(name)).toMatchObject({ state: "moving" })
+    expect(await fx.catalog.get(name)).toMatchObject({ state: "moving" })
     // Any catalog opened anywhere looks after leases: this one with a short lease.
-    const watcher = await openCatalog({ url: catalogDb.url, servers: servers(), moveLease: 300 })
+    const watcher = await openCatalog({ url: fx.catalogDb.url, servers: servers(), moveLease: 300 })
     try {
       const end = Date.now() + 30_000
-      while ((await catalog.get(name))!.state !== "active" && Date.now() < end) await new Promise((r) => setTimeout(r, 50))
-      expect(await catalog.get(name)).toMatchObject({ server: "east", state: "active" })
-      expect(await catalog.resumeMove(name)).toMatchObject({ outcome: "none" })
+      while ((await fx.catalog.get(name))!.state !== "active" && Date.now() < end) await new Promise((r) => setTimeout(r, 50))
+      expect(await fx.catalog.get(name)).toMatchObject({ server: "east", state: "active" })
+      expect(await fx.catalog.resumeMove(name)).toMatchObject({ outcome: "none" })
       await cluster("east").sql(`INSERT INTO "User" (email) VALUES ('b@x.io')`, name)
       expect(await cluster("west").sql(`SELECT 1 FROM pg_database WHERE datname = '${name}'`)).toEqual([])
     } finally {
       await watcher.close()
-      await catalog.remove(name, { drop: true })
+      await fx.catalog.remove(name, { drop: true })
     }
   }, 60_000)
 })
@@ -152,7 +138,7 @@ describe("the lease on a move", () => {
 describe("flexidb tenants move", () => {
   it("--to SERVER moves with progress on stderr and a --json report; remove --source drops the old copy", async () => {
     const name = tenant("cli")
-    await catalog.create(name, { server: "east", template: "tpl" })
+    await fx.catalog.create(name, { server: "east", template: "tpl" })
     await cluster("east").sql(`INSERT INTO "User" (email) VALUES ('a@x.io')`, name)
     const moved = await flexidb(["tenants", "move", name, "--to", "west", "--json"])
     expect(moved).toMatchObject({ code: 0 })
@@ -167,6 +153,6 @@ describe("flexidb tenants move", () => {
     expect(await flexidb(["tenants", "remove", name, "--source"])).toMatchObject({ code: 0, out: `removed the source copy of ${name}` })
     expect(await cluster("west").sql(`SELECT 1 FROM pg_database WHERE datname = '${name}'`)).toEqual([])
     expect(await flexidb(["tenants", "move", name])).toMatchObject({ code: 2 })
-    await catalog.remove(name, { drop: true })
+    await fx.catalog.remove(name, { drop: true })
   }, 120_000)
 })

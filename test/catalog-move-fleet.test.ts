@@ -4,49 +4,31 @@
 // source's own clock, in the source), the report counts the 8 instances as acknowledged, and the write-blocked
 // window (the longest write, held time included) is printed.
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { openCatalog } from "../src/Catalog.js"
-import type { Catalog } from "../src/Catalog.js"
-import { createDatabase, uniqueName } from "./support/databases.js"
-import type { TestDatabase } from "./support/databases.js"
-import { startLogicalClusters } from "./support/logical.js"
-import type { LogicalClusters } from "./support/logical.js"
+import { uniqueName } from "./support/databases.js"
+import { moveFixture } from "./support/logical.js"
 import { moreAcks, startApps, stopApps } from "./support/move-fleet.js"
 
-let clusters: LogicalClusters
-let catalogDb: TestDatabase
-let catalog: Catalog
-const servers = () => ({ east: clusters.clusters[0]!.url(), west: clusters.clusters[1]!.url() })
-const cluster = (server: string) => clusters.clusters[server === "east" ? 0 : 1]!
 
-beforeAll(async () => {
-  clusters = await startLogicalClusters(2)
-  catalogDb = await createDatabase("postgresql")
-  catalog = await openCatalog({ url: catalogDb.url, servers: servers() })
-  await cluster("east").sql(`CREATE DATABASE tpl`)
-  await cluster("east").sql(
-    `CREATE TABLE "User" (id SERIAL PRIMARY KEY, email TEXT NOT NULL UNIQUE, name TEXT,
+const fx = moveFixture(
+  `CREATE TABLE "User" (id SERIAL PRIMARY KEY, email TEXT NOT NULL UNIQUE, name TEXT,
        at timestamptz NOT NULL DEFAULT clock_timestamp());
-     CREATE TABLE "Post" (id SERIAL PRIMARY KEY, title TEXT NOT NULL, "authorId" INTEGER NOT NULL REFERENCES "User"(id))`,
-    "tpl"
-  )
-}, 120_000)
-afterAll(async () => {
-  await catalog?.close()
-  await catalogDb?.drop()
-  clusters?.stop()
-}, 60_000)
+     CREATE TABLE "Post" (id SERIAL PRIMARY KEY, title TEXT NOT NULL, "authorId" INTEGER NOT NULL REFERENCES "User"(id))`
+)
+const { servers, cluster } = fx
+beforeAll(fx.setup, 120_000)
+afterAll(fx.teardown, 60_000)
 
 describe("a move while 8 app processes write", () => {
   it("0 acknowledged writes lost, 0 duplicated, 0 rows committed on the source after the fence", async () => {
     const name = uniqueName("fleet").replace(/^flexidb_/, "mf_")
-    await catalog.create(name, { server: "east", template: "tpl" })
+    await fx.catalog.create(name, { server: "east", template: "tpl" })
     await cluster("east").sql(`INSERT INTO "User" (email) SELECT 'seed' || g || '@x.io' FROM generate_series(1, 20000) g`, name)
-    const apps = startApps(8, catalogDb.url, servers(), name)
+    const apps = startApps(8, fx.catalogDb.url, servers(), name)
     try {
       await Promise.all(apps.map((a) => a.ready))
       await moreAcks(apps, 20)
       let fencedAt: Promise<string> | undefined
-      const report = await catalog.move(name, {
+      const report = await fx.catalog.move(name, {
         server: "west",
         onProgress: (p) => {
           // The source's own clock once its door is closed: nothing may be committed there after this.

@@ -3,52 +3,31 @@
 // every acknowledged write on the target, the source read-only and equal to the target's fenced state, sequences set,
 // the source kept until remove({ source: true }); a move back drops the old copy first; a source without
 // wal_level = logical refused before anything changes; a failed move leaves the tenant active on its source.
-import { mkdtempSync, rmSync } from "node:fs"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { openCatalog } from "../src/Catalog.js"
-import type { Catalog, MoveProgress } from "../src/Catalog.js"
+import type { MoveProgress } from "../src/Catalog.js"
 import { CatalogError, InvalidArgumentError } from "../src/index.js"
 import { createDatabase, PG_HOST, uniqueName } from "./support/databases.js"
-import type { TestDatabase } from "./support/databases.js"
-import { startLogicalClusters, writer as writeWherever } from "./support/logical.js"
-import type { LogicalClusters } from "./support/logical.js"
+import { moveFixture, writer as writeWherever } from "./support/logical.js"
 
-let clusters: LogicalClusters
-let catalogDb: TestDatabase
-let catalog: Catalog
 const tenant = (tag: string) => uniqueName(tag).replace(/^flexidb_/, "mv_")
-const servers = () => ({
-  east: clusters.clusters[0]!.url(),
-  west: clusters.clusters[1]!.url(),
-  main: `postgresql://postgres@${PG_HOST}/postgres`
-})
-const east = () => clusters.clusters[0]!
-const west = () => clusters.clusters[1]!
-
-beforeAll(async () => {
-  clusters = await startLogicalClusters(2)
-  catalogDb = await createDatabase("postgresql")
-  catalog = await openCatalog({ url: catalogDb.url, servers: servers() })
-  // The tenants' template on east: a serial key (a sequence the move must carry) and Prisma's ledger.
-  await east().sql(`CREATE DATABASE tpl`)
-  await east().sql(
-    `CREATE TABLE "User" (id SERIAL PRIMARY KEY, email TEXT NOT NULL UNIQUE, name TEXT);
+// The tenants' template on east: a serial key (a sequence the move must carry) and Prisma's ledger.
+const fx = moveFixture(
+  `CREATE TABLE "User" (id SERIAL PRIMARY KEY, email TEXT NOT NULL UNIQUE, name TEXT);
      CREATE TABLE _prisma_migrations (id text PRIMARY KEY, migration_name text NOT NULL);
      INSERT INTO _prisma_migrations VALUES ('1', '0001_init')`,
-    "tpl"
-  )
-}, 120_000)
-afterAll(async () => {
-  await catalog?.close()
-  await catalogDb?.drop()
-  clusters?.stop()
-}, 60_000)
+  { main: `postgresql://postgres@${PG_HOST}/postgres` }
+)
+const servers = fx.servers
+const east = () => fx.cluster("east")
+const west = () => fx.cluster("west")
+beforeAll(fx.setup, 120_000)
+afterAll(fx.teardown, 60_000)
 
 /** The tenant's writer (test/support/logical.ts) against this test's two clusters. */
 const writer = (name: string) =>
   writeWherever(
-    () => catalog.get(name),
-    (server, location) => `${servers()[server as "east"].replace(/\/postgres$/, "")}/${location}`
+    () => fx.catalog.get(name),
+    (server, location) => `${servers()[server]!.replace(/\/postgres$/, "")}/${location}`
   )
 
 const emails = async (c: { sql: (t: string, d?: string) => Promise<Array<Record<string, any>>> }, db: string) =>
@@ -57,12 +36,12 @@ const emails = async (c: { sql: (t: string, d?: string) => Promise<Array<Record<
 describe("catalog.move (PostgreSQL → PostgreSQL)", () => {
   it("moves a tenant while it is written: every acknowledged write on the target, the source read-only and equal, sequences set, the source kept until remove({ source: true })", async () => {
     const name = tenant("live")
-    await catalog.create(name, { server: "east", template: "tpl" })
+    await fx.catalog.create(name, { server: "east", template: "tpl" })
     await east().sql(`INSERT INTO "User" (email) SELECT 'seed' || g || '@x.io' FROM generate_series(1, 5000) g`, name)
     const w = writer(name)
     while (w.acked.length < 20) await new Promise((r) => setTimeout(r, 10))
     const seen: Array<MoveProgress> = []
-    const report = await catalog.move(name, { server: "west", onProgress: (p) => seen.push(p) })
+    const report = await fx.catalog.move(name, { server: "west", onProgress: (p) => seen.push(p) })
     const after = w.acked.length
     while (w.acked.length < after + 20) await new Promise((r) => setTimeout(r, 10))
     await w.stop()
@@ -76,7 +55,7 @@ describe("catalog.move (PostgreSQL → PostgreSQL)", () => {
       epoch: 3,
       source: { server: "east", location: name }
     })
-    expect(await catalog.get(name)).toEqual(report.row)
+    expect(await fx.catalog.get(name)).toEqual(report.row)
     expect(report.checksum).toBe("equal")
     expect(report.rows).toBeGreaterThanOrEqual(5000)
     expect(report.fenceMs).toBeGreaterThanOrEqual(0)
@@ -103,18 +82,18 @@ describe("catalog.move (PostgreSQL → PostgreSQL)", () => {
     expect(await west().sql(`SELECT subname FROM pg_subscription`)).toEqual([])
     expect(JSON.stringify(report)).not.toMatch(/:\/\/|postgres@/)
 
-    await catalog.remove(name, { source: true })
-    expect(await catalog.get(name)).toEqual({ ...report.row, source: undefined })
+    await fx.catalog.remove(name, { source: true })
+    expect(await fx.catalog.get(name)).toEqual({ ...report.row, source: undefined })
     expect(await east().sql(`SELECT 1 FROM pg_database WHERE datname = $1`.replace("$1", `'${name}'`))).toEqual([])
   }, 120_000)
 
   it("a move back to the server holding the tenant's old copy drops that copy first", async () => {
     const name = tenant("back")
-    await catalog.create(name, { server: "east", template: "tpl" })
+    await fx.catalog.create(name, { server: "east", template: "tpl" })
     await east().sql(`INSERT INTO "User" (email) VALUES ('a@x.io')`, name)
-    await catalog.move(name, { server: "west" })
+    await fx.catalog.move(name, { server: "west" })
     await west().sql(`INSERT INTO "User" (email) VALUES ('b@x.io')`, name)
-    const back = await catalog.move(name, { server: "east" })
+    const back = await fx.catalog.move(name, { server: "east" })
     expect(back.row).toMatchObject({ server: "east", state: "active", epoch: 5, source: { server: "west", location: name } })
     expect(await emails(east(), name)).toEqual(new Set(["a@x.io", "b@x.io"]))
     await east().sql(`INSERT INTO "User" (email) VALUES ('c@x.io')`, name)
@@ -124,26 +103,45 @@ describe("catalog.move (PostgreSQL → PostgreSQL)", () => {
     const name = tenant("nowal")
     const tpl = await createDatabase("postgresql")
     try {
-      await catalog.create(name, { server: "main", template: new URL(tpl.url).pathname.slice(1) })
-      const before = await catalog.get(name)
-      const e = await catalog.move(name, { server: "west" }).catch((x: unknown) => x)
+      await fx.catalog.create(name, { server: "main", template: new URL(tpl.url).pathname.slice(1) })
+      const before = await fx.catalog.get(name)
+      const e = await fx.catalog.move(name, { server: "west" }).catch((x: unknown) => x)
       expect(e).toBeInstanceOf(CatalogError)
       expect((e as Error).message).toMatch(/wal_level = replica.*wal_level = logical/)
-      expect(await catalog.get(name)).toEqual(before)
+      expect(await fx.catalog.get(name)).toEqual(before)
       expect(await west().sql(`SELECT 1 FROM pg_database WHERE datname = '${name}'`)).toEqual([])
-      expect(await catalog.resumeMove(name)).toMatchObject({ outcome: "none" })
+      expect(await fx.catalog.resumeMove(name)).toMatchObject({ outcome: "none" })
     } finally {
-      await catalog.remove(name, { drop: true }).catch(() => undefined)
+      await fx.catalog.remove(name, { drop: true }).catch(() => undefined)
       await tpl.drop()
     }
   }, 60_000)
 
   it("refuses moves across engines, to the same server, and of unknown tenants", async () => {
     const name = tenant("same")
-    await catalog.create(name, { server: "east", template: "tpl" })
-    await expect(catalog.move(name, { server: "east" })).rejects.toBeInstanceOf(InvalidArgumentError)
-    await expect(catalog.move(name, { server: "nowhere" })).rejects.toBeInstanceOf(InvalidArgumentError)
-    await expect(catalog.move(tenant("none"), { server: "west" })).rejects.toMatchObject({ code: "FLEXIDB_UNKNOWN_DATABASE" })
-    expect(await catalog.get(name)).toMatchObject({ server: "east", state: "active", epoch: 1 })
+    await fx.catalog.create(name, { server: "east", template: "tpl" })
+    await expect(fx.catalog.move(name, { server: "east" })).rejects.toBeInstanceOf(InvalidArgumentError)
+    await expect(fx.catalog.move(name, { server: "nowhere" })).rejects.toBeInstanceOf(InvalidArgumentError)
+    await expect(fx.catalog.move(tenant("none"), { server: "west" })).rejects.toMatchObject({ code: "FLEXIDB_UNKNOWN_DATABASE" })
+    expect(await fx.catalog.get(name)).toMatchObject({ server: "east", state: "active", epoch: 1 })
+  }, 60_000)
+
+  it("refuses to move a schema tenant before anything changes, saying what to do instead", async () => {
+    const name = tenant("schema")
+    await fx.catalog.create(name, { server: "east", kind: "schema" })
+    await east().sql(`CREATE TABLE "${name}"."User" (id SERIAL PRIMARY KEY, email TEXT NOT NULL UNIQUE)`)
+    await east().sql(`INSERT INTO "${name}"."User" (email) VALUES ('a@x.io')`)
+    const before = await fx.catalog.get(name)
+    const e = await fx.catalog.move(name, { server: "west" }).catch((x: unknown) => x)
+    expect(e).toBeInstanceOf(InvalidArgumentError)
+    expect((e as Error).message).toMatch(/schema tenants do not move.*Nothing was changed.*pg_dump --schema=.*--kind database/)
+    expect(await fx.catalog.get(name)).toEqual(before)
+    expect(await fx.catalog.resumeMove(name)).toMatchObject({ outcome: "none" })
+    // The schema still takes writes where it is; nothing was made on the target or published on the source.
+    await east().sql(`INSERT INTO "${name}"."User" (email) VALUES ('b@x.io')`)
+    expect(await east().sql(`SELECT pubname FROM pg_publication`)).toEqual([])
+    expect(await east().sql(`SELECT slot_name FROM pg_replication_slots`)).toEqual([])
+    expect(await west().sql(`SELECT 1 FROM pg_namespace WHERE nspname = $1`, "postgres", [name])).toEqual([])
+    await fx.catalog.remove(name, { drop: true })
   }, 60_000)
 })

@@ -27,6 +27,7 @@ import {
 } from "../Errors.js"
 import type { ResolvedTenants } from "../Options.js"
 import type { Change, Follower } from "./catalog/follow.js"
+import { cutByMove } from "./catalog/cut.js"
 import { follow } from "./catalog/follow.js"
 import { parseServers, tenantUrl } from "./catalog/servers.js"
 import type { Row } from "./catalog/store.js"
@@ -422,7 +423,7 @@ export const make = (registry: Registry, env: Env, config: ResolvedTenants): Eff
             : servers!.message
         })
       }
-      return catalog!.client(tenantUrl(server, row.kind, row.location), {
+      const client = await catalog!.client(tenantUrl(server, row.kind, row.location), {
         name: row.name,
         server: row.server,
         kind: row.kind,
@@ -430,6 +431,13 @@ export const make = (registry: Registry, env: Env, config: ResolvedTenants): Eff
         epoch: row.epoch,
         connectionLimit: config.connectionLimit
       })
+      // A write cut by a move's fence this process had not heard of: TenantMovingError, and the row applied.
+      return cutByMove(
+        client,
+        row,
+        (name) => Runtime.runPromise(env.runtime)(follower!.lookup(name)),
+        (now) => Runtime.runFork(env.runtime)(applyChanges([{ name: now.name, state: now.state, epoch: now.epoch }]))
+      )
     }
 
     const acquire = (name: string): Effect.Effect<Db, TenantError> =>

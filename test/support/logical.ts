@@ -5,6 +5,10 @@ import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import pg from "pg"
+import { openCatalog } from "../../src/Catalog.js"
+import type { Catalog } from "../../src/Catalog.js"
+import { createDatabase } from "./databases.js"
+import type { TestDatabase } from "./databases.js"
 import { freePort } from "./replica.js"
 
 const bin = (() => {
@@ -114,5 +118,54 @@ export const writer = (
       stopping = true
       await done
     }
+  }
+}
+
+/** What moveFixture() sets up for a move suite; read its fields inside tests (setup() sets them). */
+export interface MoveFixture {
+  /** For beforeAll (120 s): two logical clusters, the catalog database on 5432 opened with them, `tpl` on east. */
+  readonly setup: () => Promise<void>
+  /** For afterAll (60 s): all of it gone. */
+  readonly teardown: () => Promise<void>
+  readonly catalog: Catalog
+  readonly catalogDb: TestDatabase
+  /** east and west (the two logical clusters), plus the extra servers given. */
+  readonly servers: () => Record<string, string>
+  readonly cluster: (server: string) => LogicalCluster
+}
+
+/**
+ * A move suite's setup, shared by the catalog-move suites: two logical clusters (east, west), a catalog database on
+ * 5432 opened with them (and `extraServers`), and a template database `tpl` on east made of `templateSql`. The suite
+ * calls `beforeAll(fx.setup, 120_000)` and `afterAll(fx.teardown, 60_000)` (this file is also the bench's, outside
+ * vitest, so it does not register them itself).
+ */
+export const moveFixture = (templateSql: string, extraServers: Record<string, string> = {}): MoveFixture => {
+  let clusters: LogicalClusters | undefined
+  let catalogDb: TestDatabase | undefined
+  let catalog: Catalog | undefined
+  const servers = () => ({ east: clusters!.clusters[0]!.url(), west: clusters!.clusters[1]!.url(), ...extraServers })
+  const cluster = (server: string) => clusters!.clusters[server === "east" ? 0 : 1]!
+  return {
+    setup: async () => {
+      clusters = await startLogicalClusters(2)
+      catalogDb = await createDatabase("postgresql")
+      catalog = await openCatalog({ url: catalogDb.url, servers: servers() })
+      await cluster("east").sql(`CREATE DATABASE tpl`)
+      await cluster("east").sql(templateSql, "tpl")
+    },
+    teardown: async () => {
+      await catalog?.close()
+      await catalogDb?.drop()
+      clusters?.stop()
+    },
+    get catalog() {
+      return catalog!
+    },
+    get catalogDb() {
+      return catalogDb!
+    },
+    servers,
+    cluster
   }
 }

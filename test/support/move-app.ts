@@ -1,19 +1,22 @@
 // An app instance writing to one tenant while it moves, run as a child process by catalog-move-fleet.test.ts and
-// bench/move.ts. argv: catalog URL, servers (JSON), tenant, instance id. Each write inserts a new unique key; it prints
+// bench/move.ts. argv: catalog URL, servers (JSON), tenant, instance id, and the engine (postgresql by default;
+// sqlite, mysql). Each write inserts a new unique key; it prints
 // "ack <key> <ms> <end>" when the server acknowledged it (ms: how long the write took, held time included; end: when
 // it returned, epoch ms) and
 // "fail <key> <tag>" otherwise. SIGTERM: disconnects and prints "done".
 import { createFlexiDB } from "../../src/index.js"
 import * as prisma7 from "../fixtures/prisma7/clients.ts"
 
-const [url, servers, tenant, id] = process.argv.slice(2) as [string, string, string, string]
+const [url, servers, tenant, id, engine = "postgresql"] = process.argv.slice(2) as [string, string, string, string, string?]
+const clientOf = (u: string) =>
+  engine === "sqlite" ? prisma7.sqlite(u.slice("file:".length)) : engine === "mysql" ? prisma7.mysql(u) : prisma7.postgresql(u)
 const db = createFlexiDB({}, {
   gracefulShutdown: false,
   logger: false,
   retry: { attempts: 0 },
   tenants: {
     catalog: { url, servers: JSON.parse(servers), moveTimeout: "5 seconds" },
-    client: (u) => prisma7.postgresql(u)
+    client: (u) => clientOf(u) as ReturnType<typeof prisma7.postgresql>
   }
 })
 

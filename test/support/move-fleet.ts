@@ -13,7 +13,13 @@ export interface Instance {
   readonly exited: Promise<void>
 }
 
-export const startApps = (count: number, catalogUrl: string, servers: Record<string, string>, tenant: string): Array<Instance> =>
+export const startApps = (
+  count: number,
+  catalogUrl: string,
+  servers: Record<string, string>,
+  tenant: string,
+  engine: "postgresql" | "sqlite" | "mysql" = "postgresql"
+): Array<Instance> =>
   Array.from({ length: count }, (_, i) => {
     const proc = spawn(process.execPath, [
       "--import",
@@ -22,7 +28,8 @@ export const startApps = (count: number, catalogUrl: string, servers: Record<str
       catalogUrl,
       JSON.stringify(servers),
       tenant,
-      `app${i}`
+      `app${i}`,
+      engine
     ], { stdio: ["ignore", "pipe", "inherit"] })
     const acked: Instance["acked"] = []
     const failed: Instance["failed"] = []

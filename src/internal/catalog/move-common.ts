@@ -128,6 +128,17 @@ export const forget = async (ctx: MoveContext, name: string) => {
   await ctx.pool.query(`DELETE FROM flexidb.move_acks WHERE name = $1`, [name])
 }
 
+/**
+ * A move that failed before its switch goes back to its source (`undo`: the engine's side, then `settleBack`); after
+ * the switch the target is where the tenant lives, and nothing is undone. Undo's own failure leaves the record for
+ * `--resume` / `--abort`: the move's error is the one rethrown.
+ */
+export const undoUnlessSwitched = async (ctx: MoveContext, name: string, undo: (m: Recorded) => Promise<unknown>, error: unknown) => {
+  const now = await recorded(ctx, name).catch(() => undefined)
+  if (now !== undefined && now.step !== "switched") await undo(now).catch(() => undefined)
+  throw error
+}
+
 /** The catalog's side of an undone move: active where it was, the move forgotten. */
 export const settleBack = (ctx: MoveContext, m: Recorded) =>
   transaction(ctx.pool, async (s) => {

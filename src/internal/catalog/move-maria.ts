@@ -7,7 +7,7 @@ import { DuplicateDatabaseError } from "../../Errors.js"
 import type { Admin } from "./engines.js"
 import * as engines from "./engines.js"
 import type { MoveContext, MoveOptions, MoveReport, Recorded } from "./move-common.js"
-import { enterFence, finishCopied, pipeInto, record, recorded, refused, settleBack } from "./move-common.js"
+import { enterFence, finishCopied, pipeInto, record, refused, settleBack, undoUnlessSwitched } from "./move-common.js"
 import type { Server } from "./servers.js"
 import type { Row } from "./store.js"
 
@@ -123,8 +123,6 @@ export const runMaria = async (
       progress
     )
   } catch (e) {
-    const now = await recorded(ctx, name).catch(() => undefined)
-    if (now !== undefined && now.step !== "switched") await undoMaria(ctx, now).catch(() => undefined)
-    throw e
+    return undoUnlessSwitched(ctx, name, (m) => undoMaria(ctx, m), e)
   }
 }

@@ -27,7 +27,7 @@ import { withDatabase } from "./servers.js"
 import { columns, toRow } from "./store.js"
 import type { Row } from "./store.js"
 import type { MoveContext, MoveOptions, MoveReport, Recorded } from "./move-common.js"
-import { code, enterFence, forget, pipeInto, record, recorded, refused, settleBack, switchRow } from "./move-common.js"
+import { code, enterFence, forget, pipeInto, record, recorded, refused, settleBack, switchRow, undoUnlessSwitched } from "./move-common.js"
 import { runFile, undoFile } from "./move-file.js"
 import { runMaria, undoMaria } from "./move-maria.js"
 
@@ -242,6 +242,17 @@ const checkPostgres = async (ctx: MoveContext, row: Row, to: Server) => {
     })
   }
   const file = (from.engine === "sqlite" && row.kind === "file") || (from.engine === "mysql" && row.kind === "database")
+  if (from.engine === "postgresql" && row.kind === "schema") {
+    // A move publishes and fences a whole database; a schema shares its database (and the fence) with other tenants.
+    throw new InvalidArgumentError({
+      path: "kind",
+      reason: `tenant '${row.name}' is a PostgreSQL schema tenant (schema '${row.location}' on server '${from.name}'), and ` +
+        `schema tenants do not move: a move copies and closes a whole database, which this schema shares with other ` +
+        `tenants. Nothing was changed. To move it, stop its writes, copy it with pg_dump --schema='${row.location}' into a ` +
+        `database tenant created on '${to.name}' (flexidb tenants create NAME --server ${to.name} --kind database), and ` +
+        `remove this one; tenants that may move are best created with --kind database`
+    })
+  }
   if (!file && (from.engine !== "postgresql" || row.kind !== "database")) {
     throw new InvalidArgumentError({
       path: "kind",
@@ -308,6 +319,9 @@ const run = async (ctx: MoveContext, row: Row, to: Server, options: MoveOptions)
   let fenceStart: number | undefined
   const target = await connect(dbUrl(to, m.toLocation))
   let snapshot: Pg.Client | undefined
+  let source: Promise<Pg.Client> | undefined
+  /** The copy's figures as last measured before the fence: nothing is measured inside it (it would lengthen it). */
+  let copiedSoFar = { rows: 0, bytes: 0, lagBytes: 0 }
   try {
     progress({ step: "schema", rows: 0, bytes: 0, lagBytes: 0, fenceMs: 0 })
     await copySchema(dbUrl(from, m.fromLocation), dbUrl(to, m.toLocation))
@@ -325,9 +339,13 @@ const run = async (ctx: MoveContext, row: Row, to: Server, options: MoveOptions)
         `SELECT count(*) FILTER (WHERE srsubstate NOT IN ('r', 's'))::int AS left, count(*)::int AS n FROM pg_subscription_rel`
       )
       const p = await measure(fromAdmin, target, repl)
+      copiedSoFar = p
       progress({ step: "copying", ...p, fenceMs: 0 })
       return Number(rows[0]!.left) === 0
     })
+
+    // The connection the snapshot is taken on, opened before the fence so the fence does not wait for it.
+    snapshot = await connect(dbUrl(to, m.toLocation))
 
     // The fence: every process hears `moving`; the source's engine refuses writes from here on.
     // Every live instance drains its writes in flight to the tenant and says so; a dead or deaf one is waited for
@@ -338,7 +356,10 @@ const run = async (ctx: MoveContext, row: Row, to: Server, options: MoveOptions)
     await fromAdmin.query(`ALTER DATABASE ${pgId(m.fromLocation)} SET default_transaction_read_only = on`)
     await terminateClients(ctx, fromAdmin, m.fromLocation)
     const fenceMs = () => ctx.now() - fenceStart!
-    progress({ step: "fenced", ...(await measure(fromAdmin, target, repl)), fenceMs: fenceMs() })
+    progress({ step: "fenced", ...copiedSoFar, fenceMs: fenceMs() })
+    // Its session on the (now read-only) source, opened while the target catches up.
+    source = connect(dbUrl(from, m.fromLocation))
+    source.catch(() => undefined)
 
     // Catch up: the target has replayed everything the source wrote before its door closed.
     const last = String((await fromAdmin.query(`SELECT pg_current_wal_lsn()::text AS l`))[0]!.l)
@@ -350,11 +371,18 @@ const run = async (ctx: MoveContext, row: Row, to: Server, options: MoveOptions)
       return rows.some((r) => r.ok === true)
     })
     // Sequences are not replicated: without this the first insert on the target is a unique-key error.
-    await using(dbUrl(from, m.fromLocation), async (src) => {
+    const src = await source
+    try {
       const seqs = await src.query(
         `SELECT format('%I.%I', schemaname, sequencename) AS s, last_value::text AS v FROM pg_sequences WHERE last_value IS NOT NULL`
       )
-      for (const r of seqs.rows) await target.query(`SELECT setval($1::regclass, $2::bigint, true)`, [r.s, r.v])
+      if (seqs.rows.length > 0) {
+        // One round trip for all of them.
+        await target.query(
+          `SELECT setval(s::regclass, v::bigint, true) FROM unnest($1::text[], $2::text[]) AS x(s, v)`,
+          [seqs.rows.map((r) => r.s), seqs.rows.map((r) => r.v)]
+        )
+      }
       for (const table of await tablesOf(src)) {
         const [a, b] = await Promise.all([
           src.query(`SELECT count(*)::bigint AS n FROM ${table}`),
@@ -364,10 +392,11 @@ const run = async (ctx: MoveContext, row: Row, to: Server, options: MoveOptions)
           throw refused(name, `table ${table} has ${a.rows[0]!.n} rows on the source and ${b.rows[0]!.n} on the target after the catch-up`)
         }
       }
-    })
-    progress({ step: "caught-up", ...(await measure(fromAdmin, target, repl)), fenceMs: fenceMs() })
+    } finally {
+      await src.end().catch(() => undefined)
+    }
+    progress({ step: "caught-up", ...copiedSoFar, lagBytes: 0, fenceMs: fenceMs() })
     // A snapshot of the target as it is inside the fence: the checksum after the switch is taken in it.
-    snapshot = await connect(dbUrl(to, m.toLocation))
     await snapshot.query(`BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY`)
     await snapshot.query(`SELECT 1`)
 
@@ -406,11 +435,9 @@ const run = async (ctx: MoveContext, row: Row, to: Server, options: MoveOptions)
   } catch (e) {
     await snapshot?.end().catch(() => undefined)
     snapshot = undefined
+    await source?.then((c) => c.end()).catch(() => undefined)
     await target.end().catch(() => undefined)
-    const now = await recorded(ctx, name).catch(() => undefined)
-    // Before the switch, a failed move goes back to its source; after it, the target is where the tenant lives.
-    if (now !== undefined && now.step !== "switched") await undo(ctx, now).catch(() => undefined)
-    throw e
+    return undoUnlessSwitched(ctx, name, (now) => undo(ctx, now), e)
   } finally {
     await snapshot?.end().catch(() => undefined)
     await target.end().catch(() => undefined)

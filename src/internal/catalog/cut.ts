@@ -1,0 +1,75 @@
+/**
+ * A write cut by a move's fence in a process that had not heard of the move yet (its notification late or lost): the
+ * mover closes the source in its engine (PostgreSQL: `default_transaction_read_only` and the tenant's sessions
+ * terminated; MariaDB: sessions killed and tables parked; SQLite: the file parked), so the driver fails the write.
+ * Right after such a failure the catalog row is read: when the tenant is moving, or has moved away from where this
+ * client points, the app gets `TenantMovingError` instead of the driver's error — `outcomeUnknown: true` when the
+ * connection was cut under the write (it may have committed before the fence), `false` when the engine refused it
+ * (read-only, parked tables: it provably did not run) — and the process applies the row it read, so its next call
+ * waits for the switch and opens on the target.
+ */
+import { TenantMovingError } from "../../Errors.js"
+import { isUnhealthy, outcomeUnknown } from "../classify.js"
+import type { Row } from "./store.js"
+
+const field = (u: unknown, key: string): unknown =>
+  typeof u === "object" && u !== null ? (u as Record<string, unknown>)[key] : undefined
+
+/** Codes and messages of the error, its driver adapter's cause and its own causes. */
+const texts = (error: unknown, depth = 0): Array<string> => {
+  if (typeof error !== "object" || error === null || depth > 3) return []
+  const adapter = field(field(field(error, "meta"), "driverAdapterError"), "cause")
+  const own = [error, adapter].flatMap((e) =>
+    ["code", "errno", "originalCode", "kind", "message", "originalMessage"].map((k) => field(e, k))
+  ).filter((v) => typeof v === "string" || typeof v === "number").map(String)
+  return [...own, ...texts(field(error, "cause"), depth + 1)]
+}
+
+/**
+ * The engine refused the write as the fence makes it: a read-only database (PostgreSQL 25006), a parked table
+ * (MariaDB 1146, SQLite `no such table`), a read-only SQLite file. Nothing was written.
+ */
+const refusedCodes = new Set(["25006", "1146", "ER_NO_SUCH_TABLE", "SQLITE_READONLY", "TableDoesNotExist", "P2021"])
+const refusedMessage = /read-only transaction|readonly database|no such table|Table '[^']*' doesn't exist/i
+const refused = (error: unknown) => texts(error).some((t) => refusedCodes.has(t) || refusedMessage.test(t))
+
+/** MariaDB's `KILL` of the session under the write (1927, 1317): like a lost connection, it may have committed. */
+const killedCodes = new Set(["1927", "ER_CONNECTION_KILLED", "1317", "ER_QUERY_INTERRUPTED"])
+const killedMessage = /Connection was killed|Query execution was interrupted/i
+const killed = (error: unknown) => texts(error).some((t) => killedCodes.has(t) || killedMessage.test(t))
+
+/** Whether the row read after a failure says the client at `opened` was cut by a move. */
+const cutBy = (opened: Row, now: Row | undefined) =>
+  now !== undefined &&
+  (now.state === "moving" || (now.epoch > opened.epoch && (now.server !== opened.server || now.location !== opened.location)))
+
+/**
+ * `client` (a tenant's, opened from `row`) whose failed operations are checked against the catalog: `lookup` reads
+ * the row now, `learnt` hands it to the process (as a notification would). A client without `$extends` is returned
+ * as it is.
+ */
+export const cutByMove = <C>(
+  client: C,
+  row: Row,
+  lookup: (name: string) => Promise<Row | undefined>,
+  learnt: (now: Row) => void
+): C => {
+  const extend = field(client, "$extends")
+  if (typeof extend !== "function") return client
+  const check = async (error: unknown): Promise<never> => {
+    const engineRefused = refused(error)
+    const cut = killed(error)
+    if (!engineRefused && !cut && !isUnhealthy(error)) throw error
+    const now = await lookup(row.name).catch(() => undefined)
+    if (!cutBy(row, now)) throw error
+    learnt(now!)
+    throw new TenantMovingError({ tenant: row.name, waitedMs: 0, outcomeUnknown: engineRefused ? false : cut || outcomeUnknown(error) })
+  }
+  return extend.call(client, {
+    name: "flexidb-move",
+    query: {
+      $allOperations: ({ args, query }: { args: unknown; query: (args: unknown) => PromiseLike<unknown> }) =>
+        Promise.resolve(query(args)).catch(check)
+    }
+  }) as C
+}
