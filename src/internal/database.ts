@@ -276,86 +276,14 @@ const interceptReader = (client: PrismaClientLike, target: Target, dialect: Dial
 /**
  * The client a `batch()` operation is given: the operation is counted as one call, and the reads it sends run again
  * when their connection is lost under them.
- *
- * A Proxy over the bare client, not a second `$extends` client: Prisma's query extension costs about 25 k
- * instructions per query (a deep copy of the arguments, two more Prisma promises, its result extensions visiting
- * the rows), which put `batch()` at 1.08× raw (BENCHMARKS.md). A model read or a `$queryRaw*` whose SQL only reads
- * returns Prisma's own lazy promise with its `then`, `catch` and `finally` sending it through `retryRead`; its
- * `requestTransaction` stays Prisma's, so in `$transaction([...])` it is never sent again. Everything else, the
- * `$transaction` callback's client included, is the bare client's own: a transaction's queries never run twice.
  */
-const retryingReads = (client: PrismaClientLike, target: Target, dialect: Dialect | undefined): PrismaClientLike => {
-  const models = new Map<string, { readonly delegate: object; readonly proxy: object }>()
-  const methods = new Map<string, unknown>()
-  const model = (delegate: Record<string, unknown>) => {
-    const reads = new Map<string, (args: unknown) => PromiseLike<unknown>>()
-    return new Proxy(delegate, {
-      // Prisma's delegate is a Proxy of its own: each property read costs, so a read method is looked up once per call.
-      get: (d, method) => {
-        if (typeof method !== "string" || !modelReads.has(method)) return Reflect.get(d, method)
-        let read = reads.get(method)
-        if (read === undefined) {
-          // Prisma's call straight in the function the app calls: one frame more under its stack capture, not two.
-          read = (args) => retrying(target, (d[method] as Read)(args), () => (d[method] as Read)(args))
-          reads.set(method, read)
-        }
-        return read
-      }
-    })
-  }
-  return new Proxy(client, {
-    get: (c, key) => {
-      const value = Reflect.get(c, key)
-      if (typeof key !== "string" || typeof value !== "function" && (typeof value !== "object" || value === null)) return value
-      if (key.startsWith("$") || key.startsWith("_")) {
-        if (typeof value !== "function") return value
-        let method = methods.get(key)
-        if (method === undefined) {
-          const f = value as (...args: Array<unknown>) => PromiseLike<unknown>
-          method = rawReads.has(key)
-            ? (...args: Array<unknown>) =>
-              isRawRead(key, args, dialect) ? retrying(target, f.apply(c, args), () => f.apply(c, args)) : f.apply(c, args)
-            : f.bind(c)
-          methods.set(key, method)
-        }
-        return method
-      }
-      const known = models.get(key)
-      if (known !== undefined && known.delegate === value) return known.proxy
-      const proxy = model(value as Record<string, unknown>)
-      models.set(key, { delegate: value as object, proxy })
-      return proxy
+const retryingReads = (client: PrismaClientLike, target: Target, dialect: Dialect | undefined): PrismaClientLike =>
+  client.$extends({
+    name: "flexidb",
+    query: {
+      $allOperations: (hook: Hook) => (retryable(hook, dialect) ? retryRead(target, () => hook.query(hook.args)) : hook.query(hook.args))
     }
   })
-}
-
-type Read = (args: unknown) => PromiseLike<unknown>
-
-/** Raw queries whose SQL may say they only read. */
-const rawReads = new Set(["$queryRaw", "$queryRawUnsafe", "$queryRawTyped"])
-
-/**
- * Prisma's lazy promise `first` (left as it is for `$transaction([...])`), run through `retryRead` once something
- * awaits it; `again` sends the same read anew.
- */
-const retrying = <P extends PromiseLike<unknown>>(target: Target, first: P, again: () => PromiseLike<unknown>): P => {
-  const lazy = first as unknown as {
-    then: Promise<unknown>["then"]
-    catch?: Promise<unknown>["catch"]
-    finally?: Promise<unknown>["finally"]
-  }
-  const then = lazy.then
-  if (typeof then !== "function") return first
-  let started: Promise<unknown> | undefined
-  const start = () =>
-    started ??= retryRead<unknown>(target, again, {
-      then: ((ok, ko) => then.call(first, ok, ko)) as PromiseLike<unknown>["then"]
-    }) as Promise<unknown>
-  lazy.then = ((ok, ko) => start().then(ok, ko)) as Promise<unknown>["then"]
-  lazy.catch = ((ko) => start().catch(ko)) as Promise<unknown>["catch"]
-  lazy.finally = ((f) => start().finally(f)) as Promise<unknown>["finally"]
-  return first
-}
 
 /**
  * The writer's client: every query counted; writes refused while prevented; inside a session, a pair remembers

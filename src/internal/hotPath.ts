@@ -137,12 +137,7 @@ export const runOperation = <I, A>(
  * around it is what the breaker and the counters see; an operation is the app's function, never run twice, but the
  * reads it sends are safe to send again.
  */
-export const retryRead = <A>(
-  target: Target,
-  run: () => PromiseLike<A>,
-  /** The first run, when the caller already holds it (a `batch()` client's read): `run` then serves the re-runs. */
-  first?: PromiseLike<A>
-): PromiseLike<A> => {
+export const retryRead = <A>(target: Target, run: () => PromiseLike<A>): PromiseLike<A> => {
   const ticket = CircuitBreaker.ticket(target.breaker)
   let runs = 1
   const failed = (error: unknown): PromiseLike<A> => {
@@ -154,7 +149,7 @@ export const retryRead = <A>(
     })
   }
   // `then` straight on Prisma's promise, as in runOperation: no extra thenable job per query.
-  return (first ?? run()).then(undefined, failed)
+  return run().then(undefined, failed)
 }
 
 /*
