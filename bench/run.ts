@@ -425,6 +425,17 @@ another process). Well above a few percent for SQLite, the run was disturbed: ru
   transaction's statements pass through unseen, so both transaction forms would need their own path; and the
   replica router and \`preventWrites\` decide per model call today. The prototype and its count stay in bench/ for
   whoever takes that API step.
+- **Tried and dropped (2026-12-07): \`batch()\`'s read re-run through a Proxy instead of a second \`$extends\` client.**
+  A Proxy over the bare client handed to \`batch()\` operations wrapped model reads and \`$queryRaw*\` reads: Prisma's
+  own lazy promise came back with its \`then\`, \`catch\` and \`finally\` sent through \`retryRead\`, its \`requestTransaction\`
+  left alone (a \`$transaction([...])\` never re-runs) and \`$transaction\`'s callback client the bare one's. It kept the
+  behaviours (test/drops.test.ts, and the API test it prompted in test/runtime.test.ts, which stayed) but cost more,
+  not less: \`batch()\` 1.121× and 1.119× raw in instructions (670.4 k / 598.0 k and 667.3 k / 596.5 k, two runs, the
+  second reading Prisma's delegate once per call), against 1.049× (617.3 k / 588.6 k) for the \`$extends\` client in a
+  run of the code before it the same day (\`get()\` 1.059×, the empty hook 1.047× in that run: the process-to-process
+  spread again). Where the 50 k go was not found in the time there was; candidates: Prisma's clients and model
+  delegates are Proxies of their own, and a Proxy in front of them takes V8's inline caches off every
+  \`client.user.findUnique\`; one more frame under Prisma's stack capture. Commit e5d3120, reverted.
 - **Tried and dropped: a Proxy instead of \`$extends\`.** A Proxy over the client that wraps model methods, raw
   queries and transactions (keeping fluent relations, lazy promises and \`$transaction([...])\`) measured 1.057× raw
   in instructions against 1.039× for \`$extends\` (one run each): no gain, because its wrapper frame sits under every

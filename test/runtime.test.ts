@@ -185,6 +185,34 @@ describe("several databases at once", () => {
     expect(after.legacy.totalQueries - before.legacy.totalQueries).toBe(1)
   })
 
+  it("batch() operations keep the client's API: both transaction forms, fluent relations, raw reads, catch and finally", async () => {
+    const op = async (c: AnyClient, name: string) => {
+      const email = `batch-api-${name}@x.io`
+      const [created, count] = await c.$transaction([
+        c.user.create({ data: { email, posts: { create: [{ title: "t" }] } } }),
+        c.user.count({ where: { email } })
+      ])
+      const inside = await c.$transaction(async (tx) => tx.user.count({ where: { email } }))
+      const posts = await c.user.findUnique({ where: { id: created.id } }).posts()
+      const [row] = await c.$queryRaw<Array<{ n: number }>>`SELECT ${41} + 1 AS n`
+      const missing = await c.user.findUniqueOrThrow({ where: { id: -1 } }).catch(() => "missing")
+      let finished = false
+      await c.user.findMany({ where: { email } }).finally(() => {
+        finished = true
+      })
+      // Leaves the shared databases as they were, for the tests below.
+      await c.$transaction([c.post.deleteMany({ where: { authorId: created.id } }), c.user.delete({ where: { id: created.id } })])
+      return [count, inside, posts?.map((p: { title: string }) => p.title), Number(row!.n), missing, finished]
+    }
+    const before = flexi.stats()
+    const result = await flexi.batch({ users: (c) => op(c, "users"), orders: (c) => op(c, "orders"), legacy: (c) => op(c, "legacy") })
+    for (const name of ["users", "orders", "legacy"] as const) {
+      expect(result[name]).toEqual([1, 1, ["t"], 42, "missing", true])
+      // One operation, counted once, however many queries it sent.
+      expect(flexi.stats()[name].totalQueries - before[name].totalQueries).toBe(1)
+    }
+  })
+
   it("batch() rejects an unknown name before anything runs", async () => {
     let ran = false
     const ops = {
