@@ -110,6 +110,27 @@ describe("migrate deploy --tenants in waves", () => {
   }, 60_000)
 })
 
+describe("migrate deploy --tenants --verify: the module's client", () => {
+  it("is a SqlClient on the tenant: its queries see what the wave deployed; a failing one halts the wave", async () => {
+    const p = await project("sqlite", 3)
+    writeFileSync(join(p.root, "verify.mjs"), `export default async (tenant, client) => {
+  await client.$executeRawUnsafe('INSERT INTO "User" ("email") VALUES (?)', tenant.name)
+  const rows = await client.$queryRaw\`SELECT "role" FROM "User" WHERE "email" = \${tenant.name}\`
+  if (rows.length !== 1 || rows[0].role !== "member") throw new Error("unexpected " + JSON.stringify(rows))
+}\n`)
+    const ok = await p.run(["deploy", "--waves", "1,100%", "--verify", "verify.mjs"])
+    expect(ok.err).toBe("wave 1/2: 1 tenant(s)\nwave 2/2: 2 tenant(s)")
+    expect(ok.code).toBe(0)
+    expect(await p.pending()).toEqual([0, 0, 0])
+    const q = await project("sqlite", 3)
+    writeFileSync(join(q.root, "broken.mjs"), `export default async (tenant, client) => { await client.$queryRawUnsafe('SELECT * FROM "Missing"') }\n`)
+    const r = await q.run(["deploy", "--waves", "1,100%", "--verify", "broken.mjs", "--json"])
+    expect(r.code).toBe(1)
+    expect(JSON.parse(r.out).halted).toEqual({ wave: 1, reason: expect.stringContaining("no such table: Missing") })
+    expect(await q.pending()).toEqual([0, 1, 1])
+  }, 60_000)
+})
+
 describe("migrate status --tenants --drift", () => {
   it("lists every tenant; a planted difference is found and exits 1", async () => {
     const p = await project("postgresql", 2)

@@ -14,6 +14,7 @@ import { deployMigrations, MigrationError, type MigrationStatus } from "../migra
 import { checkMigrations, formatFindings, type GuardFinding } from "./guard.js"
 import { fleetStatus } from "./fleetStatus.js"
 import { takeFleetLock } from "./fleetLock.js"
+import { openSqlClient, type SqlClient } from "./sqlClient.js"
 
 /** A tenant of a fleet: its name and its database's URL (PostgreSQL: `?schema=` for a schema per tenant). */
 export interface FleetTenant {
@@ -54,16 +55,25 @@ export type FleetProgress =
   | { readonly kind: "bake"; readonly wave: number; readonly millis: number }
   | { readonly kind: "halt"; readonly wave: number; readonly reason: string }
 
-/** @since 0.2.0 */
-export interface DeployFleetOptions {
+/**
+ * `C`: what `verify` gets — the app's own client when it gives a `client` factory, else a `SqlClient` (raw SQL on the
+ * tenant's database, `openSqlClient`).
+ *
+ * @since 0.2.0
+ */
+export interface DeployFleetOptions<C = SqlClient> {
   /** The fleet, in rollout order: an array or (async) iterable of `{ name, url }`. */
   readonly tenants: Iterable<FleetTenant> | AsyncIterable<FleetTenant>
   /** The migrations folder. */
   readonly migrations: string
   /** Cumulative wave sizes, e.g. `[1, '5%', '25%', '100%']`. Default `['100%']`; the last wave always ends the fleet. */
   readonly waves?: ReadonlyArray<WaveSize> | undefined
-  /** The app's smoke check, run for every tenant of a wave once it is deployed; a rejection is a failure. */
-  readonly verify?: ((tenant: FleetTenant, client: PrismaClientLike | undefined) => Promise<void>) | undefined
+  /**
+   * The app's smoke check, run for every tenant of a wave once it is deployed; a rejection is a failure. `client` is
+   * `client(url)` when given, else a `SqlClient` on the tenant's database (`$queryRaw`, `$queryRawUnsafe`,
+   * `$executeRawUnsafe`; PostgreSQL's `?schema=` is its search path). Either is disconnected after.
+   */
+  readonly verify?: ((tenant: FleetTenant, client: C) => Promise<void>) | undefined
   /** How long to wait after a verified wave before the next. Default 0. */
   readonly bake?: Duration.DurationInput | undefined
   /** Failures (deploy or verify) a wave may have and the run go on. Default 0. */
@@ -71,7 +81,7 @@ export interface DeployFleetOptions {
   /** Databases deployed at once. Default 8. Tenants behind one migration lock take turns. */
   readonly concurrency?: number | undefined
   /** The app's own client for a tenant: migrations then run through it, and `verify` gets it. */
-  readonly client?: ((url: string) => PrismaClientLike) | undefined
+  readonly client?: ((url: string) => C & PrismaClientLike) | undefined
   readonly onProgress?: ((event: FleetProgress) => void) | undefined
   /** Let the destructive-change guard's findings through. Default false. */
   readonly allowDestructive?: boolean | undefined
@@ -154,8 +164,8 @@ const errorOf = (e: unknown): NonNullable<FleetTenantResult["error"]> =>
  *
  * @since 0.2.0
  */
-export const deployFleetEffect = (
-  options: DeployFleetOptions
+export const deployFleetEffect = <C = SqlClient>(
+  options: DeployFleetOptions<C>
 ): Effect.Effect<FleetResult, MigrationError | DestructiveMigrationError> =>
   Effect.gen(function*() {
     const maxFailures = options.maxFailures ?? 0
@@ -178,7 +188,7 @@ export const deployFleetEffect = (
           const findings = yield* promise(() => checkMigrations({ migrations: options.migrations, pending: [...pending] }))
           if (findings.length > 0) return yield* Effect.fail(new DestructiveMigrationError({ findings }))
         }
-        return yield* run(options, tenants, statuses, ends, waveOf, bake, maxFailures, concurrency)
+        return yield* run(options as DeployFleetOptions<any>, tenants, statuses, ends, waveOf, bake, maxFailures, concurrency)
       }),
       Effect.promise(() => lock.release())
     )
@@ -191,7 +201,7 @@ const promise = <A>(f: () => Promise<A>): Effect.Effect<A, MigrationError> =>
   })
 
 const run = (
-  options: DeployFleetOptions,
+  options: DeployFleetOptions<any>,
   tenants: ReadonlyArray<FleetTenant>,
   statuses: ReadonlyArray<{ readonly name: string } & MigrationStatus>,
   ends: ReadonlyArray<number>,
@@ -261,15 +271,18 @@ const run = (
   })
 
 const deployAndVerify = (
-  options: DeployFleetOptions,
+  options: DeployFleetOptions<any>,
   tenant: FleetTenant,
   isCurrent: boolean,
   wave: number
 ): Effect.Effect<FleetTenantResult> =>
   Effect.promise(async (): Promise<FleetTenantResult> => {
     let client: PrismaClientLike | undefined
+    let sql: SqlClient | undefined
     try {
       client = options.client?.(tenant.url)
+      // No client of the app's: verify gets raw SQL on the tenant (it connects at its first query).
+      if (client === undefined && options.verify !== undefined) sql = openSqlClient(tenant.url)
     } catch (e) {
       return { name: tenant.name, status: "failed", applied: [], wave, error: errorOf(e) }
     }
@@ -286,7 +299,7 @@ const deployAndVerify = (
       }
       if (options.verify !== undefined) {
         try {
-          await options.verify(tenant, client)
+          await options.verify(tenant, client ?? sql)
         } catch (e) {
           return { name: tenant.name, status: "verify-failed", applied, wave, error: { ...errorOf(e), code: "FLEXIDB_FLEET_VERIFY" } }
         }
@@ -294,6 +307,7 @@ const deployAndVerify = (
       return { name: tenant.name, status: applied.length > 0 ? "applied" : "current", applied, wave }
     } finally {
       await client?.$disconnect().catch(() => {})
+      await sql?.$disconnect().catch(() => {})
     }
   })
 
@@ -310,7 +324,7 @@ const deployAndVerify = (
  *
  * @since 0.2.0
  */
-export const deployFleet = async (options: DeployFleetOptions): Promise<FleetResult> => {
+export const deployFleet = async <C = SqlClient>(options: DeployFleetOptions<C>): Promise<FleetResult> => {
   const outcome = await Effect.runPromise(Effect.either(deployFleetEffect(options)))
   if (outcome._tag === "Left") throw outcome.left
   return outcome.right
