@@ -33,15 +33,21 @@ const admin = async (sql: string) => {
   await a.query(sql)
   await a.end()
 }
+let step = 0
+// Each figure on stderr as soon as it is measured: a long run stopped early still says what it measured.
 const time = async <A>(f: () => Promise<A>): Promise<[A, number]> => {
   const t = performance.now()
   const a = await f()
-  return [a, (performance.now() - t) / 1000]
+  const seconds = (performance.now() - t) / 1000
+  console.error(`[${new Date().toISOString()}] step ${++step}: ${seconds.toFixed(2)} s`)
+  return [a, seconds]
 }
 
 await admin(`CREATE DATABASE "${name}"`)
 // Ctrl+C: the database (and its N schemas) dropped before exiting.
 process.once("SIGINT", () => {
+  // Dropping it ends the run's own sessions: their errors are expected now.
+  process.on("uncaughtException", () => {})
   admin(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`).finally(() => process.exit(130))
 })
 try {

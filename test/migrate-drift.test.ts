@@ -137,7 +137,8 @@ describe("fleetDrift, MariaDB", () => {
       const fleet = names.map((n, i) => ({ name: `m${i}`, url: `mysql://root@${MYSQL_HOST}/${n}` }))
       for (const t of fleet) await deployMigrations({ url: t.url, migrations: init })
       // m5 stays at INIT: a second applied set.
-      const deployed = await deployFleet({ tenants: fleet.slice(0, 5), migrations: full })
+      // Names of this run's own for deployFleet: its fleet lock (GET_LOCK) is keyed by the names, server-wide.
+      const deployed = await deployFleet({ tenants: fleet.slice(0, 5).map((t) => ({ ...t, name: `${t.name}_${names[0]}` })), migrations: full })
       expect(deployed.tenants.map((t) => t.applied.length)).toEqual([2, 2, 2, 2, 2])
       const clean = await fleetDrift({ tenants: fleet, migrations: full })
       expect(clean.tenants).toEqual(fleet.map((t) => ({ name: t.name, drift: [] })))

@@ -264,7 +264,8 @@ describe("deployFleet on MariaDB", () => {
     const names = Array.from({ length: 3 }, () => uniqueName("wv"))
     try {
       for (const n of names) await admin.query(`CREATE DATABASE \`${n}\``)
-      const tenants = names.map((n, i) => ({ name: `m${i}`, url: `mysql://root@${MYSQL_HOST}/${n}` }))
+      // Names of this run's own: the fleet lock (GET_LOCK) is keyed by the names, server-wide, and other runs share the server.
+      const tenants = names.map((n, i) => ({ name: `m${i}_${names[0]}`, url: `mysql://root@${MYSQL_HOST}/${n}` }))
       for (const t of tenants) await deployMigrations({ url: t.url, migrations: initOnly })
       const held = await Effect.runPromise(takeFleetLock(tenants, undefined))
       const refused = await Effect.runPromise(Effect.flip(takeFleetLock(tenants, undefined)))

@@ -15,6 +15,11 @@ import { checkMigrations, formatFindings, type GuardFinding } from "./guard.js"
 import { fleetStatus } from "./fleetStatus.js"
 import { takeFleetLock } from "./fleetLock.js"
 import { openSqlClient, type SqlClient } from "./sqlClient.js"
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+import * as Cause from "effect/Cause"
+import * as Exit from "effect/Exit"
+import { schemaDeployer } from "./migrator.js"
+import { schemaTenant } from "./fleetStatus.js"
 
 /** A tenant of a fleet: its name and its database's URL (PostgreSQL: `?schema=` for a schema per tenant). */
 export interface FleetTenant {
@@ -245,7 +250,13 @@ const run = (
       }
       const done = (yield* Effect.forEach(
         [...groups.values()],
-        (group) => Effect.forEach(group, (m) => deployAndVerify(options, m.tenant, current(m.index), wave).pipe(Effect.tap((r) => progress({ kind: "tenant", result: r })))),
+        (group) =>
+          Effect.scoped(Effect.flatMap(
+            sharedDeployer(options, group.filter((m) => !current(m.index)).map((m) => m.tenant)),
+            (deploy) =>
+              Effect.forEach(group, (m) =>
+                deployAndVerify(options, m.tenant, current(m.index), wave, deploy).pipe(Effect.tap((r) => progress({ kind: "tenant", result: r }))))
+          )),
         { concurrency }
       )).flat()
       const failures = done.filter((r) => r.status === "failed" || r.status === "verify-failed")
@@ -270,11 +281,41 @@ const run = (
     }
   })
 
+type Deploy = (tenant: FleetTenant) => Promise<{ readonly applied: ReadonlyArray<string> }>
+
+/**
+ * The schema tenants of one PostgreSQL database, taking turns under its lock anyway, deploy over one connection open
+ * for the group (each still its own transaction under Prisma's lock): no connection, and no read of the folder, per
+ * tenant. Undefined — each tenant then opens its own — for other groups, an app's own client, or when the database
+ * cannot be opened (each tenant's own attempt then says why).
+ */
+const sharedDeployer = (
+  options: DeployFleetOptions<any>,
+  toDeploy: ReadonlyArray<FleetTenant>
+): Effect.Effect<Deploy | undefined, never, import("effect/Scope").Scope> => {
+  if (options.client !== undefined || toDeploy.length < 2) return Effect.succeed(undefined)
+  const places = toDeploy.map((t) => schemaTenant(t.url))
+  // One connection for all only when each would open the same one (the same user, password and parameters).
+  if (places.some((p) => p === undefined || p.server !== places[0]!.server)) return Effect.succeed(undefined)
+  return schemaDeployer(places[0]!.server, options.migrations).pipe(
+    Effect.provide(NodeFileSystem.layer),
+    Effect.map((deploy): Deploy => async (tenant) => {
+      const exit = await Effect.runPromiseExit(deploy(schemaTenant(tenant.url)!.schema))
+      if (Exit.isSuccess(exit)) return exit.value
+      const failure = Cause.failureOption(exit.cause)
+      if (failure._tag === "Some") throw failure.value._tag === "DriverError" ? failure.value.cause : failure.value
+      throw Cause.squash(exit.cause)
+    }),
+    Effect.orElseSucceed(() => undefined)
+  )
+}
+
 const deployAndVerify = (
   options: DeployFleetOptions<any>,
   tenant: FleetTenant,
   isCurrent: boolean,
-  wave: number
+  wave: number,
+  deploy: Deploy | undefined
 ): Effect.Effect<FleetTenantResult> =>
   Effect.promise(async (): Promise<FleetTenantResult> => {
     let client: PrismaClientLike | undefined
@@ -290,9 +331,11 @@ const deployAndVerify = (
       let applied: ReadonlyArray<string> = []
       if (!isCurrent) {
         try {
-          applied = (await deployMigrations(
-            client !== undefined ? { client, migrations: options.migrations } : { url: tenant.url, migrations: options.migrations }
-          )).applied
+          applied = (await (deploy !== undefined
+            ? deploy(tenant)
+            : deployMigrations(
+              client !== undefined ? { client, migrations: options.migrations } : { url: tenant.url, migrations: options.migrations }
+            ))).applied
         } catch (e) {
           return { name: tenant.name, status: "failed", applied: [], wave, error: errorOf(e) }
         }
