@@ -10,7 +10,7 @@ import * as TestContext from "effect/TestContext"
 import { cpSync, mkdirSync, rmSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import pg from "pg"
-import { afterAll, describe, expect, it } from "vitest"
+import { afterAll, describe, expect, it, vi } from "vitest"
 import { deployFleet, deployFleetEffect, deployMigrations, DestructiveMigrationError, migrationStatus, resolveMigration } from "../src/migrate.js"
 import type { FleetProgress } from "../src/migrate.js"
 import { takeFleetLock } from "../src/migrate/fleetLock.js"
@@ -213,6 +213,23 @@ describe("deployFleet", () => {
     const tenants = await sqliteFleet(1, initOnly)
     await expect(deployFleet({ tenants, migrations: full, waves: [5, 2] })).rejects.toMatchObject({ code: "FLEXIDB_MIGRATION_OPTIONS" })
     await expect(deployFleet({ tenants, migrations: full, waves: ["150%"] })).rejects.toMatchObject({ code: "FLEXIDB_MIGRATION_OPTIONS" })
+  })
+})
+
+describe("deployFleet over the schema tenants of one database", () => {
+  it("deploys them over one connection, not one per tenant; each as deployMigrations would", async () => {
+    const { full, initOnly } = folders("postgresql")
+    const { tenants } = await pgFleet(12, initOnly)
+    const connects = vi.spyOn(pg.Client.prototype, "connect")
+    try {
+      const result = await deployFleet({ tenants, migrations: full, waves: [2, "100%"] })
+      expect(result.tenants.map((t) => [t.status, t.applied])).toEqual(Array(12).fill(["applied", [ROLES]]))
+      // The fleet lock's, fleetStatus's, and one per wave for its schemas (12 before: one per tenant, and those).
+      expect(connects.mock.calls.length).toBeLessThanOrEqual(4)
+    } finally {
+      connects.mockRestore()
+    }
+    expect(await pendingOf(tenants, full)).toEqual(Array(12).fill([]))
   })
 })
 
