@@ -9,10 +9,11 @@ import { existsSync } from "node:fs"
 import { redact } from "../src/index.js"
 import type { FileSystem } from "@effect/platform"
 import type { MigrationStatus } from "../src/migrate.js"
-import { deployRefusal, MigrationError, Migrator } from "../src/migrate.js"
+import { deployRefusal, fleetStatus, MigrationError, Migrator } from "../src/migrate.js"
 import { CliError } from "./error.js"
 import { Io, stopRequested } from "./io.js"
 import type { Target } from "./targets.js"
+import { tenantOf } from "./waves.js"
 
 export type Action =
   | { readonly kind: "deploy" }
@@ -78,6 +79,39 @@ const failureOf = (error: unknown): Failure => {
   return { code, reason: redact(error instanceof Error ? error.message : String(error)) }
 }
 
+/** A status (or dry run) read beforehand, as the status action reports it. */
+const statusOutcome = (status: MigrationStatus): Omit<Result, "name" | "ms"> => {
+  const refused = deployRefusal(status)
+  if (refused !== undefined) return { outcome: "failed", pending: status.pending, status, error: failureOf(refused) }
+  return { outcome: status.pending.length > 0 ? "pending" : "up to date", pending: status.pending, status }
+}
+
+/**
+ * Status and dry run over many databases: `fleetStatus` per migrations folder — schema tenants of one PostgreSQL
+ * database in a few queries over one connection, the others at most `concurrency` connections at once per server —
+ * rather than one connection per database. A folder whose fleet cannot be read that way (a server down) is left to
+ * the one-by-one run, which says which database failed and why.
+ */
+const readStatuses = (targets: ReadonlyArray<Target>, concurrency: number): Effect.Effect<Map<string, MigrationStatus>> =>
+  Effect.gen(function*() {
+    const known = new Map<string, MigrationStatus>()
+    const byFolder = new Map<string, Array<Target>>()
+    for (const t of targets) {
+      if (t.problem !== undefined || t.skip !== undefined || !existsSync(t.migrations)) continue
+      const list = byFolder.get(t.migrations)
+      if (list === undefined) byFolder.set(t.migrations, [t])
+      else list.push(t)
+    }
+    yield* Effect.forEach([...byFolder], ([migrations, list]) =>
+      Effect.promise(() =>
+        fleetStatus({ tenants: list.map(tenantOf), migrations, concurrency }).then(
+          (all) => all.forEach((s, i) => known.set(list[i]!.name, s)),
+          () => {}
+        )
+      ), { discard: true })
+    return known
+  })
+
 /** Runs the action on one database; never fails: a failure (or a defect) is its outcome. */
 const attempt = (target: Target, action: Action): Effect.Effect<Omit<Result, "name" | "ms">, never, FileSystem.FileSystem> => {
   if (target.problem !== undefined) return Effect.succeed({ outcome: "failed", error: target.problem })
@@ -94,11 +128,7 @@ const attempt = (target: Target, action: Action): Effect.Effect<Omit<Result, "na
       case "dry-run":
       case "status":
         // Only reads: a SQLite file that is not there yet has everything pending, and is not created.
-        return Effect.map(Migrator.status(options), (status) => {
-          const refused = deployRefusal(status)
-          if (refused !== undefined) return { outcome: "failed", pending: status.pending, status, error: failureOf(refused) }
-          return { outcome: status.pending.length > 0 ? "pending" : "up to date", pending: status.pending, status }
-        })
+        return Effect.map(Migrator.status(options), statusOutcome)
       case "resolve":
         return Effect.as(Migrator.resolve({ ...options, applied: action.applied, rolledBack: action.rolledBack }), { outcome: "resolved" })
     }
@@ -267,6 +297,11 @@ export const runFleet = (
     const turns = new Map<string, Effect.Semaphore>()
     for (const [lock, n] of sharing) if (n > 1) turns.set(lock, Effect.unsafeMakeSemaphore(1))
 
+    // Status and dry run: read for the whole fleet at once, not one connection per database.
+    const known = action.kind === "status" || action.kind === "dry-run"
+      ? yield* readStatuses(targets, options.concurrency)
+      : new Map<string, MigrationStatus>()
+
     const one = (target: Target) => {
       const body = Effect.suspend((): Effect.Effect<Result, never, FileSystem.FileSystem> => {
         if (io.signal?.aborted) userStop()
@@ -276,7 +311,8 @@ export const runFleet = (
         }
         const t0 = performance.now()
         counts.running++
-        return Effect.map(attempt(target, action), (r): Result => {
+        const read = known.get(target.name)
+        return Effect.map(read === undefined ? attempt(target, action) : Effect.succeed(statusOutcome(read)), (r): Result => {
           counts.running--
           const result: Result = { name: target.name, ...r, ms: Math.round(performance.now() - t0) }
           if (r.outcome === "failed") {

@@ -45,7 +45,7 @@ export const parseBake = (text: string): Effect.Effect<Duration.Duration, CliErr
 }
 
 /** A target as deployFleet takes it: a PostgreSQL target's schema in the URL, as Prisma writes it. */
-const tenantOf = (t: Target): FleetTenant => {
+export const tenantOf = (t: Target): FleetTenant => {
   if (t.schema === undefined || !/^postgres(ql)?:/i.test(t.url)) return { name: t.name, url: t.url }
   const u = new URL(t.url)
   u.searchParams.set("schema", t.schema)

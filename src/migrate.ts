@@ -84,6 +84,8 @@ export { checkMigrations, checkScript, formatFindings } from "./migrate/guard.js
 export type { CheckMigrationsOptions, GuardFinding, GuardKind } from "./migrate/guard.js"
 export { deployFleet, deployFleetEffect, DestructiveMigrationError } from "./migrate/waves.js"
 export type { DeployFleetOptions, FleetProgress, FleetResult, FleetTenant, FleetTenantResult, FleetTenantStatus, WaveSize } from "./migrate/waves.js"
+export { openSqlClient } from "./migrate/sqlClient.js"
+export type { SqlClient } from "./migrate/sqlClient.js"
 export { fleetStatus } from "./migrate/fleetStatus.js"
 export type { FleetStatusOptions, TenantStatus } from "./migrate/fleetStatus.js"
 export { fleetDrift } from "./migrate/drift.js"

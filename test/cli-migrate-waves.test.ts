@@ -6,7 +6,7 @@ import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import pg from "pg"
-import { afterAll, describe, expect, it } from "vitest"
+import { afterAll, describe, expect, it, vi } from "vitest"
 import { deployMigrations, migrationStatus } from "../src/migrate.js"
 import { cli } from "./support/cli.js"
 import { PG_HOST, uniqueName } from "./support/databases.js"
@@ -110,6 +110,27 @@ describe("migrate deploy --tenants in waves", () => {
   }, 60_000)
 })
 
+describe("migrate deploy --tenants --verify: the module's client", () => {
+  it("is a SqlClient on the tenant: its queries see what the wave deployed; a failing one halts the wave", async () => {
+    const p = await project("sqlite", 3)
+    writeFileSync(join(p.root, "verify.mjs"), `export default async (tenant, client) => {
+  await client.$executeRawUnsafe('INSERT INTO "User" ("email") VALUES (?)', tenant.name)
+  const rows = await client.$queryRaw\`SELECT "role" FROM "User" WHERE "email" = \${tenant.name}\`
+  if (rows.length !== 1 || rows[0].role !== "member") throw new Error("unexpected " + JSON.stringify(rows))
+}\n`)
+    const ok = await p.run(["deploy", "--waves", "1,100%", "--verify", "verify.mjs"])
+    expect(ok.err).toBe("wave 1/2: 1 tenant(s)\nwave 2/2: 2 tenant(s)")
+    expect(ok.code).toBe(0)
+    expect(await p.pending()).toEqual([0, 0, 0])
+    const q = await project("sqlite", 3)
+    writeFileSync(join(q.root, "broken.mjs"), `export default async (tenant, client) => { await client.$queryRawUnsafe('SELECT * FROM "Missing"') }\n`)
+    const r = await q.run(["deploy", "--waves", "1,100%", "--verify", "broken.mjs", "--json"])
+    expect(r.code).toBe(1)
+    expect(JSON.parse(r.out).halted).toEqual({ wave: 1, reason: expect.stringContaining("no such table: Missing") })
+    expect(await q.pending()).toEqual([0, 1, 1])
+  }, 60_000)
+})
+
 describe("migrate status --tenants --drift", () => {
   it("lists every tenant; a planted difference is found and exits 1", async () => {
     const p = await project("postgresql", 2)
@@ -129,4 +150,61 @@ describe("migrate status --tenants --drift", () => {
     const text = await p.run(["status", "--drift"])
     expect(text.out).toContain("t1  extra-table  Notes")
   }, 60_000)
+})
+
+describe("migrate status --tenants reads the fleet with fleetStatus", () => {
+  it("24 schema tenants of one database: read over one connection, not one per tenant, as migrationStatus says", async () => {
+    const root = mkdtempSync(join(tmpdir(), "flexidb-cli-status-"))
+    made.push(root)
+    mkdirSync(join(root, "prisma", "schemas"), { recursive: true })
+    writeFileSync(join(root, "prisma", "schemas", "tenant.prisma"), `datasource db {\n  provider = "postgresql"\n}\n\nmodel User {\n  id Int @id\n}\n`)
+    const folder = join(root, "prisma", "migrations", "tenant")
+    cpSync(join(fixtures, "postgresql"), folder, { recursive: true })
+    const initOnly = join(root, "init")
+    mkdirSync(initOnly)
+    cpSync(join(folder, INIT), join(initOnly, INIT), { recursive: true })
+    const db = uniqueName("clistatus")
+    const role = uniqueName("r")
+    await admin(`CREATE DATABASE "${db}"`)
+    dbs.push(db)
+    try {
+      // 24 schema tenants: s0–s9 current, s10–s19 at INIT, s20–s22 without a ledger (everything pending), s23 absent.
+      const base = `postgresql://postgres@${PG_HOST}/${db}`
+      for (let i = 0; i < 23; i++) {
+        await deployMigrations({ url: `${base}?schema=s${i}`, migrations: i < 10 ? folder : initOnly })
+      }
+      const c = new pg.Client({ connectionString: base })
+      await c.connect()
+      await c.query(`DROP TABLE s20._prisma_migrations, s21._prisma_migrations, s22._prisma_migrations;
+        DROP TABLE s20."Post", s20."User", s21."Post", s21."User", s22."Post", s22."User"`)
+      await c.end()
+      // A role that reads, for the CLI (its name never printed).
+      await admin(`CREATE ROLE "${role}" LOGIN; GRANT pg_read_all_data TO "${role}"`)
+      const url = (i: number) => `postgresql://${role}@${PG_HOST}/${db}?schema=s${i}`
+      const tenants = Array.from({ length: 24 }, (_, i) => ({ name: `t${i}`, url: url(i) }))
+      writeFileSync(join(root, "tenants.mjs"), `export default ${JSON.stringify(tenants)}\n`)
+      // Every connection the CLI opens, counted (the migrator and fleetStatus both connect with pg.Client).
+      const connects = vi.spyOn(pg.Client.prototype, "connect")
+      const r = await cli(root, ["migrate", "status", "--tenants", "tenants.mjs", "--schema", "tenant", "--json", "--concurrency", "8"])
+      expect(connects.mock.calls.length).toBe(1)
+      connects.mockRestore()
+      expect(r.code).toBe(1) // migrations to apply, as prisma migrate status
+      const doc = JSON.parse(r.out)
+      expect(doc.summary).toMatchObject({ upToDate: 10, pending: 14, failed: 0 })
+      for (const [i, t] of tenants.entries()) {
+        const expected = await migrationStatus({ url: `${base}?schema=s${i}`, migrations: folder })
+        const got = doc.results[i]
+        expect(got.tenant).toBe(t.name)
+        expect(got.status).toMatchObject({ applied: expected.applied, pending: expected.pending, failed: [], modified: [] })
+        expect(got.outcome).toBe(i < 10 ? "up to date" : "pending")
+      }
+      expect(r.out + r.err).not.toContain(role + "@")
+      // The dry run reads the same way.
+      const dry = await cli(root, ["migrate", "deploy", "--dry-run", "--tenants", "tenants.mjs", "--schema", "tenant", "--json", "--concurrency", "8"])
+      expect(JSON.parse(dry.out).summary).toMatchObject({ upToDate: 10, pending: 14, failed: 0 })
+    } finally {
+      await admin(`DROP DATABASE IF EXISTS "${db}" WITH (FORCE)`)
+      await admin(`DROP ROLE IF EXISTS "${role}"`)
+    }
+  }, 120_000)
 })

@@ -1,14 +1,15 @@
-// fleetDrift on real PostgreSQL: schema tenants of one database and a database tenant, each compared with its applied
+// fleetDrift on real PostgreSQL (schema tenants of one database and a database tenant), SQLite and MariaDB, each compared with its applied
 // migrations replayed on a scratch of its kind. Each planted difference is found, and nothing else; clean tenants
 // are listed with no drift; the scratches are gone afterwards.
-import { cpSync, mkdtempSync, rmSync } from "node:fs"
+import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import Database from "better-sqlite3"
+import * as mariadb from "mariadb"
 import pg from "pg"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { deployMigrations, fleetDrift } from "../src/migrate.js"
-import { PG_HOST, uniqueName } from "./support/databases.js"
+import { deployFleet, deployMigrations, fleetDrift } from "../src/migrate.js"
+import { MYSQL_HOST, PG_HOST, uniqueName } from "./support/databases.js"
 
 const INIT = "20260101000000_init"
 const dir = mkdtempSync(join(tmpdir(), "flexidb-drift-"))
@@ -84,7 +85,9 @@ describe("fleetDrift", () => {
   })
 
   it("refuses tenants it cannot check before doing anything", async () => {
-    await expect(fleetDrift({ tenants: [{ name: "my", url: "mysql://root@127.0.0.1:3306/x" }], migrations })).rejects.toMatchObject({ code: "FLEXIDB_FLEET_DRIFT" })
+    await expect(fleetDrift({ tenants: [{ name: "ms", url: "sqlserver://127.0.0.1:1433;database=x" }], migrations })).rejects.toMatchObject({ code: "FLEXIDB_FLEET_DRIFT" })
+    await expect(fleetDrift({ tenants: [tenants[0]!, { name: "my", url: "mysql://root@127.0.0.1:3306/x" }], migrations }))
+      .rejects.toMatchObject({ code: "FLEXIDB_FLEET_DRIFT", reason: expect.stringContaining("one kind") })
   })
 })
 
@@ -115,4 +118,50 @@ describe("fleetDrift, SQLite", () => {
       f4: []
     })
   })
+})
+
+describe("fleetDrift, MariaDB", () => {
+  it("database tenants of one server: clean ones have no drift; each planted difference is found, and nothing else; no scratch left", async () => {
+    // The fixture's two migrations and a third that renames an index (Prisma's RENAME INDEX: the guard lets it pass).
+    const full = join(dir, "mysql-full")
+    cpSync(join(import.meta.dirname, "fixtures", "migrations", "mysql"), full, { recursive: true })
+    mkdirSync(join(full, "20260103000000_rename_index"))
+    writeFileSync(join(full, "20260103000000_rename_index", "migration.sql"),
+      "-- RenameIndex\nALTER TABLE `Post` RENAME INDEX `Post_authorId_published_idx` TO `Post_author_published_idx`;\n")
+    const init = join(dir, "mysql-init")
+    cpSync(join(full, INIT), join(init, INIT), { recursive: true })
+    const admin = await mariadb.createConnection({ host: "127.0.0.1", port: 3306, user: "root" })
+    const names = Array.from({ length: 6 }, () => uniqueName("dm"))
+    try {
+      for (const n of names) await admin.query(`CREATE DATABASE \`${n}\``)
+      const fleet = names.map((n, i) => ({ name: `m${i}`, url: `mysql://root@${MYSQL_HOST}/${n}` }))
+      for (const t of fleet) await deployMigrations({ url: t.url, migrations: init })
+      // m5 stays at INIT: a second applied set.
+      // Names of this run's own for deployFleet: its fleet lock (GET_LOCK) is keyed by the names, server-wide.
+      const deployed = await deployFleet({ tenants: fleet.slice(0, 5).map((t) => ({ ...t, name: `${t.name}_${names[0]}` })), migrations: full })
+      expect(deployed.tenants.map((t) => t.applied.length)).toEqual([2, 2, 2, 2, 2])
+      const clean = await fleetDrift({ tenants: fleet, migrations: full })
+      expect(clean.tenants).toEqual(fleet.map((t) => ({ name: t.name, drift: [] })))
+      await admin.query(`CREATE INDEX sneaky ON \`${names[0]}\`.Post (title)`)
+      await admin.query(`ALTER TABLE \`${names[1]}\`.User ADD COLUMN nickname VARCHAR(20) NULL`)
+      await admin.query(`CREATE TABLE \`${names[2]}\`.Scratchpad (id INT)`)
+      await admin.query(`ALTER TABLE \`${names[3]}\`.Post MODIFY title VARCHAR(100) NOT NULL`)
+      await admin.query(`ALTER TABLE \`${names[4]}\`.Post DROP FOREIGN KEY Post_authorId_fkey`)
+      await admin.query(`ALTER TABLE \`${names[5]}\`.User ALTER COLUMN name SET DEFAULT 'anon'`)
+      const result = await fleetDrift({ tenants: fleet, migrations: full })
+      expect(Object.fromEntries(result.tenants.map((t) => [t.name, t.drift.map((d) => [d.kind, d.table, d.column])]))).toEqual({
+        m0: [["extra-index", "Post", undefined]],
+        m1: [["extra-column", "User", "nickname"]],
+        m2: [["extra-table", "Scratchpad", undefined]],
+        m3: [["column-type", "Post", "title"]],
+        m4: [["missing-foreign-key", "Post", undefined]],
+        m5: [["column-default", "User", "name"]]
+      })
+      expect(result.tenants[3]!.drift[0]!.detail).toBe("expected varchar(191), found varchar(100)")
+      expect(await admin.query(`SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE '\\_flexidb\\_drift\\_%'`)).toEqual([])
+    } finally {
+      for (const n of names) await admin.query(`DROP DATABASE IF EXISTS \`${n}\``)
+      await admin.end()
+    }
+  }, 120_000)
 })

@@ -53,6 +53,18 @@ describe("the guard over a fixture folder", () => {
     ])
   })
 
+  it("MySQL/MariaDB: Prisma's RENAME INDEX (which node-sql-parser cannot read) passes; anything more in that statement does not", async () => {
+    expect(await checkScript("-- RenameIndex\nALTER TABLE `Post` RENAME INDEX `Post_a_idx` TO `Post_b_idx`;\n", "mysql")).toEqual([])
+    expect(await checkScript("ALTER TABLE db.`Post` RENAME KEY `a` TO `b`, RENAME INDEX c TO `d` /* c */;", "mysql")).toEqual([])
+    for (const sql of [
+      "ALTER TABLE `Post` RENAME INDEX `a` TO `b`, DROP COLUMN `x`;",
+      "ALTER TABLE `Post` RENAME INDEX `a` TO 'b';",
+      "ALTER TABLE `Post` RENAME INDEX `a` `b`;"
+    ]) {
+      expect((await checkScript(sql, "mysql")).map((f) => f.kind)).toEqual(["unparseable"])
+    }
+  })
+
   it("only pending migrations are reported; applied ones still tell SQLite what a table had", async () => {
     expect(await seen("postgresql", ["20240103000000_harmless"])).toEqual([])
     expect(await seen("sqlite", ["20240103000000_redefine_drops"])).toEqual([

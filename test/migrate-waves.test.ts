@@ -10,7 +10,7 @@ import * as TestContext from "effect/TestContext"
 import { cpSync, mkdirSync, rmSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import pg from "pg"
-import { afterAll, describe, expect, it } from "vitest"
+import { afterAll, describe, expect, it, vi } from "vitest"
 import { deployFleet, deployFleetEffect, deployMigrations, DestructiveMigrationError, migrationStatus, resolveMigration } from "../src/migrate.js"
 import type { FleetProgress } from "../src/migrate.js"
 import { takeFleetLock } from "../src/migrate/fleetLock.js"
@@ -216,6 +216,64 @@ describe("deployFleet", () => {
   })
 })
 
+describe("deployFleet over the schema tenants of one database", () => {
+  it("deploys them over one connection, not one per tenant; each as deployMigrations would", async () => {
+    const { full, initOnly } = folders("postgresql")
+    const { tenants } = await pgFleet(12, initOnly)
+    const connects = vi.spyOn(pg.Client.prototype, "connect")
+    try {
+      const result = await deployFleet({ tenants, migrations: full, waves: [2, "100%"] })
+      expect(result.tenants.map((t) => [t.status, t.applied])).toEqual(Array(12).fill(["applied", [ROLES]]))
+      // The fleet lock's, fleetStatus's, and one per wave for its schemas (12 before: one per tenant, and those).
+      expect(connects.mock.calls.length).toBeLessThanOrEqual(4)
+    } finally {
+      connects.mockRestore()
+    }
+    expect(await pendingOf(tenants, full)).toEqual(Array(12).fill([]))
+  })
+})
+
+describe("deployFleet's verify without a client factory: a SqlClient on the tenant", () => {
+  it("PostgreSQL schema tenants: unqualified names are the tenant's schema; it sees what the wave deployed", async () => {
+    const { full, initOnly } = folders("postgresql")
+    const { tenants, query } = await pgFleet(2, initOnly)
+    await query(`INSERT INTO s1."User" ("email") VALUES ('a@x'), ('b@x')`)
+    const seen: Array<unknown> = []
+    const result = await deployFleet({
+      tenants,
+      migrations: full,
+      verify: async (tenant, client) => {
+        // ROLES added "role" (default 'member'): the query fails unless it ran in this tenant's schema.
+        const rows = await client.$queryRaw<{ n: number; roles: Array<string> | null }>`
+          SELECT count(*)::int AS n, array_agg(DISTINCT "role") AS roles FROM "User" WHERE "id" > ${0}`
+        seen.push([tenant.name, rows[0]])
+        expect(await client.$executeRawUnsafe(`UPDATE "User" SET "name" = $1`, "checked")).toBe(rows[0]!.n)
+      }
+    })
+    expect(result.tenants.map((t) => t.status)).toEqual(["applied", "applied"])
+    expect(seen).toEqual([["s0", { n: 0, roles: null }], ["s1", { n: 2, roles: ["member"] }]])
+    expect(await query(`SELECT count(*)::int AS n FROM s1."User" WHERE "name" = 'checked'`)).toEqual([{ n: 2 }])
+  })
+
+  it("SQLite: raw SQL through it; a failing query is a verify failure that halts the wave", async () => {
+    const { full, initOnly } = folders("sqlite")
+    const tenants = await sqliteFleet(3, initOnly)
+    const result = await deployFleet({
+      tenants,
+      migrations: full,
+      waves: [2, "100%"],
+      verify: async (tenant, client) => {
+        await client.$executeRawUnsafe(`INSERT INTO "User" ("email") VALUES (?)`, `${tenant.name}@x`)
+        const [row] = await client.$queryRawUnsafe<{ role: string }>(`SELECT "role" FROM "User" WHERE "email" = ?`, `${tenant.name}@x`)
+        expect(row).toEqual({ role: "member" })
+        if (tenant.name === "t001") await client.$queryRawUnsafe(`SELECT * FROM "NoSuchTable"`)
+      }
+    })
+    expect(result.tenants.map((t) => t.status)).toEqual(["applied", "verify-failed", "not-attempted"])
+    expect(result.tenants[1]!.error).toMatchObject({ code: "FLEXIDB_FLEET_VERIFY", reason: expect.stringContaining("NoSuchTable") })
+  })
+})
+
 describe("deployFleet on MariaDB", () => {
   it("a fleet of databases of one server, in waves; the fleet lock refuses a second run at once, naming the holder", async () => {
     const { full, initOnly } = folders("mysql")
@@ -223,15 +281,27 @@ describe("deployFleet on MariaDB", () => {
     const names = Array.from({ length: 3 }, () => uniqueName("wv"))
     try {
       for (const n of names) await admin.query(`CREATE DATABASE \`${n}\``)
-      const tenants = names.map((n, i) => ({ name: `m${i}`, url: `mysql://root@${MYSQL_HOST}/${n}` }))
+      // Names of this run's own: the fleet lock (GET_LOCK) is keyed by the names, server-wide, and other runs share the server.
+      const tenants = names.map((n, i) => ({ name: `m${i}_${names[0]}`, url: `mysql://root@${MYSQL_HOST}/${n}` }))
       for (const t of tenants) await deployMigrations({ url: t.url, migrations: initOnly })
       const held = await Effect.runPromise(takeFleetLock(tenants, undefined))
       const refused = await Effect.runPromise(Effect.flip(takeFleetLock(tenants, undefined)))
       expect(refused.code).toBe("FLEXIDB_FLEET_LOCKED")
       expect(refused.reason).toMatch(/another fleet deploy of these tenants is running: connection \d+ from /)
       await held.release()
-      const result = await deployFleet({ tenants, migrations: full, waves: [1, "100%"] })
+      const roles: Array<unknown> = []
+      const result = await deployFleet({
+        tenants,
+        migrations: full,
+        waves: [1, "100%"],
+        // No client factory: a SqlClient on the tenant's database.
+        verify: async (_, client) => {
+          roles.push((await client.$queryRaw<{ d: string }>`SELECT COLUMN_DEFAULT AS d FROM information_schema.COLUMNS
+            WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ${"User"} AND COLUMN_NAME = ${"role"}`)[0]?.d)
+        }
+      })
       expect(result.tenants.map((t) => [t.status, t.applied])).toEqual(Array(3).fill(["applied", [ROLES]]))
+      expect(roles).toEqual(Array(3).fill("'member'"))
     } finally {
       for (const n of names) await admin.query(`DROP DATABASE IF EXISTS \`${n}\``)
       await admin.end()

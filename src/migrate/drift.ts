@@ -12,6 +12,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { deployMigrations, MigrationError } from "../migrate.js"
 import { errorSummary, redact } from "../Redact.js"
+import { mysqlDrift } from "./driftMysql.js"
 import { sqlitePath, sqliteSnapshot } from "./driftSqlite.js"
 import { fleetStatus, schemaTenant } from "./fleetStatus.js"
 
@@ -171,31 +172,36 @@ const failure = (what: string, error: unknown) =>
 /**
  * Compares each tenant's live schema with what its applied migrations produce, replayed once per distinct applied
  * set on a scratch schema (schema tenants: in the same database) or scratch database (database tenants: on the same
- * server), dropped afterwards; SQLite tenants on a scratch file. A MySQL tenant, or PostgreSQL and SQLite tenants in
- * one fleet, reject with `FLEXIDB_FLEET_DRIFT` before anything runs. Rejects with a `MigrationError` when the folder cannot be read or a server refuses (never naming its URL).
+ * server — MySQL/MariaDB tenants too, read from `information_schema`), dropped afterwards; SQLite tenants on a
+ * scratch file. Tenants of more than one kind in one fleet reject with `FLEXIDB_FLEET_DRIFT` before anything runs. Rejects with a `MigrationError` when the folder cannot be read or a server refuses (never naming its URL).
  *
  * @since 0.2.0
  */
 export const fleetDrift = async (options: FleetDriftOptions): Promise<FleetDriftResult> => {
   const tenants: Array<{ name: string; url: string }> = []
   for await (const t of options.tenants as AsyncIterable<{ name: string; url: string }>) tenants.push({ name: t.name, url: t.url })
-  const other = tenants.find((t) => !/^postgres(ql)?:\/\//i.test(t.url) && !/^file:/i.test(t.url))
+  const kindOf = (url: string) =>
+    /^postgres(ql)?:\/\//i.test(url) ? "PostgreSQL" : /^file:/i.test(url) ? "SQLite" : /^(mysql|mariadb):\/\//i.test(url) ? "MySQL" : undefined
+  const other = tenants.find((t) => kindOf(t.url) === undefined)
   if (other !== undefined) {
     throw new MigrationError({
       code: "FLEXIDB_FLEET_DRIFT",
-      reason: `drift is checked for PostgreSQL and SQLite tenants; '${other.name}' is neither`
+      reason: `drift is checked for PostgreSQL, MySQL/MariaDB and SQLite tenants; '${other.name}' is none of them`
+    })
+  }
+  const kinds = new Set(tenants.map((t) => kindOf(t.url)))
+  if (kinds.size > 1) {
+    throw new MigrationError({
+      code: "FLEXIDB_FLEET_DRIFT",
+      reason: `a fleet is of one kind (${[...kinds].join(", ")} found): check each kind on its own`
     })
   }
   const batch = options.batch ?? 500
   const statuses = await fleetStatus({ tenants, migrations: options.migrations })
   const work = mkdtempSync(join(tmpdir(), "flexidb-drift-"))
   try {
-    if (tenants.some((t) => /^file:/i.test(t.url))) {
-      if (tenants.some((t) => !/^file:/i.test(t.url))) {
-        throw new MigrationError({ code: "FLEXIDB_FLEET_DRIFT", reason: "a fleet is PostgreSQL or SQLite tenants, not both: check each kind on its own" })
-      }
-      return await sqliteDrift(tenants, statuses.map((s) => s.applied), options.migrations, work)
-    }
+    if (kinds.has("SQLite")) return await sqliteDrift(tenants, statuses.map((s) => s.applied), options.migrations, work)
+    if (kinds.has("MySQL")) return await mysqlDrift(tenants, statuses.map((s) => s.applied), options.migrations, work, batch, compare)
     // Where each tenant lives: (connection URL, schema). A database tenant's schema is public.
     const place = tenants.map((t) => {
       const s = schemaTenant(t.url)

@@ -121,7 +121,7 @@ export const notEmpty = () =>
   new MigrationError({
     code: "P3005",
     reason: `The database schema is not empty and has no _prisma_migrations table: baseline it first ` +
-      `(\`flexidb migrate resolve --applied <name>\` for each migration it already has). ` +
+      `(\`npx flexidb migrate resolve --applied <name>\` for each migration it already has). ` +
       `Read more: https://pris.ly/d/migrate-baseline`
   })
 
@@ -150,7 +150,7 @@ export const deployRefusal = (status: MigrationStatus): MigrationError | undefin
       migration: status.failed[0],
       reason: `migrate found failed migrations in the target database, new migrations will not be applied: ` +
         `${status.failed.map((n) => `\`${n}\``).join(", ")}. Fix the database, then mark each one with ` +
-        `\`flexidb migrate resolve --applied <name>\` (fixed by hand) or \`--rolled-back <name>\` (undone by hand). ` +
+        `\`npx flexidb migrate resolve --applied <name>\` (fixed by hand) or \`--rolled-back <name>\` (undone by hand). ` +
         `Read more: https://pris.ly/d/migrate-resolve`
     })
   }

@@ -5,10 +5,11 @@
  * `flexidb/migrate`'s Promise API is a facade over these; `flexidb/migrate` exports them as `Migrator`.
  */
 import { FileSystem } from "@effect/platform"
+import type { Scope } from "effect"
 import { Clock, Effect } from "effect"
 import { randomUUID } from "node:crypto"
 import { join } from "node:path"
-import type { Connection } from "./connection.js"
+import type { Connection, Database } from "./connection.js"
 import { open, sqlitePath } from "./connection.js"
 import { dialect } from "./dialect.js"
 import { checkProvider, checksum, deployRefusal, failure, hasTables, notEmpty, readRows, statements, statusOf } from "./ledger.js"
@@ -75,6 +76,17 @@ const locked = <A>(
     const folder = yield* readFolder(o.migrations)
     const db = yield* open(o)
     yield* checkProvider(folder, db.provider)
+    return yield* lockedOn(db, folder, o, fn)
+  }))
+
+/** `locked`'s transaction on a database already open: one transaction, Prisma's lock held for it. */
+const lockedOn = <A>(
+  db: Database,
+  folder: Folder,
+  o: MigrateOptions,
+  fn: (c: Connection, folder: Folder, options: MigrateOptions) => Effect.Effect<A | MigrationError, Failure>
+): Effect.Effect<A, Failure> =>
+  Effect.gen(function*() {
     const out = yield* db.transaction(true, (c) =>
       Effect.gen(function*() {
         yield* useSchema(c, o, true)
@@ -83,11 +95,31 @@ const locked = <A>(
       }))
     if (out instanceof MigrationError) return yield* out
     return out
-  }))
+  })
+
+/**
+ * Deploys to many schemas of one PostgreSQL database over one connection, open until the scope closes: each schema
+ * is `deploy`'s own transaction under Prisma's lock, as one `deploy` per schema would run it, without a connection
+ * (and a read of the folder) each. `url` names the database (its `?schema=` is ignored).
+ */
+export const schemaDeployer = (
+  url: string,
+  migrations: string
+): Effect.Effect<(schema: string) => Effect.Effect<{ readonly applied: ReadonlyArray<string> }, Failure>, Failure, FileSystem.FileSystem | Scope.Scope> =>
+  Effect.gen(function*() {
+    const o = yield* options({ url, migrations })
+    const folder = yield* readFolder(o.migrations)
+    const db = yield* open(o)
+    yield* checkProvider(folder, db.provider)
+    return (schema: string) =>
+      Effect.flatMap(options({ url, migrations, schema }), (given) => lockedOn(db, folder, given, deployBody))
+  })
 
 /** Applies the folder's pending migrations in order, under Prisma's lock. */
 export const deploy = (given: MigrateOptions): Effect.Effect<{ readonly applied: ReadonlyArray<string> }, Failure, FileSystem.FileSystem> =>
-  locked(given, (c, folder, o) =>
+  locked(given, deployBody)
+
+const deployBody = (c: Connection, folder: Folder, o: MigrateOptions) =>
     Effect.gen(function*() {
       const d = dialect(c.provider)
       let rows = yield* readRows(c, d)
@@ -144,7 +176,7 @@ export const deploy = (given: MigrateOptions): Effect.Effect<{ readonly applied:
         applied.push(name)
       }
       return { applied }
-    }))
+    })
 
 /** Where the database stands against the folder. Changes nothing; a SQLite file that is not there is not created. */
 export const status = (given: MigrateOptions): Effect.Effect<MigrationStatus, Failure, FileSystem.FileSystem> =>

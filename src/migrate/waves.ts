@@ -14,6 +14,12 @@ import { deployMigrations, MigrationError, type MigrationStatus } from "../migra
 import { checkMigrations, formatFindings, type GuardFinding } from "./guard.js"
 import { fleetStatus } from "./fleetStatus.js"
 import { takeFleetLock } from "./fleetLock.js"
+import { openSqlClient, type SqlClient } from "./sqlClient.js"
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+import * as Cause from "effect/Cause"
+import * as Exit from "effect/Exit"
+import { schemaDeployer } from "./migrator.js"
+import { schemaTenant } from "./fleetStatus.js"
 
 /** A tenant of a fleet: its name and its database's URL (PostgreSQL: `?schema=` for a schema per tenant). */
 export interface FleetTenant {
@@ -54,16 +60,25 @@ export type FleetProgress =
   | { readonly kind: "bake"; readonly wave: number; readonly millis: number }
   | { readonly kind: "halt"; readonly wave: number; readonly reason: string }
 
-/** @since 0.2.0 */
-export interface DeployFleetOptions {
+/**
+ * `C`: what `verify` gets — the app's own client when it gives a `client` factory, else a `SqlClient` (raw SQL on the
+ * tenant's database, `openSqlClient`).
+ *
+ * @since 0.2.0
+ */
+export interface DeployFleetOptions<C = SqlClient> {
   /** The fleet, in rollout order: an array or (async) iterable of `{ name, url }`. */
   readonly tenants: Iterable<FleetTenant> | AsyncIterable<FleetTenant>
   /** The migrations folder. */
   readonly migrations: string
   /** Cumulative wave sizes, e.g. `[1, '5%', '25%', '100%']`. Default `['100%']`; the last wave always ends the fleet. */
   readonly waves?: ReadonlyArray<WaveSize> | undefined
-  /** The app's smoke check, run for every tenant of a wave once it is deployed; a rejection is a failure. */
-  readonly verify?: ((tenant: FleetTenant, client: PrismaClientLike | undefined) => Promise<void>) | undefined
+  /**
+   * The app's smoke check, run for every tenant of a wave once it is deployed; a rejection is a failure. `client` is
+   * `client(url)` when given, else a `SqlClient` on the tenant's database (`$queryRaw`, `$queryRawUnsafe`,
+   * `$executeRawUnsafe`; PostgreSQL's `?schema=` is its search path). Either is disconnected after.
+   */
+  readonly verify?: ((tenant: FleetTenant, client: C) => Promise<void>) | undefined
   /** How long to wait after a verified wave before the next. Default 0. */
   readonly bake?: Duration.DurationInput | undefined
   /** Failures (deploy or verify) a wave may have and the run go on. Default 0. */
@@ -71,7 +86,7 @@ export interface DeployFleetOptions {
   /** Databases deployed at once. Default 8. Tenants behind one migration lock take turns. */
   readonly concurrency?: number | undefined
   /** The app's own client for a tenant: migrations then run through it, and `verify` gets it. */
-  readonly client?: ((url: string) => PrismaClientLike) | undefined
+  readonly client?: ((url: string) => C & PrismaClientLike) | undefined
   readonly onProgress?: ((event: FleetProgress) => void) | undefined
   /** Let the destructive-change guard's findings through. Default false. */
   readonly allowDestructive?: boolean | undefined
@@ -154,8 +169,8 @@ const errorOf = (e: unknown): NonNullable<FleetTenantResult["error"]> =>
  *
  * @since 0.2.0
  */
-export const deployFleetEffect = (
-  options: DeployFleetOptions
+export const deployFleetEffect = <C = SqlClient>(
+  options: DeployFleetOptions<C>
 ): Effect.Effect<FleetResult, MigrationError | DestructiveMigrationError> =>
   Effect.gen(function*() {
     const maxFailures = options.maxFailures ?? 0
@@ -178,7 +193,7 @@ export const deployFleetEffect = (
           const findings = yield* promise(() => checkMigrations({ migrations: options.migrations, pending: [...pending] }))
           if (findings.length > 0) return yield* Effect.fail(new DestructiveMigrationError({ findings }))
         }
-        return yield* run(options, tenants, statuses, ends, waveOf, bake, maxFailures, concurrency)
+        return yield* run(options as DeployFleetOptions<any>, tenants, statuses, ends, waveOf, bake, maxFailures, concurrency)
       }),
       Effect.promise(() => lock.release())
     )
@@ -191,7 +206,7 @@ const promise = <A>(f: () => Promise<A>): Effect.Effect<A, MigrationError> =>
   })
 
 const run = (
-  options: DeployFleetOptions,
+  options: DeployFleetOptions<any>,
   tenants: ReadonlyArray<FleetTenant>,
   statuses: ReadonlyArray<{ readonly name: string } & MigrationStatus>,
   ends: ReadonlyArray<number>,
@@ -235,7 +250,13 @@ const run = (
       }
       const done = (yield* Effect.forEach(
         [...groups.values()],
-        (group) => Effect.forEach(group, (m) => deployAndVerify(options, m.tenant, current(m.index), wave).pipe(Effect.tap((r) => progress({ kind: "tenant", result: r })))),
+        (group) =>
+          Effect.scoped(Effect.flatMap(
+            sharedDeployer(options, group.filter((m) => !current(m.index)).map((m) => m.tenant)),
+            (deploy) =>
+              Effect.forEach(group, (m) =>
+                deployAndVerify(options, m.tenant, current(m.index), wave, deploy).pipe(Effect.tap((r) => progress({ kind: "tenant", result: r }))))
+          )),
         { concurrency }
       )).flat()
       const failures = done.filter((r) => r.status === "failed" || r.status === "verify-failed")
@@ -260,16 +281,49 @@ const run = (
     }
   })
 
+type Deploy = (tenant: FleetTenant) => Promise<{ readonly applied: ReadonlyArray<string> }>
+
+/**
+ * The schema tenants of one PostgreSQL database, taking turns under its lock anyway, deploy over one connection open
+ * for the group (each still its own transaction under Prisma's lock): no connection, and no read of the folder, per
+ * tenant. Undefined — each tenant then opens its own — for other groups, an app's own client, or when the database
+ * cannot be opened (each tenant's own attempt then says why).
+ */
+const sharedDeployer = (
+  options: DeployFleetOptions<any>,
+  toDeploy: ReadonlyArray<FleetTenant>
+): Effect.Effect<Deploy | undefined, never, import("effect/Scope").Scope> => {
+  if (options.client !== undefined || toDeploy.length < 2) return Effect.succeed(undefined)
+  const places = toDeploy.map((t) => schemaTenant(t.url))
+  // One connection for all only when each would open the same one (the same user, password and parameters).
+  if (places.some((p) => p === undefined || p.server !== places[0]!.server)) return Effect.succeed(undefined)
+  return schemaDeployer(places[0]!.server, options.migrations).pipe(
+    Effect.provide(NodeFileSystem.layer),
+    Effect.map((deploy): Deploy => async (tenant) => {
+      const exit = await Effect.runPromiseExit(deploy(schemaTenant(tenant.url)!.schema))
+      if (Exit.isSuccess(exit)) return exit.value
+      const failure = Cause.failureOption(exit.cause)
+      if (failure._tag === "Some") throw failure.value._tag === "DriverError" ? failure.value.cause : failure.value
+      throw Cause.squash(exit.cause)
+    }),
+    Effect.orElseSucceed(() => undefined)
+  )
+}
+
 const deployAndVerify = (
-  options: DeployFleetOptions,
+  options: DeployFleetOptions<any>,
   tenant: FleetTenant,
   isCurrent: boolean,
-  wave: number
+  wave: number,
+  deploy: Deploy | undefined
 ): Effect.Effect<FleetTenantResult> =>
   Effect.promise(async (): Promise<FleetTenantResult> => {
     let client: PrismaClientLike | undefined
+    let sql: SqlClient | undefined
     try {
       client = options.client?.(tenant.url)
+      // No client of the app's: verify gets raw SQL on the tenant (it connects at its first query).
+      if (client === undefined && options.verify !== undefined) sql = openSqlClient(tenant.url)
     } catch (e) {
       return { name: tenant.name, status: "failed", applied: [], wave, error: errorOf(e) }
     }
@@ -277,16 +331,18 @@ const deployAndVerify = (
       let applied: ReadonlyArray<string> = []
       if (!isCurrent) {
         try {
-          applied = (await deployMigrations(
-            client !== undefined ? { client, migrations: options.migrations } : { url: tenant.url, migrations: options.migrations }
-          )).applied
+          applied = (await (deploy !== undefined
+            ? deploy(tenant)
+            : deployMigrations(
+              client !== undefined ? { client, migrations: options.migrations } : { url: tenant.url, migrations: options.migrations }
+            ))).applied
         } catch (e) {
           return { name: tenant.name, status: "failed", applied: [], wave, error: errorOf(e) }
         }
       }
       if (options.verify !== undefined) {
         try {
-          await options.verify(tenant, client)
+          await options.verify(tenant, client ?? sql)
         } catch (e) {
           return { name: tenant.name, status: "verify-failed", applied, wave, error: { ...errorOf(e), code: "FLEXIDB_FLEET_VERIFY" } }
         }
@@ -294,6 +350,7 @@ const deployAndVerify = (
       return { name: tenant.name, status: applied.length > 0 ? "applied" : "current", applied, wave }
     } finally {
       await client?.$disconnect().catch(() => {})
+      await sql?.$disconnect().catch(() => {})
     }
   })
 
@@ -310,7 +367,7 @@ const deployAndVerify = (
  *
  * @since 0.2.0
  */
-export const deployFleet = async (options: DeployFleetOptions): Promise<FleetResult> => {
+export const deployFleet = async <C = SqlClient>(options: DeployFleetOptions<C>): Promise<FleetResult> => {
   const outcome = await Effect.runPromise(Effect.either(deployFleetEffect(options)))
   if (outcome._tag === "Left") throw outcome.left
   return outcome.right
