@@ -355,7 +355,7 @@ const makeMember = (
     const reconnecting = yield* FiberHandle.make<void, never>()
     const who = ref.role === "write" ? `Database '${name}'` : `Replica ${ref.index} of database '${name}'`
     const telemetry = env.telemetry
-    const labels = Telemetry.memberLabels(name, ref, bare, tenant)
+    const labels = Telemetry.memberLabels(name, ref, bare, tenant, telemetry !== undefined || env.effectTelemetry)
     const pool = telemetry?.pool(bare)
     /** Health checks and reconnects: root spans of their own when tracing. */
     const traced = <A, E>(operation: string, effect: Effect.Effect<A, E>) =>

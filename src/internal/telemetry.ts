@@ -12,7 +12,7 @@ import { createRequire } from "node:module"
 import { ClosedError, InvalidArgumentError } from "../Errors.js"
 import type { MemberRef, ResolvedOptions } from "../Options.js"
 import { errorSummary } from "../Redact.js"
-import { modelSummary, rawOperations, rawText, serverOf, statusCode } from "./attributes.js"
+import { learnServer, modelSummary, rawOperations, rawText, serverOf, statusCode } from "./attributes.js"
 import { serve } from "./metricsHandler.js"
 import type { PoolFigures } from "./pool.js"
 import { watchPool } from "./pool.js"
@@ -103,14 +103,20 @@ const systemName = (client: unknown): string => {
  * The attributes of one member, through OpenTelemetry or Effect. Spans carry them as they are; a tenant's metrics
  * carry its bounded value instead (`bounded` below).
  */
-export const memberLabels = (database: string, ref: MemberRef, client: unknown, tenant: boolean): Labels => ({
-  "db.system.name": systemName(client),
-  "db.namespace": database,
-  ...serverOf(client),
-  "flexidb.role": ref.role,
-  "flexidb.member": ref.index,
-  ...(tenant ? { "flexidb.tenant": database } : {})
-})
+export const memberLabels = (database: string, ref: MemberRef, client: unknown, tenant: boolean, traced = true): Labels => {
+  const labels: Labels = {
+    "db.system.name": systemName(client),
+    "db.namespace": database,
+    ...serverOf(client),
+    "flexidb.role": ref.role,
+    "flexidb.member": ref.index,
+    ...(tenant ? { "flexidb.tenant": database } : {})
+  }
+  // A MariaDB adapter's server is learnt when it connects, before its first query (attributes.ts); only with
+  // telemetry on (`traced`), so an instance without it connects as before.
+  if (traced && labels["server.address"] === undefined) learnServer(client, labels)
+  return labels
+}
 
 /** A tenant member's labels as every tenant outside the top set reports them. */
 const otherOf = (labels: Labels): Labels => {
