@@ -47,18 +47,20 @@ const waiting = new WeakMap<object, Set<Record<string, unknown>>>()
  * For a client on Prisma's MariaDB adapter whose server `serverOf` cannot tell yet: when the adapter connects,
  * `server.address`/`server.port` are read from one of its pool's connections (the host and port the driver
  * parsed, never the URL) and added to `labels`, before Prisma runs its first query on it. Once per adapter: its
- * `connect` is wrapped (that object only), and the pool lends one idle connection back at once.
+ * `connect` is wrapped (that object only), and the pool lends one idle connection back at once. Without `labels`:
+ * only watched, for labels built after the adapter has connected (a tenant's, connected by the missing-database
+ * probe before its member is built).
  */
-export const learnServer = (client: unknown, labels: Record<string, unknown>): void => {
+export const learnServer = (client: unknown, labels?: Record<string, unknown>): void => {
   const factory = (client as { _engineConfig?: { adapter?: Record<string, unknown> } } | null)?._engineConfig?.adapter
   if (factory === undefined || factory === null || factory.provider !== "mysql") return
   if (typeof factory.connect !== "function" || servers.has(factory)) return
   let set = waiting.get(factory)
   if (set !== undefined) {
-    set.add(labels)
+    if (labels !== undefined) set.add(labels)
     return
   }
-  waiting.set(factory, set = new Set([labels]))
+  waiting.set(factory, set = new Set(labels === undefined ? [] : [labels]))
   const connect = factory.connect as (...args: Array<unknown>) => Promise<{ underlyingDriver?: () => unknown }>
   try {
     factory.connect = async function(this: unknown, ...args: Array<unknown>) {

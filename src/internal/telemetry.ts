@@ -118,6 +118,25 @@ export const memberLabels = (database: string, ref: MemberRef, client: unknown, 
   return labels
 }
 
+/**
+ * For a tenant's clients, before flexidb's missing-database probe connects them (and so before their members are
+ * built): what telemetry learns when an adapter connects — its pool (`telemetry.pool`) and a MariaDB adapter's
+ * server — has to be watched from before that first connect. Nothing without telemetry.
+ */
+export const watchEntry = (entry: unknown, telemetry: Telemetry | undefined, traced: boolean): void => {
+  if (!traced) return
+  const e = entry as { write?: unknown; read?: unknown; $connect?: unknown } | null
+  const clients = typeof e?.$connect === "function"
+    ? [e]
+    : [e?.write, ...(Array.isArray(e?.read) ? e.read : e?.read === undefined ? [] : [e.read])]
+  for (const c of clients) {
+    const client = (c as { client?: unknown } | undefined)?.client ?? c
+    if (client === undefined || client === null) continue
+    telemetry?.pool(client)
+    learnServer(client)
+  }
+}
+
 /** A tenant member's labels as every tenant outside the top set reports them. */
 const otherOf = (labels: Labels): Labels => {
   let other = others.get(labels)
