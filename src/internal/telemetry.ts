@@ -20,6 +20,7 @@ import * as MetricsStore from "./metricsStore.js"
 import type { Dialect } from "./sql.js"
 import { summarize } from "./sql.js"
 import * as TenantLabel from "./tenantLabel.js"
+import { PROMETHEUS_PACKAGES, prometheusMissing } from "./telemetryPackages.js"
 
 /** The attributes every span and metric of one member carries. */
 export type Labels = Api.Attributes
@@ -280,23 +281,29 @@ type ResourcesPackage = typeof import("@opentelemetry/resources")
  * flexidb's own series, read only by `metrics()`: see metricsStore.ts for why not an SDK MeterProvider. Throws
  * InvalidArgumentError when the packages are missing.
  */
-const prometheusStore = () => {
-  const sdk = load<MetricsSdk>("@opentelemetry/sdk-metrics")
-  const prom = load<PrometheusPackage>("@opentelemetry/exporter-prometheus")
-  if (sdk === undefined || prom === undefined) {
-    throw new InvalidArgumentError({
-      path: "prometheus",
-      reason: "needs @opentelemetry/api, @opentelemetry/sdk-metrics and @opentelemetry/exporter-prometheus: " +
-        "npm install @opentelemetry/api @opentelemetry/sdk-metrics @opentelemetry/exporter-prometheus"
-    })
+const prometheusStore = (loader: (id: string) => unknown = load) => {
+  const sdk = loader("@opentelemetry/sdk-metrics") as MetricsSdk | undefined
+  const prom = loader("@opentelemetry/exporter-prometheus") as PrometheusPackage | undefined
+  const missing = PROMETHEUS_PACKAGES.filter((id) =>
+    id === "@opentelemetry/sdk-metrics" ? sdk === undefined
+    : id === "@opentelemetry/exporter-prometheus" ? prom === undefined
+    : loader(id) === undefined
+  )
+  if (missing.length > 0 || sdk === undefined || prom === undefined) {
+    throw new InvalidArgumentError({ path: "prometheus", reason: prometheusMissing(missing) })
   }
   const store = MetricsStore.make(
     sdk,
-    load<ResourcesPackage>("@opentelemetry/resources"),
+    loader("@opentelemetry/resources") as ResourcesPackage | undefined,
     { name: "db.client.operation.duration", description: describe.duration, unit: "s", boundaries: durationBuckets },
     { name: "flexidb.operations.rejected", description: describe.rejected }
   )
   return { store, serializer: new prom.PrometheusSerializer() }
+}
+
+/** The `prometheus` option's packages, loaded through `loader` (tests: one that lacks some). Throws as make does. */
+export const checkPrometheus = (loader: (id: string) => unknown): void => {
+  prometheusStore(loader)
 }
 
 /** A cached metric attribute set: its OpenTelemetry attributes and, with `metrics()`, its own series. */
