@@ -46,7 +46,8 @@ const waiting = new WeakMap<object, Set<Record<string, unknown>>>()
 /**
  * For a client on Prisma's MariaDB adapter whose server `serverOf` cannot tell yet: when the adapter connects,
  * `server.address`/`server.port` are read from one of its pool's connections (the host and port the driver
- * parsed, never the URL) and added to `labels`, before Prisma runs its first query on it. Once per adapter: its
+ * parsed, never the URL) and added to `labels`, before Prisma runs its first query on it (connect waits up to
+ * 100 ms for it, then the labels get it whenever it comes). Once per adapter: its
  * `connect` is wrapped (that object only), and the pool lends one idle connection back at once. Without `labels`:
  * only watched, for labels built after the adapter has connected (a tenant's, connected by the missing-database
  * probe before its member is built).
@@ -63,15 +64,25 @@ export const learnServer = (client: unknown, labels?: Record<string, unknown>): 
   waiting.set(factory, set = new Set(labels === undefined ? [] : [labels]))
   const connect = factory.connect as (...args: Array<unknown>) => Promise<{ underlyingDriver?: () => unknown }>
   try {
+    let learning = false
     factory.connect = async function(this: unknown, ...args: Array<unknown>) {
       const adapter = await connect.apply(this, args)
-      if (!servers.has(factory)) {
-        const server = await poolServer(adapter?.underlyingDriver?.()).catch(() => undefined)
-        if (server !== undefined) {
+      if (!servers.has(factory) && !learning) {
+        learning = true
+        const learnt = poolServer(adapter?.underlyingDriver?.()).then((server) => {
+          if (server === undefined) return
           servers.set(factory, server)
           for (const l of waiting.get(factory) ?? []) Object.assign(l, server)
           waiting.delete(factory)
-        }
+        }, () => {}).finally(() => {
+          learning = false
+        })
+        // A connection is lent at once when the server is up; when it is down (the adapter's connect resolves
+        // anyway), the pool would wait its acquireTimeout: connect waits 100 ms at most, the labels get the server
+        // whenever it is learnt.
+        let timer: ReturnType<typeof setTimeout> | undefined
+        await Promise.race([learnt, new Promise<void>((resolve) => timer = setTimeout(resolve, 100))])
+        clearTimeout(timer)
       }
       return adapter
     }
