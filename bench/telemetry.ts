@@ -103,7 +103,7 @@ await row("get(), no provider registered ÷ the bare client", rawV, offV)
 await row("get(), SDK tracer + meter registered ÷ no provider", offV, onV)
 await row("get(), SDK registered + `prometheus: true` ÷ no provider", offV, promV)
 await row("@prisma/instrumentation's tracing (SDK registered) ÷ the bare client", rawV, prismaV)
-await row("flexidb's spans + metrics (SDK registered) ÷ @prisma/instrumentation's tracing", prismaV, onV)
+await row("get(), SDK registered ÷ the bare client with @prisma/instrumentation's tracing (get()'s own cost included)", prismaV, onV)
 traced(false)
 
 await Promise.all([off.disconnect(), on.disconnect(), withProm.disconnect(), raw.$disconnect()])
