@@ -21,6 +21,7 @@ import { syncEnvExample, templateLine } from "./init.js"
 import type { ProviderAdapter } from "./providers.js"
 import { ADAPTERS } from "./providers.js"
 import { stringField } from "./schema.js"
+import { PROMETHEUS_PACKAGES } from "../src/internal/telemetryPackages.js"
 
 type Adapter = ProviderAdapter
 const adapters = ADAPTERS
@@ -277,6 +278,9 @@ const optionsSource = (importModule: string, tenants: boolean) =>
     `  // circuitBreaker: { threshold: 5, resetTimeout: 30_000 },`,
     `  // healthCheck: { interval: 30_000, onStatusChange: (name, healthy) => console.log(name, healthy ? "up" : "down") },`,
     `  // hooks: { onError: (name, error) => console.error(name, error.message) },`,
+    `  // Metrics at http://127.0.0.1:9464/metrics (or prometheus: true and db.metricsHandler()). Needs:`,
+    `  // npm i ${PROMETHEUS_PACKAGES.join(" ")}`,
+    `  // prometheus: { port: 9464 },`,
     ...(tenants
       ? [
         `  // tenants: {`,
@@ -448,6 +452,8 @@ export const codegen = (project: Project, options: CodegenOptions): Effect.Effec
       )
     }
     // flexidb itself may be run with npx without being installed; Prisma's generated clients need @prisma/client.
-    const missing = ["flexidb", "@prisma/client", ...packages].filter((pkg) => !installed(project.root, pkg))
+    // The options file's `prometheus` (not commented out) needs OpenTelemetry's packages, which flexidb does not bring.
+    const prometheus = /^\s*prometheus\s*:/m.test(readFileSync(mine.path, "utf8")) ? PROMETHEUS_PACKAGES : []
+    const missing = ["flexidb", "@prisma/client", ...packages, ...prometheus].filter((pkg) => !installed(project.root, pkg))
     if (missing.length > 0) yield* Console.log(`It needs: npm install ${missing.join(" ")}`)
   })

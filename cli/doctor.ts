@@ -35,6 +35,7 @@ import { activeProvider, clientGenerator, formatSchema, parseSchema, resolvedFie
 import type { Reachable } from "./providers.js"
 import { ADAPTER_PACKAGES, DRIVERS } from "./providers.js"
 import { projectTargets, tenantTargets } from "./targets.js"
+import { PROMETHEUS_PACKAGES } from "../src/internal/telemetryPackages.js"
 import type { CatalogFlags } from "./targets.js"
 
 export type Status = "pass" | "fail" | "skip"
@@ -652,13 +653,16 @@ export const doctor = (
         return row
       }), { concurrency: options.concurrency })
     const failed = rows.filter((r) => !r.ok)
+    // Not a check (the prometheus option is the app's choice): what it needs, which flexidb does not install.
+    const metricsMissing = PROMETHEUS_PACKAGES.filter((pkg) => installedVersion(project.root, pkg) === undefined)
 
     if (options.json) {
       yield* Console.log(JSON.stringify({
         command: "doctor",
         ok: failed.length === 0,
         summary: { databases: rows.length, ok: rows.length - failed.length, failed: failed.length },
-        results: rows
+        results: rows,
+        prometheus: { packages: PROMETHEUS_PACKAGES, missing: metricsMissing }
       }, null, 2))
     } else {
       yield* Console.log(`\n${table([
@@ -671,6 +675,12 @@ export const doctor = (
       yield* Console.log(
         `\ndoctor: ${rows.length} database${rows.length === 1 ? "" : "s"}, ` +
           (failed.length === 0 ? "all checks pass" : `${failed.length} need${failed.length === 1 ? "s" : ""} attention`)
+      )
+      yield* Console.log(
+        metricsMissing.length === 0
+          ? `metrics: the prometheus option's packages are installed (${PROMETHEUS_PACKAGES.join(", ")})`
+          : `metrics: the prometheus option (prometheus: true or { port }) needs ${PROMETHEUS_PACKAGES.join(", ")}: ` +
+            `npm i ${metricsMissing.join(" ")} (not needed without it)`
       )
     }
     if (failed.length > 0) {

@@ -603,6 +603,18 @@ describe("codegen", () => {
     const all = await p.cli(["codegen", "--force"])
     expect(all.code).toBe(0)
     expect(all.out).not.toContain("npm install")
+    // The options file shows the prometheus option commented out, with the packages it needs; once it is set,
+    // codegen lists them too.
+    const options = join(p.root, "src", "db.options.ts")
+    const commented = readFileSync(options, "utf8")
+    expect(commented).toContain(
+      "  // npm i @opentelemetry/api @opentelemetry/sdk-metrics @opentelemetry/exporter-prometheus\n  // prometheus: { port: 9464 },"
+    )
+    writeFileSync(options, commented.replace("  // prometheus: { port: 9464 },", "  prometheus: { port: 9464 },"))
+    const metrics = await p.cli(["codegen", "--force"])
+    expect(metrics.out).toMatch(
+      /^It needs: npm install @opentelemetry\/api @opentelemetry\/sdk-metrics @opentelemetry\/exporter-prometheus$/m
+    )
   })
 
   it("imports prisma-client-js output from the folder itself (Prisma 6)", async () => {

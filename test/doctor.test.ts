@@ -175,6 +175,14 @@ describe("flexidb doctor: a healthy project", () => {
     expect(text.out).toContain("  ✔ mysql (all checks pass)")
     expect(text.out).toMatch(/^database\s+provider\s+schema\s+url\s+server\s+migrations\s+client\s+adapter$/m)
     expect(text.out).toContain("doctor: 3 databases, all checks pass")
+    // Not a check: what the prometheus option needs (installed in this repository).
+    expect(text.out).toContain(
+      "metrics: the prometheus option's packages are installed (@opentelemetry/api, @opentelemetry/sdk-metrics, @opentelemetry/exporter-prometheus)"
+    )
+    expect((report as unknown as { prometheus: unknown }).prometheus).toEqual({
+      packages: ["@opentelemetry/api", "@opentelemetry/sdk-metrics", "@opentelemetry/exporter-prometheus"],
+      missing: []
+    })
 
     // The client: made from another schema, then by another Prisma — generate is the fix for both.
     const schemaFile = join(root, "prisma", "schemas", "sqlite.prisma")

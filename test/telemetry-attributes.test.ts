@@ -2,7 +2,11 @@
 import { PrismaPg } from "@prisma/adapter-pg"
 import pg from "pg"
 import { describe, expect, it } from "vitest"
+import { createRequire } from "node:module"
+import { InvalidArgumentError } from "../src/index.js"
 import { modelSummary, serverOf, withoutLiterals } from "../src/internal/attributes.js"
+import { checkPrometheus } from "../src/internal/telemetry.js"
+import { PROMETHEUS_PACKAGES } from "../src/internal/telemetryPackages.js"
 import * as prisma7 from "./fixtures/prisma7/clients.ts"
 
 describe("db.query.summary", () => {
@@ -32,5 +36,31 @@ describe("server.address", () => {
     })
     void pool.end()
     expect(serverOf(prisma7.sqlite("/tmp/none.db"))).toEqual({})
+  })
+})
+
+describe("the prometheus option's packages", () => {
+  const require = createRequire(import.meta.url)
+  const without = (...absent: Array<string>) => (id: string) => (absent.includes(id) ? undefined : require(id) as unknown)
+  const refusal = (loader: (id: string) => unknown) => {
+    try {
+      checkPrometheus(loader)
+    } catch (error) {
+      return error
+    }
+    return undefined
+  }
+
+  it("when some are missing, the error names every one it needs and says the npm i line of the missing ones", () => {
+    const error = refusal(without("@opentelemetry/exporter-prometheus"))
+    expect(error).toBeInstanceOf(InvalidArgumentError)
+    expect((error as Error).message).toContain(
+      "needs @opentelemetry/api, @opentelemetry/sdk-metrics, @opentelemetry/exporter-prometheus; missing: " +
+        "@opentelemetry/exporter-prometheus. Install them: npm i @opentelemetry/exporter-prometheus"
+    )
+    expect((refusal(without(...PROMETHEUS_PACKAGES)) as Error).message).toMatch(
+      /npm i @opentelemetry\/api @opentelemetry\/sdk-metrics @opentelemetry\/exporter-prometheus$/
+    )
+    expect(refusal(without())).toBeUndefined()
   })
 })

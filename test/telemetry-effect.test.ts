@@ -78,6 +78,12 @@ describe.each(providers)("Database.query with @effect/opentelemetry on %s", (pro
           "flexidb.member": 0
         })
       }
+      // The server is a host and a port (MariaDB's learnt when its adapter connects), never a URL.
+      const server = provider === "sqlite"
+        ? {}
+        : { "server.address": new URL(database.url).hostname, "server.port": Number(new URL(database.url).port) }
+      for (const q of queries) expect(q.attributes).toMatchObject(server)
+      if (provider === "sqlite") for (const q of queries) expect(q.attributes["server.address"]).toBeUndefined()
       const failed = queries.filter((q) => q.status.code === SpanStatusCode.ERROR)
       expect(failed.map((q) => q.attributes["error.type"])).toEqual(["P2002"])
       // Health checks are root spans of their own.
@@ -88,6 +94,8 @@ describe.each(providers)("Database.query with @effect/opentelemetry on %s", (pro
       const duration = points(all, "db.client.operation.duration", name) as HistogramMetricData["dataPoints"]
       expect(duration.reduce((n, p) => n + p.value.count, 0)).toBe(3)
       expect(duration.find((p) => p.attributes["error.type"] === "P2002")?.value.count).toBe(1)
+      // Effect's metric tags are strings: the port as one.
+      for (const p of duration) expect(p.attributes).toMatchObject(Object.fromEntries(Object.entries(server).map(([k, v]) => [k, String(v)])))
       expect(duration[0]!.value.buckets.boundaries).toEqual([0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10])
       expect(points(all, "flexidb.member.healthy", name).map((p) => p.value)).toEqual([1])
       expect(points(all, "flexidb.circuit.state", name).map((p) => p.value)).toEqual([0])

@@ -4,12 +4,14 @@
 import { it as effect } from "@effect/vitest"
 import { Clock, Effect, TestClock } from "effect"
 import { describe, expect, it } from "vitest"
-import { FlexiDBService, InvalidArgumentError } from "../src/index.js"
+import { view } from "../cli/top.js"
+import { createFlexiDB, FlexiDBService, InvalidArgumentError } from "../src/index.js"
 import { resolveOptions } from "../src/Options.js"
 import * as TenantLabel from "../src/internal/tenantLabel.js"
 import * as prisma7 from "./fixtures/prisma7/clients.ts"
 import type { Sample } from "./support/metrics.js"
 import { scrape, serving, sqliteTenants } from "./support/metrics.js"
+import { createDatabase } from "./support/databases.js"
 
 const sqliteTenant = sqliteTenants("flexidb-telemetry-tenants-")
 
@@ -143,4 +145,41 @@ describe("metrics of many tenants", () => {
       expect(answer.status).toBe(503)
       expect(answer.text).toMatch(/prometheus: true/)
     }))
+})
+
+describe("pool gauges and server of tenant members (real PostgreSQL and MariaDB)", () => {
+  // A tenant's client is connected by the missing-database probe before its member is built: the pool and the
+  // server must still be found (flexidb top showed `-` for a tenant's pool).
+  it.each(["postgresql", "mysql"] as const)("%s: each tenant's pool is in the scrape, the other tenants' summed, and flexidb top shows them", async (provider) => {
+    const database = await createDatabase(provider)
+    const db = createFlexiDB({}, {
+      gracefulShutdown: false,
+      prometheus: true,
+      telemetry: { tenantLabel: { top: 1 } },
+      tenants: { resolve: () => prisma7[provider](database.url) as never }
+    })
+    try {
+      for (const t of ["t1", "t1", "t2", "t3"]) await ((await db.tenant(t)) as ReturnType<typeof prisma7.sqlite>).user.count()
+      const { samples } = await serving(db.metricsHandler(), scrape)
+      const pools = new Set(samples.filter((s) => s.name === "db_client_connection_count").map((s) => s.labels.db_client_connection_pool_name))
+      expect([...pools].sort()).toEqual(["other", "t1"])
+      // By state, and the requests waiting (how many connections stay open is the driver's idle timeout's call).
+      for (const pool of ["t1", "other"]) {
+        const of = samples.filter((s) => s.labels.db_client_connection_pool_name === pool)
+        expect(of.filter((s) => s.name === "db_client_connection_count").map((s) => s.labels.db_client_connection_state).sort())
+          .toEqual(["idle", "used"])
+        expect(of.filter((s) => s.name === "db_client_connection_pending_requests").map((s) => s.value)).toEqual([0])
+      }
+      const shown = view({ url: "u", atMs: 1, samples, error: undefined }, undefined)
+      for (const name of ["t1", "other"]) expect(shown.members.find((m) => m.database === name)?.pool).not.toBeNull()
+      // The server is a host and a port, on every tenant's duration points.
+      const points = samples.filter((s) => s.name === "db_client_operation_duration_count")
+      expect(points.length).toBeGreaterThan(0)
+      const url = new URL(database.url)
+      for (const p of points) expect([p.labels.server_address, p.labels.server_port]).toEqual([url.hostname, url.port])
+    } finally {
+      await db.disconnect()
+      await database.drop()
+    }
+  })
 })

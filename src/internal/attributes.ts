@@ -4,10 +4,18 @@
  * `db.query.summary`, `db.query.text` (opt-in, values replaced by placeholders) and `db.response.status_code`.
  */
 
-/** `server.address` and `server.port` of a client whose driver adapter says where it connects; {} otherwise. */
-export const serverOf = (client: unknown): Record<string, string | number> => {
+type Server = Record<string, string | number>
+
+/**
+ * `server.address` and `server.port` of a client whose driver adapter says where it connects; {} otherwise. A
+ * MariaDB adapter keeps its settings private: its server is learnt when it connects (`learnServer`), and known
+ * from then on to every client built on the same adapter.
+ */
+export const serverOf = (client: unknown): Server => {
   const factory = (client as { _engineConfig?: { adapter?: Record<string, unknown> } } | null)?._engineConfig?.adapter
   if (factory === undefined || factory === null) return {}
+  const learnt = servers.get(factory)
+  if (learnt !== undefined) return learnt
   // PrismaPg: the pool config it was given, or the app's own pool's options.
   const config = (factory.config ?? (factory.externalPool as { options?: unknown } | undefined)?.options) as
     | { connectionString?: unknown; host?: unknown; port?: unknown }
@@ -29,6 +37,82 @@ export const serverOf = (client: unknown): Record<string, string | number> => {
   const defaultPort = factory.provider === "mysql" ? 3306 : 5432
   const number = typeof port === "number" ? port : typeof port === "string" && /^\d+$/.test(port) ? Number(port) : defaultPort
   return { "server.address": address, "server.port": number }
+}
+
+/** What a MariaDB adapter connected to, by adapter; the labels waiting for it, until it has connected once. */
+const servers = new WeakMap<object, Server>()
+const waiting = new WeakMap<object, Set<Record<string, unknown>>>()
+
+/**
+ * For a client on Prisma's MariaDB adapter whose server `serverOf` cannot tell yet: when the adapter connects,
+ * `server.address`/`server.port` are read from one of its pool's connections (the host and port the driver
+ * parsed, never the URL) and added to `labels`, before Prisma runs its first query on it (connect waits up to
+ * 100 ms for it, then the labels get it whenever it comes). Once per adapter: its
+ * `connect` is wrapped (that object only), and the pool lends one idle connection back at once. Without `labels`:
+ * only watched, for labels built after the adapter has connected (a tenant's, connected by the missing-database
+ * probe before its member is built).
+ */
+export const learnServer = (client: unknown, labels?: Record<string, unknown>): void => {
+  const factory = (client as { _engineConfig?: { adapter?: Record<string, unknown> } } | null)?._engineConfig?.adapter
+  if (factory === undefined || factory === null || factory.provider !== "mysql") return
+  if (typeof factory.connect !== "function" || servers.has(factory)) return
+  let set = waiting.get(factory)
+  if (set !== undefined) {
+    if (labels !== undefined) set.add(labels)
+    return
+  }
+  waiting.set(factory, set = new Set(labels === undefined ? [] : [labels]))
+  const connect = factory.connect as (...args: Array<unknown>) => Promise<{ underlyingDriver?: () => unknown }>
+  try {
+    let learning = false
+    factory.connect = async function(this: unknown, ...args: Array<unknown>) {
+      const adapter = await connect.apply(this, args)
+      if (!servers.has(factory) && !learning) {
+        learning = true
+        const learnt = poolServer(adapter?.underlyingDriver?.()).then((server) => {
+          if (server === undefined) return
+          servers.set(factory, server)
+          for (const l of waiting.get(factory) ?? []) Object.assign(l, server)
+          waiting.delete(factory)
+        }, () => {}).finally(() => {
+          learning = false
+        })
+        // A connection is lent at once when the server is up; when it is down (the adapter's connect resolves
+        // anyway), the pool would wait its acquireTimeout: connect waits 100 ms at most, the labels get the server
+        // whenever it is learnt.
+        let timer: ReturnType<typeof setTimeout> | undefined
+        await Promise.race([learnt, new Promise<void>((resolve) => timer = setTimeout(resolve, 100))])
+        clearTimeout(timer)
+      }
+      return adapter
+    }
+  } catch {
+    // a frozen adapter: no server attributes
+  }
+}
+
+/** The host and port a mariadb pool's connections go to, from the connection it lends on request. */
+const poolServer = async (driver: unknown): Promise<Server | undefined> => {
+  const pool = driver as {
+    getConnection?: () => Promise<{ release: () => Promise<void> }>
+    once?: (event: string, f: (conn: { opts?: { host?: unknown; port?: unknown; socketPath?: unknown } }) => void) => void
+    removeListener?: (event: string, f: (...args: Array<never>) => void) => void
+  } | null | undefined
+  if (typeof pool?.getConnection !== "function" || typeof pool.once !== "function") return undefined
+  let opts: { host?: unknown; port?: unknown; socketPath?: unknown } | undefined
+  const seen = (conn: { opts?: typeof opts }) => {
+    opts = conn?.opts
+  }
+  pool.once("acquire", seen)
+  try {
+    const conn = await pool.getConnection()
+    await conn.release()
+  } finally {
+    pool.removeListener?.("acquire", seen)
+  }
+  if (opts === undefined || typeof opts.host !== "string" || opts.host.length === 0 || opts.socketPath) return undefined
+  const port = typeof opts.port === "number" ? opts.port : Number(opts.port ?? 3306)
+  return { "server.address": opts.host.replace(/^\[|\]$/g, ""), "server.port": Number.isFinite(port) ? port : 3306 }
 }
 
 /** Prisma's model operations, by the kind of statement they send. */

@@ -356,7 +356,7 @@ const makeMember = (
     const reconnecting = yield* FiberHandle.make<void, never>()
     const who = ref.role === "write" ? `Database '${name}'` : `Replica ${ref.index} of database '${name}'`
     const telemetry = env.telemetry
-    const labels = Telemetry.memberLabels(name, ref, bare, tenant)
+    const labels = Telemetry.memberLabels(name, ref, bare, tenant, telemetry !== undefined || env.effectTelemetry)
     const pool = telemetry?.pool(bare)
     guardIdleConnections(bare)
     /** Health checks and reconnects: root spans of their own when tracing. */

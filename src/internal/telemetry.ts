@@ -12,7 +12,7 @@ import { createRequire } from "node:module"
 import { ClosedError, InvalidArgumentError } from "../Errors.js"
 import type { MemberRef, ResolvedOptions } from "../Options.js"
 import { errorSummary } from "../Redact.js"
-import { modelSummary, rawOperations, rawText, serverOf, statusCode } from "./attributes.js"
+import { learnServer, modelSummary, rawOperations, rawText, serverOf, statusCode } from "./attributes.js"
 import { serve } from "./metricsHandler.js"
 import type { PoolFigures } from "./pool.js"
 import { watchPool } from "./pool.js"
@@ -20,6 +20,7 @@ import * as MetricsStore from "./metricsStore.js"
 import type { Dialect } from "./sql.js"
 import { summarize } from "./sql.js"
 import * as TenantLabel from "./tenantLabel.js"
+import { PROMETHEUS_PACKAGES, prometheusMissing } from "./telemetryPackages.js"
 
 /** The attributes every span and metric of one member carries. */
 export type Labels = Api.Attributes
@@ -103,14 +104,39 @@ const systemName = (client: unknown): string => {
  * The attributes of one member, through OpenTelemetry or Effect. Spans carry them as they are; a tenant's metrics
  * carry its bounded value instead (`bounded` below).
  */
-export const memberLabels = (database: string, ref: MemberRef, client: unknown, tenant: boolean): Labels => ({
-  "db.system.name": systemName(client),
-  "db.namespace": database,
-  ...serverOf(client),
-  "flexidb.role": ref.role,
-  "flexidb.member": ref.index,
-  ...(tenant ? { "flexidb.tenant": database } : {})
-})
+export const memberLabels = (database: string, ref: MemberRef, client: unknown, tenant: boolean, traced = true): Labels => {
+  const labels: Labels = {
+    "db.system.name": systemName(client),
+    "db.namespace": database,
+    ...serverOf(client),
+    "flexidb.role": ref.role,
+    "flexidb.member": ref.index,
+    ...(tenant ? { "flexidb.tenant": database } : {})
+  }
+  // A MariaDB adapter's server is learnt when it connects, before its first query (attributes.ts); only with
+  // telemetry on (`traced`), so an instance without it connects as before.
+  if (traced && labels["server.address"] === undefined) learnServer(client, labels)
+  return labels
+}
+
+/**
+ * For a tenant's clients, before flexidb's missing-database probe connects them (and so before their members are
+ * built): what telemetry learns when an adapter connects — its pool (`telemetry.pool`) and a MariaDB adapter's
+ * server — has to be watched from before that first connect. Nothing without telemetry.
+ */
+export const watchEntry = (entry: unknown, telemetry: Telemetry | undefined, traced: boolean): void => {
+  if (!traced) return
+  const e = entry as { write?: unknown; read?: unknown; $connect?: unknown } | null
+  const clients = typeof e?.$connect === "function"
+    ? [e]
+    : [e?.write, ...(Array.isArray(e?.read) ? e.read : e?.read === undefined ? [] : [e.read])]
+  for (const c of clients) {
+    const client = (c as { client?: unknown } | undefined)?.client ?? c
+    if (client === undefined || client === null) continue
+    telemetry?.pool(client)
+    learnServer(client)
+  }
+}
 
 /** A tenant member's labels as every tenant outside the top set reports them. */
 const otherOf = (labels: Labels): Labels => {
@@ -255,23 +281,29 @@ type ResourcesPackage = typeof import("@opentelemetry/resources")
  * flexidb's own series, read only by `metrics()`: see metricsStore.ts for why not an SDK MeterProvider. Throws
  * InvalidArgumentError when the packages are missing.
  */
-const prometheusStore = () => {
-  const sdk = load<MetricsSdk>("@opentelemetry/sdk-metrics")
-  const prom = load<PrometheusPackage>("@opentelemetry/exporter-prometheus")
-  if (sdk === undefined || prom === undefined) {
-    throw new InvalidArgumentError({
-      path: "prometheus",
-      reason: "needs @opentelemetry/api, @opentelemetry/sdk-metrics and @opentelemetry/exporter-prometheus: " +
-        "npm install @opentelemetry/api @opentelemetry/sdk-metrics @opentelemetry/exporter-prometheus"
-    })
+const prometheusStore = (loader: (id: string) => unknown = load) => {
+  const sdk = loader("@opentelemetry/sdk-metrics") as MetricsSdk | undefined
+  const prom = loader("@opentelemetry/exporter-prometheus") as PrometheusPackage | undefined
+  const missing = PROMETHEUS_PACKAGES.filter((id) =>
+    id === "@opentelemetry/sdk-metrics" ? sdk === undefined
+    : id === "@opentelemetry/exporter-prometheus" ? prom === undefined
+    : loader(id) === undefined
+  )
+  if (missing.length > 0 || sdk === undefined || prom === undefined) {
+    throw new InvalidArgumentError({ path: "prometheus", reason: prometheusMissing(missing) })
   }
   const store = MetricsStore.make(
     sdk,
-    load<ResourcesPackage>("@opentelemetry/resources"),
+    loader("@opentelemetry/resources") as ResourcesPackage | undefined,
     { name: "db.client.operation.duration", description: describe.duration, unit: "s", boundaries: durationBuckets },
     { name: "flexidb.operations.rejected", description: describe.rejected }
   )
   return { store, serializer: new prom.PrometheusSerializer() }
+}
+
+/** The `prometheus` option's packages, loaded through `loader` (tests: one that lacks some). Throws as make does. */
+export const checkPrometheus = (loader: (id: string) => unknown): void => {
+  prometheusStore(loader)
 }
 
 /** A cached metric attribute set: its OpenTelemetry attributes and, with `metrics()`, its own series. */

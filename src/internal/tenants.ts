@@ -35,6 +35,7 @@ import { forkIn } from "./database.js"
 import type { Db } from "./database.js"
 import type { Env } from "./hotPath.js"
 import type { Registry } from "./registry.js"
+import * as Telemetry from "./telemetry.js"
 
 interface Tenant {
   readonly name: string
@@ -365,6 +366,8 @@ export const make = (registry: Registry, env: Env, config: ResolvedTenants): Eff
         }
         // A tenant whose database is gone would be kept down and reconnected forever: asked first, and refused. A
         // catalog row says it exists: asked only if the first connection fails (one round trip less to the first query).
+        // The probe connects the clients: telemetry watches their adapters' pools and servers from before that.
+        Telemetry.watchEntry(entry, env.telemetry, env.telemetry !== undefined || env.effectTelemetry)
         if (row === undefined && (yield* missing(entry))) {
           counts.resolveFailures++
           return yield* Effect.fail(unknownTenant(name))
