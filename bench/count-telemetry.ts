@@ -1,5 +1,5 @@
 // One telemetry variant in a process of its own, for bench/telemetry.ts to count under callgrind (bench/instructions.ts
-// runs it; the handshake is bench/count.ts's). Every process builds the same things in the same order — the bare
+// runs it; the handshake is bench/counted.ts's). Every process builds the same things in the same order — the bare
 // client, an instance before the OpenTelemetry SDK is registered, the SDK (in-memory span exporter, a metric
 // reader), an instance after it, one with `prometheus: true`, and Prisma's instrumentation (disabled) — so the
 // variants differ only in what they run:
@@ -11,9 +11,9 @@ import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-ho
 import { MeterProvider, MetricReader } from "@opentelemetry/sdk-metrics"
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base"
 import { PrismaInstrumentation } from "@prisma/instrumentation"
-import { createInterface } from "node:readline"
 import { createFlexiDB } from "../src/index.js"
 import * as prisma7 from "../test/fixtures/prisma7/clients.ts"
+import { counted } from "./counted.js"
 
 class Reader extends MetricReader {
   protected override onShutdown = async () => {}
@@ -43,17 +43,8 @@ const variants: Record<string, () => PromiseLike<unknown>> = {
   prom: () => prom.get("prom").user.findUnique(query)
 }
 const run = variants[variant]!
-const lines = createInterface({ input: process.stdin })[Symbol.asyncIterator]()
-const handshake = async (word: string) => {
-  process.stdout.write(`${word}\n`)
-  await lines.next()
-}
 // The in-memory exporter keeps every span: emptied after the warm-up and between the measured queries' chunks is
 // not needed (2,000 spans), but the warm-up's are dropped so both phases start alike.
-for (let i = 0; i < Number(warmup); i++) await run()
-spans.reset()
-await handshake("ready")
-for (let i = 0; i < Number(count); i++) await run()
-await handshake("done")
+await counted(run, Number(warmup), Number(count), () => spans.reset())
 await Promise.all([off.disconnect(), on.disconnect(), prom.disconnect(), raw.$disconnect()])
 process.exit(0)

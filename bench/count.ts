@@ -1,10 +1,9 @@
-// One benchmark variant in a process of its own, for bench/instructions.ts to run under callgrind: warms up, says
-// "ready" on stdout, waits for a line on stdin (instrumentation is switched on meanwhile), runs the measured
-// queries, says "done", and waits again before it exits.
+// One benchmark variant in a process of its own, for bench/instructions.ts to run under callgrind (the handshake is
+// bench/counted.ts's).
 import { PrismaBetterSqlite3 } from "@prisma/adapter-better-sqlite3"
-import { createInterface } from "node:readline"
 import { createFlexiDB } from "../src/index.js"
 import { SqliteClient } from "../test/fixtures/prisma7/clients.ts"
+import { counted } from "./counted.js"
 
 const [variant, file, count, warmup, errorFormat] = process.argv.slice(2) as [string, string, string, string, string]
 const adapter = new PrismaBetterSqlite3({ url: `file:${file}` })
@@ -47,16 +46,7 @@ const variants: Record<string, () => PromiseLike<unknown>> = {
   raw2: () => prototype![1].user.findUnique(query)
 }
 const run = variants[variant]!
-const lines = createInterface({ input: process.stdin })[Symbol.asyncIterator]()
-const handshake = async (word: string) => {
-  process.stdout.write(`${word}\n`)
-  await lines.next()
-}
-
-for (let i = 0; i < Number(warmup); i++) await run()
-await handshake("ready")
-for (let i = 0; i < Number(count); i++) await run()
-await handshake("done")
+await counted(run, Number(warmup), Number(count))
 await Promise.all([bare.disconnect(), ...(prototype ?? []).map((c) => c.$disconnect())])
 await withMiddleware.disconnect()
 await flexi.disconnect()

@@ -3,31 +3,20 @@
 // such a connection must neither fail nor wait out the operation timeout.
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { createFlexiDB } from "../src/index.js"
-import type { Provider, TestDatabase } from "./support/databases.js"
-import { createDatabase } from "./support/databases.js"
+import type { Provider } from "./support/databases.js"
 import { clientVia } from "./support/prisma.js"
-import { FaultProxy } from "./support/proxy.js"
+import { proxiedDatabase } from "./support/proxied.js"
 
-const ports = { postgresql: 5432, mysql: 3306 } as const
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 /** Long enough that a read waiting it out is told apart from one that does not, however loaded the machine. */
 const operationTimeout = 20_000
 
 describe.each(["postgresql", "mysql"] as const)("%s reads after idle connections were blackholed", (provider: Exclude<Provider, "sqlite">) => {
-  let db: TestDatabase
-  let proxy: FaultProxy
-  beforeAll(async () => {
-    db = await createDatabase(provider)
-    proxy = await FaultProxy.start(ports[provider])
-  })
-  afterAll(async () => {
-    await proxy?.close()
-    await db?.drop()
-  })
+  const fx = proxiedDatabase(provider)
 
   /** No retry (a read that fails is seen), no health check or reconnect in the way: the read meets the pool as is. */
   const open = () =>
-    createFlexiDB({ main: clientVia(db, proxy.port, { connect: 2000, acquire: 30_000 }) }, {
+    createFlexiDB({ main: clientVia(fx.db, fx.proxy.port, { connect: 2000, acquire: 30_000 }) }, {
       gracefulShutdown: false,
       operationTimeout,
       retry: { attempts: 0 },
@@ -45,8 +34,8 @@ describe.each(["postgresql", "mysql"] as const)("%s reads after idle connections
     const flexi = open()
     try {
       await warm(flexi, 4)
-      proxy.blackhole()
-      await proxy.restore() // the server answers new connections; the pool's 4 stay silent for good
+      fx.proxy.blackhole()
+      await fx.proxy.restore() // the server answers new connections; the pool's 4 stay silent for good
       await sleep(1500) // idle past the pool's check threshold, as a connection a NAT forgets is
       const began = Date.now()
       const rows = await flexi.get("main").$queryRaw<Array<{ one: number }>>`SELECT 1 AS one`
@@ -63,8 +52,8 @@ describe.each(["postgresql", "mysql"] as const)("%s reads after idle connections
     try {
       await flexi.get("main").user.create({ data: { email: "bh@x.io" } })
       await warm(flexi, 6)
-      proxy.blackhole()
-      await proxy.restore()
+      fx.proxy.blackhole()
+      await fx.proxy.restore()
       await sleep(1500)
       const began = Date.now()
       const results = await Promise.allSettled(Array.from({ length: 8 }, (_, i) =>

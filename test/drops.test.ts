@@ -4,29 +4,18 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { createFlexiDB, isOutcomeUnknown } from "../src/index.js"
 import type { FlexiDBOptions } from "../src/index.js"
-import type { Provider, TestDatabase } from "./support/databases.js"
-import { createDatabase } from "./support/databases.js"
+import type { Provider } from "./support/databases.js"
 import { clientVia } from "./support/prisma.js"
-import { FaultProxy } from "./support/proxy.js"
+import { proxiedDatabase } from "./support/proxied.js"
 
-const ports = { postgresql: 5432, mysql: 3306 } as const
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 describe.each(["postgresql", "mysql"] as const)("%s connections dropped under load", (provider: Exclude<Provider, "sqlite">) => {
-  let db: TestDatabase
-  let proxy: FaultProxy
-  beforeAll(async () => {
-    db = await createDatabase(provider)
-    proxy = await FaultProxy.start(ports[provider])
-  })
-  afterAll(async () => {
-    await proxy?.close()
-    await db?.drop()
-  })
+  const fx = proxiedDatabase(provider)
 
   /** An instance over the proxy, with no health check in the way (60 s apart), and `options` on top. */
   const open = (options: FlexiDBOptions = {}) =>
-    createFlexiDB({ main: clientVia(db, proxy.port, { connect: 1000, acquire: 2000 }) }, {
+    createFlexiDB({ main: clientVia(fx.db, fx.proxy.port, { connect: 1000, acquire: 2000 }) }, {
       gracefulShutdown: false,
       healthCheck: { interval: 60_000 },
       ...options
@@ -61,7 +50,7 @@ describe.each(["postgresql", "mysql"] as const)("%s connections dropped under lo
       await sleep(100)
       while (finished.some((began) => began < dropped)) await sleep(5)
       dropped++
-      proxy.dropAll()
+      fx.proxy.dropAll()
     }
     await sleep(40)
     on = false
@@ -141,7 +130,7 @@ describe.each(["postgresql", "mysql"] as const)("%s connections dropped under lo
       const raw = flexi.get("main").$executeRawUnsafe(insert)
       const write = Promise.resolve(raw).then(() => "committed", (e: unknown) => e)
       await sleep(150)
-      proxy.dropAll()
+      fx.proxy.dropAll()
       const error = await write
       expect(error).toBeInstanceOf(Error)
       expect((error as { outcomeUnknown?: unknown }).outcomeUnknown).toBe(true)
@@ -162,7 +151,7 @@ describe.each(["postgresql", "mysql"] as const)("%s connections dropped under lo
     const flexi = open({ retry: { attempts: 0 }, reconnect: { enabled: false }, circuitBreaker: { threshold: 1, resetTimeout: 60_000 } })
     try {
       await flexi.get("main").user.count()
-      await proxy.refuse()
+      await fx.proxy.refuse()
       // Once the pool has let its closed connections go, a new one is refused before anything is sent. (A write on a
       // pooled connection that died under it is another matter: that one may have reached the server.)
       await sleep(200)
@@ -171,7 +160,7 @@ describe.each(["postgresql", "mysql"] as const)("%s connections dropped under lo
       const open = await flexi.get("main").user.create({ data: { email: "never@x.io" } }).catch((e: unknown) => e)
       expect(open).toMatchObject({ code: "FLEXIDB_CIRCUIT_OPEN", outcomeUnknown: false })
     } finally {
-      await proxy.restore()
+      await fx.proxy.restore()
       await flexi.disconnect()
     }
   })
