@@ -16,12 +16,15 @@ import { pathToFileURL } from "node:url"
 import { openCatalog } from "../src/Catalog.js"
 import type { Catalog } from "../src/Catalog.js"
 import { startLogicalClusters } from "../test/support/logical.js"
+import { FaultProxy } from "../test/support/proxy.js"
 import type { Check } from "./reliability-load.js"
 import { check, flag, has, machine, quantile, table, Teardown, writeReliability } from "./reliability-load.js"
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 /** A process's view may lag the catalog by pollInterval, + this much on a loaded machine (a write's own time). */
 const VIEW_SLACK_MS = 1_000
+/** How long each proxy fault is held. */
+const FAULT_MS = 1_500
 
 interface Outcome {
   readonly tenant: string
@@ -77,6 +80,10 @@ export const runFleetChaos = async (options: FleetOptions) => {
     const [catalogCluster, east, west] = logical.clusters as [typeof logical.clusters[0], typeof logical.clusters[0], typeof logical.clusters[0]]
     const byServer = { east, west } as const
     const servers = { east: east.url(), west: west.url() }
+    // The apps reach west through the fault proxy; the driver (catalog, moves, checks) reaches it directly.
+    const proxy = await FaultProxy.start(west.port)
+    teardown.add(() => proxy.close())
+    const appServers = { east: east.url(), west: `postgresql://postgres@127.0.0.1:${proxy.port}/postgres` }
     await catalogCluster.sql(`CREATE DATABASE catalog`)
     const catalogUrl = catalogCluster.url("catalog")
     for (const c of [east, west]) {
@@ -114,7 +121,7 @@ export const runFleetChaos = async (options: FleetOptions) => {
       const prefix = `a${index}g${generation[index]!++}`
       const proc = spawn(process.execPath, [
         "--import", "tsx", join(import.meta.dirname, "..", "test", "support", "chaos-fleet-app.ts"),
-        catalogUrl, JSON.stringify(servers), JSON.stringify(names), prefix, String(pollMs)
+        catalogUrl, JSON.stringify(appServers), JSON.stringify(names), prefix, String(pollMs)
       ], { stdio: ["ignore", "pipe", "inherit"] })
       const outcomes: Array<Outcome> = []
       let buffer = ""
@@ -159,6 +166,9 @@ export const runFleetChaos = async (options: FleetOptions) => {
     const catalogDown: Array<{ from: number; to: number }> = []
     const moveMs: Array<number> = []
     let kills = 0
+    /** After each proxy fault is restored: how long until each process has a write acknowledged on west again. */
+    const recoveries: Array<{ fault: string; at: number }> = []
+    const faults = ["drop", "refuse", "hang", "blackhole"] as const
     let moveFailures = 0
 
     const suspendResume = async (tenant: string, afterRestart = false) => {
@@ -214,12 +224,32 @@ export const runFleetChaos = async (options: FleetOptions) => {
         moveFailures++
         log(`move of ${moving}: ${(e as Error).message}`)
       }
+      // 5. the fault proxy in front of west, for the apps: drop, refuse, hang, blackhole in turn, then restored
+      const fault = faults[(cycle - 1) % faults.length]!
+      if (fault === "drop") proxy.dropAll()
+      else if (fault === "refuse") await proxy.refuse()
+      else if (fault === "hang") proxy.hang()
+      else proxy.blackhole()
+      await sleep(FAULT_MS)
+      await proxy.restore()
+      recoveries.push({ fault, at: Date.now() })
+      await sleep(pollMs)
+
       log(`cycle ${cycle}/${options.cycles}: ${acked.size} acknowledged writes, ${kills} kills, ${moveMs.length} moves`)
     }
 
     // The end: every process stopped, then the databases read.
+    // SIGTERM: each app finishes its writes and disconnects; one still there after 15 s is killed and counted.
     for (const a of live.values()) a.proc.kill("SIGTERM")
-    await Promise.all([...live.values()].map((a) => a.exited))
+    let hungAtExit = 0
+    await Promise.all([...live.values()].map(async (a) => {
+      const ended = await Promise.race([a.exited.then(() => true), sleep(15_000).then(() => false)])
+      if (ended) return
+      hungAtExit++
+      log(`${a.prefix} still running 15 s after SIGTERM: killed`)
+      a.proc.kill("SIGKILL")
+      await a.exited
+    }))
     live.clear()
     const seconds = (performance.now() - started) / 1_000
 
@@ -273,6 +303,29 @@ export const runFleetChaos = async (options: FleetOptions) => {
     }
     const maxLag = Math.max(0, ...lags)
 
+    // Back on west after each proxy fault: per process alive throughout, its first write acknowledged on a tenant the
+    // catalog had on west (every tenant's placement is followed through the moves by the changes' order: approximated
+    // by the tenants that were on west at the end and never moved).
+    const moved = new Set(changes.filter((c) => c.kind === "move").map((c) => c.tenant))
+    const westTenants = new Set<string>()
+    for (const name of names) if (!moved.has(name) && (await catalog.get(name))!.server === "west") westTenants.add(name)
+    const backAfter: Array<number> = []
+    const backBy: Record<string, number> = {}
+    let neverBack = 0
+    for (const r of recoveries) {
+      for (const a of apps) {
+        if (a.started > r.at - FAULT_MS || a.ended < r.at + pollMs) continue
+        const ack = a.outcomes.find((o) => o.ok && o.end > r.at && westTenants.has(o.tenant))
+        if (ack === undefined) {
+          neverBack++
+          continue
+        }
+        backAfter.push(ack.end - r.at)
+        backBy[r.fault] = Math.max(backBy[r.fault] ?? 0, ack.end - r.at)
+      }
+    }
+    const faultFailures = apps.flatMap((a) => a.outcomes).filter((o) => !o.ok && westTenants.has(o.tenant) && recoveries.some((r) => o.end > r.at - FAULT_MS && o.end < r.at + 2_500)).length
+
     // Served while the catalog was down: acknowledged writes that ended in a down window.
     const ackTimes = [...acked.values()].map((a) => a.end)
     const servedWhileDown = ackTimes.filter((t) => catalogDown.some((d) => t > d.from + 200 && t < d.to)).length
@@ -301,6 +354,9 @@ export const runFleetChaos = async (options: FleetOptions) => {
       check("rows written on a placement after a move left it: 0", writesOnLeftPlacement === 0, `${writesOnLeftPlacement} over ${leftBehind.length} moves`),
       check(`every process's view equal to the catalog within pollInterval (${pollMs} ms) + ${VIEW_SLACK_MS} ms after each change (no write on the old view later)`, maxLag <= pollMs + VIEW_SLACK_MS, `latest old-view write ${maxLag} ms after, p50 ${quantile(lags, 0.5).toFixed(0)} ms over ${lags.length} (process, change) pairs`),
       check("resident tenants served while the catalog was down", servedWhileDown > 0, `${servedWhileDown} acknowledged writes during ${catalogDown.length} stops`),
+      check("proxy faults bit (failed writes on west around them)", recoveries.length === 0 || faultFailures > 0, `${faultFailures} over ${recoveries.length} faults`),
+      check(`every process wrote to west again within pollInterval (${pollMs} ms) of each restore`, neverBack === 0, `max ${Math.max(0, ...backAfter)} ms over ${backAfter.length}; never ${neverBack}`),
+      check("app processes still running 15 s after SIGTERM (disconnect): 0", hungAtExit === 0, hungAtExit),
       check("moves failed: 0", moveFailures === 0, moveFailures),
       check("unhandled rejections (driver and every app process): 0", unhandled === 0, unhandled),
       check("left behind: tenants not active, moves recorded, advisory locks, fenced databases, slots, subscriptions: 0", notActive + moves!.n + locks!.n + fenced + slots + subscriptions === 0, `${notActive}, ${moves!.n}, ${locks!.n}, ${fenced}, ${slots}, ${subscriptions}`)
@@ -311,7 +367,8 @@ export const runFleetChaos = async (options: FleetOptions) => {
       moves: { done: moveMs.length, failed: moveFailures, p50: quantile(moveMs, 0.5), max: Math.max(0, ...moveMs) },
       lost, duplicated, writesWhileSuspended, writesOnLeftPlacement,
       view: { maxBy: maxLagBy, firstAgreeingP50: quantile(firstAgreeing, 0.5), firstAgreeingMax: Math.max(0, ...firstAgreeing), samples: lags.length, p50: quantile(lags, 0.5), p99: quantile(lags, 0.99), max: maxLag, never: neverSeen },
-      servedWhileDown, unhandled, checks
+      proxy: { faults: recoveries.length, failures: faultFailures, p50: quantile(backAfter, 0.5), max: Math.max(0, ...backAfter), by: backBy, never: neverBack },
+      hungAtExit, servedWhileDown, unhandled, checks
     }
   } finally {
     await teardown.close()
@@ -325,7 +382,7 @@ export const report = (f: Figures, command: string) => [
   `Run ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC on ${machine()}: \`${command}\`.`,
   "",
   ...table([
-    ["cycles (suspend/resume, kill -9 + restart, catalog cluster stop/start + suspend/resume, move)", int(f.cycles)],
+    ["cycles (suspend/resume, kill -9 + restart, catalog cluster stop/start + suspend/resume, move, proxy fault on one tenant server)", int(f.cycles)],
     ["duration", `${f.seconds.toFixed(0)} s (${f.apps} app processes, ${f.tenants} tenants on two clusters, pollInterval ${f.pollMs} ms, catalog down ${f.catalogDownMs} ms each time)`],
     ["writes acknowledged", int(f.acknowledged)],
     ["failed writes by error", Object.entries(f.failedBy).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${int(v)}`).join(", ") || "none"],
@@ -336,8 +393,11 @@ export const report = (f: Figures, command: string) => [
     ["**a process still acting on the old view after a change** (its last disagreeing write's end), p50 / p99 / max", `${f.view.p50.toFixed(0)} / ${f.view.p99.toFixed(0)} / ${f.view.max.toFixed(0)} ms over ${f.view.samples} (process, change) pairs`],
     ["its first write seen agreeing with the catalog, p50 / max (pairs with no write there between its last old-view one and the next change)", `${f.view.firstAgreeingP50.toFixed(0)} / ${f.view.firstAgreeingMax.toFixed(0)} ms (${f.view.never})`],
     ["latest old-view write by change", Object.entries(f.view.maxBy).map(([k, v]) => `${k} ${v} ms`).join(", ")],
+    ["proxy faults on west (drop, refuse, hang, blackhole in turn, 1.5 s each); failed writes on west around them", `${f.proxy.faults}; ${int(f.proxy.failures)}`],
+    ["each process's first write acknowledged on west after a restore, p50 / max (never)", `${f.proxy.p50.toFixed(0)} / ${f.proxy.max.toFixed(0)} ms (${f.proxy.never}); slowest by fault: ${Object.entries(f.proxy.by).map(([k, v]) => `${k} ${v} ms`).join(", ")}`],
     ["writes acknowledged while the catalog was down", int(f.servedWhileDown)],
-    ["**unhandled rejections**", int(f.unhandled)]
+    ["**unhandled rejections**", int(f.unhandled)],
+    ["app processes still running 15 s after SIGTERM", int(f.hungAtExit)]
   ]),
   "",
   ...f.checks.map((c) => `- ${c.ok ? "✓" : "✗"} ${c.name} — ${c.found}`)

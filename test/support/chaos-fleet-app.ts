@@ -17,6 +17,8 @@ const db = createFlexiDB({}, {
   gracefulShutdown: false,
   logger: false,
   retry: { attempts: 0 },
+  // A write on a hung or blackholed connection ends (outcome unknown, so not acknowledged) instead of holding its loop.
+  operationTimeout: 2_000,
   reconnect: { interval: 200, maxAttempts: 1_000_000 },
   tenants: {
     catalog: { url, servers: JSON.parse(servers), pollInterval: Number(poll), moveTimeout: "5 seconds" },
@@ -47,6 +49,7 @@ const loop = async (offset: number) => {
 await Promise.all([0, 1, 2, 3].map(loop))
 clearInterval(timer)
 flush()
+console.error(`${prefix}: writes ended, disconnecting`)
 await db.disconnect()
 console.log("done")
 process.exit(0)
