@@ -28,6 +28,9 @@ export interface LogicalCluster {
 export interface LogicalClusters {
   readonly clusters: ReadonlyArray<LogicalCluster>
   readonly stop: () => void
+  /** Stops cluster `i` (fast shutdown: sessions ended) / starts it again on its port, its data kept. */
+  readonly halt: (i: number) => void
+  readonly start: (i: number) => void
 }
 
 export const startLogicalClusters = async (count: number): Promise<LogicalClusters> => {
@@ -58,6 +61,12 @@ export const startLogicalClusters = async (count: number): Promise<LogicalCluste
         }
       }
     }),
+    halt: (i) => {
+      asPostgres(`${bin}/pg_ctl -D ${dir}/c${i} -m fast -w stop > /dev/null`)
+    },
+    start: (i) => {
+      asPostgres(`${bin}/pg_ctl -D ${dir}/c${i} -o '-p ${ports[i]} -k ${dir} -c listen_addresses=127.0.0.1' -l ${dir}/c${i}.log -w start > /dev/null`)
+    },
     stop: () => {
       if (stopped) return
       stopped = true
