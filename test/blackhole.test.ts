@@ -68,3 +68,39 @@ describe.each(["postgresql", "mysql"] as const)("%s reads after idle connections
     }
   }, 60_000)
 })
+
+describe("postgresql: a write hung on a blackholed connection", () => {
+  const fx = proxiedDatabase("postgresql")
+
+  it("a write that times out on a silent connection: the writes after it are served, and disconnect() ends within its timeout", async () => {
+    const flexi = createFlexiDB({ main: clientVia(fx.db, fx.proxy.port, { connect: 2000, acquire: 30_000 }) }, {
+      gracefulShutdown: false,
+      operationTimeout: 5_000,
+      disconnectTimeout: 1_000,
+      retry: { attempts: 0 },
+      healthCheck: { interval: 600_000 },
+      reconnect: { enabled: false }
+    })
+    try {
+      // 4 connections in the pool; the first write after the blackhole draws one and times out (its query never ends).
+      await Promise.all(Array.from({ length: 4 }, () => flexi.get("main").$queryRawUnsafe("SELECT 1 AS one FROM pg_sleep(0.2)")))
+      fx.proxy.blackhole()
+      await fx.proxy.restore()
+      const first = await flexi.get("main").user.create({ data: { email: "w0@x.io" } }).catch((e: unknown) => e)
+      expect(first).toMatchObject({ _tag: "OperationTimeoutError" })
+      // Idle past the check's threshold by then, the 3 other silent connections are checked and replaced.
+      const outcomes: Array<string> = []
+      for (let i = 1; i <= 4; i++) {
+        outcomes.push(await flexi.get("main").user.create({ data: { email: `w${i}@x.io` } }).then(() => "ok", (e: unknown) => String(e)))
+      }
+      expect(outcomes).toEqual(["ok", "ok", "ok", "ok"])
+      // The timed-out write's connection never answers: disconnect() gives up on it after disconnectTimeout (1 s
+      // here) instead of waiting for the network to say it is gone (84 s when this was written).
+      const began = Date.now()
+      await flexi.disconnect()
+      expect(Date.now() - began).toBeLessThan(30_000)
+    } finally {
+      await flexi.disconnect()
+    }
+  }, 90_000)
+})

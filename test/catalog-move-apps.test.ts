@@ -1,6 +1,7 @@
 // What an app following the catalog sees while one of its tenants moves: the instance registers a heartbeat, hears
 // `moving`, drains its writes in flight and acknowledges (the mover waits for it); a write asked for during the
-// cutover is held and released on the target once the move switches; a cutover longer than moveTimeout rejects with
+// cutover is held and released on the target once the move switches, on the target's client the instance opened while
+// the fence was on; a cutover longer than moveTimeout rejects with
 // TenantMovingError (outcomeUnknown false), and the tenant opens again once the row is active.
 import pg from "pg"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
@@ -88,6 +89,56 @@ describe("an app following the catalog during a move", () => {
     }
     // A disconnected instance is no longer waited for.
     expect(await catalogSql(`SELECT id FROM flexidb.instances`)).toEqual([])
+  }, 120_000)
+
+  it("opens the target's client while the fence is on: the write held by the cutover runs on it after the switch, with no second client", async () => {
+    const name = tenant("warm")
+    await fx.catalog.create(name, { server: "east", template: "tpl" })
+    const opened: Array<{ server: string; epoch: number; at: number }> = []
+    const db = createFlexiDB({}, {
+      gracefulShutdown: false,
+      retry: { attempts: 0 },
+      logger: false,
+      tenants: {
+        catalog: { url: fx.catalogDb.url, servers: servers() },
+        client: (url, info) => {
+          opened.push({ server: info.server, epoch: info.epoch, at: Date.now() })
+          return prisma7.postgresql(url) as Client
+        }
+      }
+    })
+    // An instance that never acknowledges: the mover waits its moveTimeout (3 s) inside the fence.
+    const deaf = `deaf-${name}`
+    await catalogSql(`INSERT INTO flexidb.instances (id, seen_at) VALUES ($1, now() + interval '1 hour')`, [deaf])
+    try {
+      await (await db.tenant(name)).user.create({ data: { email: "before@x.io" } })
+      let held: Promise<unknown> | undefined
+      let caughtUpAt = 0
+      const report = await fx.catalog.move(name, {
+        server: "west",
+        moveTimeout: 3_000,
+        onProgress: (p: MoveProgress) => {
+          if (p.step === "fenced" && held === undefined) {
+            held = db.tenant(name).then((c) => c.user.create({ data: { email: "held@x.io" } }))
+          }
+          if (p.step === "caught-up") caughtUpAt = Date.now()
+        }
+      })
+      await held
+      await (await db.tenant(name)).user.create({ data: { email: "after@x.io" } })
+
+      // One client for the target, opened for the row the switch wrote, before the fence ended.
+      const onWest = opened.filter((o) => o.server === "west")
+      expect(onWest).toHaveLength(1)
+      expect(onWest[0]!.epoch).toBe(report.row.epoch)
+      expect(onWest[0]!.at).toBeLessThan(caughtUpAt)
+      expect((await cluster("west").sql(`SELECT email FROM "User" ORDER BY email`, name)).map((r) => r.email))
+        .toEqual(["after@x.io", "before@x.io", "held@x.io"])
+      expect((await cluster("east").sql(`SELECT email FROM "User"`, name)).map((r) => r.email)).toEqual(["before@x.io"])
+    } finally {
+      await catalogSql(`DELETE FROM flexidb.instances WHERE id = $1`, [deaf])
+      await db.disconnect()
+    }
   }, 120_000)
 
   it("a cutover longer than moveTimeout: TenantMovingError (not sent); the tenant opens again once active", async () => {

@@ -102,4 +102,66 @@ describe("catalog.move (MariaDB → MariaDB)", () => {
       await catalog.remove(name, { drop: true }).catch(() => undefined)
     }
   }, 120_000)
+
+  it("a write in flight when the fence is heard finishes before the instance lets its client go: acknowledged, not cut by its own disconnect", async () => {
+    const name = uniqueName("mf").replace(/^flexidb_/, "mf_")
+    await onMain(`CREATE DATABASE \`${name}\``)
+    await onMain(`CREATE TABLE \`${name}\`.User (id INT AUTO_INCREMENT PRIMARY KEY, email VARCHAR(191) NOT NULL UNIQUE, name VARCHAR(191) NULL)`)
+    const cat = new pg.Client({ connectionString: catalogDb.url })
+    await cat.connect()
+    await cat.query(`INSERT INTO flexidb.tenants (name, server, kind, location, state) VALUES ($1, 'm1', 'database', $1, 'active')`, [name])
+    const db = createFlexiDB({}, {
+      gracefulShutdown: false,
+      retry: { attempts: 0 },
+      logger: false,
+      tenants: { catalog: { url: catalogDb.url, servers: servers() }, client: (url) => prisma7.mysql(url) as Client }
+    })
+    // Another session holds the key's lock: the app's create (Prisma's INSERT and SELECT in one transaction) waits on it.
+    const holder = await mariadb.createConnection({ host: "127.0.0.1", port: 3306, user: "root", password: "", database: name })
+    try {
+      const tenantDb = await db.tenant(name)
+      await tenantDb.user.create({ data: { email: "before@x.io" } })
+      await holder.query(`BEGIN`)
+      await holder.query(`INSERT INTO User (email) VALUES ('held@x.io')`)
+      const write = tenantDb.user.create({ data: { email: "held@x.io" } }).then(() => "acknowledged", (e: unknown) => e)
+      const waiting = async () =>
+        (await onMain(`SELECT 1 FROM information_schema.PROCESSLIST WHERE DB = '${name}' AND COMMAND <> 'Sleep' AND INFO LIKE 'INSERT%'`)).length > 0
+      for (let i = 0; !(await waiting()); i++) {
+        if (i > 500) throw new Error("the app's INSERT never waited on the lock")
+        await new Promise((r) => setTimeout(r, 10))
+      }
+      // The fence reaches the app (no mover: nothing closes the source): it retires the tenant, new callers are held.
+      const { rows } = await cat.query(
+        `UPDATE flexidb.tenants SET state = 'moving', epoch = epoch + 1 WHERE name = $1 RETURNING epoch`,
+        [name]
+      )
+      await cat.query(`SELECT pg_notify('flexidb_tenants', $1)`, [JSON.stringify({ name, state: "moving", epoch: Number(rows[0]!.epoch) })])
+      const held = (ms: number) =>
+        Promise.race([
+          db.tenant(name).then(() => false, () => true),
+          new Promise<boolean>((r) => setTimeout(() => r(true), ms))
+        ])
+      for (let i = 0; !(await held(200)); i++) {
+        if (i > 50) throw new Error("the app never heard the fence")
+        await new Promise((r) => setTimeout(r, 20))
+      }
+      await holder.query(`ROLLBACK`)
+      expect(await write).toBe("acknowledged")
+      expect((await onMain(`SELECT email FROM \`${name}\`.User ORDER BY email`)).map((r) => r.email)).toEqual(["before@x.io", "held@x.io"])
+      // Drained: the instance acknowledges the fence at that epoch.
+      for (let i = 0; ; i++) {
+        const acks = await cat.query(`SELECT 1 FROM flexidb.move_acks WHERE name = $1 AND epoch = $2`, [name, rows[0]!.epoch])
+        if (acks.rows.length === 1) break
+        if (i > 500) throw new Error("no acknowledgement")
+        await new Promise((r) => setTimeout(r, 10))
+      }
+      await cat.query(`UPDATE flexidb.tenants SET state = 'active', epoch = epoch + 1 WHERE name = $1`, [name])
+      await (await db.tenant(name)).user.create({ data: { email: "after@x.io" } })
+    } finally {
+      await holder.end().catch(() => undefined)
+      await cat.end()
+      await db.disconnect()
+      await catalog.remove(name, { drop: true }).catch(() => undefined)
+    }
+  }, 120_000)
 })

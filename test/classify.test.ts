@@ -9,6 +9,7 @@ import * as mariadb from "mariadb"
 import net from "node:net"
 import pg from "pg"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { cutKind } from "../src/internal/catalog/cut.js"
 import { connectionLost, isUnhealthy, notSent } from "../src/internal/classify.js"
 import { isOutcomeUnknown } from "../src/Outcome.js"
 import { retryable } from "../src/internal/database.js"
@@ -456,6 +457,33 @@ describe("did it happen? outcomeUnknown", () => {
     expect(new BatchError({ failures: { a: lost, b: refused }, results: {} }).outcomeUnknown).toBe(true)
     expect(isOutcomeUnknown(new BatchError({ failures: { b: refused }, results: {} }))).toBe(false)
     expect(new BatchError({ failures: { c: new UnknownDatabaseError({ database: "c", registered: [] }) }, results: {} }).outcomeUnknown).toBe(false)
+  })
+})
+
+describe("a failed write during a move's fence: written or not? (cutKind)", () => {
+  it.each([
+    // Not written: the engine refused it, or Prisma rolled its own transaction back before the commit.
+    ["PostgreSQL's read-only database", adapterError("P2010", { kind: "postgres", originalCode: "25006", originalMessage: "cannot execute INSERT in a read-only transaction" }), "refused"],
+    ["MariaDB's parked table", adapterError("P2021", { kind: "TableDoesNotExist", table: "User" }), "refused"],
+    ["Prisma 7's transaction around the write rolled back before its commit (P2028)", Object.assign(
+      new Error("Transaction API error: Transaction already closed: A commit cannot be executed on a transaction that was rolled back."),
+      { name: "PrismaClientKnownRequestError", code: "P2028" }
+    ), "refused"],
+    // Maybe written: the session was killed under it.
+    ["MariaDB's KILL under the statement (1927)", adapterError("P2010", { kind: "mysql", code: 1927, originalMessage: "Connection was killed" }), "cut"],
+    ["a lost connection", new Error("Connection terminated unexpectedly"), "unhealthy"],
+    // Nothing to do with a fence.
+    ["a unique violation", adapterError("P2002", { kind: "UniqueConstraintViolation", constraint: { fields: ["email"] } }), "other"],
+    ["Prisma 7's other transaction errors (P2028, not found)", Object.assign(
+      new Error("Transaction API error: Transaction not found."),
+      { name: "PrismaClientKnownRequestError", code: "P2028" }
+    ), "other"]
+  ] as const)("%s: %s", (_what, error, kind) => {
+    expect(cutKind(error)).toBe(kind)
+  })
+
+  it("a real MariaDB connection killed mid-query through Prisma 7 is a cut", () => {
+    expect(cutKind(errors.get("Prisma 7 MariaDB: connection killed mid-query"))).not.toBe("other")
   })
 })
 

@@ -523,14 +523,16 @@ export const make = (
           life.member.healthy.current = false
           yield* Ref.set(life.status, "down")
         }
-        yield* Effect.promise(() => Promise.allSettled([...inFlight])).pipe(
+        // Interruptible, or the timeouts would wait for what they time: a finalizer is not, and a client whose
+        // connection was blackholed under a query never finishes its $disconnect.
+        yield* Effect.interruptible(Effect.promise(() => Promise.allSettled([...inFlight]))).pipe(
           Effect.timeout(Duration.millis(options.disconnectTimeout)),
           Effect.ignore
         )
         yield* Effect.forEach(
           clients,
           (client) =>
-            Effect.tryPromise(() => client.$disconnect()).pipe(
+            Effect.interruptible(Effect.tryPromise(() => client.$disconnect())).pipe(
               Effect.timeout(Duration.millis(options.disconnectTimeout)),
               Effect.ignore
             ),

@@ -120,6 +120,17 @@ const writerOf = (entry: unknown): PrismaClientLike | undefined => {
   return typeof (c as PrismaClientLike | undefined)?.$queryRawUnsafe === "function" ? c as PrismaClientLike : undefined
 }
 
+/** Every client of an entry (a client, or a writer and its replicas), as Prisma clients. */
+const clientsOf = (entry: unknown): Array<PrismaClientLike> => {
+  const writer = writerOf(entry)
+  if (writer === undefined) return []
+  const e = entry as { read?: unknown }
+  const read = Array.isArray(e.read) ? e.read : e.read === undefined ? [] : [e.read]
+  return [writer, ...read.map((c) => ((c as { client?: PrismaClientLike }).client ?? c) as PrismaClientLike)]
+}
+
+const disconnectAll = (entry: unknown) => Promise.allSettled(clientsOf(entry).map((c) => c.$disconnect())).then(() => undefined)
+
 /**
  * Whether a probe of the tenant's writer says its database does not exist; then its clients are disconnected. Any
  * other outcome (it answers, or its server is down) leaves the tenant to the registry, which connects and reconnects.
@@ -129,23 +140,18 @@ const missing = (entry: unknown): Effect.Effect<boolean> => {
   if (writer === undefined) return Effect.succeed(false)
   return Effect.promise(() =>
     writer.$connect().then(() => writer.$queryRawUnsafe("SELECT 1")).then(() => false, (error) => databaseMissing(error))
-  ).pipe(
-    Effect.tap((gone) =>
-      gone
-        ? Effect.promise(() => {
-          const e = entry as { write?: PrismaClientLike; read?: unknown }
-          const all = [writer, ...(Array.isArray(e.read) ? e.read : e.read === undefined ? [] : [e.read])]
-          return Promise.allSettled(
-            all.map((c) => (c as { client?: PrismaClientLike }).client ?? c).map((c) => (c as PrismaClientLike).$disconnect())
-          )
-        })
-        : Effect.void
-    )
-  )
+  ).pipe(Effect.tap((gone) => gone ? Effect.promise(() => disconnectAll(entry)) : Effect.void))
 }
 
 /** How often a caller held by a move's cutover reads the tenant's row again. */
 const moveRecheckMs = 20
+
+/** How long a client opened on a move's target waits to be taken after the fence began, on top of moveTimeout. */
+const warmUnusedMs = 30_000
+
+/** Whether two rows open the same client: a warm one is taken only by the row it was opened for. */
+const sameOpening = (a: Row, b: Row) =>
+  a.name === b.name && a.server === b.server && a.kind === b.kind && a.location === b.location && a.epoch === b.epoch
 
 /** How often a new tenant looks again for a slot while every tenant is busy. */
 const recheck = Duration.millis(5)
@@ -166,10 +172,78 @@ export const make = (registry: Registry, env: Env, config: ResolvedTenants): Eff
     const heard = new Map<string, number>()
     /** Retired tenants a lease still holds: a later suspend or remove shuts them too. */
     const leased = new Map<string, Tenant>()
+    /**
+     * Clients opened on a move's target while its fence is on, for the PostgreSQL database tenants this process has
+     * open: the switch finds the target's client built and connected, so a held write waits for the fence only, not
+     * for a new Prisma client and its first connection too. The load after the switch takes it; it is closed when
+     * the move ends elsewhere (aborted, suspended, removed) or nothing takes it.
+     */
+    const warm = new Map<string, { readonly row: Row; readonly entry: Promise<unknown> }>()
 
-    /** Closes a retired tenant: unregistered (its client disconnects), and a reopen of its name may go on. */
-    const close = (t: Tenant) =>
+    const dropWarm = (name: string) =>
       Effect.suspend(() => {
+        const w = warm.get(name)
+        if (w === undefined) return Effect.void
+        warm.delete(name)
+        return Effect.promise(() => w.entry.then(disconnectAll))
+      })
+
+    /** Opens the move's target for `c` (state `moving`) ahead of its switch. */
+    const warmUp = (c: Change) =>
+      Effect.gen(function*() {
+        const to = yield* Effect.orElseSucceed(follower!.target(c.name, c.epoch), () => undefined)
+        if (to === undefined || to.kind !== "database") return
+        if (!(servers instanceof Map) || servers.get(to.server)?.engine !== "postgresql") return
+        if (warm.get(c.name)?.row.epoch === to.epoch) return // heard twice (notification and resync)
+        yield* dropWarm(c.name)
+        const entry = clientOf(to).then(
+          async (e) => {
+            const writer = writerOf(e)
+            try {
+              await writer?.$connect()
+              await writer?.$queryRawUnsafe("SELECT 1")
+              return e
+            } catch {
+              await disconnectAll(e)
+              return undefined
+            }
+          },
+          () => undefined
+        )
+        warm.set(c.name, { row: to, entry })
+        yield* Effect.sleep(Duration.millis(catalog!.moveTimeout + warmUnusedMs))
+        if (warm.get(c.name)?.entry === entry) yield* dropWarm(c.name)
+      })
+
+    /** The client for `row`: the one opened ahead of the switch that led to it, else a new one. */
+    const open = async (row: Row) => {
+      const w = warm.get(row.name)
+      if (w !== undefined) {
+        warm.delete(row.name)
+        const entry = await w.entry
+        if (entry !== undefined && sameOpening(w.row, row)) return entry
+        if (entry !== undefined) void disconnectAll(entry)
+      }
+      return clientOf(row)
+    }
+
+    /** Waits until none of `t`'s queries is in flight (writer and replicas), for at most `moveTimeout`. */
+    const settled = (t: Tenant, members: ReadonlyArray<Db["writer"]> = [t.db.writer, ...t.db.readers]) =>
+      Effect.gen(function*() {
+        const started = yield* Clock.currentTimeMillis
+        while (members.some((m) => m.counters.inFlight > 0)) {
+          if ((yield* Clock.currentTimeMillis) - started >= (catalog?.moveTimeout ?? 5_000)) return
+          yield* Effect.sleep(Duration.millis(2))
+        }
+      })
+
+    /**
+     * Closes a retired tenant once its queries in flight have finished (for at most `moveTimeout`: a disconnect under
+     * a write would roll back Prisma's own transaction around it): unregistered (its client disconnects), and a
+     * reopen of its name may go on.
+     */
+    const close = (t: Tenant) =>
+      Effect.zipRight(settled(t), Effect.suspend(() => {
         const gone = retiring.get(t.name)
         if (leased.get(t.name) === t) leased.delete(t.name)
         if (registry.find(t.name) !== t.db) {
@@ -180,7 +254,7 @@ export const make = (registry: Registry, env: Env, config: ResolvedTenants): Eff
           Effect.zipRight(Effect.sync(() => retiring.delete(t.name))),
           Effect.zipRight(gone === undefined ? Effect.void : Deferred.succeed(gone, undefined))
         )
-      })
+      }))
 
     /**
      * A catalog change superseded `t`: no new caller gets it, writes are refused now, it closes when its leases end.
@@ -206,14 +280,7 @@ export const make = (registry: Registry, env: Env, config: ResolvedTenants): Eff
      * `load`); once its queries in flight have finished — or after `moveTimeout` — the mover is told.
      */
     const drainForMove = (t: Tenant | undefined, c: Change) =>
-      Effect.gen(function*() {
-        const started = yield* Clock.currentTimeMillis
-        while (t !== undefined && t.db.writer.counters.inFlight > 0) {
-          if ((yield* Clock.currentTimeMillis) - started >= catalog!.moveTimeout) break
-          yield* Effect.sleep(Duration.millis(2))
-        }
-        yield* follower!.ack(c.name, c.epoch)
-      })
+      Effect.zipRight(t === undefined ? Effect.void : settled(t, [t.db.writer]), follower!.ack(c.name, c.epoch))
 
     const applyChanges = (changes: ReadonlyArray<Change>) =>
       Effect.forEach(changes, (c) =>
@@ -226,9 +293,16 @@ export const make = (registry: Registry, env: Env, config: ResolvedTenants): Eff
           }
           const t = resident.get(c.name)
           const retired = t !== undefined && t.epoch !== undefined && c.epoch > t.epoch ? retire(t, shut) : Effect.void
-          return c.state === "moving"
-            ? Effect.zipRight(retired, Effect.asVoid(forkIn(env, drainForMove(t, c), scope)))
-            : retired
+          if (c.state !== "moving") {
+            const w = warm.get(c.name)
+            return w !== undefined && w.row.epoch !== c.epoch ? Effect.zipRight(retired, dropWarm(c.name)) : retired
+          }
+          const used = t !== undefined || loading.has(c.name)
+          return Effect.all([
+            retired,
+            forkIn(env, drainForMove(t, c), scope),
+            used ? forkIn(env, warmUp(c), scope) : Effect.void
+          ], { discard: true })
         }), { discard: true })
 
     const catalog = config.catalog
@@ -236,6 +310,7 @@ export const make = (registry: Registry, env: Env, config: ResolvedTenants): Eff
     const follower: Follower | undefined = catalog === undefined
       ? undefined
       : yield* follow(catalog, applyChanges, () => [...resident.keys()], env.options.log)
+    yield* Effect.addFinalizer(() => Effect.forEach([...warm.keys()], dropWarm, { discard: true }))
 
     const touch = (t: Tenant, now: number) => {
       t.lastUsed = now
@@ -357,7 +432,7 @@ export const make = (registry: Registry, env: Env, config: ResolvedTenants): Eff
         yield* reserve(name)
         slotted = true
         const entry = yield* Effect.tryPromise({
-          try: async () => row === undefined ? config.resolve!(name, { connectionLimit: config.connectionLimit }) : clientOf(row),
+          try: async () => row === undefined ? config.resolve!(name, { connectionLimit: config.connectionLimit }) : open(row),
           catch: (cause) => new TenantResolveError({ tenant: name, cause })
         }).pipe(Effect.tapError(() => Effect.sync(() => counts.resolveFailures++)))
         if (entry === undefined || entry === null) {

@@ -3,7 +3,7 @@
 // sqlite, mysql). Each write inserts a new unique key; it prints
 // "ack <key> <ms> <end>" when the server acknowledged it (ms: how long the write took, held time included; end: when
 // it returned, epoch ms) and
-// "fail <key> <tag>" otherwise. SIGTERM: disconnects and prints "done".
+// "fail <key> <tag>[:<code>]" otherwise (FLEXIDB_MOVE_APP_ERRORS=1: the error itself on stderr). SIGTERM: disconnects and prints "done".
 import { createFlexiDB } from "../../src/index.js"
 import * as prisma7 from "../fixtures/prisma7/clients.ts"
 
@@ -36,7 +36,9 @@ for (let i = 0; !stopping; i++) {
     const ended = performance.now()
     lines.push(`ack ${key} ${(ended - started).toFixed(1)} ${(performance.timeOrigin + ended).toFixed(0)}`)
   } catch (e) {
-    lines.push(`fail ${key} ${(e as { _tag?: string })._tag ?? (e as Error).name}`)
+    const code = (e as { code?: unknown }).code
+    lines.push(`fail ${key} ${(e as { _tag?: string })._tag ?? (e as Error).name}${typeof code === "string" ? `:${code}` : ""}`)
+    if (process.env.FLEXIDB_MOVE_APP_ERRORS === "1") process.stderr.write(`${key}: ${String(e)}\n`)
     await new Promise((r) => setTimeout(r, 5))
   }
   await new Promise((r) => setTimeout(r, 2))

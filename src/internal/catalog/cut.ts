@@ -6,7 +6,8 @@
  * client points, the app gets `TenantMovingError` instead of the driver's error — `outcomeUnknown: true` when the
  * connection was cut under the write (it may have committed before the fence), `false` when the engine refused it
  * (read-only, parked tables: it provably did not run) — and the process applies the row it read, so its next call
- * waits for the switch and opens on the target.
+ * waits for the switch and opens on the target. Prisma's own transaction around a write rolled back before its commit
+ * (P2028) counts as refused: its commit was never sent.
  */
 import { TenantMovingError } from "../../Errors.js"
 import { isUnhealthy, outcomeUnknown } from "../classify.js"
@@ -38,6 +39,24 @@ const killedCodes = new Set(["1927", "ER_CONNECTION_KILLED", "1317", "ER_QUERY_I
 const killedMessage = /Connection was killed|Query execution was interrupted/i
 const killed = (error: unknown) => texts(error).some((t) => killedCodes.has(t) || killedMessage.test(t))
 
+/**
+ * Prisma's own transaction around the write (a create on MariaDB is an INSERT and a SELECT in one) was rolled back
+ * before its commit, as when the fence kills the session between the two: P2028 "…cannot be executed on a
+ * transaction that was rolled back". The commit was never sent: nothing was written.
+ */
+const rolledBack = (error: unknown) => {
+  const t = texts(error)
+  return t.includes("P2028") && t.some((x) => /transaction that was rolled back/i.test(x))
+}
+
+/**
+ * What a failed write tells of a move's fence: `refused` — the engine refused it or Prisma rolled it back, it was
+ * not written; `cut` — its connection was cut under it, it may have committed; `other` — a failure the fence would
+ * not cause, or an unhealthy connection (which a fence can cause too: the row decides).
+ */
+export const cutKind = (error: unknown): "refused" | "cut" | "unhealthy" | "other" =>
+  refused(error) || rolledBack(error) ? "refused" : killed(error) ? "cut" : isUnhealthy(error) ? "unhealthy" : "other"
+
 /** Whether the row read after a failure says the client at `opened` was cut by a move. */
 const cutBy = (opened: Row, now: Row | undefined) =>
   now !== undefined &&
@@ -57,13 +76,16 @@ export const cutByMove = <C>(
   const extend = field(client, "$extends")
   if (typeof extend !== "function") return client
   const check = async (error: unknown): Promise<never> => {
-    const engineRefused = refused(error)
-    const cut = killed(error)
-    if (!engineRefused && !cut && !isUnhealthy(error)) throw error
+    const kind = cutKind(error)
+    if (kind === "other") throw error
     const now = await lookup(row.name).catch(() => undefined)
     if (!cutBy(row, now)) throw error
     learnt(now!)
-    throw new TenantMovingError({ tenant: row.name, waitedMs: 0, outcomeUnknown: engineRefused ? false : cut || outcomeUnknown(error) })
+    throw new TenantMovingError({
+      tenant: row.name,
+      waitedMs: 0,
+      outcomeUnknown: kind === "refused" ? false : kind === "cut" || outcomeUnknown(error)
+    })
   }
   return extend.call(client, {
     name: "flexidb-move",

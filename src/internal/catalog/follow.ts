@@ -31,6 +31,11 @@ export interface Follower {
   readonly resync: Effect.Effect<void, ConnectionError>
   /** Tells a mover this process has drained its writes to `name` at `epoch` (state `moving`) and holds new ones. */
   readonly ack: (name: string, epoch: number) => Effect.Effect<void>
+  /**
+   * The row a move's switch will write for `name`, fenced at `epoch`: the target's server and location, active, at
+   * epoch + 1. Undefined when the row is no longer that fence (already switched, or aborted).
+   */
+  readonly target: (name: string, epoch: number) => Effect.Effect<Row | undefined, ConnectionError>
 }
 
 type Catalog = NonNullable<ResolvedTenants["catalog"]>
@@ -115,11 +120,12 @@ export const follow = (
       Effect.suspend(() => {
         stopped = true
         if (opened === undefined) return Effect.void
-        // A catalog that went away must not hold up the shutdown: its heartbeat simply goes stale.
-        return Effect.tryPromise(async () => {
+        // A catalog that went away must not hold up the shutdown: its heartbeat simply goes stale. (Interruptible: a
+        // finalizer is not, and a timeout that cannot interrupt what it times waits for it.)
+        return Effect.interruptible(Effect.tryPromise(async () => {
           await beating.catch(() => undefined)
           await (await opened!).query(`DELETE FROM flexidb.instances WHERE id = $1`, [instance])
-        }).pipe(Effect.timeout(Duration.seconds(5)), Effect.ignore)
+        })).pipe(Effect.timeout(Duration.seconds(5)), Effect.ignore)
       })
     )
     yield* Effect.forkScoped(Effect.forever(Effect.zipRight(beat, Effect.sleep(Duration.millis(heartbeatMs)))))
@@ -198,5 +204,18 @@ export const follow = (
         )
       )
     }
-    return { lookup, resync, ack }
+    const target = (name: string, epoch: number) =>
+      Effect.tryPromise({
+        try: async () => {
+          const { rows } = await (await pool()).query(
+            `SELECT t.name, m.to_server AS server, t.kind, m.to_location AS location, 'active' AS state, t.epoch + 1 AS epoch
+             FROM flexidb.tenants t JOIN flexidb.moves m USING (name)
+             WHERE t.name = $1 AND t.state = 'moving' AND t.epoch = $2`,
+            [name, epoch]
+          )
+          return rows.length === 0 ? undefined : toRow(rows[0]!)
+        },
+        catch: unreachable
+      })
+    return { lookup, resync, ack, target }
   })
