@@ -185,7 +185,8 @@ describe("the packed tarball", () => {
     for (const [load, type] of [[`import { createFlexiDB } from "flexidb"`, "module"], [`const { createFlexiDB } = require("flexidb")`, "commonjs"]] as const) {
       const out = run(plain(load), type)
       expect(out).toContain(`{"a":true}`)
-      expect(out).toContain("npm install @opentelemetry/api @opentelemetry/sdk-metrics @opentelemetry/exporter-prometheus")
+      expect(out).toContain("missing: @opentelemetry/api, @opentelemetry/sdk-metrics, @opentelemetry/exporter-prometheus")
+      expect(out).toContain("npm i @opentelemetry/api @opentelemetry/sdk-metrics @opentelemetry/exporter-prometheus")
     }
   })
 })

@@ -70,7 +70,7 @@ const system: Record<Provider, string> = { sqlite: "sqlite", postgresql: "postgr
 const server: Record<Provider, Attributes> = {
   sqlite: {},
   postgresql: { "server.address": "127.0.0.1", "server.port": 5432 },
-  mysql: {}
+  mysql: { "server.address": "127.0.0.1", "server.port": 3306 }
 }
 
 const byName = (name: string) => spans.getFinishedSpans().filter((s) => s.name === name)
