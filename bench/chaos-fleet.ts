@@ -4,16 +4,21 @@
 // keys to 50 tenants spread over two PostgreSQL clusters, the catalog on a third; all three are started by the run
 // (test/support/logical.ts), never the shared server on 5432. Each cycle the driver suspends and resumes a tenant,
 // kills one app process with SIGKILL and starts it again, stops the catalog's cluster and starts it again (then
-// suspends and resumes another tenant), and moves a tenant to the other cluster. Then the databases themselves are
+// suspends and resumes another tenant), moves a tenant to the other cluster, puts a fault proxy in front of one
+// cluster for the apps, and deploys one more additive migration to the fleet in waves from a child process (killed
+// with SIGKILL mid-run every other cycle, then run again). Then the databases themselves are
 // read: every acknowledged key must be in its tenant's current placement once, no row may have been written while its
 // tenant was suspended (a column defaulting to clock_timestamp()) or on a placement after the move left it, every
 // process must have seen each change within pollInterval, and nothing (fence, lock, replication slot) may be left.
-// Exit code 1 when a check fails. Not in CI.
+// Exit code 1 when a check fails. test/reliability.test.ts runs 3 cycles with 3 apps and 10 tenants in CI.
 import type { ChildProcess } from "node:child_process"
 import { spawn } from "node:child_process"
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { pathToFileURL } from "node:url"
 import { openCatalog } from "../src/Catalog.js"
+import { deployMigrations } from "../src/migrate.js"
 import type { Catalog } from "../src/Catalog.js"
 import { startLogicalClusters } from "../test/support/logical.js"
 import { FaultProxy } from "../test/support/proxy.js"
@@ -86,13 +91,20 @@ export const runFleetChaos = async (options: FleetOptions) => {
     const appServers = { east: east.url(), west: `postgresql://postgres@127.0.0.1:${proxy.port}/postgres` }
     await catalogCluster.sql(`CREATE DATABASE catalog`)
     const catalogUrl = catalogCluster.url("catalog")
+    // The fleet's migrations: the tenants' first, which builds the template, then one more additive migration each
+    // cycle. New tenants are copies of the template, so they are born with the first recorded.
+    const migrations = mkdtempSync(join(tmpdir(), "flexidb-chaos-fleet-migrations-"))
+    teardown.add(async () => rmSync(migrations, { recursive: true, force: true }))
+    writeFileSync(join(migrations, "migration_lock.toml"), `provider = "postgresql"\n`)
+    mkdirSync(join(migrations, "00000_init"))
+    writeFileSync(
+      join(migrations, "00000_init", "migration.sql"),
+      `CREATE TABLE "User" (id SERIAL PRIMARY KEY, email TEXT NOT NULL UNIQUE, name TEXT, at timestamptz NOT NULL DEFAULT clock_timestamp());
+CREATE TABLE "Post" (id SERIAL PRIMARY KEY, title TEXT NOT NULL, "authorId" INTEGER NOT NULL REFERENCES "User"(id));\n`
+    )
     for (const c of [east, west]) {
       await c.sql(`CREATE DATABASE tpl`)
-      await c.sql(
-        `CREATE TABLE "User" (id SERIAL PRIMARY KEY, email TEXT NOT NULL UNIQUE, name TEXT, at timestamptz NOT NULL DEFAULT clock_timestamp());
-         CREATE TABLE "Post" (id SERIAL PRIMARY KEY, title TEXT NOT NULL, "authorId" INTEGER NOT NULL REFERENCES "User"(id))`,
-        "tpl"
-      )
+      await deployMigrations({ url: c.url("tpl"), migrations })
     }
     // 4 processes × 25 tenants per cluster, a pool each: past PostgreSQL's default 100 connections.
     for (const [i, c] of [east, west].entries()) {
@@ -176,6 +188,40 @@ export const runFleetChaos = async (options: FleetOptions) => {
     const recoveries: Array<{ fault: string; at: number }> = []
     const faults = ["drop", "refuse", "hang", "blackhole"] as const
     let moveFailures = 0
+    const deploys = { runs: 0, killed: 0, failed: 0, tenantsBeforeKill: [] as Array<number> }
+
+    /**
+     * `deployFleet` in a child process (test/support/fleet-deploy-child.ts); killed with SIGKILL once `killAfter`
+     * tenants have finished, if given. Whether it was killed, and whether it deployed the whole fleet.
+     */
+    const deploy = (killAfter: number | undefined) =>
+      new Promise<{ killed: boolean; ok: boolean }>((resolve) => {
+        deploys.runs++
+        const proc = spawn(process.execPath, [
+          "--import", "tsx", join(import.meta.dirname, "..", "test", "support", "fleet-deploy-child.ts"),
+          catalogUrl, JSON.stringify(servers), migrations
+        ], { stdio: ["ignore", "pipe", "pipe"] })
+        let finished = 0
+        let killed = false
+        let done = ""
+        let errors = ""
+        proc.stderr!.on("data", (d: Buffer) => (errors += d.toString()))
+        proc.stdout!.on("data", (d: Buffer) => {
+          for (const l of d.toString().split("\n")) {
+            if (l.startsWith("tenant ")) finished++
+            if (l.startsWith("done ")) done = l.slice(5)
+          }
+          if (killAfter !== undefined && !killed && finished >= killAfter) {
+            killed = true
+            deploys.tenantsBeforeKill.push(finished)
+            proc.kill("SIGKILL")
+          }
+        })
+        proc.on("exit", (code) => {
+          if (!killed && (code !== 0 || done !== "ok")) log(`fleet deploy: ${done || `exit ${code}`} ${errors.trim().slice(-500)}`)
+          resolve({ killed, ok: !killed && code === 0 && done === "ok" })
+        })
+      })
 
     const suspendResume = async (tenant: string, afterRestart = false) => {
       await retried("suspend", () => catalog.suspend(tenant))
@@ -241,7 +287,18 @@ export const runFleetChaos = async (options: FleetOptions) => {
       recoveries.push({ fault, at: Date.now() })
       await sleep(pollMs)
 
-      log(`cycle ${cycle}/${options.cycles}: ${acked.size} acknowledged writes, ${kills} kills, ${moveMs.length} moves`)
+      // 6. a fleet migration: one more additive migration, deployed in waves (1, 25%, 100%) by a child process while
+      //    the apps write; every other cycle that process is killed (SIGKILL) mid-run and the deploy run again
+      const migration = `${String(cycle).padStart(5, "0")}_c${cycle}`
+      mkdirSync(join(migrations, migration))
+      writeFileSync(join(migrations, migration, "migration.sql"), `ALTER TABLE "User" ADD COLUMN "c${cycle}" integer;\n`)
+      const first = await deploy(cycle % 2 === 1 ? 1 + (cycle % Math.max(1, Math.floor(tenantCount / 2))) : undefined)
+      if (first.killed) {
+        deploys.killed++
+        if (!(await deploy(undefined)).ok) deploys.failed++
+      } else if (!first.ok) deploys.failed++
+
+      log(`cycle ${cycle}/${options.cycles}: ${acked.size} acknowledged writes, ${kills} kills, ${moveMs.length} moves, ${deploys.runs} deploys`)
     }
 
     // The end: every process stopped, then the databases read.
@@ -261,10 +318,21 @@ export const runFleetChaos = async (options: FleetOptions) => {
 
     const rows = new Map<string, Array<{ email: string; at: Date }>>()
     let notActive = 0
+    /** Tenants whose ledger does not have every migration finished once, or has one started and never finished. */
+    let notMigrated = 0
     for (const name of names) {
       const row = (await catalog.get(name))!
       if (row.state !== "active") notActive++
-      rows.set(name, await byServer[row.server as "east" | "west"].sql(`SELECT email, at FROM "User"`, row.location) as Array<{ email: string; at: Date }>)
+      const server = byServer[row.server as "east" | "west"]
+      rows.set(name, await server.sql(`SELECT email, at FROM "User"`, row.location) as Array<{ email: string; at: Date }>)
+      const [ledger] = await server.sql(
+        `SELECT count(DISTINCT migration_name) FILTER (WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL)::int AS done,
+                count(*) FILTER (WHERE finished_at IS NULL AND rolled_back_at IS NULL)::int AS unfinished,
+                (SELECT count(*)::int FROM information_schema.columns WHERE table_name = 'User' AND column_name ~ '^c[0-9]+$') AS columns
+         FROM _prisma_migrations`,
+        row.location
+      ).catch(() => [undefined]) // no ledger at all: not migrated
+      if (ledger === undefined || ledger.done !== options.cycles + 1 || ledger.unfinished !== 0 || ledger.columns !== options.cycles) notMigrated++
     }
     const found = new Map<string, number>()
     for (const [tenant, list] of rows) for (const r of list) found.set(`${tenant} ${r.email}`, (found.get(`${tenant} ${r.email}`) ?? 0) + 1)
@@ -347,7 +415,9 @@ export const runFleetChaos = async (options: FleetOptions) => {
     let fenced = 0
     let slots = 0
     let subscriptions = 0
+    let tenantLocks = 0
     for (const c of [east, west]) {
+      tenantLocks += (await c.sql(`SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory'`))[0]!.n as number
       fenced += (await c.sql(`SELECT count(*)::int AS n FROM pg_database WHERE NOT datallowconn AND datname <> 'template0'`))[0]!.n as number
       slots += (await c.sql(`SELECT count(*)::int AS n FROM pg_replication_slots`))[0]!.n as number
       subscriptions += (await c.sql(`SELECT count(*)::int AS n FROM pg_subscription`))[0]!.n as number
@@ -370,7 +440,8 @@ export const runFleetChaos = async (options: FleetOptions) => {
       check("app processes still running 15 s after SIGTERM (disconnect): 0", hungAtExit === 0, hungAtExit),
       check("moves failed: 0", moveFailures === 0, moveFailures),
       check("unhandled rejections (driver and every app process): 0", unhandled === 0, unhandled),
-      check("left behind: tenants not active, moves recorded, advisory locks, fenced databases, slots, subscriptions: 0", notActive + moves!.n + locks!.n + fenced + slots + subscriptions === 0, `${notActive}, ${moves!.n}, ${locks!.n}, ${fenced}, ${slots}, ${subscriptions}`)
+      check("fleet migrations: every tenant has each cycle's migration applied once, none left half-applied; no deploy failed", notMigrated === 0 && deploys.failed === 0, `${notMigrated} of ${tenantCount} tenants not current; ${deploys.failed} failed of ${deploys.runs} runs (${deploys.killed} killed mid-run and run again)`),
+      check("left behind: tenants not active, moves recorded, advisory locks (catalog, tenant clusters), fenced databases, slots, subscriptions: 0", notActive + moves!.n + locks!.n + tenantLocks + fenced + slots + subscriptions === 0, `${notActive}, ${moves!.n}, ${locks!.n}, ${tenantLocks}, ${fenced}, ${slots}, ${subscriptions}`)
     ]
     return {
       cycles: options.cycles, seconds, apps: appCount, tenants: tenantCount, pollMs, catalogDownMs,
@@ -379,7 +450,7 @@ export const runFleetChaos = async (options: FleetOptions) => {
       lost, duplicated, writesWhileSuspended, writesOnLeftPlacement,
       view: { maxBy: maxLagBy, firstAgreeingP50: quantile(firstAgreeing, 0.5), firstAgreeingMax: Math.max(0, ...firstAgreeing), samples: lags.length, p50: quantile(lags, 0.5), p99: quantile(lags, 0.99), max: maxLag, never: neverSeen },
       proxy: { faults: recoveries.length, failures: faultFailures, p50: quantile(backAfter, 0.5), max: Math.max(0, ...backAfter), by: backBy, never: neverBack },
-      hungAtExit, servedWhileDown, unhandled, checks
+      deploys: { ...deploys, notMigrated }, hungAtExit, servedWhileDown, unhandled, checks
     }
   } finally {
     await teardown.close()
@@ -393,7 +464,7 @@ export const report = (f: Figures, command: string) => [
   `Run ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC on ${machine()}: \`${command}\`.`,
   "",
   ...table([
-    ["cycles (suspend/resume, kill -9 + restart, catalog cluster stop/start + suspend/resume, move, proxy fault on one tenant server)", int(f.cycles)],
+    ["cycles (suspend/resume, kill -9 + restart, catalog cluster stop/start + suspend/resume, move, proxy fault on one tenant server, fleet migration)", int(f.cycles)],
     ["duration", `${f.seconds.toFixed(0)} s (${f.apps} app processes, ${f.tenants} tenants on two clusters, pollInterval ${f.pollMs} ms, catalog down ${f.catalogDownMs} ms each time)`],
     ["writes acknowledged", int(f.acknowledged)],
     ["failed writes by error", Object.entries(f.failedBy).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${int(v)}`).join(", ") || "none"],
@@ -407,6 +478,7 @@ export const report = (f: Figures, command: string) => [
     ["proxy faults on west (drop, refuse, hang, blackhole in turn, 1.5 s each); failed writes on west around them", `${f.proxy.faults}; ${int(f.proxy.failures)}`],
     ["each process's first write acknowledged on west after a restore, p50 / max (never)", `${f.proxy.p50.toFixed(0)} / ${f.proxy.max.toFixed(0)} ms (${f.proxy.never}); slowest by fault: ${Object.entries(f.proxy.by).map(([k, v]) => `${k} ${v} ms`).join(", ")}`],
     ["writes acknowledged while the catalog was down", int(f.servedWhileDown)],
+    ["fleet migrations (one additive migration a cycle, waves 1 / 25% / 100%, while the apps write): deploy runs / killed mid-run (tenants finished before the kill) / failed; tenants not current at the end", `${f.deploys.runs} / ${f.deploys.killed} (${f.deploys.tenantsBeforeKill.join(", ") || "-"}) / ${f.deploys.failed}; ${f.deploys.notMigrated}`],
     ["**unhandled rejections**", int(f.unhandled)],
     ["app processes still running 15 s after SIGTERM", int(f.hungAtExit)]
   ]),

@@ -29,6 +29,7 @@ import {
   LoopLag,
   machine,
   quantile,
+  settleServers,
   table,
   Teardown,
   writeReliability,
@@ -177,6 +178,7 @@ export const runChaos = async (options: ChaosOptions): Promise<ChaosFigures> => 
     }
     await warm(() => db.batch(Object.fromEntries(names.map((n) => [n, (c: AnyClient) => c.user.findFirst()]))))
 
+    await settleServers()
     let phase: Phase = { kind: "baseline", cycle: 0 }
     const tally = new Tally({ names, proxied, operationTimeout, bound, lag, phase: () => phase, log })
     const dropsOpenedCircuit: Record<string, number> = {}

@@ -1,6 +1,7 @@
 // The steady load that npm run chaos and npm run soak put on a flexidb instance, and what both need around it:
 // workers paced to a fixed offered rate, every call timed and classified, quantiles, a forced collection, the
 // machine's description and RELIABILITY.md's marked sections.
+import { execFileSync } from "node:child_process"
 import { existsSync, readFileSync, writeFileSync } from "node:fs"
 import { cpus, totalmem } from "node:os"
 import { join } from "node:path"
@@ -9,7 +10,8 @@ import { runInNewContext } from "node:vm"
 import { BatchError } from "../src/index.js"
 import type { FlexiDB } from "../src/index.js"
 import type * as prisma7 from "../test/fixtures/prisma7/clients.ts"
-import { createDatabase } from "../test/support/databases.js"
+import pg from "pg"
+import { createDatabase, PG_HOST } from "../test/support/databases.js"
 
 /** The fixture's clients share one model API whatever the provider: the SQLite client's type stands for all. */
 export type AnyClient = ReturnType<typeof prisma7.sqlite>
@@ -385,3 +387,20 @@ export const flag = (name: string, fallback: number): number => {
   return value
 }
 export const has = (name: string) => process.argv.includes(`--${name}`)
+
+/**
+ * Lets the shared servers finish what earlier work left them before a fault-free baseline is measured: PostgreSQL's
+ * dirty buffers written out (CHECKPOINT), then the kernel's writeback (`sync`). Right after a test suite (databases
+ * created, copied and dropped by the hundred) a baseline otherwise meets the disk's flush: in one CI run here, writes
+ * on both PostgreSQL and MariaDB waited past a 1 s timeout while this process sat idle.
+ */
+export const settleServers = async (): Promise<void> => {
+  const c = new pg.Client({ connectionString: `postgresql://postgres@${PG_HOST}/postgres` })
+  await c.connect()
+  try {
+    await c.query("CHECKPOINT")
+  } finally {
+    await c.end()
+  }
+  execFileSync("sync")
+}

@@ -1,8 +1,9 @@
 // An app instance of bench/chaos-fleet.ts: follows the catalog and writes a new unique key to each of its tenants in
 // turn (4 loops at once). argv: catalog URL, servers (JSON), tenants (JSON), key prefix, pollInterval (ms).
 // Prints "ready", then for each write "ack <tenant> <key> <end>" once the server acknowledged it (end: epoch ms) or
-// "fail <tenant> <key> <tag> <end>", and "unhandled <message>" for an unhandled rejection. Lines are flushed every
-// 20 ms: a kill -9 may lose the last ones (those writes then count as not acknowledged, never as lost).
+// "fail <tenant> <key> <tag>[:<code>] <end>" (FLEXIDB_CHAOS_APP_ERRORS=1: the rarer errors' messages on stderr), and
+// "unhandled <message>" for an unhandled rejection. Lines are flushed every 20 ms: a kill -9 may lose the last ones
+// (those writes then count as not acknowledged, never as lost).
 import { createFlexiDB } from "../../src/index.js"
 import * as prisma7 from "../fixtures/prisma7/clients.ts"
 
@@ -40,7 +41,12 @@ const loop = async (offset: number) => {
       await (await db.tenant(tenant)).user.create({ data: { email: key } })
       lines.push(`ack ${tenant} ${key} ${Date.now()}`)
     } catch (e) {
-      lines.push(`fail ${tenant} ${key} ${(e as { _tag?: string })._tag ?? (e as Error).name} ${Date.now()}`)
+      const code = (e as { code?: unknown }).code
+      const tag = `${(e as { _tag?: string })._tag ?? (e as Error).name}${typeof code === "string" && !code.startsWith("FLEXIDB_") ? `:${code}` : ""}`
+      if (process.env.FLEXIDB_CHAOS_APP_ERRORS === "1" && !/^(TenantSuspendedError|ConnectionError|CircuitOpenError)/.test(tag)) {
+        console.error(`${prefix} ${tenant}: ${String((e as Error).message ?? e).replace(/\s+/g, " ").slice(0, 300)}`)
+      }
+      lines.push(`fail ${tenant} ${key} ${tag} ${Date.now()}`)
       await new Promise((r) => setTimeout(r, 5))
     }
     await new Promise((r) => setTimeout(r, 2))
