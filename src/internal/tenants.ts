@@ -310,7 +310,14 @@ export const make = (registry: Registry, env: Env, config: ResolvedTenants): Eff
     const follower: Follower | undefined = catalog === undefined
       ? undefined
       : yield* follow(catalog, applyChanges, () => [...resident.keys()], env.options.log)
-    yield* Effect.addFinalizer(() => Effect.forEach([...warm.keys()], dropWarm, { discard: true }))
+    // Interruptible, within disconnectTimeout: a finalizer is not, and a client whose server went silent never ends.
+    yield* Effect.addFinalizer(() =>
+      Effect.forEach(
+        [...warm.keys()],
+        (name) => Effect.interruptible(dropWarm(name)).pipe(Effect.timeout(Duration.millis(env.options.disconnectTimeout)), Effect.ignore),
+        { discard: true }
+      )
+    )
 
     const touch = (t: Tenant, now: number) => {
       t.lastUsed = now
