@@ -179,6 +179,9 @@ CREATE TABLE "Post" (id SERIAL PRIMARY KEY, title TEXT NOT NULL, "authorId" INTE
     await Promise.all([...live.values()].map((a) => a.ready))
 
     const changes: Array<Change> = []
+    /** Each tenant's server over time: where it was created, then each move's target from its switch on. */
+    const placements = new Map(names.map((n, i) => [n, [{ at: 0, server: i % 2 === 0 ? "east" : "west" }]]))
+    const serverAt = (tenant: string, t: number) => placements.get(tenant)!.filter((p) => p.at <= t).at(-1)!.server
     const suspended: Array<{ tenant: string; from: number; to: number }> = []
     const leftBehind: Array<{ tenant: string; rows: number }> = []
     const catalogDown: Array<{ from: number; to: number }> = []
@@ -267,6 +270,7 @@ CREATE TABLE "Post" (id SERIAL PRIMARY KEY, title TEXT NOT NULL, "authorId" INTE
         const switched = Date.now()
         moveMs.push(performance.now() - t)
         changes.push({ kind: "move", afterRestart: false, tenant: moving, expect: "active", at: switched })
+        placements.get(moving)!.push({ at: switched, server: target })
         await sleep(pollMs + VIEW_SLACK_MS)
         const source = byServer[row.server as "east" | "west"]
         const [late] = await source.sql(`SELECT count(*)::int AS n FROM "User" WHERE at > to_timestamp($1 / 1000.0)`, row.location, [switched])
@@ -383,18 +387,14 @@ CREATE TABLE "Post" (id SERIAL PRIMARY KEY, title TEXT NOT NULL, "authorId" INTE
     const maxLag = Math.max(0, ...lags)
 
     // Back on west after each proxy fault: per process alive throughout, its first write acknowledged on a tenant the
-    // catalog had on west (every tenant's placement is followed through the moves by the changes' order: approximated
-    // by the tenants that were on west at the end and never moved).
-    const moved = new Set(changes.filter((c) => c.kind === "move").map((c) => c.tenant))
-    const westTenants = new Set<string>()
-    for (const name of names) if (!moved.has(name) && (await catalog.get(name))!.server === "west") westTenants.add(name)
+    // catalog had on west at the restore and at the write (each tenant's placement followed through its moves).
     const backAfter: Array<number> = []
     const backBy: Record<string, number> = {}
     let neverBack = 0
     for (const r of recoveries) {
       for (const a of apps) {
         if (a.started > r.at - FAULT_MS || a.ended < r.at + pollMs) continue
-        const ack = a.outcomes.find((o) => o.ok && o.end > r.at && westTenants.has(o.tenant))
+        const ack = a.outcomes.find((o) => o.ok && o.end > r.at && serverAt(o.tenant, r.at) === "west" && serverAt(o.tenant, o.end) === "west")
         if (ack === undefined) {
           neverBack++
           continue
@@ -403,7 +403,7 @@ CREATE TABLE "Post" (id SERIAL PRIMARY KEY, title TEXT NOT NULL, "authorId" INTE
         backBy[r.fault] = Math.max(backBy[r.fault] ?? 0, ack.end - r.at)
       }
     }
-    const faultFailures = apps.flatMap((a) => a.outcomes).filter((o) => !o.ok && westTenants.has(o.tenant) && recoveries.some((r) => o.end > r.at - FAULT_MS && o.end < r.at + 2_500)).length
+    const faultFailures = apps.flatMap((a) => a.outcomes).filter((o) => !o.ok && serverAt(o.tenant, o.end) === "west" && recoveries.some((r) => o.end > r.at - FAULT_MS && o.end < r.at + 2_500)).length
 
     // Served while the catalog was down: acknowledged writes that ended in a down window.
     const ackTimes = [...acked.values()].map((a) => a.end)

@@ -98,7 +98,10 @@ export class FaultProxy {
     if (!this.listening) {
       await new Promise<void>((resolve, reject) => {
         this.server.once("error", reject)
-        this.server.listen(this.port, "127.0.0.1", () => resolve())
+        this.server.listen(this.port, "127.0.0.1", () => {
+          this.server.removeListener("error", reject) // or one more is left behind each refuse/restore
+          resolve()
+        })
       })
       this.listening = true
     }
