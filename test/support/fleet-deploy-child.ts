@@ -3,6 +3,7 @@
 // (JSON: name → base URL), migrations folder. Prints "tenant <name> <status>" as each tenant finishes, then
 // "done <ok|failed|halted>"; exit code 0 when every tenant is applied or current.
 import { openCatalog } from "../../src/Catalog.js"
+import { withDatabase } from "../../src/internal/catalog/servers.js"
 import { deployFleet } from "../../src/migrate.js"
 
 const [url, serversJson, migrations] = process.argv.slice(2) as [string, string, string]
@@ -11,9 +12,7 @@ const catalog = await openCatalog({ url, servers })
 const tenants: Array<{ name: string; url: string }> = []
 for await (const row of catalog.list()) {
   if (row.state !== "active") continue
-  const u = new URL(servers[row.server]!)
-  u.pathname = `/${encodeURIComponent(row.location)}`
-  tenants.push({ name: row.name, url: u.toString() })
+  tenants.push({ name: row.name, url: withDatabase(servers[row.server]!, row.location) })
 }
 await catalog.close()
 const result = await deployFleet({
