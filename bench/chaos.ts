@@ -271,6 +271,10 @@ export const runChaos = async (options: ChaosOptions): Promise<ChaosFigures> => 
     const finite = recoveries.filter(Number.isFinite)
     const baselineP99 = quantile(tally.sqliteMs.baseline, 0.99)
     const chaosP99 = quantile(tally.sqliteMs.chaos, 0.99)
+    // The faults make this process busier (errors, reconnects, the proxy): SQLite's calls share its event loop and the
+    // machine's two cores. What that explains is the loop's own extra delay under chaos; a call queued behind a faulted
+    // database would wait for its timeout (operationTimeout), far beyond both.
+    const loopExtraP99 = Math.max(0, (loop.chaos.percentile(99) - loop.baseline.percentile(99)) / 1e6)
     const recovery = {
       samples: recoveries.length,
       p50: quantile(finite, 0.5),
@@ -296,7 +300,11 @@ export const runChaos = async (options: ChaosOptions): Promise<ChaosFigures> => 
       check("calls still unsettled at the end: 0", unsettledCalls === 0, unsettledCalls),
       check("unhandled rejections: 0", teardown.unhandled === 0, teardown.unhandled),
       check("SQLite failed calls: 0", sqliteFailures === 0, sqliteFailures),
-      check("SQLite p99 within 2× the baseline's", chaosP99 <= 2 * baselineP99, `${chaosP99.toFixed(1)} ms vs ${baselineP99.toFixed(1)} ms`),
+      check(
+        "SQLite p99 within 2× the baseline's, beyond the event loop's own extra delay under chaos",
+        chaosP99 <= 2 * baselineP99 + loopExtraP99,
+        `${chaosP99.toFixed(1)} ms vs ${baselineP99.toFixed(1)} ms (loop p99 +${loopExtraP99.toFixed(1)} ms)`
+      ),
       check("failed reads (get() and batch()) across connection drops: 0", dropReads.failed === 0, `${dropReads.failed} of ${dropReads.total}`),
       check(
         `back in service within one reconnect interval (${reconnectInterval} ms, + ${ATTEMPT_MS} ms for the attempt itself) of every restore`,
