@@ -3,7 +3,9 @@
  * the switch, an undone move settled back), and the record of a move under way.
  */
 import type { ChildProcess } from "node:child_process"
-import { CatalogError, InvalidArgumentError } from "../../Errors.js"
+import { CatalogError, InvalidArgumentError, isFlexiDBError } from "../../Errors.js"
+import { errorSummary } from "../../Redact.js"
+import { isUnhealthy } from "../classify.js"
 import type { CatalogPool } from "./drivers.js"
 import type { Admin, Pause } from "./engines.js"
 import type { Server } from "./servers.js"
@@ -128,16 +130,57 @@ export const forget = async (ctx: MoveContext, name: string) => {
   await ctx.pool.query(`DELETE FROM flexidb.move_acks WHERE name = $1`, [name])
 }
 
+/** `f`, whose connection errors say which server did not answer: before a move has changed anything. */
+export const reach = async <A>(name: string, server: Server, f: () => Promise<A>): Promise<A> => {
+  try {
+    return await f()
+  } catch (e) {
+    if (isFlexiDBError(e) || !unreachable(e)) throw e
+    throw refused(name, `server '${server.name}' could not be reached (${errorSummary(e)}); nothing was changed: move again once it answers`)
+  }
+}
+
+/** How long a failed move keeps trying to put the tenant back while a server it needs does not answer. */
+export const undoPatienceMs = 15_000
+
 /**
  * A move that failed before its switch goes back to its source (`undo`: the engine's side, then `settleBack`); after
- * the switch the target is where the tenant lives, and nothing is undone. Undo's own failure leaves the record for
- * `--resume` / `--abort`: the move's error is the one rethrown.
+ * the switch the target is where the tenant lives, and nothing is undone. A server that does not answer (refused,
+ * dropped: the fault that failed the move, often) is waited for, trying again every 200 ms for `undoPatienceMs`;
+ * past that the record stays for `--resume` / `--abort` and the catalog's move lease. The error thrown says what
+ * failed, at which step, and where the tenant stands now.
  */
-export const undoUnlessSwitched = async (ctx: MoveContext, name: string, undo: (m: Recorded) => Promise<unknown>, error: unknown) => {
+export const undoUnlessSwitched = async (ctx: MoveContext, name: string, undo: (m: Recorded) => Promise<unknown>, error: unknown): Promise<never> => {
   const now = await recorded(ctx, name).catch(() => undefined)
-  if (now !== undefined && now.step !== "switched") await undo(now).catch(() => undefined)
-  throw error
+  if (now === undefined || now.step === "switched") throw error
+  const until = ctx.now() + undoPatienceMs
+  let undoError: unknown
+  for (;;) {
+    try {
+      await undo(now)
+      undoError = undefined
+      break
+    } catch (e) {
+      undoError = e
+      if (!unreachable(e) || ctx.now() >= until) break
+      await ctx.pause(200)
+    }
+  }
+  if (isFlexiDBError(error) && !(error instanceof CatalogError)) throw error
+  const what = error instanceof CatalogError ? error.reason : errorSummary(error)
+  const where = undoError === undefined
+    ? `the move was undone: '${name}' is active on server '${now.from.name}' again, as before the move`
+    : `undoing it failed too (${errorSummary(undoError)}): ${
+      now.step === "copying"
+        ? `'${name}' still takes writes on '${now.from.name}'`
+        : `'${name}' stays fenced (its writes refused)`
+    } until \`flexidb tenants move ${name} --abort\` (or --resume) succeeds, or an open catalog's move lease puts it back on '${now.from.name}'`
+  throw new CatalogError({ operation: "move", tenant: name, reason: `${what} (step '${now.step}'); ${where}`, cause: error })
 }
+
+/** A server (or the catalog) that did not answer: worth waiting for. */
+export const unreachable = (e: unknown) =>
+  isUnhealthy(e) || ["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "57P01", "57P03"].includes(code(e))
 
 /** The catalog's side of an undone move: active where it was, the move forgotten. */
 export const settleBack = (ctx: MoveContext, m: Recorded) =>

@@ -27,7 +27,7 @@ import { withDatabase } from "./servers.js"
 import { columns, toRow } from "./store.js"
 import type { Row } from "./store.js"
 import type { MoveContext, MoveOptions, MoveReport, Recorded } from "./move-common.js"
-import { code, enterFence, forget, pipeInto, record, recorded, refused, settleBack, switchRow, undoUnlessSwitched } from "./move-common.js"
+import { code, enterFence, forget, pipeInto, reach, record, recorded, refused, settleBack, switchRow, undoUnlessSwitched } from "./move-common.js"
 import { runFile, undoFile } from "./move-file.js"
 import { runMaria, undoMaria } from "./move-maria.js"
 
@@ -270,8 +270,8 @@ const checkPostgres = async (ctx: MoveContext, row: Row, to: Server) => {
       ? { from, fromAdmin: undefined as unknown as Admin, toAdmin: undefined as unknown as Admin }
       : { from, fromAdmin: (await ctx.adminOf(from))!, toAdmin: (await ctx.adminOf(to))! }
   }
-  const fromAdmin = (await ctx.adminOf(from))!
-  const level = String((await fromAdmin.query(`SHOW wal_level`))[0]!.wal_level)
+  const fromAdmin = await reach(row.name, from, async () => (await ctx.adminOf(from))!)
+  const level = await reach(row.name, from, async () => String((await fromAdmin.query(`SHOW wal_level`))[0]!.wal_level))
   if (level !== "logical") {
     throw refused(
       row.name,
@@ -279,7 +279,12 @@ const checkPostgres = async (ctx: MoveContext, row: Row, to: Server) => {
         `wal_level = logical in its postgresql.conf (plus max_replication_slots and max_wal_senders ≥ 2) and restart it`
     )
   }
-  return { from, fromAdmin, toAdmin: (await ctx.adminOf(to))! }
+  const toAdmin = await reach(row.name, to, async () => {
+    const admin = (await ctx.adminOf(to))!
+    await admin.query(`SELECT 1`)
+    return admin
+  })
+  return { from, fromAdmin, toAdmin }
 }
 
 const waitFor = async (ctx: MoveContext, what: string, name: string, ms: number, ok: () => Promise<boolean>) => {
