@@ -6,6 +6,8 @@ import { createFlexiDB } from "../src/index.js"
 import type { Provider } from "./support/databases.js"
 import { clientVia } from "./support/prisma.js"
 import { proxiedDatabase } from "./support/proxied.js"
+import { createDatabase } from "./support/databases.js"
+import { FaultProxy } from "./support/proxy.js"
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 /** Long enough that a read waiting it out is told apart from one that does not, however loaded the machine. */
@@ -101,6 +103,53 @@ describe("postgresql: a write hung on a blackholed connection", () => {
       expect(Date.now() - began).toBeLessThan(30_000)
     } finally {
       await flexi.disconnect()
+    }
+  }, 90_000)
+})
+
+describe("postgresql: writers across many databases while the network goes silent", () => {
+  // A fleet's shape (the chaos:fleet run): writers in turn over several databases behind one server, busy enough
+  // that no connection is idle when it goes silent. A write in flight then can only time out; what follows must not.
+  it("each writer loses at most the write it had in flight: after the restore no write fails or waits out the timeout", async () => {
+    const count = 8
+    const dbs = await Promise.all(Array.from({ length: count }, () => createDatabase("postgresql")))
+    const proxy = await FaultProxy.start(5432)
+    const timeout = 5_000
+    const flexi = createFlexiDB(
+      Object.fromEntries(dbs.map((db, i) => [`t${i}`, clientVia(db, proxy.port, { connect: 2000, acquire: 30_000 })])),
+      { gracefulShutdown: false, operationTimeout: timeout, retry: { attempts: 0 }, reconnect: { interval: 200 } }
+    )
+    try {
+      await flexi.ready()
+      const calls: Array<{ readonly start: number; readonly ms: number; readonly error?: string }> = []
+      let stop = false
+      const writers = [0, 1, 2, 3].map(async (w) => {
+        for (let i = 0; !stop; i++) {
+          const start = performance.now()
+          const error = await flexi.get(`t${(w + 4 * i) % count}`).user.create({ data: { email: `w${w}-${i}@x.io` } })
+            .then(() => undefined, (e: unknown) => String((e as { code?: string }).code ?? e))
+          calls.push({ start, ms: performance.now() - start, ...(error !== undefined && { error }) })
+        }
+      })
+      await sleep(1_000)
+      proxy.blackhole()
+      await sleep(1_500) // every connection the writers had is silent now, idle ones past the check's threshold
+      await proxy.restore()
+      const restored = performance.now()
+      await sleep(timeout + 3_000) // the hung writes end at their timeout; then 3 s of writes
+      stop = true
+      await Promise.all(writers)
+      const during = calls.filter((c) => c.start < restored)
+      const after = calls.filter((c) => c.start >= restored)
+      // The fault bit: writes in flight on the silent connections timed out (one per writer, or a few).
+      expect(during.filter((c) => c.error === "FLEXIDB_OPERATION_TIMEOUT").length).toBeGreaterThan(0)
+      expect(after.filter((c) => c.error !== undefined).map((c) => c.error)).toEqual([])
+      expect(after.length).toBeGreaterThan(20)
+      expect(Math.max(...after.map((c) => c.ms))).toBeLessThan(timeout)
+    } finally {
+      await flexi.disconnect()
+      await proxy.close()
+      for (const db of dbs) await db.drop()
     }
   }, 90_000)
 })
