@@ -19,7 +19,7 @@ import type { Project } from "./project.js"
 import { readSchema, recordTenants, schemaPath, selectSchemas, urlVariable } from "./project.js"
 import { syncEnvExample, templateLine } from "./init.js"
 import type { ProviderAdapter } from "./providers.js"
-import { ADAPTERS } from "./providers.js"
+import { ADAPTER_PACKAGES, ADAPTERS } from "./providers.js"
 import { stringField } from "./schema.js"
 import { PROMETHEUS_PACKAGES } from "../src/internal/telemetryPackages.js"
 
@@ -456,4 +456,11 @@ export const codegen = (project: Project, options: CodegenOptions): Effect.Effec
     const prometheus = /^\s*prometheus\s*:/m.test(readFileSync(mine.path, "utf8")) ? PROMETHEUS_PACKAGES : []
     const missing = ["flexidb", "@prisma/client", ...packages, ...prometheus].filter((pkg) => !installed(project.root, pkg))
     if (missing.length > 0) yield* Console.log(`It needs: npm install ${missing.join(" ")}`)
+    // @prisma/adapter-better-sqlite3's declarations import better-sqlite3's, which the driver does not ship: without
+    // them tsc fails inside node_modules (TS7016) unless skipLibCheck is on.
+    const types = packages.includes(ADAPTER_PACKAGES.sqlite!) && !installed(project.root, "@types/better-sqlite3") &&
+        existsSync(join(project.root, "tsconfig.json"))
+      ? ["@types/better-sqlite3"]
+      : []
+    if (types.length > 0) yield* Console.log(`For TypeScript: npm install -D ${types.join(" ")}`)
   })

@@ -193,9 +193,13 @@ export const init: Effect.Effect<void, never, Io> = Effect.gen(function*() {
   }
   yield* syncEnvExample(root, databases)
   const variables = databases.map((d) => urlVariable(d.name)).join(", ")
+  // Copying over an .env the project has would lose what is in it.
+  const first = existsSync(join(root, ".env"))
+    ? `set ${variables} in .env (.env.example lists them)`
+    : `cp .env.example .env and set ${variables}`
   yield* Console.log(`
 Next:
-  1. cp .env.example .env and set ${variables}; add a schema per database as prisma/schemas/<name>.prisma
+  1. ${first}; add a schema per database as prisma/schemas/<name>.prisma
      with DATABASE_URL_<NAME> in .env
   2. npx flexidb generate         generate every client
   3. npx flexidb migrate dev      create and apply migrations (prisma/migrations/<name>/)

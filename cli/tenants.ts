@@ -12,6 +12,7 @@ import type { CatalogConfig, MoveProgress, Row, Service } from "../src/Catalog.j
 import { isFlexiDBError, redact } from "../src/index.js"
 import { CliError } from "./error.js"
 import { Io } from "./io.js"
+import { currentProjectFiles } from "./project.js"
 
 /** `--catalog URL`: also on `migrate … --tenants catalog` and `doctor --tenants catalog`. */
 export const catalogFlag = Options.text("catalog").pipe(
@@ -68,9 +69,10 @@ export const catalogConfig = (
     return config
   })
 
+/** The variables come from the environment over the project's .env, as every other command reads them. */
 const configFrom = (o: { readonly catalog: Option.Option<string>; readonly servers: Option.Option<string> }, migrations?: string) =>
-  Effect.flatMap(Io, (io) =>
-    catalogConfig(io.env, io.cwd, { catalog: Option.getOrUndefined(o.catalog), servers: Option.getOrUndefined(o.servers) }, migrations))
+  Effect.flatMap(Effect.zip(Io, currentProjectFiles), ([io, project]) =>
+    catalogConfig(project.env, io.cwd, { catalog: Option.getOrUndefined(o.catalog), servers: Option.getOrUndefined(o.servers) }, migrations))
 
 /** Runs `f` with the catalog open; flexidb's errors become the CLI's (their messages carry no credential). */
 export const withCatalog = <A>(config: CatalogConfig, f: (c: Service) => Effect.Effect<A, unknown>) =>
@@ -134,6 +136,14 @@ const create = Command.make("create", {
     const row = yield* withCatalog(config, (c) =>
       c.create(o.name, { server: o.server, kind: Option.getOrUndefined(o.kind), template: Option.getOrUndefined(o.template) }))
     yield* print([row], o.json, true)
+    // Nothing to build it from: the tenant exists with no tables, and its app's first query would fail on them.
+    if (Option.isNone(o.template) && Option.isNone(o.migrations)) {
+      yield* Console.error(
+        `note: ${row.name} was created empty (no --template or --migrations): build its tables with ` +
+          `\`flexidb migrate deploy --tenants catalog --schema <tenant schema>\`, or remove it ` +
+          `(\`flexidb tenants remove ${row.name} --drop\`) and create it again with one of them`
+      )
+    }
   })).pipe(Command.withDescription("Create a tenant on a server and record it active"))
 
 const change = (verb: "suspend" | "resume", description: string) =>

@@ -1,7 +1,7 @@
 // `flexidb tenants list|create|suspend|resume|remove`, run in-process as the binary runs it, against a real catalog:
 // servers from FLEXIDB_SERVER_<NAME> or --servers <module>, a table or --json, and no URL or password printed.
 import Database from "better-sqlite3"
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
@@ -64,6 +64,31 @@ describe("flexidb tenants", () => {
     expect(created.out).toMatch(/^NAME\s+SERVER/)
     expect(created.out).toMatch(/beta\s+local\s+file\s+beta\.db\s+active\s+1/)
     expect((await flexidb(["tenants", "remove", "beta", "--drop", "--servers", "servers.mjs", "--catalog", catalogDb.url])).code).toBe(0)
+  }, 30_000)
+
+  it("reads FLEXIDB_CATALOG_URL and FLEXIDB_SERVER_<NAME> from the project's .env, as every command does; the environment wins", async () => {
+    const project = join(dir, "app")
+    mkdirSync(join(project, "src"), { recursive: true })
+    writeFileSync(join(project, "package.json"), `{ "name": "app", "private": true }\n`)
+    writeFileSync(join(project, ".env"), `FLEXIDB_CATALOG_URL="${catalogDb.url}"\nFLEXIDB_SERVER_FILES=file:${dir}\n`)
+    const inProject = async (argv: ReadonlyArray<string>, env: Record<string, string> = {}) => {
+      const out: Array<string> = []
+      const err: Array<string> = []
+      const code = await run(argv, { cwd: join(project, "src"), env: { PATH: process.env.PATH, ...env }, out: (t) => out.push(t), err: (t) => err.push(t) })
+      return { code, out: out.join("\n"), err: err.join("\n") }
+    }
+    const created = await inProject(["tenants", "create", "gamma", "--server", "files", "--template", join(dir, "template.db"), "--json"])
+    expect(created).toMatchObject({ code: 0, err: "" })
+    expect(JSON.parse(created.out)).toMatchObject({ name: "gamma", server: "files", state: "active" })
+    // Nothing to build it from: created, and said to be empty.
+    const empty = await inProject(["tenants", "create", "delta", "--server", "files"])
+    expect(empty.code).toBe(0)
+    expect(empty.err).toMatch(/^note: delta was created empty \(no --template or --migrations\)/)
+    expect((await inProject(["tenants", "remove", "delta", "--drop"])).code).toBe(0)
+    const overridden = await inProject(["tenants", "list"], { FLEXIDB_CATALOG_URL: "postgresql://u:hunter2@127.0.0.1:1/cat" })
+    expect(overridden.code).toBe(1)
+    expect(overridden.out + overridden.err).not.toMatch(/hunter2|:\/\//)
+    expect((await inProject(["tenants", "remove", "gamma", "--drop"])).code).toBe(0)
   }, 30_000)
 
   it("no catalog: a usage error; an unknown server or tenant says so; no URL or password is ever printed", async () => {

@@ -314,7 +314,13 @@ describe("init", () => {
       expect(schema).toMatch(major === 7 ? /provider\s+= "prisma-client"\n[\s\S]*importFileExtension = "js"/ : /provider\s+= "prisma-client-js"/)
       expect(readFileSync(join(p.root, ".env.example"), "utf8")).toContain("DATABASE_URL_MAIN=")
       expect(r.out).toContain("npx flexidb generate")
+      expect(r.out).toContain("1. cp .env.example .env and set DATABASE_URL_MAIN")
       expect((await p.cli(["init"])).out).toContain("kept    .env.example (up to date)")
+      // A project with an .env of its own is not told to copy over it.
+      writeFileSync(join(p.root, ".env"), "DATABASE_URL_MAIN=postgresql://localhost/app\n")
+      const withEnv = await p.cli(["init"])
+      expect(withEnv.out).toContain("1. set DATABASE_URL_MAIN in .env (.env.example lists them)")
+      expect(withEnv.out).not.toContain("cp .env.example")
       // The user's own lines stay; only a line for a database it lacks is added.
       writeFileSync(join(p.root, ".env.example"), "MINE=1\n")
       const again = await p.cli(["init"])
@@ -603,6 +609,13 @@ describe("codegen", () => {
     const all = await p.cli(["codegen", "--force"])
     expect(all.code).toBe(0)
     expect(all.out).not.toContain("npm install")
+    // A TypeScript project with a SQLite database also needs better-sqlite3's declarations (the adapter's import them).
+    writeFileSync(join(p.root, "tsconfig.json"), "{}")
+    const typed = await p.cli(["codegen", "--force"])
+    expect(typed.out).toMatch(/^For TypeScript: npm install -D @types\/better-sqlite3$/m)
+    mkdirSync(join(p.root, "node_modules", "@types", "better-sqlite3"), { recursive: true })
+    writeFileSync(join(p.root, "node_modules", "@types", "better-sqlite3", "package.json"), "{}")
+    expect((await p.cli(["codegen", "--force"])).out).not.toContain("npm install")
     // The options file shows the prometheus option commented out, with the packages it needs; once it is set,
     // codegen lists them too.
     const options = join(p.root, "src", "db.options.ts")
