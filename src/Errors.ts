@@ -160,10 +160,16 @@ export class ConnectionError extends TaggedError("ConnectionError")<{
   readonly code = "FLEXIDB_CONNECTION_FAILED"
   override get message() {
     const tries = this.attempts === 1 ? "1 attempt" : `${this.attempts} attempts`
-    return `Could not connect to database '${this.database}' after ${tries}: ${this.reason}. ` +
-      `Check that the server is running and its URL is right.`
+    return `Could not connect to database '${this.database}' after ${tries}: ${this.reason}. ${hintFor(this.reason)}`
   }
 }
+
+/** A SQLite file that cannot be opened has no server to check: its folder and path are what to look at. */
+const hintFor = (reason: string) =>
+  /cannot open database|unable to open database file|SQLITE_CANTOPEN|directory does not exist/i.test(reason)
+    ? "Check that the file's folder exists and its path is right (a relative file: URL is resolved against the " +
+      "process's working directory)."
+    : "Check that the server is running and its URL is right."
 
 /**
  * An operation did not finish within the `operationTimeout` the app set. The database may still complete it:

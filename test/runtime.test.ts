@@ -315,3 +315,23 @@ describe("several databases at once", () => {
     expect(await flexi.health()).toEqual({ users: true, orders: true, legacy: true })
   })
 })
+
+describe("a database that cannot be opened", () => {
+  it("a SQLite file whose folder does not exist: the ConnectionError says to check the folder and path, not a server", async () => {
+    for (const gen of generations) {
+      const seen: Array<Error> = []
+      const db = createFlexiDB({ lite: gen.sqlite(`/tmp/flexidb-no-such-folder-${process.pid}/x.db`) as AnyClient }, {
+        ...quiet,
+        hooks: { onError: (_name, error) => seen.push(error) }
+      })
+      try {
+        expect(await db.ready()).toEqual({ lite: false })
+        const error = seen.find((e) => (e as { _tag?: string })._tag === "ConnectionError")
+        expect(error?.message).toMatch(/^Could not connect to database 'lite' after 1 attempt: .*Check that the file's folder exists/)
+        expect(error?.message).not.toMatch(/server is running/)
+      } finally {
+        await db.disconnect()
+      }
+    }
+  })
+})
