@@ -121,6 +121,28 @@ describe("an app following the catalog", () => {
     }
   }, 60_000)
 
+  it("a process that has not heard of a suspension yet: the fence's refusal is a TenantSuspendedError, and the process learns the row", async () => {
+    const name = await newTenant()
+    const db = app({ listen: false, pollInterval: "1 hour" }) // it hears of nothing by itself
+    try {
+      const client = await db.tenant(name)
+      await client.user.create({ data: { email: "before@x.io" } })
+      await catalog.suspend(name)
+      // The suspension terminated the pool's sessions: a call may first meet its dead connection (a driver error,
+      // the call's outcome unknown); a call on a new connection is refused by the closed database.
+      const seen: Array<string> = []
+      for (let i = 0; i < 5 && seen.at(-1) !== "TenantSuspendedError"; i++) {
+        seen.push(await outcome(client.user.create({ data: { email: `after${i}@x.io` } })))
+      }
+      expect(seen.at(-1)).toBe("TenantSuspendedError")
+      expect(seen.filter((s) => /P2039|55000|accepting connections/.test(s))).toEqual([])
+      // The process applied the row it read: the next call is refused at once, without waiting for a poll.
+      await expect(db.tenant(name)).rejects.toBeInstanceOf(TenantSuspendedError)
+    } finally {
+      await db.disconnect()
+    }
+  }, 60_000)
+
   it("schema and file tenants: client(url, info) gets the server's URL and the location; each serves its own data", async () => {
     const schemaDb = await createDatabase("postgresql")
     const dir = mkdtempSync(join(tmpdir(), "flexidb-fleet-"))

@@ -7,9 +7,10 @@
  * connection was cut under the write (it may have committed before the fence), `false` when the engine refused it
  * (read-only, parked tables: it provably did not run) — and the process applies the row it read, so its next call
  * waits for the switch and opens on the target. Prisma's own transaction around a write rolled back before its commit
- * (P2028) counts as refused: its commit was never sent.
+ * (P2028) counts as refused: its commit was never sent. A call refused by a suspension's fence (the database closed to
+ * connections, tables parked) in a process that had not heard of it is a `TenantSuspendedError`, as the next is.
  */
-import { TenantMovingError } from "../../Errors.js"
+import { TenantMovingError, TenantSuspendedError } from "../../Errors.js"
 import { isUnhealthy, outcomeUnknown } from "../classify.js"
 import type { Row } from "./store.js"
 
@@ -28,10 +29,12 @@ const texts = (error: unknown, depth = 0): Array<string> => {
 
 /**
  * The engine refused the write as the fence makes it: a read-only database (PostgreSQL 25006), a parked table
- * (MariaDB 1146, SQLite `no such table`), a read-only SQLite file. Nothing was written.
+ * (MariaDB 1146, SQLite `no such table`), a read-only SQLite file, a database closed to connections (PostgreSQL
+ * 55000, a suspension's fence). Nothing was written.
  */
-const refusedCodes = new Set(["25006", "1146", "ER_NO_SUCH_TABLE", "SQLITE_READONLY", "TableDoesNotExist", "P2021"])
-const refusedMessage = /read-only transaction|readonly database|no such table|Table '[^']*' doesn't exist/i
+const refusedCodes = new Set(["25006", "1146", "ER_NO_SUCH_TABLE", "SQLITE_READONLY", "TableDoesNotExist", "P2021", "55000"])
+const refusedMessage =
+  /read-only transaction|readonly database|no such table|Table '[^']*' doesn't exist|is not currently accepting connections/i
 const refused = (error: unknown) => texts(error).some((t) => refusedCodes.has(t) || refusedMessage.test(t))
 
 /** MariaDB's `KILL` of the session under the write (1927, 1317): like a lost connection, it may have committed. */
@@ -79,6 +82,11 @@ export const cutByMove = <C>(
     const kind = cutKind(error)
     if (kind === "other") throw error
     const now = await lookup(row.name).catch(() => undefined)
+    if (kind === "refused" && now?.state === "suspended" && now.epoch > row.epoch) {
+      // A suspension this process had not heard of yet: its fence refused the call, which never ran.
+      learnt(now)
+      throw new TenantSuspendedError({ tenant: row.name })
+    }
     if (!cutBy(row, now)) throw error
     learnt(now!)
     throw new TenantMovingError({
