@@ -30,9 +30,9 @@ const texts = (error: unknown, depth = 0): Array<string> => {
 /**
  * The engine refused the write as the fence makes it: a read-only database (PostgreSQL 25006), a parked table
  * (MariaDB 1146, SQLite `no such table`), a read-only SQLite file, a database closed to connections (PostgreSQL
- * 55000, a suspension's fence). Nothing was written.
+ * 55000 with that message: a suspension's fence; the code alone means other things too). Nothing was written.
  */
-const refusedCodes = new Set(["25006", "1146", "ER_NO_SUCH_TABLE", "SQLITE_READONLY", "TableDoesNotExist", "P2021", "55000"])
+const refusedCodes = new Set(["25006", "1146", "ER_NO_SUCH_TABLE", "SQLITE_READONLY", "TableDoesNotExist", "P2021"])
 const refusedMessage =
   /read-only transaction|readonly database|no such table|Table '[^']*' doesn't exist|is not currently accepting connections/i
 const refused = (error: unknown) => texts(error).some((t) => refusedCodes.has(t) || refusedMessage.test(t))

@@ -3,7 +3,7 @@
  * the switch, an undone move settled back), and the record of a move under way.
  */
 import type { ChildProcess } from "node:child_process"
-import { CatalogError, InvalidArgumentError, isFlexiDBError } from "../../Errors.js"
+import { CatalogError, ConnectionError, InvalidArgumentError, isFlexiDBError } from "../../Errors.js"
 import { errorSummary } from "../../Redact.js"
 import { isUnhealthy } from "../classify.js"
 import type { CatalogPool } from "./drivers.js"
@@ -47,6 +47,8 @@ export interface MoveContext {
   readonly pause: Pause
   /** Milliseconds on the catalog's Clock. */
   readonly now: () => number
+  /** While a move runs: whether its mover still holds the tenant's lock (its catalog session alive). */
+  readonly held?: (() => boolean) | undefined
 }
 
 export interface Recorded {
@@ -130,42 +132,59 @@ export const forget = async (ctx: MoveContext, name: string) => {
   await ctx.pool.query(`DELETE FROM flexidb.move_acks WHERE name = $1`, [name])
 }
 
-/** `f`, whose connection errors say which server did not answer: before a move has changed anything. */
+/**
+ * `f`, before a move has changed anything: a server that cannot be reached is a `ConnectionError` naming it (and
+ * the tenant), as for any catalog operation, not one naming the catalog.
+ */
 export const reach = async <A>(name: string, server: Server, f: () => Promise<A>): Promise<A> => {
   try {
     return await f()
   } catch (e) {
-    if (isFlexiDBError(e) || !unreachable(e)) throw e
-    throw refused(name, `server '${server.name}' could not be reached (${errorSummary(e)}); nothing was changed: move again once it answers`)
+    if (isFlexiDBError(e) || !(transient(e) || ["ENOTFOUND", "28P01", "28000"].includes(code(e)))) throw e
+    throw new ConnectionError({
+      database: server.name,
+      attempts: 1,
+      reason: `server '${server.name}' (moving tenant '${name}'; nothing was changed) did not answer: ${errorSummary(e)}`,
+      cause: e
+    })
   }
 }
 
-/** How long a failed move keeps trying to put the tenant back while a server it needs does not answer. */
-export const undoPatienceMs = 15_000
+/** How long a move keeps trying a step that puts things right while a server it needs does not answer. */
+export const patienceMs = 15_000
+
+/** A server (or the catalog) that did not answer for now — refused, dropped, shutting down: worth waiting for. */
+const transient = (e: unknown) => isUnhealthy(e) && !["3D000", "1049", "ER_BAD_DB_ERROR"].includes(code(e))
+
+/**
+ * Runs `f` (idempotent) until it succeeds, a failure that is not transient, `patienceMs`, or `held()` saying the
+ * mover lost its lock (its catalog session gone: another process's `--abort` or lease may be at work). Resolves to
+ * `undefined` when done, else to the last failure.
+ */
+export const patiently = async (ctx: MoveContext, f: () => Promise<unknown>): Promise<unknown> => {
+  const until = ctx.now() + patienceMs
+  for (;;) {
+    try {
+      await f()
+      return undefined
+    } catch (e) {
+      if (!transient(e) || ctx.now() >= until || ctx.held?.() === false) return e
+      await ctx.pause(200)
+    }
+  }
+}
 
 /**
  * A move that failed before its switch goes back to its source (`undo`: the engine's side, then `settleBack`); after
  * the switch the target is where the tenant lives, and nothing is undone. A server that does not answer (refused,
- * dropped: the fault that failed the move, often) is waited for, trying again every 200 ms for `undoPatienceMs`;
- * past that the record stays for `--resume` / `--abort` and the catalog's move lease. The error thrown says what
- * failed, at which step, and where the tenant stands now.
+ * dropped: the fault that failed the move, often) is waited for (`patiently`); past that the record stays for
+ * `--resume` / `--abort` and the catalog's move lease. The error thrown is a `CatalogError` saying what failed, at
+ * which step, and where the tenant stands now.
  */
 export const undoUnlessSwitched = async (ctx: MoveContext, name: string, undo: (m: Recorded) => Promise<unknown>, error: unknown): Promise<never> => {
   const now = await recorded(ctx, name).catch(() => undefined)
   if (now === undefined || now.step === "switched") throw error
-  const until = ctx.now() + undoPatienceMs
-  let undoError: unknown
-  for (;;) {
-    try {
-      await undo(now)
-      undoError = undefined
-      break
-    } catch (e) {
-      undoError = e
-      if (!unreachable(e) || ctx.now() >= until) break
-      await ctx.pause(200)
-    }
-  }
+  const undoError = await patiently(ctx, () => undo(now))
   if (isFlexiDBError(error) && !(error instanceof CatalogError)) throw error
   const what = error instanceof CatalogError ? error.reason : errorSummary(error)
   const where = undoError === undefined
@@ -177,10 +196,6 @@ export const undoUnlessSwitched = async (ctx: MoveContext, name: string, undo: (
     } until \`flexidb tenants move ${name} --abort\` (or --resume) succeeds, or an open catalog's move lease puts it back on '${now.from.name}'`
   throw new CatalogError({ operation: "move", tenant: name, reason: `${what} (step '${now.step}'); ${where}`, cause: error })
 }
-
-/** A server (or the catalog) that did not answer: worth waiting for. */
-export const unreachable = (e: unknown) =>
-  isUnhealthy(e) || ["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "57P01", "57P03"].includes(code(e))
 
 /** The catalog's side of an undone move: active where it was, the move forgotten. */
 export const settleBack = (ctx: MoveContext, m: Recorded) =>

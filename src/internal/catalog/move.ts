@@ -17,7 +17,8 @@ import { createHash } from "node:crypto"
 import { spawn } from "node:child_process"
 import { existsSync, readdirSync } from "node:fs"
 import type * as Pg from "pg"
-import { DuplicateDatabaseError, InvalidArgumentError, UnknownDatabaseError } from "../../Errors.js"
+import { CatalogError, DuplicateDatabaseError, InvalidArgumentError, UnknownDatabaseError } from "../../Errors.js"
+import { errorSummary } from "../../Redact.js"
 import type { CatalogPool } from "./drivers.js"
 import { loadPg } from "./drivers.js"
 import type { Admin, Pause } from "./engines.js"
@@ -27,7 +28,7 @@ import { withDatabase } from "./servers.js"
 import { columns, toRow } from "./store.js"
 import type { Row } from "./store.js"
 import type { MoveContext, MoveOptions, MoveReport, Recorded } from "./move-common.js"
-import { code, enterFence, forget, pipeInto, reach, record, recorded, refused, settleBack, switchRow, undoUnlessSwitched } from "./move-common.js"
+import { code, enterFence, forget, patiently, pipeInto, reach, record, recorded, refused, settleBack, switchRow, undoUnlessSwitched } from "./move-common.js"
 import { runFile, undoFile } from "./move-file.js"
 import { runMaria, undoMaria } from "./move-maria.js"
 
@@ -119,7 +120,14 @@ const lock = async (ctx: MoveContext, name: string) => {
     await c.end().catch(() => undefined)
     throw refused(name, "another process is moving this tenant right now: wait for it (or for it to die), then --resume or --abort")
   }
-  return { release: () => c.end().catch(() => undefined) }
+  // The lock lives as long as this session: once it errs or ends, another process may take the move over.
+  let alive = true
+  const lost = () => {
+    alive = false
+  }
+  c.on("error", lost)
+  c.on("end", lost)
+  return { release: () => c.end().catch(() => undefined), held: () => alive }
 }
 
 const rowOf = async (ctx: MoveContext, name: string) => {
@@ -265,12 +273,19 @@ const checkPostgres = async (ctx: MoveContext, row: Row, to: Server) => {
   if (row.state !== "active") {
     throw refused(row.name, `it is ${row.state}: only an active tenant moves (resume it first)`)
   }
+  /** A server's admin session, answering: else a ConnectionError naming the server, before anything changes. */
+  const answering = (server: Server) =>
+    reach(row.name, server, async () => {
+      const admin = (await ctx.adminOf(server))!
+      await admin.query(`SELECT 1`)
+      return admin
+    })
   if (file) {
     return from.engine === "sqlite"
       ? { from, fromAdmin: undefined as unknown as Admin, toAdmin: undefined as unknown as Admin }
-      : { from, fromAdmin: (await ctx.adminOf(from))!, toAdmin: (await ctx.adminOf(to))! }
+      : { from, fromAdmin: await answering(from), toAdmin: await answering(to) }
   }
-  const fromAdmin = await reach(row.name, from, async () => (await ctx.adminOf(from))!)
+  const fromAdmin = await answering(from)
   const level = await reach(row.name, from, async () => String((await fromAdmin.query(`SHOW wal_level`))[0]!.wal_level))
   if (level !== "logical") {
     throw refused(
@@ -279,12 +294,7 @@ const checkPostgres = async (ctx: MoveContext, row: Row, to: Server) => {
         `wal_level = logical in its postgresql.conf (plus max_replication_slots and max_wal_senders ≥ 2) and restart it`
     )
   }
-  const toAdmin = await reach(row.name, to, async () => {
-    const admin = (await ctx.adminOf(to))!
-    await admin.query(`SELECT 1`)
-    return admin
-  })
-  return { from, fromAdmin, toAdmin }
+  return { from, fromAdmin, toAdmin: await answering(to) }
 }
 
 const waitFor = async (ctx: MoveContext, what: string, name: string, ms: number, ok: () => Promise<boolean>) => {
@@ -410,7 +420,18 @@ const run = async (ctx: MoveContext, row: Row, to: Server, options: MoveOptions)
     const fence = fenceMs()
     const copied = await measure(fromAdmin, target, repl)
     progress({ step: "switched", ...copied, lagBytes: 0, fenceMs: fence })
-    await finish(ctx, { ...m, step: "switched" })
+    // Switched: the tenant lives on the target now. Its replication objects are dropped, waiting for a server that
+    // does not answer for a moment; past that, --resume or the lease drops them.
+    const cleanup = await patiently(ctx, () => finish(ctx, { ...m, step: "switched" }))
+    if (cleanup !== undefined) {
+      throw new CatalogError({
+        operation: "move",
+        tenant: name,
+        reason: `the move switched: '${name}' lives on server '${to.name}' now, but dropping its replication objects failed ` +
+          `(${errorSummary(cleanup)}): \`flexidb tenants move ${name} --resume\` finishes it, as an open catalog's move lease does`,
+        cause: cleanup
+      })
+    }
 
     // The full checksum: every table of the source (read-only) against the target's snapshot from inside the fence.
     await using(dbUrl(from, m.fromLocation), async (src) => {
@@ -458,7 +479,7 @@ export const move = async (ctx: MoveContext, name: string, options: MoveOptions)
     if (await recorded(ctx, name) !== undefined) {
       throw refused(name, "a move of this tenant was left unfinished: `flexidb tenants move NAME --resume` finishes it, `--abort` undoes it")
     }
-    return await run(ctx, await rowOf(ctx, name), to, options)
+    return await run({ ...ctx, held: held.held }, await rowOf(ctx, name), to, options)
   } finally {
     await held.release()
   }
@@ -484,7 +505,7 @@ export const resume = async (ctx: MoveContext, name: string, onProgress?: MoveOp
       return { outcome: "finished", row: await rowOf(ctx, name), message: `the move of '${name}' to '${m.to.name}' was already switched: replication cleaned up (no checksum: the target has taken writes since)` }
     }
     await undo(ctx, m)
-    const report = await run(ctx, await rowOf(ctx, name), m.to, { server: m.to.name, onProgress })
+    const report = await run({ ...ctx, held: held.held }, await rowOf(ctx, name), m.to, { server: m.to.name, onProgress })
     return { outcome: "finished", row: report.row, report, message: `moved '${name}' to '${m.to.name}' (the copy was started again)` }
   } finally {
     await held.release()
