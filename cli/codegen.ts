@@ -458,9 +458,8 @@ export const codegen = (project: Project, options: CodegenOptions): Effect.Effec
     if (missing.length > 0) yield* Console.log(`It needs: npm install ${missing.join(" ")}`)
     // @prisma/adapter-better-sqlite3's declarations import better-sqlite3's, which the driver does not ship: without
     // them tsc fails inside node_modules (TS7016) unless skipLibCheck is on.
-    const types = packages.includes(ADAPTER_PACKAGES.sqlite!) && !installed(project.root, "@types/better-sqlite3") &&
-        existsSync(join(project.root, "tsconfig.json"))
-      ? ["@types/better-sqlite3"]
-      : []
-    if (types.length > 0) yield* Console.log(`For TypeScript: npm install -D ${types.join(" ")}`)
+    if (
+      packages.includes(ADAPTER_PACKAGES.sqlite!) && !installed(project.root, "@types/better-sqlite3") &&
+      existsSync(join(project.root, "tsconfig.json"))
+    ) yield* Console.log("For TypeScript: npm install -D @types/better-sqlite3")
   })

@@ -25,10 +25,9 @@ import {
   isFlexiDBError,
   UnknownDatabaseError
 } from "./Errors.js"
-import { isUnhealthy } from "./internal/classify.js"
 import type { Admin, Target } from "./internal/catalog/engines.js"
 import * as engines from "./internal/catalog/engines.js"
-import { openAdmin, openCatalogPool } from "./internal/catalog/drivers.js"
+import { openAdmin, openCatalogPool, unreachable } from "./internal/catalog/drivers.js"
 import type { CatalogPool } from "./internal/catalog/drivers.js"
 import type { Kind, Server } from "./internal/catalog/servers.js"
 import { checkPlacement, checkTenantName, defaultKind, locationOf, parseServers } from "./internal/catalog/servers.js"
@@ -185,7 +184,7 @@ export class CatalogService extends Context.Tag("flexidb/Catalog")<CatalogServic
 const failure = (operation: string, where: string, tenant?: string) => (e: unknown): CatalogFailure =>
   isFlexiDBError(e)
     ? (e as CatalogFailure)
-    : isUnhealthy(e) || ["ECONNREFUSED", "ENOTFOUND", "28P01", "28000"].includes(String((e as { code?: unknown })?.code))
+    : unreachable(e)
     ? new ConnectionError({ database: where, attempts: 1, reason: errorSummary(e), cause: e })
     : new CatalogError({ operation, tenant, reason: errorSummary(e), cause: e })
 

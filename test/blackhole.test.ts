@@ -4,9 +4,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { createFlexiDB } from "../src/index.js"
 import type { Provider } from "./support/databases.js"
+import { createDatabase } from "./support/databases.js"
 import { clientVia } from "./support/prisma.js"
 import { proxiedDatabase } from "./support/proxied.js"
-import { createDatabase } from "./support/databases.js"
 import { FaultProxy } from "./support/proxy.js"
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))

@@ -4,10 +4,15 @@
  */
 import type * as Pg from "pg"
 import { ConnectionError } from "../../Errors.js"
+import { isUnhealthy } from "../classify.js"
 import { guardPool } from "../idleCheck.js"
 import type { Admin } from "./engines.js"
 import type { Server } from "./servers.js"
 import type { Session } from "./store.js"
+
+/** A catalog or tenant server that cannot be reached (refused, dropped, unknown host, or refusing our login). */
+export const unreachable = (e: unknown): boolean =>
+  isUnhealthy(e) || ["ECONNREFUSED", "ENOTFOUND", "28P01", "28000"].includes(String((e as { code?: unknown })?.code))
 
 export interface CatalogPool extends Session {
   /** Runs `f` on one connection of the pool (a transaction, or LISTEN). */

@@ -7,6 +7,7 @@ import { CatalogError, ConnectionError, InvalidArgumentError, isFlexiDBError } f
 import { errorSummary } from "../../Redact.js"
 import { isUnhealthy } from "../classify.js"
 import type { CatalogPool } from "./drivers.js"
+import { unreachable } from "./drivers.js"
 import type { Admin, Pause } from "./engines.js"
 import type { Server } from "./servers.js"
 import { columns, heartbeatMs, notify, toRow } from "./store.js"
@@ -140,7 +141,7 @@ export const reach = async <A>(name: string, server: Server, f: () => Promise<A>
   try {
     return await f()
   } catch (e) {
-    if (isFlexiDBError(e) || !(transient(e) || ["ENOTFOUND", "28P01", "28000"].includes(code(e)))) throw e
+    if (isFlexiDBError(e) || !unreachable(e)) throw e
     throw new ConnectionError({
       database: server.name,
       attempts: 1,

@@ -285,8 +285,11 @@ const checkPostgres = async (ctx: MoveContext, row: Row, to: Server) => {
       ? { from, fromAdmin: undefined as unknown as Admin, toAdmin: undefined as unknown as Admin }
       : { from, fromAdmin: await answering(from), toAdmin: await answering(to) }
   }
-  const fromAdmin = await answering(from)
-  const level = await reach(row.name, from, async () => String((await fromAdmin.query(`SHOW wal_level`))[0]!.wal_level))
+  // Its wal_level is read on the first round trip, which also proves the source answers.
+  const [fromAdmin, level] = await reach(row.name, from, async () => {
+    const admin = (await ctx.adminOf(from))!
+    return [admin, String((await admin.query(`SHOW wal_level`))[0]!.wal_level)] as const
+  })
   if (level !== "logical") {
     throw refused(
       row.name,
