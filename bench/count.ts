@@ -41,6 +41,7 @@ const variants: Record<string, () => PromiseLike<unknown>> = {
   middleware: () => withMiddleware.get("main").user.findUnique(query),
   batch: () => flexi.batch({ main: (c) => c.user.findUnique(query) }),
   bare: () => bare.get("main").user.findUnique(query),
+  batchBare: () => bare.batch({ main: (c) => c.user.findUnique(query) }),
   adapter: () => prototype![0].user.findUnique(query),
   // The prototype's own raw baseline: an unwrapped client built beside the wrapped one.
   raw2: () => prototype![1].user.findUnique(query)
