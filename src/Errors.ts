@@ -341,20 +341,23 @@ export class TenantLockedError extends TaggedError("TenantLockedError")<{
 }
 
 /**
- * The tenant is suspended in the catalog (`flexidb/catalog`'s `suspend`): nothing was sent. It serves again after
- * `resume(name)`.
+ * The tenant is suspended in the catalog (`flexidb/catalog`'s `suspend`): nothing ran. It serves again after
+ * `resume(name)`. Usually refused before anything is sent; with `cause`, the process had not heard of the suspension
+ * yet and the database's own fence refused the call (`cause` is that refusal).
  *
  * @since 0.2.0
  */
 export class TenantSuspendedError extends TaggedError("TenantSuspendedError")<{
   readonly tenant: string
+  readonly cause?: unknown
 }> {
   readonly [TypeId]: TypeId = TypeId
   readonly code = "FLEXIDB_TENANT_SUSPENDED"
   /** Refused before anything ran. */
   readonly outcomeUnknown = false
   override get message() {
-    return `Tenant '${this.tenant}' is suspended: nothing was sent. It serves again once the catalog resumes it ` +
+    const how = this.cause === undefined ? "nothing was sent" : "its database's fence refused the call, which did not run"
+    return `Tenant '${this.tenant}' is suspended: ${how}. It serves again once the catalog resumes it ` +
       `(resume('${this.tenant}'), or \`flexidb tenants resume ${this.tenant}\`).`
   }
 }

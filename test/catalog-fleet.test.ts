@@ -131,14 +131,60 @@ describe("an app following the catalog", () => {
       // The suspension terminated the pool's sessions: a call may first meet its dead connection (a driver error,
       // the call's outcome unknown); a call on a new connection is refused by the closed database.
       const seen: Array<string> = []
+      let refusal: unknown
       for (let i = 0; i < 5 && seen.at(-1) !== "TenantSuspendedError"; i++) {
-        seen.push(await outcome(client.user.create({ data: { email: `after${i}@x.io` } })))
+        seen.push(await outcome(client.user.create({ data: { email: `after${i}@x.io` } }).catch((e: unknown) => {
+          refusal = e
+          throw e
+        })))
       }
       expect(seen.at(-1)).toBe("TenantSuspendedError")
       expect(seen.filter((s) => /P2039|55000|accepting connections/.test(s))).toEqual([])
+      // It says the database refused the call (the refusal is its cause), not that nothing was sent.
+      expect((refusal as TenantSuspendedError).cause).toBeDefined()
+      expect((refusal as Error).message).toMatch(/is suspended: its database's fence refused the call, which did not run/)
+      expect((refusal as TenantSuspendedError).outcomeUnknown).toBe(false)
       // The process applied the row it read: the next call is refused at once, without waiting for a poll.
+      const local = await db.tenant(name).then(() => undefined, (e: unknown) => e)
+      expect(local).toBeInstanceOf(TenantSuspendedError)
+      expect((local as TenantSuspendedError).cause).toBeUndefined()
+      expect((local as Error).message).toMatch(/is suspended: nothing was sent/)
+    } finally {
+      await db.disconnect()
+    }
+  }, 60_000)
+
+  it("a call the fence refuses before the suspension's row commits waits for the row: a TenantSuspendedError, not Prisma's P2039", async () => {
+    const name = await newTenant()
+    const db = app({ listen: false, pollInterval: "1 hour" })
+    const admin = new pg.Client({ connectionString: pgServer })
+    await admin.connect()
+    try {
+      const client = await db.tenant(name)
+      await client.user.create({ data: { email: "before@x.io" } })
+      // What suspend() does first, by hand, the catalog row not changed yet (suspend() holds it until it commits).
+      await admin.query(`ALTER DATABASE "${name}" ALLOW_CONNECTIONS false`)
+      await admin.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1`, [name])
+      await new Promise((r) => setTimeout(r, 200)) // the pool lets go of its terminated sessions
+      // A call meeting a dead connection fails at once; the refused one is still waiting for the row after 500 ms.
+      let waiting: Promise<string> | undefined
+      const quick: Array<string> = []
+      for (let i = 0; i < 5 && waiting === undefined; i++) {
+        const call = client.user.create({ data: { email: `after${i}@x.io` } }).then(
+          () => "ok",
+          (e: unknown) => e instanceof TenantSuspendedError && e.cause !== undefined ? "TenantSuspendedError with cause" : `${(e as { _tag?: string })._tag ?? (e as { code?: string }).code ?? e}`
+        )
+        const settled = await Promise.race([call, new Promise<undefined>((r) => setTimeout(() => r(undefined), 500))])
+        if (settled === undefined) waiting = call
+        else quick.push(settled)
+      }
+      expect(quick.filter((s) => /P2039|55000/.test(s))).toEqual([])
+      expect(waiting).toBeDefined()
+      await catalog.suspend(name)
+      expect(await waiting).toBe("TenantSuspendedError with cause")
       await expect(db.tenant(name)).rejects.toBeInstanceOf(TenantSuspendedError)
     } finally {
+      await admin.end()
       await db.disconnect()
     }
   }, 60_000)

@@ -60,6 +60,13 @@ const rolledBack = (error: unknown) => {
 export const cutKind = (error: unknown): "refused" | "cut" | "unhealthy" | "other" =>
   refused(error) || rolledBack(error) ? "refused" : killed(error) ? "cut" : isUnhealthy(error) ? "unhealthy" : "other"
 
+/**
+ * How long a refusal waits for the catalog row of the change whose fence refused it (the fence is set first; its row
+ * commits a moment later). A database closed for another reason reports its refusal this much later.
+ */
+export const fenceAheadMs = 3_000
+const pgFenced = /is not currently accepting connections|read-only transaction/i
+
 /** Whether the row read after a failure says the client at `opened` was cut by a move. */
 const cutBy = (opened: Row, now: Row | undefined) =>
   now !== undefined &&
@@ -81,11 +88,19 @@ export const cutByMove = <C>(
   const check = async (error: unknown): Promise<never> => {
     const kind = cutKind(error)
     if (kind === "other") throw error
-    const now = await lookup(row.name).catch(() => undefined)
+    let now = await lookup(row.name).catch(() => undefined)
+    // The catalog sets a fence before its row's change commits (holding the row meanwhile): a PostgreSQL database
+    // closed or read-only while the row still reads as this client's waits a moment for the change that explains it.
+    // (A missing table, MariaDB's and SQLite's fence, is as likely the app's own mistake: it is not waited on.)
+    const ahead = kind === "refused" && texts(error).some((t) => t === "25006" || pgFenced.test(t))
+    for (let waited = 0; ahead && now?.epoch === row.epoch && waited < fenceAheadMs; waited += 50) {
+      await new Promise((resolve) => setTimeout(resolve, 50))
+      now = await lookup(row.name).catch(() => undefined)
+    }
     if (kind === "refused" && now?.state === "suspended" && now.epoch > row.epoch) {
       // A suspension this process had not heard of yet: its fence refused the call, which never ran.
       learnt(now)
-      throw new TenantSuspendedError({ tenant: row.name })
+      throw new TenantSuspendedError({ tenant: row.name, cause: error })
     }
     if (!cutBy(row, now)) throw error
     learnt(now!)
