@@ -25,9 +25,9 @@ describe("reliability", () => {
     expect(f.checks.filter((c) => !c.ok)).toEqual([])
   }, 300_000)
 
-  it("a fleet of 3 app processes under 3 fault cycles (suspend, kill -9, catalog stop, move, proxy fault, fleet migration killed mid-run): nothing lost, nothing written where it must not be, nothing left behind", async () => {
-    const f = await runFleetChaos({ cycles: 3, apps: 3, tenants: 10, log })
-    log(fleetReport(f, "runFleetChaos({ cycles: 3, apps: 3, tenants: 10 })").join("\n"))
+  it("a fleet of 3 app processes under 4 fault cycles (suspend, kill -9, catalog stop, move, a proxy fault — drop, refuse, hang, blackhole —, fleet migration killed mid-run): nothing lost, nothing written where it must not be, nothing left behind", async () => {
+    const f = await runFleetChaos({ cycles: 4, apps: 3, tenants: 10, log })
+    log(fleetReport(f, "runFleetChaos({ cycles: 4, apps: 3, tenants: 10 })").join("\n"))
     expect.soft(f.acknowledged).toBeGreaterThan(1_000)
     expect.soft(f.lost).toBe(0)
     expect.soft(f.duplicated).toBe(0)

@@ -42,7 +42,11 @@ const loop = async (offset: number) => {
       lines.push(`ack ${tenant} ${key} ${Date.now()}`)
     } catch (e) {
       const code = (e as { code?: unknown }).code
-      const tag = `${(e as { _tag?: string })._tag ?? (e as Error).name}${typeof code === "string" && !code.startsWith("FLEXIDB_") ? `:${code}` : ""}`
+      // A suspension's fence refusing a write this process sent before it heard (the error's `cause`): `:fence`.
+      const fence = (e as { _tag?: string })._tag === "TenantSuspendedError" && (e as { cause?: unknown }).cause !== undefined
+      const tag = `${(e as { _tag?: string })._tag ?? (e as Error).name}${
+        fence ? ":fence" : typeof code === "string" && !code.startsWith("FLEXIDB_") ? `:${code}` : ""
+      }`
       if (process.env.FLEXIDB_CHAOS_APP_ERRORS === "1" && !/^(TenantSuspendedError|ConnectionError|CircuitOpenError)/.test(tag)) {
         console.error(`${prefix} ${tenant}: ${String((e as Error).message ?? e).replace(/\s+/g, " ").slice(0, 300)}`)
       }
