@@ -27,7 +27,7 @@ import {
 } from "../Errors.js"
 import type { ResolvedTenants } from "../Options.js"
 import type { Change, Follower } from "./catalog/follow.js"
-import { cutByMove } from "./catalog/cut.js"
+import { cutByMove, fenceAheadMs } from "./catalog/cut.js"
 import { follow } from "./catalog/follow.js"
 import { parseServers, tenantUrl } from "./catalog/servers.js"
 import type { Row } from "./catalog/store.js"
@@ -521,7 +521,8 @@ export const make = (registry: Registry, env: Env, config: ResolvedTenants): Eff
         client,
         row,
         (name) => Runtime.runPromise(env.runtime)(follower!.lookup(name)),
-        (now) => Runtime.runFork(env.runtime)(applyChanges([{ name: now.name, state: now.state, epoch: now.epoch }]))
+        (now) => Runtime.runFork(env.runtime)(applyChanges([{ name: now.name, state: now.state, epoch: now.epoch }])),
+        Math.min(fenceAheadMs, (env.options.operationTimeout ?? Infinity) / 2)
       )
     }
 

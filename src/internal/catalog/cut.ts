@@ -61,11 +61,13 @@ export const cutKind = (error: unknown): "refused" | "cut" | "unhealthy" | "othe
   refused(error) || rolledBack(error) ? "refused" : killed(error) ? "cut" : isUnhealthy(error) ? "unhealthy" : "other"
 
 /**
- * How long a refusal waits for the catalog row of the change whose fence refused it (the fence is set first; its row
- * commits a moment later). A database closed for another reason reports its refusal this much later.
+ * How long at most a refusal waits for the catalog row of the suspension whose fence refused it (the fence is set
+ * first; its row commits a moment later), and never more than half the operation's timeout. A database closed for
+ * another reason reports its refusal this much later.
  */
 export const fenceAheadMs = 3_000
-const pgFenced = /is not currently accepting connections|read-only transaction/i
+/** PostgreSQL's closed door (55000): a suspension's fence, set before its row commits. */
+const closedDatabase = /is not currently accepting connections/i
 
 /** Whether the row read after a failure says the client at `opened` was cut by a move. */
 const cutBy = (opened: Row, now: Row | undefined) =>
@@ -81,22 +83,38 @@ export const cutByMove = <C>(
   client: C,
   row: Row,
   lookup: (name: string) => Promise<Row | undefined>,
-  learnt: (now: Row) => void
+  learnt: (now: Row) => void,
+  fenceWaitMs = fenceAheadMs
 ): C => {
   const extend = field(client, "$extends")
   if (typeof extend !== "function") return client
+  /** The row still says this client's placement serves: active, same server, same location. */
+  const serving = (now: Row | undefined) =>
+    now !== undefined && now.state === "active" && now.server === row.server && now.location === row.location
+  /**
+   * The catalog sets a suspension's fence before the row's change commits (it holds the row meanwhile): a closed
+   * PostgreSQL database while the row still says it serves is read again every 50 ms until it does not, or until
+   * `fenceWaitMs` — one poll for every call of this client refused meanwhile. A missing table, MariaDB's and schema
+   * tenants' fence, is as likely the app's own mistake: it is not waited on.
+   */
+  let polling: Promise<Row | undefined> | undefined
+  const changed = (first: Row | undefined) =>
+    polling ??= (async () => {
+      const deadline = Date.now() + fenceWaitMs
+      let now = first
+      while (serving(now) && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, Math.min(50, Math.max(0, deadline - Date.now()))))
+        now = await lookup(row.name).catch(() => undefined)
+      }
+      return now
+    })().finally(() => {
+      polling = undefined
+    })
   const check = async (error: unknown): Promise<never> => {
     const kind = cutKind(error)
     if (kind === "other") throw error
     let now = await lookup(row.name).catch(() => undefined)
-    // The catalog sets a fence before its row's change commits (holding the row meanwhile): a PostgreSQL database
-    // closed or read-only while the row still reads as this client's waits a moment for the change that explains it.
-    // (A missing table, MariaDB's and SQLite's fence, is as likely the app's own mistake: it is not waited on.)
-    const ahead = kind === "refused" && texts(error).some((t) => t === "25006" || pgFenced.test(t))
-    for (let waited = 0; ahead && now?.epoch === row.epoch && waited < fenceAheadMs; waited += 50) {
-      await new Promise((resolve) => setTimeout(resolve, 50))
-      now = await lookup(row.name).catch(() => undefined)
-    }
+    if (kind === "refused" && serving(now) && texts(error).some((t) => closedDatabase.test(t))) now = await changed(now)
     if (kind === "refused" && now?.state === "suspended" && now.epoch > row.epoch) {
       // A suspension this process had not heard of yet: its fence refused the call, which never ran.
       learnt(now)
