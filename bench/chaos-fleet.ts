@@ -409,8 +409,10 @@ CREATE TABLE "Post" (id SERIAL PRIMARY KEY, title TEXT NOT NULL, "authorId" INTE
 
     // Served while the catalog was down: acknowledged writes that ended in a down window.
     const ackTimes = [...acked.values()].map((a) => a.end)
-    const servedWhileDown = ackTimes.filter((t) => catalogDown.some((d) => t > d.from + 200 && t < d.to)).length
-    const downUnserved = catalogDown.filter((d) => !ackTimes.some((t) => t > d.from + 200 && t < d.to)).length
+    /** Well inside a stop: 200 ms after it began, so a write acknowledged just before it does not count. */
+    const inDown = (t: number, d: { from: number; to: number }) => t > d.from + 200 && t < d.to
+    const servedWhileDown = ackTimes.filter((t) => catalogDown.some((d) => inDown(t, d))).length
+    const downUnserved = catalogDown.filter((d) => !ackTimes.some((t) => inDown(t, d))).length
 
     await catalog.close()
     const [moves] = await catalogCluster.sql(`SELECT count(*)::int AS n FROM flexidb.moves`, "catalog")

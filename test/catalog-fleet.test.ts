@@ -160,9 +160,9 @@ describe("an app following the catalog", () => {
     const db = app({ listen: false, pollInterval: "1 hour" })
     const admin = new pg.Client({ connectionString: pgServer })
     await admin.connect()
-    const write = (email: string) => {
+    const write = (client: Client, email: string) => {
       const started = Date.now()
-      return client!.user.create({ data: { email } }).then(
+      return client.user.create({ data: { email } }).then(
         () => ({ outcome: "ok", ms: Date.now() - started }),
         (e: unknown) => ({
           outcome: e instanceof TenantSuspendedError
@@ -174,9 +174,8 @@ describe("an app following the catalog", () => {
         })
       )
     }
-    let client: Client | undefined
     try {
-      client = await db.tenant(name)
+      const client = await db.tenant(name)
       await client.user.create({ data: { email: "before@x.io" } })
       // What suspend() does first, by hand, and its row never changed: the database closed, its sessions ended.
       await admin.query(`ALTER DATABASE "${name}" ALLOW_CONNECTIONS false`)
@@ -185,12 +184,12 @@ describe("an app following the catalog", () => {
       // never comes, then is Prisma's refusal: the database is closed, and the catalog says nothing of why.
       let refused: { outcome: string; ms: number } | undefined
       for (let i = 0; i < 5 && refused === undefined; i++) {
-        const r = await write(`unexplained${i}@x.io`)
+        const r = await write(client, `unexplained${i}@x.io`)
         if (r.outcome === "the database's refusal") refused = r
       }
       expect(refused?.ms).toBeGreaterThanOrEqual(fenceAheadMs - 50)
       // Now the suspension's row commits while a refused call waits for it.
-      const waiting = write("explained@x.io")
+      const waiting = write(client, "explained@x.io")
       await catalog.suspend(name)
       expect((await waiting).outcome).toBe("TenantSuspendedError with cause")
       await expect(db.tenant(name)).rejects.toBeInstanceOf(TenantSuspendedError)
