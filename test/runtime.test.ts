@@ -2,6 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { BatchError, createFlexiDB, UnknownDatabaseError } from "../src/index.js"
 import type { FlexiDB } from "../src/index.js"
+import { interceptPath } from "../src/internal/intercept.js"
 import type { TestDatabase } from "./support/databases.js"
 import { providers } from "./support/databases.js"
 import type { AnyClient } from "./support/prisma.js"
@@ -131,6 +132,39 @@ describe.each(generations.flatMap((gen) => providers.map((provider) => ({ gen, p
 
     it("answers health() with SELECT 1", async () => {
       expect(await flexi.health()).toEqual({ main: true })
+    })
+
+    it("hands out the app's client one layer down: the app's own client untouched, its extensions kept, no extension added", async () => {
+      // Prisma's internals the layer reads are there (a rename would fall back to the slower $extends hook).
+      expect(interceptPath(client)).toBe("layer")
+      const before = flexi.stats().main.totalQueries
+      await client.user.count()
+      expect(flexi.stats().main.totalQueries).toBe(before)
+      // A client the app extended itself: its computed field and its own query hook stay behind get().
+      const seen: Array<string> = []
+      const extended = (client as any).$extends({
+        result: { user: { shout: { needs: { email: true }, compute: (u: { email: string }) => u.email.toUpperCase() } } },
+        query: {
+          $allOperations: ({ operation, args, query }: { operation: string; args: unknown; query: (a: unknown) => unknown }) => {
+            seen.push(operation)
+            return query(args)
+          }
+        }
+      })
+      const other = createFlexiDB({ x: extended as AnyClient }, quiet)
+      expect(await other.ready()).toEqual({ x: true })
+      const x = other.get("x") as any
+      const email = `layer-${provider}@x.io`
+      await x.user.create({ data: { email } })
+      expect((await x.user.findFirst({ where: { email } })).shout).toBe(email.toUpperCase())
+      // An interactive transaction's calls, and an extension of get()'s client, pass the layer as well.
+      expect(await x.$transaction(async (tx: any) => tx.user.count({ where: { email } }))).toBe(1)
+      expect(await x.$extends({}).user.count({ where: { email } })).toBe(1)
+      // (flexidb's connection check, SELECT 1, goes through the app's client as it is, hook and all.)
+      expect(seen.filter((op) => op !== "$queryRawUnsafe")).toEqual(["create", "findFirst", "count", "count"])
+      expect(other.stats().x.totalQueries).toBe(4)
+      // Disconnects the shared client: the last test of this block.
+      await other.disconnect()
     })
   }
 )

@@ -1,6 +1,6 @@
 /**
  * The one implementation of a database: its members (the writer and a pair's replicas), each with a breaker and
- * counters (the hot path's, see hotPath.ts) and a client intercepted by Prisma's `$extends` query hook (unless
+ * counters (the hot path's, see hotPath.ts) and a client whose every operation passes them (intercept.ts; unless
  * `intercept: false`); the routing read client of a pair (replicas.ts); and its lifecycle as Effects — connect on
  * `retrySchedule`, status and hooks, reconnect on `reconnectSchedule` in a fiber of the member's scope, health
  * polling to fork into the database's scope, release when that scope closes. `make` below neither connects nor
@@ -36,6 +36,8 @@ import { makeCounters, makeMiddleware, retryRead, runOperation } from "./hotPath
 import type { Member, Router } from "./replicas.js"
 import { isWrite, makeRouter, readOnly } from "./replicas.js"
 import { guardIdleConnections } from "./idleCheck.js"
+import type { Hook } from "./intercept.js"
+import { intercept } from "./intercept.js"
 import * as Session from "./session.js"
 import type { Dialect } from "./sql.js"
 import { dialectOf, isRawRead } from "./sql.js"
@@ -235,15 +237,6 @@ export const callHook = <A extends ReadonlyArray<unknown>>(hook: ((...args: A) =
 
 const label = (model: string | undefined, operation: string) => (model === undefined ? operation : `${model}.${operation}`)
 
-export interface Hook {
-  readonly model?: string
-  readonly operation: string
-  readonly args: unknown
-  readonly query: (args: unknown) => PromiseLike<unknown>
-  /** Prisma's request: `transaction` is set inside `$transaction`. */
-  readonly __internalParams?: { readonly transaction?: unknown }
-}
-
 const modelReads = new Set([
   "findUnique",
   "findUniqueOrThrow",
@@ -266,25 +259,14 @@ export const retryable = ({ __internalParams: request, args, operation }: Hook, 
 
 /** A replica's client: every query counted on that replica. */
 const interceptReader = (client: PrismaClientLike, target: Target, dialect: Dialect | undefined): PrismaClientLike =>
-  client.$extends({
-    name: "flexidb",
-    query: {
-      $allOperations: (hook: Hook) =>
-        runOperation(target, label(hook.model, hook.operation), hook.query, hook.args, retryable(hook, dialect))
-    }
-  })
+  intercept(client, (hook) => runOperation(target, label(hook.model, hook.operation), hook.query, hook.args, retryable(hook, dialect)))
 
 /**
  * The client a `batch()` operation is given: the operation is counted as one call, and the reads it sends run again
  * when their connection is lost under them.
  */
 const retryingReads = (client: PrismaClientLike, target: Target, dialect: Dialect | undefined): PrismaClientLike =>
-  client.$extends({
-    name: "flexidb",
-    query: {
-      $allOperations: (hook: Hook) => (retryable(hook, dialect) ? retryRead(target, () => hook.query(hook.args)) : hook.query(hook.args))
-    }
-  })
+  intercept(client, (hook) => (retryable(hook, dialect) ? retryRead(target, () => hook.query(hook.args)) : hook.query(hook.args)))
 
 /**
  * The writer's client: every query counted; writes refused while prevented; inside a session, a pair remembers
@@ -297,22 +279,17 @@ const interceptWriter = (
   router: () => Router | undefined,
   dialect: Dialect | undefined
 ): PrismaClientLike =>
-  client.$extends({
-    name: "flexidb",
-    query: {
-      $allOperations: (hook: Hook) => {
-        const { args, model, operation, query } = hook
-        if (prevented.current > 0 && isWrite(operation, args, dialect)) {
-          return Promise.reject(new ReadOnlyError({ database: target.name, operation: label(model, operation), reason: "prevented" }))
-        }
-        const result = runOperation(target, label(model, operation), query, args, retryable(hook, dialect))
-        const pair = router()
-        if (pair === undefined) return result
-        const session = Session.current()
-        if (session === undefined || !isWrite(operation, args, dialect)) return result
-        return result.then((value) => pair.wrote(session).then(() => value))
-      }
+  intercept(client, (hook) => {
+    const { args, model, operation, query } = hook
+    if (prevented.current > 0 && isWrite(operation, args, dialect)) {
+      return Promise.reject(new ReadOnlyError({ database: target.name, operation: label(model, operation), reason: "prevented" }))
     }
+    const result = runOperation(target, label(model, operation), query, args, retryable(hook, dialect))
+    const pair = router()
+    if (pair === undefined) return result
+    const session = Session.current()
+    if (session === undefined || !isWrite(operation, args, dialect)) return result
+    return result.then((value) => pair.wrote(session).then(() => value))
   })
 
 /** A member's lifecycle: what the database composes. */
