@@ -356,9 +356,9 @@ another process). Well above a few percent for SQLite, the run was disturbed: ru
   that method and costs 2–5 % more instructions than raw (a deep copy of the arguments, two more Prisma promises,
   a key string, and a walk over the result rows once any extension is there). \`get()\` now hands out the app's
   client one layer down (src/internal/intercept.ts): an object inheriting from it whose \`_request\` runs flexidb's
-  hook first, with no extension added, so none of that is paid; the app's own extensions stay, and an extension of
-  \`get()\`'s client keeps the layer. A client without those internals (a test double) gets the \`$extends\` hook, as
-  before. With \`intercept: false\`, \`get()\` returns the bare client and costs a \`Map\` lookup (≈ 10 ns).
+  hook first, with no extension added, so none of that is paid; an extension of \`get()\`'s client keeps the layer.
+  A client the app extended before registering it, or one without those internals (a test double), gets the
+  \`$extends\` hook, as before (the app's query hooks around flexidb's). With \`intercept: false\`, \`get()\` returns the bare client and costs a \`Map\` lookup (≈ 10 ns).
 - **Issue 21, the layer, measured 2026-12-08 with bench/compare.ts** (\`node --import tsx bench/compare.ts
   <before-tree> 1\`: bench/count.ts of commit d3c9f4c, on Prisma's \`$extends\` hook, and of the layer, under
   callgrind in one run, one process per variant; main-thread instructions per SQLite findUnique outside the

@@ -151,6 +151,8 @@ describe.each(generations.flatMap((gen) => providers.map((provider) => ({ gen, p
           }
         }
       })
+      // Its extensions keep running inside flexidb's hook, as they always have: that client takes Prisma's $extends hook.
+      expect(interceptPath(extended)).toBe("extends")
       const other = createFlexiDB({ x: extended as AnyClient }, quiet)
       expect(await other.ready()).toEqual({ x: true })
       const x = other.get("x") as any
@@ -163,6 +165,8 @@ describe.each(generations.flatMap((gen) => providers.map((provider) => ({ gen, p
       // (flexidb's connection check, SELECT 1, goes through the app's client as it is, hook and all.)
       expect(seen.filter((op) => op !== "$queryRawUnsafe")).toEqual(["create", "findFirst", "count", "count"])
       expect(other.stats().x.totalQueries).toBe(4)
+      // An extension's `$parent` on get()'s client of the bare one is the app's client.
+      expect((flexi.get("main") as any).$parent).toBe(client)
       // Disconnects the shared client: the last test of this block.
       await other.disconnect()
     })

@@ -12,11 +12,17 @@
  *
  * The layer reads three of Prisma's internals (`_request`, `_originalClient`, `_extensions`), the way flexidb already
  * reads the driver adapter (idleCheck.ts). A client without them (another Prisma, a test double) gets the same hook
- * through `$extends`, as before.
+ * through `$extends`, as before; so does a client the app (or flexidb's tenants, catalog/cut.ts) has extended: its
+ * query hooks and result extensions keep running inside flexidb's, as they always have, and a read re-run sends
+ * only Prisma's query again, not their work.
  */
 import type { PrismaClientLike } from "../Client.js"
 
-/** One operation, as the hook sees it: the shape of Prisma's `$extends` query hook, which the fallback uses. */
+/**
+ * One operation, as the hook sees it: the shape of Prisma's `$extends` query hook, which the fallback uses. Through
+ * the layer, `args` is the caller's own object (no copy; undefined for a call without arguments): read it, never
+ * change it.
+ */
 export interface Hook {
   readonly model?: string
   readonly operation: string
@@ -45,10 +51,11 @@ interface Internals {
   $extends(this: unknown, extension: object): PrismaClientLike
 }
 
+/** A Prisma client of the shape the layer reads, with no extension of the app's. */
 const hasInternals = (client: unknown): client is Internals => {
-  const c = client as Partial<Internals>
+  const c = client as Partial<Internals> & { _extensions?: { isEmpty?: () => boolean } }
   return typeof c._request === "function" && typeof c._originalClient === "object" && c._originalClient !== null &&
-    typeof c._extensions === "object" && c._extensions !== null && typeof c.$extends === "function"
+    typeof c._extensions?.isEmpty === "function" && c._extensions.isEmpty() && typeof c.$extends === "function"
 }
 
 /** The fallback: Prisma's `$extends` query hook, which every peer uses. */
@@ -63,7 +70,10 @@ export const intercept = (client: PrismaClientLike, handler: Handler): PrismaCli
   Object.defineProperties(layer, {
     // An extension of the handed-out client (`$extends`) builds on the layer, so it keeps the hook.
     _originalClient: { value: layer },
+    // Writable, as on Prisma's own client: an APM or a spy may wrap it in turn.
     _request: {
+      writable: true,
+      configurable: true,
       value: function(this: unknown, params: Request) {
         // `this` is the client the call came through: the handed-out one, an extension of it, or a transaction's.
         const self = this
@@ -77,15 +87,18 @@ export const intercept = (client: PrismaClientLike, handler: Handler): PrismaCli
       }
     }
   })
-  // Prisma's own `$extends` builds the client over the layer (its models, its `$transaction`), with the app's
-  // extensions as they are and none added: `append` gives the list back unchanged.
-  const extensions = client._extensions
+  // Prisma's own `$extends` builds the client over the layer (its models, its `$transaction`), with no extension
+  // added: `append` gives the (empty) list back unchanged.
+  const extensions = client._extensions as object
   const from = Object.create(client as object, {
     _originalClient: { value: layer },
-    _extensions: { value: { append: () => extensions } }
+    _extensions: { value: Object.create(extensions, { append: { value: () => extensions } }) }
   }) as unknown
-  return client.$extends.call(from, {})
+  const out = client.$extends.call(from, {}) as unknown as Record<PropertyKey, unknown>
+  // Its parent (an extension's `$parent`) is the app's client.
+  Object.defineProperty(out, "_appliedParent", { value: client, configurable: true })
+  return out as unknown as PrismaClientLike
 }
 
-/** Which way `intercept` takes for this client (for tests and `doctor`). */
+/** Which way `intercept` takes for this client (tests). */
 export const interceptPath = (client: unknown): "layer" | "extends" => (hasInternals(client) ? "layer" : "extends")
