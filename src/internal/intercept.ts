@@ -13,7 +13,7 @@
  * The layer reads three of Prisma's internals (`_request`, `_originalClient`, `_extensions`), the way flexidb already
  * reads the driver adapter (idleCheck.ts). A client without them (another Prisma, a test double) gets the same hook
  * through `$extends`, as before; so does a client the app (or flexidb's tenants, catalog/cut.ts) has extended: its
- * query hooks and result extensions keep running inside flexidb's, as they always have, and a read re-run sends
+ * query hooks and result extensions keep running around flexidb's, as they always have, and a read re-run sends
  * only Prisma's query again, not their work.
  */
 import type { PrismaClientLike } from "../Client.js"
@@ -47,13 +47,13 @@ interface Request {
 interface Internals {
   _request(this: unknown, request: Request): Promise<unknown>
   _originalClient: object
-  _extensions: unknown
+  _extensions: { isEmpty(): boolean }
   $extends(this: unknown, extension: object): PrismaClientLike
 }
 
 /** A Prisma client of the shape the layer reads, with no extension of the app's. */
 const hasInternals = (client: unknown): client is Internals => {
-  const c = client as Partial<Internals> & { _extensions?: { isEmpty?: () => boolean } }
+  const c = client as Partial<Internals>
   return typeof c._request === "function" && typeof c._originalClient === "object" && c._originalClient !== null &&
     typeof c._extensions?.isEmpty === "function" && c._extensions.isEmpty() && typeof c.$extends === "function"
 }
@@ -89,15 +89,15 @@ export const intercept = (client: PrismaClientLike, handler: Handler): PrismaCli
   })
   // Prisma's own `$extends` builds the client over the layer (its models, its `$transaction`), with no extension
   // added: `append` gives the (empty) list back unchanged.
-  const extensions = client._extensions as object
+  const extensions = client._extensions
   const from = Object.create(client as object, {
     _originalClient: { value: layer },
     _extensions: { value: Object.create(extensions, { append: { value: () => extensions } }) }
   }) as unknown
-  const out = client.$extends.call(from, {}) as unknown as Record<PropertyKey, unknown>
+  const out = client.$extends.call(from, {})
   // Its parent (an extension's `$parent`) is the app's client.
   Object.defineProperty(out, "_appliedParent", { value: client, configurable: true })
-  return out as unknown as PrismaClientLike
+  return out
 }
 
 /** Which way `intercept` takes for this client (tests). */
